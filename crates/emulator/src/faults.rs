@@ -1,0 +1,160 @@
+//! Failure and latency injection, and the call counters tests read.
+//!
+//! A [`FaultRule`] applies globally, to one operation (`"ListResources"`), to one type
+//! (`"AWS::S3::Bucket"`) or to both (`"GetResource AWS::S3::Bucket"`); the most specific rule
+//! present wins field by field.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// One set of dials. Probabilities are between 0 and 1.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultRule {
+    /// Fixed latency added to a call.
+    pub latency_ms: Option<u64>,
+    /// Up to this much more latency, uniformly at random.
+    pub jitter_ms: Option<u64>,
+    /// Probability that a call answers ThrottlingException (HTTP 400, retried by SDKs).
+    pub throttle: Option<f64>,
+    /// Probability that a call answers a 5xx ServiceInternalErrorException.
+    pub server_error: Option<f64>,
+    /// Probability that a mutation ends FAILED instead of SUCCESS.
+    pub fail_async: Option<f64>,
+}
+
+impl FaultRule {
+    fn overlay(&self, over: &FaultRule) -> FaultRule {
+        FaultRule {
+            latency_ms: over.latency_ms.or(self.latency_ms),
+            jitter_ms: over.jitter_ms.or(self.jitter_ms),
+            throttle: over.throttle.or(self.throttle),
+            server_error: over.server_error.or(self.server_error),
+            fail_async: over.fail_async.or(self.fail_async),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultConfig {
+    pub global: FaultRule,
+    /// Keyed by operation, type, or "Operation Type".
+    pub rules: HashMap<String, FaultRule>,
+}
+
+/// The dials in force for one call, after overlaying the rules.
+#[derive(Debug, Clone, Default)]
+pub struct Effective(pub FaultRule);
+
+impl FaultConfig {
+    pub fn effective(&self, operation: &str, type_name: Option<&str>) -> Effective {
+        let mut rule = self.global.clone();
+        if let Some(r) = type_name.and_then(|t| self.rules.get(t)) {
+            rule = rule.overlay(r);
+        }
+        if let Some(r) = self.rules.get(operation) {
+            rule = rule.overlay(r);
+        }
+        if let Some(r) = type_name.and_then(|t| self.rules.get(&format!("{operation} {t}"))) {
+            rule = rule.overlay(r);
+        }
+        Effective(rule)
+    }
+}
+
+impl Effective {
+    pub fn latency(&self, rng: &mut impl Rng) -> std::time::Duration {
+        let fixed = self.0.latency_ms.unwrap_or(0);
+        let jitter = self.0.jitter_ms.unwrap_or(0);
+        let extra = if jitter > 0 { rng.random_range(0..=jitter) } else { 0 };
+        std::time::Duration::from_millis(fixed + extra)
+    }
+
+    fn roll(p: Option<f64>, rng: &mut impl Rng) -> bool {
+        p.is_some_and(|p| p > 0.0 && rng.random::<f64>() < p)
+    }
+
+    pub fn throttles(&self, rng: &mut impl Rng) -> bool {
+        Self::roll(self.0.throttle, rng)
+    }
+
+    pub fn server_errors(&self, rng: &mut impl Rng) -> bool {
+        Self::roll(self.0.server_error, rng)
+    }
+
+    pub fn fails_async(&self, rng: &mut impl Rng) -> bool {
+        Self::roll(self.0.fail_async, rng)
+    }
+}
+
+/// Calls received, and what they led to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Calls per operation, including those answered with an injected fault.
+    pub calls: BTreeMap<String, u64>,
+    /// Calls per "Operation Type".
+    pub calls_by_type: BTreeMap<String, u64>,
+    /// Injected faults per operation.
+    pub faults: BTreeMap<String, u64>,
+    /// Mutations that reached SUCCESS, per "Operation Type" (e.g. "CREATE AWS::S3::Bucket").
+    pub succeeded: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.calls.get(operation).copied().unwrap_or(0)
+    }
+
+    pub fn calls_for(&self, operation: &str, type_name: &str) -> u64 {
+        self.calls_by_type.get(&format!("{operation} {type_name}")).copied().unwrap_or(0)
+    }
+
+    pub fn succeeded(&self, operation: &str, type_name: &str) -> u64 {
+        self.succeeded.get(&format!("{operation} {type_name}")).copied().unwrap_or(0)
+    }
+
+    /// Every call, of every operation.
+    pub fn total_calls(&self) -> u64 {
+        self.calls.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn most_specific_rule_wins_per_field() {
+        let mut cfg = FaultConfig {
+            global: FaultRule {
+                latency_ms: Some(5),
+                throttle: Some(0.1),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        cfg.rules.insert(
+            "ListResources".into(),
+            FaultRule {
+                throttle: Some(0.5),
+                ..Default::default()
+            },
+        );
+        cfg.rules.insert(
+            "ListResources AWS::S3::Bucket".into(),
+            FaultRule {
+                latency_ms: Some(20),
+                ..Default::default()
+            },
+        );
+        let e = cfg.effective("ListResources", Some("AWS::S3::Bucket")).0;
+        assert_eq!(e.latency_ms, Some(20));
+        assert_eq!(e.throttle, Some(0.5));
+        let e = cfg.effective("GetResource", Some("AWS::S3::Bucket")).0;
+        assert_eq!(e.throttle, Some(0.1));
+        assert_eq!(e.latency_ms, Some(5));
+    }
+}

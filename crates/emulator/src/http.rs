@@ -1,0 +1,207 @@
+//! The HTTP front of the emulator: awsJson 1.0 over `POST /`, and `/_emulator/*` control
+//! endpoints for tests (configuration, counters, reset).
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::ops::{ApiError, Emulator, OPERATIONS};
+use crate::EmulatorConfig;
+
+/// Largest request body accepted; DesiredState alone may be 262,144 characters.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const JSON_1_0: &str = "application/x-amz-json-1.0";
+const TARGET_PREFIX: &str = "CloudApiService.";
+
+pub fn router(state: Arc<Emulator>) -> Router {
+    Router::new()
+        .route("/", post(api))
+        .route("/_emulator/config", get(get_config).post(set_config))
+        .route("/_emulator/counters", get(counters))
+        .route("/_emulator/reset", post(reset))
+        .fallback(unknown_path)
+        .with_state(state)
+}
+
+fn aws_response(status: u16, body: Value) -> Response {
+    let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body.to_string()).into_response();
+    let headers = resp.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(JSON_1_0));
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    resp
+}
+
+fn error_response(e: &ApiError) -> Response {
+    aws_response(e.status, json!({"__type": e.code, "Message": e.message}))
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope
+/// (`Credential=AKID/20260101/us-east-1/cloudcontrolapi/aws4_request`).
+pub fn signed_region(headers: &HeaderMap) -> Result<String, ApiError> {
+    let missing = || {
+        ApiError::new(
+            "InvalidCredentialsException",
+            "Missing Authentication Token: requests must be signed with AWS Signature Version 4.",
+        )
+    };
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
+    if !auth.starts_with("AWS4-HMAC-SHA256") {
+        return Err(missing());
+    }
+    let scope = auth
+        .split([' ', ','])
+        .find_map(|part| part.trim().strip_prefix("Credential="))
+        .ok_or_else(|| ApiError::new("InvalidCredentialsException", "Authorization header has no Credential= scope."))?;
+    let fields: Vec<&str> = scope.split('/').collect();
+    match fields.as_slice() {
+        [_key, _date, region, _service, "aws4_request"] if !region.is_empty() => Ok(region.to_string()),
+        _ => Err(ApiError::new(
+            "InvalidCredentialsException",
+            format!("Credential scope '{scope}' is malformed; expected AKID/DATE/REGION/SERVICE/aws4_request."),
+        )),
+    }
+}
+
+fn operation_of(headers: &HeaderMap) -> Result<&'static str, ApiError> {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let op = target.strip_prefix(TARGET_PREFIX).unwrap_or_default();
+    OPERATIONS.iter().copied().find(|o| *o == op).ok_or_else(|| {
+        ApiError::new(
+            "UnknownOperationException",
+            if target.is_empty() {
+                "Missing X-Amz-Target header: expected CloudApiService.<Operation>.".to_string()
+            } else {
+                format!("Operation '{target}' is not supported by this service.")
+            },
+        )
+    })
+}
+
+async fn read_body(body: Body) -> Result<Map<String, Value>, ApiError> {
+    let bytes: Bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            "RequestEntityTooLargeException",
+            format!("Request body is larger than {MAX_BODY_BYTES} bytes."),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::new("SerializationException", "Request body must be a JSON object.")),
+        Err(e) => Err(ApiError::new(
+            "SerializationException",
+            format!("Request body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -> Response {
+    let op = match operation_of(&headers) {
+        Ok(op) => op,
+        Err(e) => return error_response(&e),
+    };
+    let region = match signed_region(&headers) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let type_name = body.get("TypeName").and_then(Value::as_str).map(str::to_string);
+    let span = tracing::debug_span!("emulator_call", op, %region, type_name = type_name.as_deref().unwrap_or(""));
+    let _enter = span.enter();
+    let (latency, fault, fails_async) = emu.before_call(op, type_name.as_deref());
+    drop(_enter);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(e) = fault {
+        return error_response(&e);
+    }
+    // The operations are short in-memory steps; seeding a large type is the longest, so run
+    // them off the async workers.
+    let result = tokio::task::spawn_blocking(move || emu.call(op, &region, &body, fails_async)).await;
+    match result {
+        Ok(Ok(v)) => aws_response(200, v),
+        Ok(Err(e)) => error_response(&e),
+        Err(join) => error_response(&ApiError::new(
+            "ServiceInternalErrorException",
+            format!("emulator operation failed: {join}"),
+        )),
+    }
+}
+
+async fn get_config(State(emu): State<Arc<Emulator>>) -> Json<EmulatorConfig> {
+    Json(emu.config())
+}
+
+/// Merges the given fields into the configuration.
+async fn set_config(State(emu): State<Arc<Emulator>>, body: Body) -> Response {
+    let patch = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.message).into_response(),
+    };
+    let mut current = match serde_json::to_value(emu.config()) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for (k, v) in patch {
+        current.insert(k, v);
+    }
+    match serde_json::from_value::<EmulatorConfig>(Value::Object(current)) {
+        Ok(cfg) => {
+            emu.set_config(cfg.clone());
+            Json(cfg).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("invalid emulator configuration: {e}")).into_response(),
+    }
+}
+
+async fn counters(State(emu): State<Arc<Emulator>>) -> Response {
+    Json(emu.counters()).into_response()
+}
+
+/// `POST /_emulator/reset` resets counters; `?state=true` also forgets every resource.
+async fn reset(State(emu): State<Arc<Emulator>>, uri: axum::http::Uri) -> Response {
+    emu.reset_counters();
+    if uri.query().is_some_and(|q| q.contains("state=true")) {
+        emu.reset_state();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn unknown_path() -> Response {
+    error_response(&ApiError::new(
+        "UnknownOperationException",
+        "Cloud Control is served at POST / only.",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_comes_from_the_credential_scope() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/cloudcontrolapi/aws4_request, SignedHeaders=host, Signature=abc",
+            ),
+        );
+        assert_eq!(signed_region(&h).unwrap(), "eu-west-1");
+        assert_eq!(signed_region(&HeaderMap::new()).unwrap_err().code, "InvalidCredentialsException");
+    }
+}

@@ -1,0 +1,507 @@
+//! The CloudFormation registry schemas of every AWS resource type, shipped inside the binary.
+//!
+//! `data/schemas.json.gz` is written by `generator/generate.py` from the schema files that the
+//! PyPI package `cfn-lint` bundles (see the crate README). [`Registry::embedded`] decompresses it
+//! and reads the small, always-needed parts of every type (name, identifiers, handlers, regions)
+//! eagerly; each type's property schemas stay as raw JSON until first asked for, so startup pays
+//! for one decompression and a shallow parse, not for ~18 MB of nested JSON-schema trees.
+//!
+//! This crate knows nothing of SQL: naming tables and columns is the server's job.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// The compressed schema data committed next to this crate.
+static EMBEDDED: &[u8] = include_bytes!("../data/schemas.json.gz");
+/// The name errors use for the embedded data.
+pub const EMBEDDED_NAME: &str = "<embedded>/crates/resource-schemas/data/schemas.json.gz";
+
+/// Why the schema data could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read schema data file {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("schema data file {file} is malformed: {message}")]
+    Malformed { file: String, message: String },
+}
+
+/// One CloudFormation operation handler: the IAM permissions it needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Handler {
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default, rename = "timeoutInMinutes")]
+    pub timeout_in_minutes: Option<u32>,
+    #[serde(default, rename = "handlerSchema")]
+    pub handler_schema: Option<ListHandlerSchema>,
+}
+
+/// The parent properties a list handler needs in its `ResourceModel`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListHandlerSchema {
+    #[serde(default)]
+    pub params: Vec<ListParam>,
+    /// Every one of these must be given.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Exactly one of these sets must be given.
+    #[serde(default, rename = "oneOf")]
+    pub one_of: Vec<Vec<String>>,
+    /// At least one of these sets must be given.
+    #[serde(default, rename = "anyOf")]
+    pub any_of: Vec<Vec<String>>,
+}
+
+impl ListHandlerSchema {
+    /// True when a list cannot run without some parent values.
+    pub fn demands_model(&self) -> bool {
+        !self.required.is_empty() || !self.one_of.is_empty() || !self.any_of.is_empty()
+    }
+}
+
+/// One key of a list handler's `ResourceModel`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListParam {
+    /// The key in `ResourceModel`.
+    pub name: String,
+    /// The resource property the key refers to, when the schema says so.
+    #[serde(default)]
+    pub property: Option<String>,
+    /// The key's own schema, when it is not a resource property.
+    #[serde(default)]
+    pub schema: Option<Value>,
+}
+
+/// The handlers a type has; a missing one means the operation is unsupported.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Handlers {
+    pub create: Option<Handler>,
+    pub read: Option<Handler>,
+    pub update: Option<Handler>,
+    pub delete: Option<Handler>,
+    pub list: Option<Handler>,
+}
+
+/// Cloud Control's five resource operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    Create,
+    Read,
+    Update,
+    Delete,
+    List,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] = [
+        Operation::Create,
+        Operation::Read,
+        Operation::Update,
+        Operation::Delete,
+        Operation::List,
+    ];
+
+    /// The upper-case word AWS uses in messages ("does not support LIST action").
+    pub fn action_word(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Read => "READ",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::List => "LIST",
+        }
+    }
+}
+
+impl Handlers {
+    pub fn get(&self, op: Operation) -> Option<&Handler> {
+        match op {
+            Operation::Create => self.create.as_ref(),
+            Operation::Read => self.read.as_ref(),
+            Operation::Update => self.update.as_ref(),
+            Operation::Delete => self.delete.as_ref(),
+            Operation::List => self.list.as_ref(),
+        }
+    }
+}
+
+/// A type as stored: the cheap parts typed, the property schemas raw.
+#[derive(Debug, Deserialize)]
+struct RawType {
+    #[serde(rename = "typeName")]
+    type_name: String,
+    #[serde(default)]
+    description: String,
+    properties: Box<RawValue>,
+    #[serde(default)]
+    definitions: Option<Box<RawValue>>,
+    #[serde(default)]
+    required: Vec<String>,
+    #[serde(default, rename = "primaryIdentifier")]
+    primary_identifier: Vec<String>,
+    #[serde(default, rename = "additionalIdentifiers")]
+    additional_identifiers: Vec<Vec<String>>,
+    #[serde(default, rename = "readOnlyProperties")]
+    read_only_properties: Vec<String>,
+    #[serde(default, rename = "writeOnlyProperties")]
+    write_only_properties: Vec<String>,
+    #[serde(default, rename = "createOnlyProperties")]
+    create_only_properties: Vec<String>,
+    #[serde(default, rename = "conditionalCreateOnlyProperties")]
+    conditional_create_only_properties: Vec<String>,
+    #[serde(default)]
+    handlers: Option<Handlers>,
+    #[serde(default)]
+    tagging: Option<Value>,
+    #[serde(default)]
+    regions: Vec<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawData {
+    format: u32,
+    source: String,
+    #[serde(rename = "schemaDate")]
+    schema_date: Option<String>,
+    regions: Vec<String>,
+    types: Vec<RawType>,
+}
+
+/// One resource type's schema.
+#[derive(Debug)]
+pub struct ResourceType {
+    pub type_name: String,
+    pub description: String,
+    /// Top-level required property names.
+    pub required: Vec<String>,
+    /// JSON pointers (`/properties/Id`) of the primary identifier, in schema order.
+    pub primary_identifier: Vec<String>,
+    pub additional_identifiers: Vec<Vec<String>>,
+    pub read_only_properties: Vec<String>,
+    pub write_only_properties: Vec<String>,
+    pub create_only_properties: Vec<String>,
+    pub conditional_create_only_properties: Vec<String>,
+    /// `None` when the type has no handlers at all (not provisionable through Cloud Control).
+    pub handlers: Option<Handlers>,
+    pub tagging: Option<Value>,
+    /// Regions (names) where the type exists.
+    pub regions: Vec<String>,
+    raw_properties: Box<RawValue>,
+    raw_definitions: Option<Box<RawValue>>,
+    properties: OnceLock<Map<String, Value>>,
+    definitions: OnceLock<Map<String, Value>>,
+}
+
+impl ResourceType {
+    /// The (service, resource) parts of `AWS::Service::Resource`.
+    pub fn name_parts(&self) -> (&str, &str, &str) {
+        let mut parts = self.type_name.splitn(3, "::");
+        let vendor = parts.next().unwrap_or_default();
+        let service = parts.next().unwrap_or_default();
+        let resource = parts.next().unwrap_or_default();
+        (vendor, service, resource)
+    }
+
+    /// Top-level property schemas by name (sorted), with `$ref`s inlined.
+    ///
+    /// Parsed on first use. The data was validated as JSON when it was loaded, so a parse
+    /// failure here cannot happen short of memory corruption; it yields an empty map.
+    pub fn properties(&self) -> &Map<String, Value> {
+        self.properties
+            .get_or_init(|| serde_json::from_str(self.raw_properties.get()).unwrap_or_default())
+    }
+
+    /// Definitions kept because they are recursive; inlined trees point at them with `$ref`.
+    pub fn definitions(&self) -> &Map<String, Value> {
+        self.definitions.get_or_init(|| {
+            self.raw_definitions
+                .as_ref()
+                .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Property names of the primary identifier, in schema order.
+    pub fn primary_identifier_names(&self) -> Vec<&str> {
+        self.primary_identifier.iter().map(|p| pointer_top_level(p)).collect()
+    }
+
+    pub fn supports(&self, op: Operation) -> bool {
+        self.handler(op).is_some()
+    }
+
+    pub fn handler(&self, op: Operation) -> Option<&Handler> {
+        self.handlers.as_ref().and_then(|h| h.get(op))
+    }
+
+    /// The list handler's parent requirements, when it has any.
+    pub fn list_handler_schema(&self) -> Option<&ListHandlerSchema> {
+        self.handler(Operation::List).and_then(|h| h.handler_schema.as_ref())
+    }
+
+    pub fn exists_in(&self, region: &str) -> bool {
+        self.regions.iter().any(|r| r == region)
+    }
+
+    /// True when `name` is a top-level property listed in the given pointer list.
+    fn listed(list: &[String], name: &str) -> bool {
+        list.iter().any(|p| pointer_top_level(p) == name && is_top_level(p))
+    }
+
+    pub fn is_read_only(&self, name: &str) -> bool {
+        Self::listed(&self.read_only_properties, name)
+    }
+
+    pub fn is_write_only(&self, name: &str) -> bool {
+        Self::listed(&self.write_only_properties, name)
+    }
+
+    pub fn is_create_only(&self, name: &str) -> bool {
+        Self::listed(&self.create_only_properties, name)
+    }
+
+    pub fn is_required(&self, name: &str) -> bool {
+        self.required.iter().any(|r| r == name)
+    }
+}
+
+/// The top-level property name of a pointer such as `/properties/A/B` (→ `A`).
+pub fn pointer_top_level(pointer: &str) -> &str {
+    let rest = pointer.strip_prefix("/properties/").unwrap_or(pointer);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// True for `/properties/A`, false for nested pointers such as `/properties/A/B`.
+pub fn is_top_level(pointer: &str) -> bool {
+    pointer.strip_prefix("/properties/").is_some_and(|rest| !rest.contains('/'))
+}
+
+/// Every resource type, looked up by its `AWS::Service::Resource` name.
+#[derive(Debug)]
+pub struct Registry {
+    pub source: String,
+    pub schema_date: Option<String>,
+    /// Every region any type exists in, sorted.
+    pub regions: Vec<String>,
+    types: Vec<ResourceType>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Registry {
+    /// The data shipped in the binary.
+    pub fn embedded() -> Result<Registry, Error> {
+        Self::from_gzip(EMBEDDED, EMBEDDED_NAME)
+    }
+
+    /// The process-wide embedded registry, loaded once.
+    ///
+    /// The embedded bytes are checked by this crate's tests, so failure here means a broken
+    /// build; callers that want to report it nicely use [`Registry::embedded`] first.
+    pub fn shared() -> Result<&'static Registry, &'static Error> {
+        static SHARED: OnceLock<Result<Registry, Error>> = OnceLock::new();
+        SHARED.get_or_init(Registry::embedded).as_ref()
+    }
+
+    /// A data file written by the generator (gzip-compressed or plain JSON).
+    pub fn from_file(path: &Path) -> Result<Registry, Error> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            file: file.clone(),
+            source,
+        })?;
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Self::from_gzip(&bytes, &file)
+        } else {
+            Self::from_json(&bytes, &file)
+        }
+    }
+
+    pub fn from_gzip(bytes: &[u8], name: &str) -> Result<Registry, Error> {
+        let mut json = Vec::with_capacity(bytes.len() * 12);
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut json)
+            .map_err(|e| Error::Malformed {
+                file: name.to_string(),
+                message: format!("not valid gzip data: {e}"),
+            })?;
+        Self::from_json(&json, name)
+    }
+
+    pub fn from_json(json: &[u8], name: &str) -> Result<Registry, Error> {
+        let malformed = |message: String| Error::Malformed {
+            file: name.to_string(),
+            message,
+        };
+        let raw: RawData = serde_json::from_slice(json).map_err(|e| malformed(e.to_string()))?;
+        if raw.format != 1 {
+            return Err(malformed(format!(
+                "format version {} is not supported (expected 1); regenerate it with generator/generate.py",
+                raw.format
+            )));
+        }
+        let mut types = Vec::with_capacity(raw.types.len());
+        let mut by_name = HashMap::with_capacity(raw.types.len());
+        for t in raw.types {
+            let regions = t
+                .regions
+                .iter()
+                .map(|&i| {
+                    raw.regions
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| malformed(format!("{} names region index {i}, which does not exist", t.type_name)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if by_name.insert(t.type_name.clone(), types.len()).is_some() {
+                return Err(malformed(format!("type {} appears twice", t.type_name)));
+            }
+            types.push(ResourceType {
+                type_name: t.type_name,
+                description: t.description,
+                required: t.required,
+                primary_identifier: t.primary_identifier,
+                additional_identifiers: t.additional_identifiers,
+                read_only_properties: t.read_only_properties,
+                write_only_properties: t.write_only_properties,
+                create_only_properties: t.create_only_properties,
+                conditional_create_only_properties: t.conditional_create_only_properties,
+                handlers: t.handlers,
+                tagging: t.tagging,
+                regions,
+                raw_properties: t.properties,
+                raw_definitions: t.definitions,
+                properties: OnceLock::new(),
+                definitions: OnceLock::new(),
+            });
+        }
+        Ok(Registry {
+            source: raw.source,
+            schema_date: raw.schema_date,
+            regions: raw.regions,
+            types,
+            by_name,
+        })
+    }
+
+    pub fn get(&self, type_name: &str) -> Option<&ResourceType> {
+        self.by_name.get(type_name).map(|&i| &self.types[i])
+    }
+
+    /// Every type, sorted by name.
+    pub fn types(&self) -> &[ResourceType] {
+        &self.types
+    }
+
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// Types grouped by service, for listings.
+    pub fn by_service(&self) -> BTreeMap<&str, Vec<&ResourceType>> {
+        let mut out: BTreeMap<&str, Vec<&ResourceType>> = BTreeMap::new();
+        for t in &self.types {
+            out.entry(t.name_parts().1).or_default().push(t);
+        }
+        out
+    }
+
+    pub fn is_region(&self, region: &str) -> bool {
+        self.regions.iter().any(|r| r == region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_data_loads_with_every_type() {
+        let reg = Registry::embedded().expect("embedded data loads");
+        assert_eq!(reg.regions.len(), 45);
+        let with_handlers = reg.types().iter().filter(|t| t.handlers.is_some()).count();
+        assert!(with_handlers >= 1700, "{with_handlers} types with handlers");
+        let listable_use1 = reg
+            .types()
+            .iter()
+            .filter(|t| t.exists_in("us-east-1") && t.supports(Operation::List))
+            .count();
+        assert!(listable_use1 >= 1600, "{listable_use1} listable in us-east-1");
+    }
+
+    #[test]
+    fn instance_connect_endpoint_is_complete() {
+        let reg = Registry::embedded().unwrap();
+        let t = reg.get("AWS::EC2::InstanceConnectEndpoint").unwrap();
+        assert_eq!(t.primary_identifier_names(), vec!["Id"]);
+        assert_eq!(t.required, vec!["SubnetId"]);
+        assert!(t.is_read_only("Id"));
+        assert!(t.is_write_only("ClientToken"));
+        assert!(t.is_create_only("SubnetId"));
+        let props = t.properties();
+        assert_eq!(props["PreserveClientIp"]["type"], "boolean");
+        // `$ref` to a definition is inlined.
+        assert_eq!(props["Tags"]["items"]["properties"]["Key"]["type"], "string");
+        assert!(t
+            .handler(Operation::Create)
+            .unwrap()
+            .permissions
+            .contains(&"ec2:CreateInstanceConnectEndpoint".to_string()));
+        assert!(t.exists_in("us-east-1"));
+    }
+
+    #[test]
+    fn list_handler_schema_names_parents() {
+        let reg = Registry::embedded().unwrap();
+        let t = reg.get("AWS::EKS::Nodegroup").unwrap();
+        let hs = t.list_handler_schema().unwrap();
+        assert!(hs.demands_model());
+        assert_eq!(hs.required, vec!["ClusterName"]);
+    }
+
+    #[test]
+    fn recursive_definitions_stay_finite() {
+        let reg = Registry::embedded().unwrap();
+        let recursive: Vec<_> = reg.types().iter().filter(|t| !t.definitions().is_empty()).collect();
+        assert!(!recursive.is_empty());
+        for t in recursive {
+            assert!(!t.properties().is_empty(), "{}", t.type_name);
+        }
+    }
+
+    #[test]
+    fn malformed_data_names_the_file() {
+        let err = Registry::from_gzip(b"not gzip", "bad.json.gz").unwrap_err();
+        assert!(err.to_string().contains("bad.json.gz"), "{err}");
+        let err = Registry::from_json(b"{\"format\":1}", "x.json").unwrap_err();
+        assert!(err.to_string().contains("x.json"), "{err}");
+        let err = Registry::from_json(
+            br#"{"format":1,"source":"s","regions":[],"types":[{"typeName":"A::B::C","properties":{},"regions":[3]}]}"#,
+            "y.json",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("region index 3"), "{err}");
+        let err = Registry::from_file(Path::new("/nonexistent/schemas.json.gz")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/schemas.json.gz"), "{err}");
+    }
+
+    #[test]
+    fn pointers() {
+        assert_eq!(pointer_top_level("/properties/A/B"), "A");
+        assert!(is_top_level("/properties/A"));
+        assert!(!is_top_level("/properties/A/B"));
+    }
+}

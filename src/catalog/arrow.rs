@@ -1,0 +1,162 @@
+//! Table definitions as Arrow schemas, and resource rows as Arrow record batches.
+//!
+//! JSON columns are Utf8 fields tagged with [`PG_TYPE_KEY`] = `json`, so the wire layer reports
+//! them as PostgreSQL `json` while DataFusion's JSON functions read them as text.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde_json::{Map, Value};
+
+use super::model::{ColumnDef, ColumnSource, PgType, TableDef};
+use crate::error::{Error, Result};
+
+/// Field metadata key naming the PostgreSQL type when Arrow's type does not say it.
+pub const PG_TYPE_KEY: &str = "cloudpg.pg_type";
+
+pub fn arrow_type(t: PgType) -> DataType {
+    match t {
+        PgType::Text | PgType::Json => DataType::Utf8,
+        PgType::Bigint => DataType::Int64,
+        PgType::Double => DataType::Float64,
+        PgType::Boolean => DataType::Boolean,
+    }
+}
+
+pub fn field(c: &ColumnDef) -> Field {
+    let f = Field::new(&c.name, arrow_type(c.pg_type), true);
+    if c.pg_type == PgType::Json {
+        f.with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())]))
+    } else {
+        f
+    }
+}
+
+pub fn schema(t: &TableDef) -> SchemaRef {
+    Arc::new(Schema::new(t.columns().iter().map(field).collect::<Vec<_>>()))
+}
+
+/// One resource as the scan found it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub region: String,
+    pub identifier: String,
+    pub properties: Arc<Map<String, Value>>,
+    /// Values of list-filter columns, echoed from the WHERE clause.
+    pub parents: Arc<HashMap<String, String>>,
+}
+
+/// A batch of `rows` with the given columns (already projected).
+pub fn batch(schema: SchemaRef, columns: &[&ColumnDef], rows: &[Row]) -> Result<RecordBatch> {
+    let arrays: Vec<ArrayRef> = columns.iter().map(|c| column_array(c, rows)).collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    RecordBatch::try_new_with_options(schema, arrays, &options).map_err(|e| Error::internal(format!("building a result batch: {e}")))
+}
+
+fn value_of<'a>(c: &ColumnDef, row: &'a Row) -> Option<std::borrow::Cow<'a, Value>> {
+    use std::borrow::Cow;
+    match &c.source {
+        ColumnSource::Property(p) => row
+            .properties
+            .get(p)
+            .map(Cow::Borrowed)
+            .or_else(|| row.parents.get(&c.name).map(|v| Cow::Owned(Value::String(v.clone())))),
+        ColumnSource::ListParam(_) => row.parents.get(&c.name).map(|v| Cow::Owned(Value::String(v.clone()))),
+        ColumnSource::Region => Some(Cow::Owned(Value::String(row.region.clone()))),
+        ColumnSource::Identifier => Some(Cow::Owned(Value::String(row.identifier.clone()))),
+    }
+}
+
+/// Converts values to the column type; a value of another JSON type than the schema says
+/// (a handler sending `"5"` for an integer) is converted when it can be, else NULL.
+fn column_array(c: &ColumnDef, rows: &[Row]) -> ArrayRef {
+    match c.pg_type {
+        PgType::Text | PgType::Json => {
+            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+            for r in rows {
+                match value_of(c, r).as_deref() {
+                    None | Some(Value::Null) => b.append_null(),
+                    Some(Value::String(s)) if c.pg_type == PgType::Text => b.append_value(s),
+                    Some(other) if c.pg_type == PgType::Text => b.append_value(other.to_string()),
+                    Some(v) => b.append_value(v.to_string()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        PgType::Bigint => {
+            let mut b = Int64Builder::with_capacity(rows.len());
+            for r in rows {
+                b.append_option(value_of(c, r).and_then(|v| match v.as_ref() {
+                    Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                }));
+            }
+            Arc::new(b.finish())
+        }
+        PgType::Double => {
+            let mut b = Float64Builder::with_capacity(rows.len());
+            for r in rows {
+                b.append_option(value_of(c, r).and_then(|v| match v.as_ref() {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                }));
+            }
+            Arc::new(b.finish())
+        }
+        PgType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(rows.len());
+            for r in rows {
+                b.append_option(value_of(c, r).and_then(|v| match v.as_ref() {
+                    Value::Bool(x) => Some(*x),
+                    Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+                    Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+                    _ => None,
+                }));
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use resource_schemas::Registry;
+    use serde_json::json;
+
+    #[test]
+    fn values_convert_to_column_types() {
+        let catalog = Catalog::build(Registry::shared().unwrap());
+        let t = catalog.resolve("awscc.logs.log_groups").unwrap();
+        let cols: Vec<&ColumnDef> = ["log_group_name", "retention_in_days", "tags", "region", "identifier"]
+            .iter()
+            .map(|n| t.column(n).unwrap())
+            .collect();
+        let schema = Arc::new(Schema::new(cols.iter().map(|c| field(c)).collect::<Vec<_>>()));
+        let row = |props: Value| Row {
+            region: "us-east-1".into(),
+            identifier: "g".into(),
+            properties: Arc::new(props.as_object().unwrap().clone()),
+            parents: Arc::new(HashMap::new()),
+        };
+        let rows = vec![
+            row(json!({"LogGroupName": "g", "RetentionInDays": 7, "Tags": [{"Key": "a", "Value": "b"}]})),
+            row(json!({"LogGroupName": "h", "RetentionInDays": "30"})),
+            row(json!({"RetentionInDays": true})),
+        ];
+        let b = batch(schema, &cols, &rows).unwrap();
+        let days = b.column(1).as_primitive::<Int64Type>();
+        assert_eq!((days.value(0), days.value(1), days.is_null(2)), (7, 30, true));
+        assert_eq!(b.column(2).as_string::<i32>().value(0), r#"[{"Key":"a","Value":"b"}]"#);
+        assert!(b.column(0).is_null(2));
+        assert_eq!(b.column(3).as_string::<i32>().value(2), "us-east-1");
+        assert_eq!(b.schema().field(2).metadata().get(PG_TYPE_KEY).map(String::as_str), Some("json"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Resource schemas as SQL tables: naming (`naming`), table and column definitions (`model`),
+//! the person-readable description of a table (`describe`), Arrow schemas and batches
+//! (`arrow`), DataFusion providers (`provider`), filter pushdown decisions (`pushdown`) and
+//! the scan that turns them into Cloud Control calls (`scan`).
+
+pub mod arrow;
+pub mod describe;
+pub mod model;
+pub mod naming;
+pub mod provider;
+pub mod pushdown;
+pub mod scan;
+
+pub use model::{Catalog, ColumnDef, ColumnSource, PgType, SqlOperation, TableDef, TableKind};

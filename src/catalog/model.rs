@@ -1,0 +1,586 @@
+//! Table definitions derived from resource schemas: which (schema, table) each Cloud Control
+//! type becomes, its columns and PostgreSQL types, and what SQL it supports.
+//!
+//! Built once at startup from the registry without parsing any property schema; a table's
+//! columns are derived on first use, so registering ~3,400 tables costs only their names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+
+use resource_schemas::{ListHandlerSchema, Operation, Registry, ResourceType};
+use serde_json::Value;
+
+use super::naming::{pluralize, snake_case};
+
+/// The catalog every resource table lives in.
+pub const CATALOG: &str = "awscc";
+/// Accepted as another spelling of [`CATALOG`] (`aws.connect.instances`).
+pub const CATALOG_ALIAS: &str = "aws";
+/// Suffix of the tables that read only the list response.
+pub const LIST_ONLY_SUFFIX: &str = "_list_only";
+/// The column holding the API region of each row.
+pub const REGION_COLUMN: &str = "region";
+/// The column holding the Cloud Control identifier (primary identifier values joined by `|`).
+pub const IDENTIFIER_COLUMN: &str = "identifier";
+/// The older spelling of [`IDENTIFIER_COLUMN`] that StackQL pages use.
+pub const IDENTIFIER_ALIAS: &str = "data__identifier";
+/// Suffix a property column gets when its name collides with a column cloudpg adds.
+pub const PROPERTY_COLLISION_SUFFIX: &str = "_property";
+
+/// PostgreSQL types resource columns use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgType {
+    Text,
+    Bigint,
+    Double,
+    Boolean,
+    Json,
+}
+
+impl PgType {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            PgType::Text => "text",
+            PgType::Bigint => "bigint",
+            PgType::Double => "double precision",
+            PgType::Boolean => "boolean",
+            PgType::Json => "json",
+        }
+    }
+
+    /// The column type of a property schema. Nested values, and properties whose type the
+    /// schema leaves open (`["object","string"]`, none at all), are kept whole as JSON.
+    pub fn of_property(schema: &Value) -> PgType {
+        match schema.get("type") {
+            Some(Value::String(t)) => match t.as_str() {
+                "string" => PgType::Text,
+                "integer" => PgType::Bigint,
+                "number" => PgType::Double,
+                "boolean" => PgType::Boolean,
+                _ => PgType::Json,
+            },
+            _ => PgType::Json,
+        }
+    }
+}
+
+/// Where a column's values come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// A top-level property (its CloudFormation name).
+    Property(String),
+    /// A list handler parameter that is not a property: only a filter, echoed back in rows.
+    ListParam(String),
+    Region,
+    Identifier,
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    pub name: String,
+    pub pg_type: PgType,
+    pub description: String,
+    pub source: ColumnSource,
+}
+
+impl ColumnDef {
+    pub fn property(&self) -> Option<&str> {
+        match &self.source {
+            ColumnSource::Property(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Which of the two tables of a type this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// Every property: a list, then a GetResource per row unless the projection allows less.
+    Full,
+    /// The primary identifier columns and region: ListResources only.
+    ListOnly,
+}
+
+/// A parent value a list needs in `ResourceModel`, and the column that supplies it.
+#[derive(Debug, Clone)]
+pub struct ParentColumn {
+    /// The key in `ResourceModel`.
+    pub model_key: String,
+    pub column: String,
+}
+
+/// One SQL table over one Cloud Control type.
+#[derive(Debug)]
+pub struct TableDef {
+    pub schema: String,
+    pub name: String,
+    pub kind: TableKind,
+    pub resource: &'static ResourceType,
+    columns: OnceLock<Vec<ColumnDef>>,
+}
+
+impl TableDef {
+    fn new(schema: &str, name: String, kind: TableKind, resource: &'static ResourceType) -> TableDef {
+        TableDef {
+            schema: schema.to_string(),
+            name,
+            kind,
+            resource,
+            columns: OnceLock::new(),
+        }
+    }
+
+    pub fn type_name(&self) -> &str {
+        &self.resource.type_name
+    }
+
+    /// `awscc.ec2.instance_connect_endpoints`
+    pub fn qualified_name(&self) -> String {
+        format!("{CATALOG}.{}.{}", self.schema, self.name)
+    }
+
+    pub fn columns(&self) -> &[ColumnDef] {
+        self.columns.get_or_init(|| derive_columns(self.resource, self.kind))
+    }
+
+    pub fn column(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns().iter().find(|c| c.name == name)
+    }
+
+    /// The column of a top-level property.
+    pub fn column_of_property(&self, property: &str) -> Option<&ColumnDef> {
+        self.columns().iter().find(|c| c.property() == Some(property))
+    }
+
+    /// Columns of the primary identifier, in schema order.
+    pub fn identifier_columns(&self) -> Vec<&ColumnDef> {
+        self.resource
+            .primary_identifier_names()
+            .into_iter()
+            .filter_map(|p| self.column_of_property(p))
+            .collect()
+    }
+
+    /// SQL operations this table allows, from the type's handlers.
+    pub fn supports(&self, op: SqlOperation) -> bool {
+        let r = self.resource;
+        match (self.kind, op) {
+            (TableKind::ListOnly, SqlOperation::Select) => r.supports(Operation::List),
+            (TableKind::ListOnly, _) => false,
+            (TableKind::Full, SqlOperation::Select) => r.supports(Operation::Read),
+            (TableKind::Full, SqlOperation::Insert) => r.supports(Operation::Create),
+            (TableKind::Full, SqlOperation::Update) => r.supports(Operation::Update),
+            (TableKind::Full, SqlOperation::Delete) => r.supports(Operation::Delete),
+        }
+    }
+
+    /// Whether a SELECT without an identifier can list this table's type.
+    pub fn can_list(&self) -> bool {
+        self.resource.supports(Operation::List)
+    }
+
+    /// The list handler's parameters, when it has any, and the columns that supply them.
+    pub fn parent_columns(&self) -> Vec<ParentColumn> {
+        let Some(hs) = self.resource.list_handler_schema() else {
+            return Vec::new();
+        };
+        hs.params
+            .iter()
+            .filter_map(|p| {
+                let column = match &p.property {
+                    Some(prop) if self.column_of_property(prop).is_some() => self.column_of_property(prop),
+                    _ => self
+                        .column_of_property(&p.name)
+                        .or_else(|| self.columns().iter().find(|c| c.source == ColumnSource::ListParam(p.name.clone()))),
+                }?;
+                Some(ParentColumn {
+                    model_key: p.name.clone(),
+                    column: column.name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn list_handler_schema(&self) -> Option<&ListHandlerSchema> {
+        self.resource.list_handler_schema()
+    }
+
+    /// Properties an INSERT may set: everything not read-only.
+    pub fn insertable_columns(&self) -> Vec<&ColumnDef> {
+        self.columns()
+            .iter()
+            .filter(|c| c.property().is_some_and(|p| !self.resource.is_read_only(p)))
+            .collect()
+    }
+}
+
+/// The statements a table may support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlOperation {
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+
+impl SqlOperation {
+    pub const ALL: [SqlOperation; 4] = [
+        SqlOperation::Select,
+        SqlOperation::Insert,
+        SqlOperation::Update,
+        SqlOperation::Delete,
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SqlOperation::Select => "SELECT",
+            SqlOperation::Insert => "INSERT",
+            SqlOperation::Update => "UPDATE",
+            SqlOperation::Delete => "DELETE",
+        }
+    }
+}
+
+/// Column order: primary identifier properties, required properties, the rest (all by name),
+/// then list-only parameters, `region` and `identifier`.
+fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
+    let props = resource.properties();
+    let primary = resource.primary_identifier_names();
+    let mut ordered: Vec<&str> = primary.clone();
+    if kind == TableKind::Full {
+        let mut required: Vec<&str> = resource
+            .required
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !primary.contains(r))
+            .collect();
+        required.sort_unstable();
+        required.dedup();
+        ordered.extend(required);
+        let mut rest: Vec<&str> = props.keys().map(String::as_str).filter(|p| !ordered.contains(p)).collect();
+        rest.sort_unstable();
+        ordered.extend(rest);
+    }
+    let reserved = [REGION_COLUMN, IDENTIFIER_COLUMN, IDENTIFIER_ALIAS];
+    let mut taken: BTreeSet<String> = reserved.iter().map(|s| s.to_string()).collect();
+    let mut columns = Vec::with_capacity(ordered.len() + 2);
+    for prop in ordered {
+        let schema = props.get(prop).cloned().unwrap_or(Value::Null);
+        columns.push(ColumnDef {
+            name: unique_name(&mut taken, &snake_case(prop)),
+            pg_type: PgType::of_property(&schema),
+            description: schema.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
+            source: ColumnSource::Property(prop.to_string()),
+        });
+    }
+    if let Some(hs) = resource.list_handler_schema() {
+        for p in &hs.params {
+            let is_property = p.property.as_deref().is_some_and(|x| props.contains_key(x)) || props.contains_key(&p.name);
+            if !is_property {
+                let schema = p.schema.clone().unwrap_or(Value::Null);
+                columns.push(ColumnDef {
+                    name: unique_name(&mut taken, &snake_case(&p.name)),
+                    pg_type: PgType::Text,
+                    description: schema
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(|d| format!("{d} (list filter)"))
+                        .unwrap_or_else(|| "Parent value the list handler filters on.".to_string()),
+                    source: ColumnSource::ListParam(p.name.clone()),
+                });
+            }
+        }
+    }
+    columns.push(ColumnDef {
+        name: REGION_COLUMN.to_string(),
+        pg_type: PgType::Text,
+        description: "AWS region.".to_string(),
+        source: ColumnSource::Region,
+    });
+    if kind == TableKind::Full {
+        columns.push(ColumnDef {
+            name: IDENTIFIER_COLUMN.to_string(),
+            pg_type: PgType::Text,
+            description: "Cloud Control identifier: the primary identifier values joined by '|'.".to_string(),
+            source: ColumnSource::Identifier,
+        });
+    }
+    columns
+}
+
+/// `name`, or `name_property` when cloudpg's own columns use it, or `name_2`… after that.
+fn unique_name(taken: &mut BTreeSet<String>, name: &str) -> String {
+    let mut candidate = if taken.contains(name) && [REGION_COLUMN, IDENTIFIER_COLUMN, IDENTIFIER_ALIAS].contains(&name) {
+        format!("{name}{PROPERTY_COLLISION_SUFFIX}")
+    } else {
+        name.to_string()
+    };
+    let base = candidate.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{base}_{n}");
+        n += 1;
+    }
+    taken.insert(candidate.clone());
+    candidate
+}
+
+/// Every table of every supported type, by schema and table name.
+#[derive(Debug)]
+pub struct Catalog {
+    pub registry: &'static Registry,
+    schemas: BTreeMap<String, BTreeMap<String, Arc<TableDef>>>,
+    by_type: BTreeMap<String, Arc<TableDef>>,
+}
+
+impl Catalog {
+    /// Tables for every type that Cloud Control can provision (it has handlers).
+    pub fn build(registry: &'static Registry) -> Catalog {
+        let mut schemas: BTreeMap<String, BTreeMap<String, Arc<TableDef>>> = BTreeMap::new();
+        let mut by_type = BTreeMap::new();
+        let mut types: Vec<&'static ResourceType> = registry.types().iter().filter(|t| t.handlers.is_some()).collect();
+        // The collision rule depends on order: the type first by name keeps the plain name.
+        types.sort_by(|a, b| a.type_name.cmp(&b.type_name));
+        for resource in types {
+            let (vendor, service, name) = resource.name_parts();
+            let schema = service.to_ascii_lowercase();
+            let tables = schemas.entry(schema.clone()).or_default();
+            let base = pluralize(&snake_case(name));
+            let table_name = resolve_table_collision(tables, &base, vendor, name);
+            let full = Arc::new(TableDef::new(&schema, table_name.clone(), TableKind::Full, resource));
+            tables.insert(table_name.clone(), full.clone());
+            by_type.insert(resource.type_name.clone(), full);
+            if resource.supports(Operation::List) {
+                let list_name = format!("{table_name}{LIST_ONLY_SUFFIX}");
+                tables.insert(
+                    list_name.clone(),
+                    Arc::new(TableDef::new(&schema, list_name, TableKind::ListOnly, resource)),
+                );
+            }
+        }
+        Catalog {
+            registry,
+            schemas,
+            by_type,
+        }
+    }
+
+    pub fn schema_names(&self) -> impl Iterator<Item = &str> {
+        self.schemas.keys().map(String::as_str)
+    }
+
+    pub fn tables_in(&self, schema: &str) -> Option<&BTreeMap<String, Arc<TableDef>>> {
+        self.schemas.get(schema)
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &Arc<TableDef>> {
+        self.schemas.values().flat_map(|t| t.values())
+    }
+
+    pub fn table(&self, schema: &str, table: &str) -> Option<&Arc<TableDef>> {
+        self.schemas.get(schema).and_then(|t| t.get(table))
+    }
+
+    /// The full table of a CloudFormation type.
+    pub fn table_for_type(&self, type_name: &str) -> Option<&Arc<TableDef>> {
+        self.by_type.get(type_name)
+    }
+
+    /// Looks up `[catalog.]schema.table`; the catalog may be `awscc` or `aws`.
+    pub fn resolve(&self, name: &str) -> Option<&Arc<TableDef>> {
+        let parts: Vec<&str> = name.split('.').collect();
+        match parts.as_slice() {
+            [catalog, schema, table] if is_catalog_name(catalog) => self.table(schema, table),
+            [schema, table] => self.table(schema, table),
+            _ => None,
+        }
+    }
+
+    /// Up to `n` qualified table names closest to `name` (which may be qualified or not).
+    pub fn closest_tables(&self, name: &str, n: usize) -> Vec<String> {
+        let wanted = name.to_ascii_lowercase();
+        let wanted = wanted
+            .strip_prefix("awscc.")
+            .or_else(|| wanted.strip_prefix("aws."))
+            .unwrap_or(&wanted)
+            .to_string();
+        let qualified = wanted.contains('.');
+        let mut scored: Vec<(f64, String)> = self
+            .tables()
+            .map(|t| {
+                let candidate = if qualified {
+                    format!("{}.{}", t.schema, t.name)
+                } else {
+                    t.name.clone()
+                };
+                (strsim::jaro_winkler(&wanted, &candidate), t.qualified_name())
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        scored.into_iter().take(n).map(|(_, name)| name).collect()
+    }
+}
+
+/// True for `awscc` and its alias `aws`.
+pub fn is_catalog_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case(CATALOG) || name.eq_ignore_ascii_case(CATALOG_ALIAS)
+}
+
+/// The rule for two types whose names give the same table within one schema: the type that
+/// comes first by name keeps the plural; a later one from another vendor gets the vendor as
+/// suffix (`skills_alexa`), one from the same vendor its singular name, else a number.
+fn resolve_table_collision(tables: &BTreeMap<String, Arc<TableDef>>, base: &str, vendor: &str, resource_name: &str) -> String {
+    let free = |n: &str| !tables.contains_key(n) && !tables.contains_key(&format!("{n}{LIST_ONLY_SUFFIX}"));
+    if free(base) && !base.ends_with(LIST_ONLY_SUFFIX) {
+        return base.to_string();
+    }
+    let first_vendor = tables.get(base).map(|t| t.resource.name_parts().0.to_string()).unwrap_or_default();
+    let candidates = [
+        if first_vendor != vendor {
+            format!("{base}_{}", vendor.to_ascii_lowercase())
+        } else {
+            snake_case(resource_name)
+        },
+        snake_case(resource_name),
+    ];
+    for c in candidates {
+        if free(&c) && !c.ends_with(LIST_ONLY_SUFFIX) {
+            return c;
+        }
+    }
+    (2..)
+        .map(|n| format!("{base}_{n}"))
+        .find(|c| free(c))
+        .unwrap_or_else(|| base.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| Catalog::build(Registry::shared().expect("embedded registry")))
+    }
+
+    fn synthetic(types_json: &str) -> Catalog {
+        let json = format!(r#"{{"format":1,"source":"test","regions":["us-east-1"],"types":{types_json}}}"#);
+        let registry = Registry::from_json(json.as_bytes(), "test").expect("synthetic registry");
+        Catalog::build(Box::leak(Box::new(registry)))
+    }
+
+    fn names(t: &TableDef) -> Vec<&str> {
+        t.columns().iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn counts_of_tables_match_the_registry() {
+        let c = catalog();
+        let full = c.tables().filter(|t| t.kind == TableKind::Full).count();
+        let list_use1 = c
+            .tables()
+            .filter(|t| t.kind == TableKind::ListOnly && t.resource.exists_in("us-east-1"))
+            .count();
+        println!("{full} resource tables, {list_use1} listable in us-east-1");
+        assert!(full >= 1700, "{full}");
+        assert!(list_use1 >= 1600, "{list_use1}");
+    }
+
+    #[test]
+    fn every_type_with_handlers_has_exactly_one_table() {
+        let c = catalog();
+        let with_handlers = c.registry.types().iter().filter(|t| t.handlers.is_some()).count();
+        let full: BTreeSet<&str> = c.tables().filter(|t| t.kind == TableKind::Full).map(|t| t.type_name()).collect();
+        assert_eq!(full.len(), with_handlers);
+        for t in c.tables() {
+            let cols = t.columns();
+            let unique: BTreeSet<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(unique.len(), cols.len(), "duplicate column in {}", t.qualified_name());
+        }
+    }
+
+    #[test]
+    fn seed_tables_resolve() {
+        let c = catalog();
+        let t = c.resolve("awscc.ec2.instance_connect_endpoints").unwrap();
+        assert_eq!(t.type_name(), "AWS::EC2::InstanceConnectEndpoint");
+        assert_eq!(c.resolve("aws.connect.instances").unwrap().type_name(), "AWS::Connect::Instance");
+        let lo = c.resolve("awscc.events.connections_list_only").unwrap();
+        assert_eq!(names(lo), vec!["name", "region"]);
+        assert_eq!(
+            c.resolve("aws.codeconnections.connections").unwrap().type_name(),
+            "AWS::CodeConnections::Connection"
+        );
+    }
+
+    #[test]
+    fn column_types_follow_the_schema() {
+        let t = catalog().resolve("awscc.ec2.instance_connect_endpoints").unwrap();
+        let ty = |n: &str| t.column(n).unwrap().pg_type;
+        assert_eq!(ty("preserve_client_ip"), PgType::Boolean);
+        assert_eq!(ty("tags"), PgType::Json);
+        assert_eq!(ty("security_group_ids"), PgType::Json);
+        assert_eq!(ty("subnet_id"), PgType::Text);
+        assert_eq!(names(t)[0], "id");
+        assert_eq!(*names(t).last().unwrap(), "identifier");
+    }
+
+    #[test]
+    fn operations_follow_handlers() {
+        let c = catalog();
+        let t = c.resolve("awscc.ec2.instance_connect_endpoints").unwrap();
+        assert!(SqlOperation::ALL.iter().all(|op| t.supports(*op)));
+        let lo = c.resolve("awscc.ec2.instance_connect_endpoints_list_only").unwrap();
+        assert!(lo.supports(SqlOperation::Select) && !lo.supports(SqlOperation::Insert));
+        let immutable = c
+            .tables()
+            .find(|t| t.kind == TableKind::Full && !t.resource.supports(Operation::Update))
+            .unwrap();
+        assert!(!immutable.supports(SqlOperation::Update));
+        let nodegroups = c.resolve("awscc.eks.nodegroups").unwrap();
+        let parents = nodegroups.parent_columns();
+        assert_eq!(parents.len(), 1);
+        assert_eq!(parents[0].model_key, "ClusterName");
+        assert_eq!(parents[0].column, "cluster_name");
+    }
+
+    #[test]
+    fn property_named_region_or_identifier_is_renamed() {
+        let c = synthetic(
+            r#"[{"typeName":"AWS::Foo::Bar","properties":{"Region":{"type":"string"},"Identifier":{"type":"integer"},"Id":{"type":"string"}},
+                "primaryIdentifier":["/properties/Id"],"handlers":{"read":{"permissions":[]}},"regions":[0]}]"#,
+        );
+        let t = c.resolve("awscc.foo.bars").unwrap();
+        assert_eq!(
+            names(t),
+            vec!["id", "identifier_property", "region_property", "region", "identifier"]
+        );
+        assert_eq!(t.column("identifier_property").unwrap().pg_type, PgType::Bigint);
+    }
+
+    #[test]
+    fn colliding_table_names_are_resolved() {
+        let c = synthetic(
+            r#"[{"typeName":"AWS::Foo::Policy","properties":{},"handlers":{"read":{}},"regions":[0]},
+                {"typeName":"AWS::Foo::Policies","properties":{},"handlers":{"read":{}},"regions":[0]},
+                {"typeName":"Other::Foo::Policy","properties":{},"handlers":{"read":{}},"regions":[0]},
+                {"typeName":"AWS::Foo::NoHandlers","properties":{},"regions":[0]},
+                {"typeName":"AWS::Foo::Key","properties":{"KeyId":{"type":"string"},"Key_Id":{"type":"string"}},"handlers":{"read":{},"list":{}},"regions":[0]}]"#,
+        );
+        let tables: Vec<&str> = c.tables_in("foo").unwrap().keys().map(String::as_str).collect();
+        assert_eq!(tables, vec!["keys", "keys_list_only", "policies", "policies_other", "policy"]);
+        assert_eq!(c.resolve("foo.policies").unwrap().type_name(), "AWS::Foo::Policies");
+        assert_eq!(c.resolve("foo.policy").unwrap().type_name(), "AWS::Foo::Policy");
+        let keys = c.resolve("foo.keys").unwrap();
+        assert_eq!(names(keys), vec!["key_id", "key_id_2", "region", "identifier"]);
+    }
+
+    #[test]
+    fn closest_names_for_typos() {
+        let c = catalog();
+        let close = c.closest_tables("awscc.ec2.instance_connect_endpoint", 3);
+        assert_eq!(close[0], "awscc.ec2.instance_connect_endpoints");
+        let close = c.closest_tables("s3.bukets", 3);
+        assert!(close.contains(&"awscc.s3.buckets".to_string()), "{close:?}");
+    }
+}

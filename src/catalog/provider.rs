@@ -1,0 +1,302 @@
+//! DataFusion's view of the catalog: the `awscc` catalog, a schema per service, a
+//! [`ResourceTable`] per table. Providers are created on lookup and cost only a few pointers,
+//! so a `pg_class` scan over ~3,400 tables makes no API call and parses no JSON schema.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use serde_json::{Map, Value};
+
+use super::model::{Catalog, ColumnSource, TableDef, TableKind};
+use super::pushdown;
+use super::scan::{ModelFilter, ResourceScanExec, ScanSpec};
+use crate::cloudcontrol::cache::CachedApi;
+use crate::config::{Config, DefaultRegions};
+use crate::error::Error;
+
+/// What every resource table needs to run a scan.
+pub struct Backend {
+    pub catalog: Arc<Catalog>,
+    pub api: Arc<CachedApi>,
+    pub config: Arc<Config>,
+}
+
+/// Per-query settings a session passes to scans through DataFusion's config extensions.
+#[derive(Debug, Clone)]
+pub struct QuerySettings {
+    pub regions: DefaultRegions,
+    pub bypass_cache: bool,
+}
+
+pub struct ResourceCatalog {
+    backend: Arc<Backend>,
+}
+
+impl ResourceCatalog {
+    pub fn new(backend: Arc<Backend>) -> ResourceCatalog {
+        ResourceCatalog { backend }
+    }
+}
+
+impl std::fmt::Debug for ResourceCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResourceCatalog")
+    }
+}
+
+impl CatalogProvider for ResourceCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.backend.catalog.schema_names().map(str::to_string).collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let tables = self.backend.catalog.tables_in(name)?.clone();
+        Some(Arc::new(ServiceSchema {
+            tables,
+            backend: self.backend.clone(),
+        }))
+    }
+
+    fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        // pg_catalog and information_schema are registered by the session; service schemas are
+        // fixed by the resource registry.
+        let _ = (name, schema);
+        Err(DataFusionError::NotImplemented(
+            "schemas of the awscc catalog come from the resource registry".into(),
+        ))
+    }
+}
+
+struct ServiceSchema {
+    tables: BTreeMap<String, Arc<TableDef>>,
+    backend: Arc<Backend>,
+}
+
+impl std::fmt::Debug for ServiceSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceSchema")
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for ServiceSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self.tables.get(name).map(|t| {
+            Arc::new(ResourceTable {
+                def: t.clone(),
+                backend: self.backend.clone(),
+            }) as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
+
+/// A table over one Cloud Control type.
+pub struct ResourceTable {
+    def: Arc<TableDef>,
+    backend: Arc<Backend>,
+}
+
+impl std::fmt::Debug for ResourceTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ResourceTable({})", self.def.qualified_name())
+    }
+}
+
+#[async_trait]
+impl TableProvider for ResourceTable {
+    fn schema(&self) -> SchemaRef {
+        super::arrow::schema(&self.def)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown::support(filters, &self.def))
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let settings = state
+            .config()
+            .get_extension::<QuerySettings>()
+            .map(|s| (*s).clone())
+            .unwrap_or(QuerySettings {
+                regions: self.backend.config.regions.clone(),
+                bypass_cache: false,
+            });
+        let spec = plan_scan(&self.def, &self.backend, &settings, projection, filters, limit)?;
+        let schema = self.schema();
+        let projected = Arc::new(schema.project(&spec.projection)?);
+        Ok(Arc::new(ResourceScanExec::new(spec, self.backend.api.clone(), projected)))
+    }
+}
+
+/// Decides regions, identifiers, list models, hydration and limit for one scan.
+pub fn plan_scan(
+    table: &Arc<TableDef>,
+    backend: &Backend,
+    settings: &QuerySettings,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<ScanSpec, Error> {
+    let pushed = pushdown::collect(filters, table);
+    let resource = table.resource;
+    let registry = backend.catalog.registry;
+    let regions: Vec<String> = match &pushed.regions {
+        Some(wanted) => {
+            for r in wanted {
+                if !registry.is_region(r) {
+                    return Err(Error::invalid_parameter(
+                        format!("region '{r}' does not exist"),
+                        Some(format!("valid regions are {}", registry.regions.join(", "))),
+                    ));
+                }
+            }
+            wanted.iter().filter(|r| resource.exists_in(r)).cloned().collect()
+        }
+        None => match &settings.regions {
+            DefaultRegions::List(list) => list.iter().filter(|r| resource.exists_in(r)).cloned().collect(),
+            DefaultRegions::All => resource.regions.clone(),
+        },
+    };
+    let identifiers = if table.kind == TableKind::Full {
+        pushed.identifiers.clone()
+    } else {
+        None
+    };
+    let models = if identifiers.is_some() {
+        Vec::new()
+    } else {
+        list_models(table, &pushed.parents)?
+    };
+    let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..table.columns().len()).collect());
+    let hydrate = table.kind == TableKind::Full && identifiers.is_none() && !projection_served_by_list(table, &projection);
+    Ok(ScanSpec {
+        table: table.clone(),
+        regions,
+        identifiers,
+        models,
+        hydrate,
+        limit,
+        projection,
+        bypass_cache: settings.bypass_cache,
+        hydrate_concurrency: backend.config.api.hydrate_concurrency,
+    })
+}
+
+/// True when every projected column comes with the list response: primary identifier
+/// columns, `region`, `identifier`, and parent columns (echoed from WHERE).
+fn projection_served_by_list(table: &TableDef, projection: &[usize]) -> bool {
+    let ids: Vec<&str> = table.resource.primary_identifier_names();
+    let parents: Vec<String> = table.parent_columns().into_iter().map(|p| p.column).collect();
+    projection.iter().all(|&i| {
+        table.columns().get(i).is_some_and(|c| match &c.source {
+            ColumnSource::Property(p) => ids.contains(&p.as_str()) || parents.contains(&c.name),
+            ColumnSource::ListParam(_) | ColumnSource::Region | ColumnSource::Identifier => true,
+        })
+    })
+}
+
+/// The `ResourceModel`s a list needs, one per combination of the parent values given; an error
+/// naming the missing columns (with an example WHERE clause) when the list handler requires some.
+fn list_models(table: &TableDef, parents: &BTreeMap<String, Vec<String>>) -> Result<Vec<ModelFilter>, Error> {
+    if !table.can_list() {
+        return Err(Error::MissingFilter {
+            message: format!(
+                "{} cannot be listed: {} has no list handler in Cloud Control",
+                table.qualified_name(),
+                table.type_name()
+            ),
+            hint: Some("name the resources: add WHERE identifier = '...' (or identifier IN (...))".into()),
+        });
+    }
+    let columns = table.parent_columns();
+    if columns.is_empty() {
+        return Ok(vec![ModelFilter {
+            model: None,
+            parents: HashMap::new(),
+        }]);
+    }
+    if let Some(hs) = table.list_handler_schema() {
+        let given: Vec<&str> = columns
+            .iter()
+            .filter(|c| parents.contains_key(&c.column))
+            .map(|c| c.model_key.as_str())
+            .collect();
+        let satisfied = |keys: &[String]| keys.iter().all(|k| given.contains(&k.as_str()));
+        let ok = satisfied(&hs.required)
+            && (hs.one_of.is_empty() || hs.one_of.iter().any(|alt| satisfied(alt)))
+            && (hs.any_of.is_empty() || hs.any_of.iter().any(|alt| satisfied(alt)));
+        if !ok {
+            let needed: Vec<String> = if !hs.required.is_empty() {
+                hs.required.clone()
+            } else {
+                hs.one_of.first().or(hs.any_of.first()).cloned().unwrap_or_default()
+            };
+            let missing: Vec<String> = needed
+                .iter()
+                .filter(|k| !given.contains(&k.as_str()))
+                .filter_map(|k| columns.iter().find(|c| &c.model_key == k).map(|c| c.column.clone()))
+                .collect();
+            return Err(Error::MissingFilter {
+                message: format!(
+                    "listing {} needs {} in the WHERE clause ({} lists only the children of a parent)",
+                    table.qualified_name(),
+                    missing.join(", "),
+                    table.type_name()
+                ),
+                hint: Some(format!(
+                    "for example: SELECT * FROM {} WHERE {}",
+                    table.qualified_name(),
+                    super::describe::list_where_example(table)
+                )),
+            });
+        }
+    }
+    // Cartesian product of the given parent values.
+    let mut combos: Vec<(Map<String, Value>, HashMap<String, String>)> = vec![(Map::new(), HashMap::new())];
+    for c in &columns {
+        let Some(values) = parents.get(&c.column) else { continue };
+        let mut next = Vec::new();
+        for (model, cols) in &combos {
+            for v in values {
+                let mut m = model.clone();
+                m.insert(c.model_key.clone(), Value::String(v.clone()));
+                let mut cs = cols.clone();
+                cs.insert(c.column.clone(), v.clone());
+                next.push((m, cs));
+            }
+        }
+        combos = next;
+    }
+    Ok(combos
+        .into_iter()
+        .map(|(model, parents)| ModelFilter {
+            model: (!model.is_empty()).then(|| Value::Object(model).to_string()),
+            parents,
+        })
+        .collect())
+}

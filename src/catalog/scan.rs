@@ -1,0 +1,384 @@
+//! `ResourceScanExec`: the execution plan that turns pushed-down constraints into Cloud Control
+//! calls and streams the rows back as Arrow batches.
+//!
+//! Per region (concurrently): GetResource per identifier when identifiers were given; otherwise
+//! ListResources page by page, and, when the projection needs more than the list returns,
+//! GetResource per listed resource with bounded concurrency, started while later pages are still
+//! being fetched. Batches go to the client as they are built; a pushed-down LIMIT stops paging.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use futures::{stream, StreamExt, TryStreamExt};
+use tokio::sync::mpsc;
+
+use super::arrow::{batch, Row};
+use super::model::{ColumnDef, TableDef};
+use crate::cloudcontrol::cache::CachedApi;
+use crate::cloudcontrol::ListRequest;
+use crate::error::{Error, Result};
+
+/// Rows per batch while hydrating; list pages without hydration keep their own size.
+const HYDRATE_BATCH_ROWS: usize = 64;
+
+/// One list to run: `ResourceModel` and the parent column values it stands for.
+#[derive(Debug, Clone)]
+pub struct ModelFilter {
+    pub model: Option<String>,
+    pub parents: HashMap<String, String>,
+}
+
+/// Everything a scan decided at planning time.
+#[derive(Debug, Clone)]
+pub struct ScanSpec {
+    pub table: Arc<TableDef>,
+    pub regions: Vec<String>,
+    pub identifiers: Option<Vec<String>>,
+    pub models: Vec<ModelFilter>,
+    /// Whether each listed resource is read with GetResource.
+    pub hydrate: bool,
+    pub limit: Option<usize>,
+    /// Indices into the table's columns.
+    pub projection: Vec<usize>,
+    pub bypass_cache: bool,
+    pub hydrate_concurrency: usize,
+}
+
+impl ScanSpec {
+    /// The calls this scan will make, for EXPLAIN.
+    pub fn describe_calls(&self) -> String {
+        let t = self.table.type_name();
+        match &self.identifiers {
+            Some(ids) => format!("GetResource({t}) x {} per region", ids.len()),
+            None => {
+                let mut s = format!("ListResources({t})");
+                if self.models.iter().any(|m| m.model.is_some()) {
+                    let models: Vec<&str> = self.models.iter().filter_map(|m| m.model.as_deref()).collect();
+                    s.push_str(&format!(" ResourceModel={}", models.join(" | ")));
+                }
+                if self.hydrate {
+                    s.push_str(&format!(
+                        " + GetResource per row (hydrate, concurrency {})",
+                        self.hydrate_concurrency
+                    ));
+                } else {
+                    s.push_str(" (list only, no GetResource)");
+                }
+                s
+            }
+        }
+    }
+}
+
+pub struct ResourceScanExec {
+    spec: ScanSpec,
+    api: Arc<CachedApi>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for ResourceScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceScanExec").field("spec", &self.spec).finish()
+    }
+}
+
+impl ResourceScanExec {
+    pub fn new(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef) -> ResourceScanExec {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        ResourceScanExec {
+            spec,
+            api,
+            schema,
+            properties,
+        }
+    }
+
+    pub fn spec(&self) -> &ScanSpec {
+        &self.spec
+    }
+}
+
+impl DisplayAs for ResourceScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let s = &self.spec;
+        write!(
+            f,
+            "ResourceScanExec: table={}, type={}, regions=[{}]",
+            s.table.qualified_name(),
+            s.table.type_name(),
+            s.regions.join(", ")
+        )?;
+        if let Some(ids) = &s.identifiers {
+            write!(f, ", identifiers=[{}]", ids.join(", "))?;
+        }
+        if let Some(limit) = s.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        if s.bypass_cache {
+            write!(f, ", cache=bypass")?;
+        }
+        write!(f, ", calls={}", s.describe_calls())
+    }
+}
+
+impl ExecutionPlan for ResourceScanExec {
+    fn name(&self) -> &str {
+        "ResourceScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
+    ) -> datafusion::error::Result<TreeNodeRecursion> {
+        // Filters are pushed into the API calls, not kept as expressions.
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal("ResourceScanExec has no children".into()))
+        }
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> datafusion::error::Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "ResourceScanExec has one partition, asked for {partition}"
+            )));
+        }
+        // A small channel: the producer runs at most a couple of batches ahead of the client,
+        // so memory does not grow with the result.
+        let (tx, rx) = mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
+        let spec = self.spec.clone();
+        let api = self.api.clone();
+        let schema = self.schema.clone();
+        let span = tracing::info_span!("scan", table = %spec.table.qualified_name(), regions = ?spec.regions);
+        let task = tokio::spawn(tracing::Instrument::instrument(run_producer(spec, api, schema, tx), span));
+        let abort = AbortOnDrop(task);
+        let out = stream::unfold((rx, abort), |(mut rx, abort)| async move {
+            rx.recv().await.map(|item| (item, (rx, abort)))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), out)))
+    }
+}
+
+/// Stops the producer when the client stops reading (cancel, disconnect, LIMIT reached).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Sender = mpsc::Sender<datafusion::error::Result<RecordBatch>>;
+
+/// The producer task: owns its inputs so the spawned future is `'static`, and reports a
+/// failure through the channel so the query ends with the error.
+async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx: Sender) {
+    let producer = Producer {
+        spec: Arc::new(spec),
+        api,
+        schema,
+        tx: tx.clone(),
+        emitted: Arc::new(AtomicUsize::new(0)),
+    };
+    if let Err(e) = producer.run().await {
+        let _ = tx.send(Err(e.into())).await;
+    }
+}
+
+/// Everything one scan's jobs share; cheap to clone into each spawned job.
+#[derive(Clone)]
+struct Producer {
+    spec: Arc<ScanSpec>,
+    api: Arc<CachedApi>,
+    schema: SchemaRef,
+    tx: Sender,
+    emitted: Arc<AtomicUsize>,
+}
+
+impl Producer {
+    /// One job per region (and per parent model), run concurrently; the first error ends the
+    /// scan, and dropping the set aborts the rest.
+    async fn run(&self) -> Result<()> {
+        let mut jobs = tokio::task::JoinSet::new();
+        for region in &self.spec.regions {
+            if self.spec.identifiers.is_some() {
+                let (p, region) = (self.clone(), region.clone());
+                jobs.spawn(async move { p.read_identifiers(region).await });
+            } else {
+                for model in &self.spec.models {
+                    let (p, region, model) = (self.clone(), region.clone(), model.clone());
+                    jobs.spawn(async move { p.list(region, model).await });
+                }
+            }
+        }
+        while let Some(joined) = jobs.join_next().await {
+            joined.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
+        }
+        Ok(())
+    }
+
+    fn done(&self) -> bool {
+        self.spec.limit.is_some_and(|l| self.emitted.load(Ordering::Relaxed) >= l) || self.tx.is_closed()
+    }
+
+    async fn send(&self, rows: &[Row]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<&ColumnDef> = self
+            .spec
+            .projection
+            .iter()
+            .filter_map(|&i| self.spec.table.columns().get(i))
+            .collect();
+        let b = batch(self.schema.clone(), &columns, rows)?;
+        self.emitted.fetch_add(rows.len(), Ordering::Relaxed);
+        // A closed channel means the client is gone; stop quietly.
+        let _ = self.tx.send(Ok(b)).await;
+        Ok(())
+    }
+
+    /// GetResource for `id`, as a future that owns what it needs.
+    fn read(
+        &self,
+        region: &str,
+        id: String,
+    ) -> impl std::future::Future<Output = Result<Arc<Option<crate::cloudcontrol::Resource>>>> + Send + 'static {
+        let (api, region, type_name, bypass) = (
+            self.api.clone(),
+            region.to_string(),
+            self.spec.table.type_name().to_string(),
+            self.spec.bypass_cache,
+        );
+        async move { api.get_cached(&region, &type_name, &id, bypass).await }
+    }
+
+    fn rows_of(
+        region: &str,
+        got: Vec<Result<Arc<Option<crate::cloudcontrol::Resource>>>>,
+        parents: &Arc<HashMap<String, String>>,
+    ) -> Result<Vec<Row>> {
+        let mut rows = Vec::with_capacity(got.len());
+        for r in got {
+            // Gone between list and read, or never existed: no row.
+            if let Some(r) = r?.as_ref() {
+                rows.push(Row {
+                    region: region.to_string(),
+                    identifier: r.identifier.clone(),
+                    properties: Arc::new(r.properties.clone()),
+                    parents: parents.clone(),
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn read_identifiers(self, region: String) -> Result<()> {
+        let no_parents = Arc::new(HashMap::new());
+        let ids: Vec<String> = self.spec.identifiers.clone().unwrap_or_default();
+        let reads = stream::iter(ids.into_iter().map(|id| self.read(&region, id)))
+            .buffered(self.spec.hydrate_concurrency)
+            .ready_chunks(HYDRATE_BATCH_ROWS);
+        let mut reads = std::pin::pin!(reads);
+        while let Some(chunk) = reads.next().await {
+            self.send(&Self::rows_of(&region, chunk, &no_parents)?).await?;
+            if self.done() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(self, region: String, model: ModelFilter) -> Result<()> {
+        let request = ListRequest {
+            region: region.clone(),
+            type_name: self.spec.table.type_name().to_string(),
+            model: model.model.clone(),
+        };
+        let parents = Arc::new(model.parents.clone());
+        if !self.spec.hydrate {
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .api
+                    .list_page_cached(&request, token.as_deref(), self.spec.bypass_cache)
+                    .await?;
+                let rows: Vec<Row> = page
+                    .resources
+                    .iter()
+                    .map(|r| Row {
+                        region: region.clone(),
+                        identifier: r.identifier.clone(),
+                        properties: Arc::new(r.properties.clone()),
+                        parents: parents.clone(),
+                    })
+                    .collect();
+                self.send(&rows).await?;
+                token = page.next_token.clone();
+                if token.is_none() || self.done() {
+                    return Ok(());
+                }
+            }
+        }
+        // Hydrate: listed identifiers (pages fetched on demand) feed bounded concurrent
+        // GetResource calls, so reads start before the last page arrives.
+        let lister = self.clone();
+        let pages = stream::try_unfold(Some(None::<String>), move |token| {
+            let (p, request) = (lister.clone(), request.clone());
+            async move {
+                let Some(token) = token else { return Ok(None) };
+                if p.done() {
+                    return Ok(None);
+                }
+                let page = p.api.list_page_cached(&request, token.as_deref(), p.spec.bypass_cache).await?;
+                let next = page.next_token.clone().map(Some);
+                let ids: Vec<Result<String>> = page.resources.iter().map(|r| Ok(r.identifier.clone())).collect();
+                Ok::<_, Error>(Some((stream::iter(ids), next)))
+            }
+        });
+        let (reader, read_region) = (self.clone(), region.clone());
+        let reads = pages
+            .try_flatten()
+            .map_ok(move |id| reader.read(&read_region, id))
+            .try_buffered(self.spec.hydrate_concurrency)
+            .ready_chunks(HYDRATE_BATCH_ROWS);
+        let mut reads = std::pin::pin!(reads);
+        while let Some(chunk) = reads.next().await {
+            self.send(&Self::rows_of(&region, chunk, &parents)?).await?;
+            if self.done() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

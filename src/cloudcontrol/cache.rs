@@ -1,0 +1,157 @@
+//! List pages and GetResource results, cached with a TTL, a byte bound and single-flight.
+//!
+//! `try_get_with` makes concurrent identical requests wait for one call instead of each making
+//! their own. Errors are not cached. Mutations call [`CachedApi::invalidate_type`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::future::Cache;
+
+use super::{ListPage, ListRequest, Resource, ResourceApi};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Page {
+        identity: String,
+        request: ListRequest,
+        token: Option<String>,
+    },
+    Get {
+        identity: String,
+        region: String,
+        type_name: String,
+        identifier: String,
+    },
+}
+
+impl Key {
+    fn region_and_type(&self) -> (&str, &str) {
+        match self {
+            Key::Page { request, .. } => (&request.region, &request.type_name),
+            Key::Get { region, type_name, .. } => (region, type_name),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Page(Arc<ListPage>),
+    Get(Arc<Option<Resource>>),
+}
+
+impl Entry {
+    fn weight(&self) -> u32 {
+        match self {
+            Entry::Page(p) => p.weight(),
+            Entry::Get(r) => r.as_ref().as_ref().map_or(64, |r| u32::try_from(r.weight()).unwrap_or(u32::MAX)),
+        }
+    }
+}
+
+/// A [`ResourceApi`] in front of another, reusing answers for `ttl`.
+pub struct CachedApi {
+    inner: Arc<dyn ResourceApi>,
+    cache: Option<Cache<Key, Entry>>,
+}
+
+impl CachedApi {
+    /// `ttl` of zero disables caching.
+    pub fn new(inner: Arc<dyn ResourceApi>, ttl: Duration, max_bytes: u64) -> CachedApi {
+        let cache = (!ttl.is_zero()).then(|| {
+            Cache::builder()
+                .time_to_live(ttl)
+                .max_capacity(max_bytes)
+                .weigher(|_k: &Key, v: &Entry| v.weight())
+                .support_invalidation_closures()
+                .build()
+        });
+        CachedApi { inner, cache }
+    }
+
+    /// Drops everything cached for a type in a region (after a mutation).
+    pub fn invalidate_type(&self, region: &str, type_name: &str) {
+        if let Some(cache) = &self.cache {
+            let (region, type_name) = (region.to_string(), type_name.to_string());
+            // Only fails when closures were not enabled at build time, which they are.
+            let _ = cache.invalidate_entries_if(move |k, _| k.region_and_type() == (region.as_str(), type_name.as_str()));
+        }
+    }
+
+    pub fn inner(&self) -> &Arc<dyn ResourceApi> {
+        &self.inner
+    }
+
+    /// A list page, from the cache unless `bypass`.
+    pub async fn list_page_cached(&self, request: &ListRequest, next_token: Option<&str>, bypass: bool) -> Result<Arc<ListPage>> {
+        let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
+            return self.inner.list_page(request, next_token).await.map(Arc::new);
+        };
+        let key = Key::Page {
+            identity: self.inner.identity(),
+            request: request.clone(),
+            token: next_token.map(str::to_string),
+        };
+        let entry = cache
+            .try_get_with(key, async {
+                self.inner.list_page(request, next_token).await.map(|p| Entry::Page(Arc::new(p)))
+            })
+            .await
+            .map_err(shared_error)?;
+        match entry {
+            Entry::Page(p) => Ok(p),
+            Entry::Get(_) => Err(Error::internal("cache entry of the wrong kind")),
+        }
+    }
+
+    /// A GetResource result, from the cache unless `bypass`.
+    pub async fn get_cached(&self, region: &str, type_name: &str, identifier: &str, bypass: bool) -> Result<Arc<Option<Resource>>> {
+        let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
+            return self.inner.get(region, type_name, identifier).await.map(Arc::new);
+        };
+        let key = Key::Get {
+            identity: self.inner.identity(),
+            region: region.to_string(),
+            type_name: type_name.to_string(),
+            identifier: identifier.to_string(),
+        };
+        let entry = cache
+            .try_get_with(key, async {
+                self.inner.get(region, type_name, identifier).await.map(|r| Entry::Get(Arc::new(r)))
+            })
+            .await
+            .map_err(shared_error)?;
+        match entry {
+            Entry::Get(r) => Ok(r),
+            Entry::Page(_) => Err(Error::internal("cache entry of the wrong kind")),
+        }
+    }
+}
+
+/// The error every waiter of a failed single-flight call gets.
+fn shared_error(e: Arc<Error>) -> Error {
+    match Arc::try_unwrap(e) {
+        Ok(e) => e,
+        Err(shared) => match shared.as_ref() {
+            Error::Aws(a) => Error::Aws(a.clone()),
+            other => Error::internal(other.to_string()),
+        },
+    }
+}
+
+#[async_trait]
+impl ResourceApi for CachedApi {
+    async fn list_page(&self, request: &ListRequest, next_token: Option<&str>) -> Result<ListPage> {
+        self.list_page_cached(request, next_token, false).await.map(|p| (*p).clone())
+    }
+
+    async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
+        self.get_cached(region, type_name, identifier, false).await.map(|r| (*r).clone())
+    }
+
+    fn identity(&self) -> String {
+        self.inner.identity()
+    }
+}

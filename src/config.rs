@@ -1,0 +1,247 @@
+//! Configuration: the TOML file (documented key by key in `config/default.toml`) read into
+//! [`RawConfig`], then checked once into [`Config`], so later code never re-parses strings.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The file as written; every key optional, defaults from `config/default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: String,
+    pub regions: Vec<String>,
+    pub max_connections: usize,
+    pub aws: RawAws,
+    pub api: RawApi,
+    pub cache: RawCache,
+    pub mutations: RawMutations,
+    pub emulator: RawEmulator,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAws {
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawApi {
+    pub concurrency_per_region: usize,
+    pub hydrate_concurrency: usize,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCache {
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMutations {
+    pub allow: Option<bool>,
+    #[serde(with = "humantime_serde")]
+    pub await_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub poll_initial: Duration,
+    #[serde(with = "humantime_serde")]
+    pub poll_max: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawEmulator {
+    pub resources_per_type: usize,
+    pub latency_ms: u64,
+    pub page_size: usize,
+    pub seed: u64,
+    #[serde(with = "humantime_serde")]
+    pub mutation_delay: Duration,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            listen: "127.0.0.1:5433".into(),
+            regions: vec!["us-east-1".into()],
+            max_connections: 256,
+            aws: RawAws::default(),
+            api: RawApi::default(),
+            cache: RawCache::default(),
+            mutations: RawMutations::default(),
+            emulator: RawEmulator::default(),
+        }
+    }
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            concurrency_per_region: 16,
+            hydrate_concurrency: 16,
+            request_timeout: Duration::from_secs(30),
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            ttl: Duration::from_secs(300),
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for RawMutations {
+    fn default() -> Self {
+        RawMutations {
+            allow: None,
+            await_timeout: Duration::from_secs(600),
+            poll_initial: Duration::from_millis(100),
+            poll_max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for RawEmulator {
+    fn default() -> Self {
+        RawEmulator {
+            resources_per_type: 5,
+            latency_ms: 0,
+            page_size: 20,
+            seed: 42,
+            mutation_delay: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Which regions a query without a region filter reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultRegions {
+    /// These regions (where the type exists).
+    List(Vec<String>),
+    /// `"*"`: every region where the type exists.
+    All,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub regions: DefaultRegions,
+    pub max_connections: usize,
+    pub aws: RawAws,
+    pub api: RawApi,
+    pub cache: RawCache,
+    pub mutations: RawMutations,
+    pub emulator: RawEmulator,
+}
+
+impl Config {
+    /// Reads and checks a TOML file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))?;
+        Config::from_raw(raw).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+    }
+
+    pub fn from_raw(raw: RawConfig) -> Result<Config> {
+        let listen = raw
+            .listen
+            .parse()
+            .map_err(|e| Error::Config(format!("listen = {:?} is not an address like 127.0.0.1:5433: {e}", raw.listen)))?;
+        let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
+        let regions = if raw.regions.iter().any(|r| r == "*") {
+            DefaultRegions::All
+        } else {
+            if raw.regions.is_empty() {
+                return Err(Error::Config("regions is empty; name at least one region, or \"*\" for all".into()));
+            }
+            for r in &raw.regions {
+                if !registry.is_region(r) {
+                    return Err(Error::Config(format!(
+                        "regions: {r:?} is not an AWS region; valid regions are {}",
+                        registry.regions.join(", ")
+                    )));
+                }
+            }
+            DefaultRegions::List(raw.regions.clone())
+        };
+        let positive = |name: &str, v: usize| {
+            if v == 0 {
+                Err(Error::Config(format!("{name} must be at least 1")))
+            } else {
+                Ok(())
+            }
+        };
+        positive("max_connections", raw.max_connections)?;
+        positive("api.concurrency_per_region", raw.api.concurrency_per_region)?;
+        positive("api.hydrate_concurrency", raw.api.hydrate_concurrency)?;
+        positive("api.max_attempts", raw.api.max_attempts as usize)?;
+        positive("emulator.page_size", raw.emulator.page_size)?;
+        Ok(Config {
+            listen,
+            regions,
+            max_connections: raw.max_connections,
+            aws: raw.aws,
+            api: raw.api,
+            cache: raw.cache,
+            mutations: raw.mutations,
+            emulator: raw.emulator,
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The defaults are valid by construction; the test below keeps them so.
+        Config::from_raw(RawConfig::default()).unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_matches_the_built_in_defaults() {
+        let text = include_str!("../config/default.toml");
+        let raw: RawConfig = toml::from_str(text).expect("config/default.toml parses");
+        let file = Config::from_raw(raw).expect("config/default.toml is valid");
+        let builtin = Config::default();
+        assert_eq!(format!("{file:?}"), format!("{builtin:?}"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let raw = RawConfig {
+            regions: vec!["mars-1".into()],
+            ..RawConfig::default()
+        };
+        let err = Config::from_raw(raw).unwrap_err().to_string();
+        assert!(err.contains("mars-1") && err.contains("us-east-1"), "{err}");
+        let err = toml::from_str::<RawConfig>("listen = 5").unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = toml::from_str::<RawConfig>("nope = 1").unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+        let raw: RawConfig = toml::from_str("regions = [\"*\"]").unwrap();
+        assert_eq!(Config::from_raw(raw).unwrap().regions, DefaultRegions::All);
+    }
+}

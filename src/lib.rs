@@ -1,0 +1,20 @@
+//! cloudpg: a PostgreSQL wire-protocol server that shows every AWS Cloud Control resource
+//! type as a typed SQL table.
+//!
+//! # Layout
+//!
+//! In the order a query flows through the server:
+//!
+//! - [`config`]: the TOML configuration, read and checked once.
+//! - [`catalog`]: resource schemas as tables (names, columns, types, supported statements),
+//!   their DataFusion providers, filter pushdown and the scan that calls Cloud Control.
+//! - [`cloudcontrol`]: the only module that knows the AWS SDK: the `ResourceApi` trait, the SDK
+//!   client with retries and limits, and the cache.
+//! - [`error`]: the one error type and its SQLSTATE map.
+
+pub mod catalog;
+pub mod cloudcontrol;
+pub mod config;
+pub mod error;
+
+pub use error::{Error, Result};

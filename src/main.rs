@@ -1,0 +1,178 @@
+//! The `cloudpg` command: parses the command line, sets up logging, and runs a subcommand.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use cloudpg::catalog::{describe, Catalog};
+
+#[derive(Parser)]
+#[command(name = "cloudpg", version, about = "AWS Cloud Control resources as PostgreSQL tables")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect the tables cloudpg serves.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Run the Cloud Control emulator alone (for the AWS SDKs, boto3 and the AWS CLI).
+    Emulator(EmulatorArgs),
+}
+
+#[derive(clap::Args)]
+struct EmulatorArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    listen: std::net::SocketAddr,
+    /// Demo resources seeded per (region, type) on first use.
+    #[arg(long, default_value_t = 5)]
+    resources_per_type: usize,
+    /// ListResources page size.
+    #[arg(long, default_value_t = 20)]
+    page_size: usize,
+    /// Latency added to every call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Up to this much more latency, uniformly at random, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
+    /// How long a mutation stays IN_PROGRESS, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    mutation_delay_ms: u64,
+    /// Seed of the generated demo data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Probability (0-1) that a call is answered with ThrottlingException.
+    #[arg(long, default_value_t = 0.0)]
+    throttle: f64,
+    /// Probability (0-1) that a call is answered with a 5xx error.
+    #[arg(long, default_value_t = 0.0)]
+    server_error: f64,
+    /// Probability (0-1) that a mutation ends FAILED.
+    #[arg(long, default_value_t = 0.0)]
+    fail_async: f64,
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// List tables, with the statements each supports.
+    List {
+        /// Only the tables of this service (schema), e.g. `ec2`.
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Describe one table: columns, identifier, INSERT columns, statements, permissions.
+    Describe {
+        /// `awscc.ec2.instance_connect_endpoints` (the `awscc.`/`aws.` prefix is optional).
+        table: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cloudpg: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Catalog { command } => run_catalog(command),
+        Command::Emulator(args) => runtime()?.block_on(run_emulator(args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn run_emulator(args: EmulatorArgs) -> anyhow::Result<()> {
+    let probability = |name: &str, p: f64| {
+        anyhow::ensure!((0.0..=1.0).contains(&p), "--{name} must be between 0 and 1, got {p}");
+        Ok((p > 0.0).then_some(p))
+    };
+    let config = cloudpg_emulator::EmulatorConfig {
+        resources_per_type: args.resources_per_type,
+        page_size: args.page_size.max(1),
+        seed: args.seed,
+        mutation_delay_ms: args.mutation_delay_ms,
+        faults: cloudpg_emulator::FaultConfig {
+            global: cloudpg_emulator::FaultRule {
+                latency_ms: Some(args.latency_ms),
+                jitter_ms: Some(args.jitter_ms),
+                throttle: probability("throttle", args.throttle)?,
+                server_error: probability("server-error", args.server_error)?,
+                fail_async: probability("fail-async", args.fail_async)?,
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let emulator = cloudpg_emulator::Emulator::start(args.listen, config)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    print_stdout(&format!("listening on {}\n", emulator.endpoint_url()))?;
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    emulator.shutdown().await;
+    Ok(())
+}
+
+fn catalog() -> anyhow::Result<Catalog> {
+    let registry = resource_schemas::Registry::shared().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Catalog::build(registry))
+}
+
+fn run_catalog(command: CatalogCommand) -> anyhow::Result<()> {
+    let catalog = catalog()?;
+    let text = match command {
+        CatalogCommand::List { service } => describe::list_text(&catalog, service.as_deref()).map_err(with_hint)?,
+        CatalogCommand::Describe { table } => {
+            let t = catalog.resolve(&table.to_ascii_lowercase()).ok_or_else(|| {
+                with_hint(cloudpg::Error::UndefinedTable {
+                    name: table.clone(),
+                    suggestions: catalog.closest_tables(&table, 5),
+                })
+            })?;
+            describe::describe_text(t)
+        }
+    };
+    print_stdout(&text).context("writing to standard output")
+}
+
+fn with_hint(e: cloudpg::Error) -> anyhow::Error {
+    match e.hint() {
+        Some(h) => anyhow::anyhow!("{e}\nhint: {h}"),
+        None => anyhow::anyhow!("{e}"),
+    }
+}
+
+/// Writes the command's result; a closed pipe (`| head`) is not an error.
+fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,175 @@
+//! `cloudpg catalog` as a user runs it: the seed pages' columns, counts, and bad names.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+fn cloudpg(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudpg"))
+        .args(args)
+        .output()
+        .expect("cloudpg runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The column names of a `catalog describe` output.
+fn described_columns(table: &str) -> BTreeSet<String> {
+    let (ok, out, err) = cloudpg(&["catalog", "describe", table]);
+    assert!(ok, "describe {table} failed: {err}");
+    let section = out.split("\nColumns\n").nth(1).expect("a Columns section");
+    section
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The seed page's columns, plus what today's schema adds (read-only properties the older page
+/// did not show) and the `identifier` column cloudpg adds to every full table.
+fn assert_seed_columns(table: &str, seed: &[&str], additions: &[&str]) {
+    let expected: BTreeSet<String> = set(seed).union(&set(additions)).cloned().collect();
+    assert_eq!(described_columns(table), expected, "{table}");
+}
+
+#[test]
+fn seed_000_instance_connect_endpoints() {
+    assert_seed_columns(
+        "awscc.ec2.instance_connect_endpoints",
+        &[
+            "id",
+            "subnet_id",
+            "client_token",
+            "preserve_client_ip",
+            "tags",
+            "security_group_ids",
+            "region",
+        ],
+        &[
+            "availability_zone",
+            "availability_zone_id",
+            "created_at",
+            "instance_connect_endpoint_arn",
+            "network_interface_ids",
+            "owner_id",
+            "public_dns_names",
+            "state",
+            "state_message",
+            "vpc_id",
+            "identifier",
+        ],
+    );
+}
+
+#[test]
+fn seed_001_connect_instances() {
+    assert_seed_columns(
+        "aws.connect.instances",
+        &[
+            "id",
+            "arn",
+            "identity_management_type",
+            "instance_alias",
+            "created_time",
+            "service_role",
+            "instance_status",
+            "directory_id",
+            "attributes",
+            "tags",
+            "region",
+        ],
+        &["identifier"],
+    );
+}
+
+#[test]
+fn seed_002_events_connections() {
+    assert_seed_columns(
+        "awscc.events.connections",
+        &[
+            "name",
+            "arn",
+            "arn_for_policy",
+            "secret_arn",
+            "description",
+            "authorization_type",
+            "auth_parameters",
+            "invocation_connectivity_parameters",
+            "kms_key_identifier",
+            "region",
+        ],
+        &["identifier"],
+    );
+    assert_seed_columns("awscc.events.connections_list_only", &["name", "region"], &[]);
+}
+
+#[test]
+fn seed_003_codeconnections_connections() {
+    assert_seed_columns("aws.codeconnections.connections_list_only", &["connection_arn", "region"], &[]);
+    let full = described_columns("aws.codeconnections.connections");
+    assert!(full.contains("connection_arn") && full.contains("region"), "{full:?}");
+}
+
+#[test]
+fn describe_shows_insert_columns_statements_and_permissions() {
+    let (ok, out, _) = cloudpg(&["catalog", "describe", "awscc.ec2.instance_connect_endpoints"]);
+    assert!(ok);
+    for expected in [
+        "Type        AWS::EC2::InstanceConnectEndpoint",
+        "Statements  SELECT, INSERT, UPDATE, DELETE",
+        "* SubnetId (subnet_id)",
+        "  PreserveClientIp (preserve_client_ip)",
+        "create  ec2:CreateInstanceConnectEndpoint, ec2:DescribeInstanceConnectEndpoints, ec2:CreateTags, ec2:CreateNetworkInterface, iam:CreateServiceLinkedRole",
+        "list    ec2:DescribeInstanceConnectEndpoints",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+    let (_, out, _) = cloudpg(&["catalog", "describe", "awscc.eks.nodegroups"]);
+    assert!(
+        out.contains("List needs  WHERE region = 'us-east-1' AND cluster_name = '...'"),
+        "{out}"
+    );
+}
+
+#[test]
+fn list_counts_tables_per_service() {
+    let (ok, out, _) = cloudpg(&["catalog", "list"]);
+    assert!(ok);
+    let full = out
+        .lines()
+        .filter(|l| l.starts_with("awscc.") && !l.split_whitespace().next().unwrap().ends_with("_list_only"))
+        .count();
+    let list_only = out
+        .lines()
+        .filter(|l| l.split_whitespace().next().is_some_and(|n| n.ends_with("_list_only")))
+        .count();
+    println!("catalog list: {full} resource tables, {list_only} _list_only tables");
+    assert!(full >= 1700, "{full}");
+    assert!(list_only >= 1600, "{list_only}");
+    let (ok, out, _) = cloudpg(&["catalog", "list", "--service", "codeconnections"]);
+    assert!(ok);
+    assert!(
+        out.contains("awscc.codeconnections.connections ") && out.contains("awscc.codeconnections.connections_list_only"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unknown_names_get_the_closest_ones() {
+    let (ok, _, err) = cloudpg(&["catalog", "describe", "awscc.ec2.instance_connect_endpoint"]);
+    assert!(!ok);
+    assert!(
+        err.contains("relation \"awscc.ec2.instance_connect_endpoint\" does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("\"awscc.ec2.instance_connect_endpoints\""), "{err}");
+    let (ok, _, err) = cloudpg(&["catalog", "list", "--service", "ec3"]);
+    assert!(!ok);
+    assert!(err.contains("schema \"ec3\" does not exist") && err.contains("\"ec2\""), "{err}");
+}
