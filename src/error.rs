@@ -216,7 +216,7 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         },
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::Plan(msg) => plan_sqlstate(msg),
-        DataFusionError::Context(_, inner) => datafusion_sqlstate(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => datafusion_sqlstate(inner),
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
             datafusion::arrow::error::ArrowError::CastError(_) | datafusion::arrow::error::ArrowError::ParseError(_) => "22P02",

@@ -5,6 +5,9 @@
 //!
 //! In the order a query flows through the server:
 //!
+//! - [`server`]: the accept loop and the wiring of the parts below.
+//! - [`wire`]: pgwire handlers: startup, simple and extended query, row encoding.
+//! - [`sql`]: statement classification, sessions, meta commands, compatibility rewrites.
 //! - [`config`]: the TOML configuration, read and checked once.
 //! - [`catalog`]: resource schemas as tables (names, columns, types, supported statements),
 //!   their DataFusion providers, filter pushdown and the scan that calls Cloud Control.
@@ -16,5 +19,8 @@ pub mod catalog;
 pub mod cloudcontrol;
 pub mod config;
 pub mod error;
+pub mod server;
+pub mod sql;
+pub mod wire;
 
 pub use error::{Error, Result};

@@ -21,8 +21,23 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Run the PostgreSQL wire server.
+    Serve(ServeArgs),
     /// Run the Cloud Control emulator alone (for the AWS SDKs, boto3 and the AWS CLI).
     Emulator(EmulatorArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (config/default.toml documents every key).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Address to listen on; overrides `listen` in the config.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Start the Cloud Control emulator in-process and query it instead of AWS.
+    #[arg(long)]
+    emulator: bool,
 }
 
 #[derive(clap::Args)]
@@ -98,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Catalog { command } => run_catalog(command),
         Command::Emulator(args) => runtime()?.block_on(run_emulator(args)),
+        Command::Serve(args) => runtime()?.block_on(run_serve(args)),
     }
 }
 
@@ -106,6 +122,60 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => cloudpg::config::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => cloudpg::config::Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let mut emulator = None;
+    let target = if args.emulator {
+        let e = &config.emulator;
+        let emu_config = cloudpg_emulator::EmulatorConfig {
+            resources_per_type: e.resources_per_type,
+            page_size: e.page_size,
+            seed: e.seed,
+            mutation_delay_ms: e.mutation_delay.as_millis() as u64,
+            faults: cloudpg_emulator::FaultConfig {
+                global: cloudpg_emulator::FaultRule {
+                    latency_ms: Some(e.latency_ms),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let emu = cloudpg_emulator::Emulator::start("127.0.0.1:0".parse()?, emu_config)
+            .await
+            .context("starting the embedded emulator")?;
+        let url = emu.endpoint_url();
+        emulator = Some(emu);
+        cloudpg::cloudcontrol::client::Target::Emulator(url)
+    } else {
+        cloudpg::cloudcontrol::client::Target::Aws
+    };
+    let config = std::sync::Arc::new(config);
+    let engine = cloudpg::server::engine(config.clone(), target)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, emulator = args.emulator, "cloudpg listening");
+    print_stdout(&format!("listening on {addr}\n"))?;
+    cloudpg::server::run(listener, engine, config.max_connections, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    if let Some(emu) = emulator {
+        emu.shutdown().await;
+    }
+    Ok(())
 }
 
 async fn run_emulator(args: EmulatorArgs) -> anyhow::Result<()> {

@@ -37,11 +37,16 @@ pub struct QuerySettings {
 
 pub struct ResourceCatalog {
     backend: Arc<Backend>,
+    /// `public` and `pg_catalog`: schemas the session registers beside the services.
+    extra: std::sync::RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
 }
 
 impl ResourceCatalog {
     pub fn new(backend: Arc<Backend>) -> ResourceCatalog {
-        ResourceCatalog { backend }
+        ResourceCatalog {
+            backend,
+            extra: std::sync::RwLock::new(HashMap::new()),
+        }
     }
 }
 
@@ -53,10 +58,16 @@ impl std::fmt::Debug for ResourceCatalog {
 
 impl CatalogProvider for ResourceCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.backend.catalog.schema_names().map(str::to_string).collect()
+        let extra = self.extra.read().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> = extra.keys().cloned().collect();
+        names.extend(self.backend.catalog.schema_names().map(str::to_string));
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(s) = self.extra.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Some(s.clone());
+        }
         let tables = self.backend.catalog.tables_in(name)?.clone();
         Some(Arc::new(ServiceSchema {
             tables,
@@ -65,12 +76,17 @@ impl CatalogProvider for ResourceCatalog {
     }
 
     fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
-        // pg_catalog and information_schema are registered by the session; service schemas are
-        // fixed by the resource registry.
-        let _ = (name, schema);
-        Err(DataFusionError::NotImplemented(
-            "schemas of the awscc catalog come from the resource registry".into(),
-        ))
+        // Service schemas are fixed by the resource registry; others (public, pg_catalog) may be added.
+        if self.backend.catalog.tables_in(name).is_some() {
+            return Err(DataFusionError::Plan(format!(
+                "schema {name} holds resource tables and cannot be replaced"
+            )));
+        }
+        Ok(self
+            .extra
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), schema))
     }
 }
 

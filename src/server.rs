@@ -1,0 +1,89 @@
+//! The accept loop: one task per connection, a connection limit, and graceful shutdown.
+//! [`start`] wires the whole server: config → API client (AWS or the embedded emulator) →
+//! cache → catalog → engine → listener.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::catalog::provider::Backend;
+use crate::catalog::Catalog;
+use crate::cloudcontrol::cache::CachedApi;
+use crate::cloudcontrol::client::{SdkApi, Target};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::sql::Engine;
+use crate::wire::Connection;
+
+/// Builds the engine for a config and an API target.
+pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> {
+    let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
+    let sdk = SdkApi::connect(&config, target).await?;
+    let api = Arc::new(CachedApi::new(Arc::new(sdk), config.cache.ttl, config.cache.max_bytes));
+    let backend = Arc::new(Backend {
+        catalog: Arc::new(Catalog::build(registry)),
+        api,
+        config: config.clone(),
+    });
+    Ok(Arc::new(Engine::new(backend)?))
+}
+
+/// Serves connections on `listener` until `shutdown` completes, then waits for open
+/// connections to finish.
+pub async fn run(listener: TcpListener, engine: Arc<Engine>, max_connections: usize, shutdown: impl Future<Output = ()>) {
+    let limit = Arc::new(Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(cause = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "connection refused: max_connections reached");
+                    connections.spawn(refuse(socket));
+                    continue;
+                };
+                let handlers = Arc::new(Connection::new(engine.clone()));
+                connections.spawn(async move {
+                    let span = tracing::info_span!("connection", %peer);
+                    let _guard = span.enter();
+                    drop(_guard);
+                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        tracing::debug!(%peer, cause = %e, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+/// Tells a client over the limit why, as PostgreSQL does (53300), then closes.
+async fn refuse(mut socket: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let mut body = Vec::new();
+    body.push(b'S');
+    body.extend_from_slice(b"FATAL\0");
+    body.push(b'C');
+    body.extend_from_slice(b"53300\0");
+    body.push(b'M');
+    body.extend_from_slice(b"sorry, too many clients already (max_connections)\0");
+    body.push(0);
+    let mut msg = vec![b'E'];
+    msg.extend_from_slice(&((body.len() as u32 + 4).to_be_bytes()));
+    msg.extend_from_slice(&body);
+    let _ = socket.write_all(&msg).await;
+}

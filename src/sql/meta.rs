@@ -1,0 +1,116 @@
+//! StackQL-style meta commands answered as result sets: `SHOW SERVICES`,
+//! `SHOW RESOURCES IN awscc.ec2`, `DESCRIBE [TABLE] awscc.ec2.instance_connect_endpoints`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+
+use super::Output;
+use crate::catalog::model::{Catalog, SqlOperation, TableKind};
+use crate::error::{Error, Result};
+
+/// What `server_version` reports: clients parse it to choose their catalog queries.
+pub const SERVER_VERSION: &str = "16.6";
+/// What `version()` returns; clients match `PostgreSQL (\d+)`.
+pub const VERSION_STRING: &str = concat!("PostgreSQL 16.6 (cloudpg ", env!("CARGO_PKG_VERSION"), ") on x86_64-pc-linux-gnu");
+
+fn words(sql: &str) -> Vec<String> {
+    sql.trim().trim_end_matches(';').split_whitespace().map(str::to_string).collect()
+}
+
+pub fn is_meta(sql: &str) -> bool {
+    let w: Vec<String> = words(sql).iter().map(|s| s.to_ascii_uppercase()).collect();
+    matches!(w.as_slice(), [a, b] if a == "SHOW" && b == "SERVICES")
+        || matches!(w.as_slice(), [a, b, c, _] if a == "SHOW" && b == "RESOURCES" && c == "IN")
+        || matches!(w.first().map(String::as_str), Some("DESCRIBE"))
+}
+
+fn rows(columns: &[&str], data: Vec<Vec<String>>) -> Output {
+    let schema = Arc::new(Schema::new(
+        columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| Arc::new(StringArray::from(data.iter().map(|r| r[i].clone()).collect::<Vec<_>>())) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays);
+    let stream = futures::stream::iter(vec![batch.map_err(Into::into)]);
+    Output::Rows {
+        schema: schema.clone(),
+        stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+    }
+}
+
+/// One row, one column: the answer to `SHOW name`.
+pub fn single_value(name: &str, value: &str) -> Output {
+    rows(&[name], vec![vec![value.to_string()]])
+}
+
+/// The answer to a meta command, or `None` when the SQL is not one.
+pub fn answer(sql: &str, catalog: &Catalog) -> Result<Option<Output>> {
+    if !is_meta(sql) {
+        return Ok(None);
+    }
+    let w = words(sql);
+    let upper: Vec<String> = w.iter().map(|s| s.to_ascii_uppercase()).collect();
+    if upper[0] == "SHOW" && upper[1] == "SERVICES" {
+        let data = catalog
+            .schema_names()
+            .map(|s| {
+                let n = catalog
+                    .tables_in(s)
+                    .map(|t| t.values().filter(|t| t.kind == TableKind::Full).count())
+                    .unwrap_or(0);
+                vec![s.to_string(), n.to_string()]
+            })
+            .collect();
+        return Ok(Some(rows(&["service", "resources"], data)));
+    }
+    if upper[0] == "SHOW" {
+        let target = w[3].to_ascii_lowercase();
+        let service = target.rsplit('.').next().unwrap_or_default().to_string();
+        let tables = catalog.tables_in(&service).ok_or_else(|| Error::UndefinedSchema {
+            suggestions: Vec::new(),
+            name: target.clone(),
+        })?;
+        let data = tables
+            .values()
+            .map(|t| {
+                let ops: Vec<&str> = SqlOperation::ALL
+                    .iter()
+                    .filter(|op| t.supports(**op))
+                    .map(|op| op.keyword())
+                    .collect();
+                vec![t.name.clone(), t.qualified_name(), t.type_name().to_string(), ops.join(",")]
+            })
+            .collect();
+        return Ok(Some(rows(&["name", "id", "type_name", "statements"], data)));
+    }
+    // DESCRIBE [TABLE] name
+    let name = w
+        .iter()
+        .skip(1)
+        .find(|x| !x.eq_ignore_ascii_case("TABLE"))
+        .cloned()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let table = catalog.resolve(&name).ok_or_else(|| Error::UndefinedTable {
+        suggestions: catalog.closest_tables(&name, 3),
+        name: name.clone(),
+    })?;
+    let data = table
+        .columns()
+        .iter()
+        .map(|c| {
+            let required = c.property().is_some_and(|p| table.resource.is_required(p));
+            vec![
+                c.name.clone(),
+                c.pg_type.sql_name().to_string(),
+                if required { "required".into() } else { String::new() },
+                c.description.clone(),
+            ]
+        })
+        .collect();
+    Ok(Some(rows(&["name", "type", "insert", "description"], data)))
+}

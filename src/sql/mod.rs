@@ -1,0 +1,322 @@
+//! What a statement means and how it runs: the shared [`Engine`] (catalog, API, base DataFusion
+//! state) and the per-connection [`Session`] (its own DataFusion context and settings).
+//!
+//! Statements are classified here: meta commands (`SHOW SERVICES`, `SHOW RESOURCES IN`,
+//! `DESCRIBE`), session commands (SET/SHOW/BEGIN/COMMIT), DML (refused until mutations are
+//! served), and queries, which DataFusion plans and runs over the resource tables.
+
+pub mod meta;
+pub mod rewrite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+
+use crate::catalog::model::CATALOG;
+use crate::catalog::provider::{Backend, QuerySettings, ResourceCatalog};
+use crate::config::DefaultRegions;
+use crate::error::{Error, Result};
+
+/// What a statement produced.
+pub enum Output {
+    Rows {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    Command {
+        tag: &'static str,
+        rows: Option<usize>,
+    },
+    TransactionStart,
+    TransactionEnd(&'static str),
+}
+
+/// Shared by every connection.
+pub struct Engine {
+    pub backend: Arc<Backend>,
+    base: SessionContext,
+}
+
+impl Engine {
+    pub fn new(backend: Arc<Backend>) -> Result<Engine> {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, "public")
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        let catalog = Arc::new(ResourceCatalog::new(backend.clone()));
+        catalog
+            .register_schema("public", Arc::new(MemorySchemaProvider::new()))
+            .map_err(Error::from)?;
+        ctx.register_catalog(CATALOG, catalog);
+        datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
+            &ctx,
+            CATALOG,
+            datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
+        )
+        .map_err(|e| Error::from(*e))?;
+        let mut state = ctx.state();
+        datafusion_functions_json::register_all(&mut state).map_err(Error::from)?;
+        let ctx = SessionContext::new_with_state(state);
+        rewrite::register_functions(&ctx);
+        Ok(Engine { backend, base: ctx })
+    }
+
+    pub fn session(self: &Arc<Self>, user: &str, database: &str) -> Session {
+        Session {
+            engine: self.clone(),
+            ctx: SessionContext::new_with_state(self.base.state()),
+            settings: QuerySettings {
+                regions: self.backend.config.regions.clone(),
+                bypass_cache: false,
+            },
+            variables: HashMap::new(),
+            user: user.to_string(),
+            database: database.to_string(),
+        }
+    }
+}
+
+/// One connection's state.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    settings: QuerySettings,
+    variables: HashMap<String, String>,
+    pub user: String,
+    pub database: String,
+}
+
+/// A statement parsed and classified, ready to run or describe.
+#[derive(Clone, Debug)]
+pub enum Prepared {
+    Query { plan: Box<LogicalPlan>, bypass_cache: bool },
+    Other { sql: String },
+}
+
+impl Session {
+    /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
+    pub async fn execute_all(&mut self, sql: &str) -> Vec<Result<Output>> {
+        let statements = match split_statements(sql) {
+            Ok(s) => s,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut out = Vec::with_capacity(statements.len());
+        for text in statements {
+            let r = self.execute(&text).await;
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Plans a statement without running it (for Parse/Describe).
+    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared> {
+        if meta::is_meta(sql) {
+            return Ok(Prepared::Other { sql: sql.to_string() });
+        }
+        let bypass_cache = rewrite::has_hint(sql, "NOCACHE");
+        let mut statements = parse(sql)?;
+        if statements.len() != 1 {
+            return Ok(Prepared::Other { sql: sql.to_string() });
+        }
+        let stmt = statements.remove(0);
+        if matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
+            let plan = self.plan(stmt).await?;
+            Ok(Prepared::Query {
+                plan: Box::new(plan),
+                bypass_cache,
+            })
+        } else {
+            Ok(Prepared::Other { sql: sql.to_string() })
+        }
+    }
+
+    /// Runs a prepared statement with parameter values bound.
+    pub async fn run_prepared(&mut self, prepared: &Prepared, params: Option<datafusion::common::ParamValues>) -> Result<Output> {
+        match prepared {
+            Prepared::Query { plan, bypass_cache } => {
+                let plan = match params {
+                    Some(p) => plan.as_ref().clone().with_param_values(p).map_err(Error::from)?,
+                    None => plan.as_ref().clone(),
+                };
+                self.run_plan(plan, *bypass_cache).await
+            }
+            Prepared::Other { sql } => self.execute(sql).await,
+        }
+    }
+
+    pub async fn execute(&mut self, sql: &str) -> Result<Output> {
+        let span = tracing::info_span!("query", user = %self.user, sql = %truncate(sql, 200));
+        let _enter = span.enter();
+        drop(_enter);
+        if let Some(answer) = meta::answer(sql, &self.engine.backend.catalog)? {
+            return Ok(answer);
+        }
+        let bypass_cache = rewrite::has_hint(sql, "NOCACHE");
+        let mut statements = parse(sql)?;
+        let Some(stmt) = statements.pop() else {
+            return Ok(Output::Command { tag: "EMPTY", rows: None });
+        };
+        match &stmt {
+            Statement::Query(_) | Statement::Explain { .. } => {
+                let plan = self.plan(stmt).await?;
+                self.run_plan(plan, bypass_cache).await
+            }
+            Statement::Insert(_) | Statement::Update { .. } | Statement::Delete(_) => Err(Error::NotSupported(
+                "INSERT, UPDATE and DELETE through Cloud Control are not served yet; this server answers SELECT".into(),
+            )),
+            Statement::StartTransaction { .. } => Ok(Output::TransactionStart),
+            Statement::Commit { .. } => Ok(Output::TransactionEnd("COMMIT")),
+            Statement::Rollback { .. } => Ok(Output::TransactionEnd("ROLLBACK")),
+            Statement::Set(set) => self.set(set),
+            Statement::ShowVariable { variable } => {
+                self.show(&variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" "))
+                    .await
+            }
+            _ => {
+                let plan = self.plan(stmt).await?;
+                self.run_plan(plan, bypass_cache).await
+            }
+        }
+    }
+
+    async fn plan(&mut self, mut stmt: Statement) -> Result<LogicalPlan> {
+        rewrite::rewrite(&mut stmt);
+        rewrite::check_tables(&stmt, &self.engine.backend.catalog)?;
+        let state = self.ctx.state();
+        state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await
+            .map_err(Error::from)
+    }
+
+    async fn run_plan(&mut self, plan: LogicalPlan, bypass_cache: bool) -> Result<Output> {
+        let settings = QuerySettings {
+            bypass_cache: bypass_cache || self.settings.bypass_cache,
+            ..self.settings.clone()
+        };
+        let mut state = self.ctx.state();
+        state.config_mut().set_extension(Arc::new(settings));
+        let df = datafusion::dataframe::DataFrame::new(state, plan);
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await.map_err(Error::from)?;
+        Ok(Output::Rows { schema, stream })
+    }
+
+    fn set(&mut self, set: &datafusion::sql::sqlparser::ast::Set) -> Result<Output> {
+        use datafusion::sql::sqlparser::ast::Set;
+        let (name, values) = match set {
+            Set::SingleAssignment { variable, values, .. } => (
+                variable.to_string().to_lowercase(),
+                values.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            ),
+            Set::SetTimeZone { value, .. } => ("timezone".to_string(), vec![value.to_string()]),
+            _ => return Ok(Output::Command { tag: "SET", rows: None }),
+        };
+        let value = values.join(", ").trim_matches('\'').to_string();
+        match name.as_str() {
+            "cloudpg.cache_ttl" => {
+                let off = matches!(value.as_str(), "0" | "0s" | "off");
+                self.settings.bypass_cache = off;
+            }
+            "cloudpg.regions" => {
+                let registry = self.engine.backend.catalog.registry;
+                self.settings.regions = if value == "*" {
+                    DefaultRegions::All
+                } else {
+                    let list: Vec<String> = value
+                        .split(',')
+                        .map(|r| r.trim().trim_matches('\'').to_string())
+                        .filter(|r| !r.is_empty())
+                        .collect();
+                    if let Some(bad) = list.iter().find(|r| !registry.is_region(r)) {
+                        return Err(Error::invalid_parameter(
+                            format!("invalid value for parameter \"cloudpg.regions\": region '{bad}' does not exist"),
+                            Some(format!("valid regions are {}", registry.regions.join(", "))),
+                        ));
+                    }
+                    DefaultRegions::List(list)
+                };
+            }
+            _ => {}
+        }
+        self.variables.insert(name, value);
+        Ok(Output::Command { tag: "SET", rows: None })
+    }
+
+    async fn show(&mut self, name: &str) -> Result<Output> {
+        let value = match name {
+            "cloudpg.regions" => match &self.settings.regions {
+                DefaultRegions::All => "*".to_string(),
+                DefaultRegions::List(l) => l.join(","),
+            },
+            "cloudpg.cache_ttl" => {
+                if self.settings.bypass_cache {
+                    "0".into()
+                } else {
+                    format!("{}s", self.engine.backend.config.cache.ttl.as_secs())
+                }
+            }
+            "server_version" => meta::SERVER_VERSION.to_string(),
+            "transaction isolation level" | "transaction_isolation" => "read committed".into(),
+            "standard_conforming_strings" => "on".into(),
+            "client_encoding" | "server_encoding" => "UTF8".into(),
+            "datestyle" => "ISO, MDY".into(),
+            "timezone" | "time zone" => self.variables.get("timezone").cloned().unwrap_or_else(|| "UTC".into()),
+            "search_path" => self
+                .variables
+                .get("search_path")
+                .cloned()
+                .unwrap_or_else(|| "\"$user\", public".into()),
+            other => self
+                .variables
+                .get(other)
+                .cloned()
+                .ok_or_else(|| Error::invalid_parameter(format!("unrecognized configuration parameter \"{other}\""), None))?,
+        };
+        Ok(meta::single_value(name, &value))
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Parses with PostgreSQL's dialect after the StackQL-compatible rewrites of the text.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(|e| Error::Syntax(e.to_string()))?;
+    statements
+        .into_iter()
+        .map(|s| match s {
+            DfStatement::Statement(s) => Ok(*s),
+            other => Err(Error::NotSupported(format!("statement not supported: {other}"))),
+        })
+        .collect()
+}
+
+/// Splits a simple query into statements (meta commands are not SQL, so split on the text).
+fn split_statements(sql: &str) -> Result<Vec<String>> {
+    if meta::is_meta(sql) {
+        return Ok(vec![sql.to_string()]);
+    }
+    let statements = parse(sql)?;
+    if statements.len() <= 1 {
+        return Ok(vec![sql.to_string()]);
+    }
+    Ok(statements.iter().map(|s| s.to_string()).collect())
+}

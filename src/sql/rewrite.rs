@@ -1,0 +1,126 @@
+//! Rewrites that let StackQL-style SQL run verbatim: the `aws` catalog alias, the older
+//! `data__Identifier` column spelling, `string('…')`, and hints in `/*+ … */` comments.
+//! Also the table check that turns an unknown resource table into 42P01 with close names.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, visit_relations, visit_relations_mut, Expr, Ident, ObjectNamePart, Statement,
+};
+
+use crate::catalog::model::{is_catalog_name, Catalog, CATALOG, IDENTIFIER_ALIAS, IDENTIFIER_COLUMN};
+
+/// Whether the SQL carries a `/*+ NAME */` hint (case-insensitive).
+pub fn has_hint(sql: &str, name: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    let name = name.to_ascii_lowercase();
+    lower.match_indices("/*+").any(|(i, _)| {
+        let rest = &lower[i + 3..];
+        rest.split("*/")
+            .next()
+            .is_some_and(|body| body.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').any(|w| w == name))
+    })
+}
+
+/// Applies the compatibility rewrites in place.
+pub fn rewrite(stmt: &mut Statement) {
+    let _ = visit_relations_mut(stmt, |name| {
+        if name.0.len() == 3 {
+            if let ObjectNamePart::Identifier(first) = &mut name.0[0] {
+                if first.value.eq_ignore_ascii_case("aws") {
+                    *first = Ident::new(CATALOG);
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(stmt, |e| {
+        match e {
+            Expr::Identifier(id) if id.value.eq_ignore_ascii_case(IDENTIFIER_ALIAS) => *id = Ident::new(IDENTIFIER_COLUMN),
+            Expr::CompoundIdentifier(parts) => {
+                if let Some(last) = parts.last_mut() {
+                    if last.value.eq_ignore_ascii_case(IDENTIFIER_ALIAS) {
+                        *last = Ident::new(IDENTIFIER_COLUMN);
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// 42P01 for a resource table that does not exist, naming the closest ones.
+pub fn check_tables(stmt: &Statement, catalog: &Catalog) -> crate::Result<()> {
+    let mut missing = None;
+    let _ = visit_relations(stmt, |name| {
+        let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(|i| i.value.clone())).collect();
+        let (schema, table) = match parts.as_slice() {
+            [c, s, t] if is_catalog_name(c) => (s.clone(), t.clone()),
+            [s, t] if catalog.tables_in(s).is_some() => (s.clone(), t.clone()),
+            _ => return ControlFlow::Continue(()),
+        };
+        if catalog.table(&schema, &table).is_none() {
+            missing = Some(parts.join("."));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    match missing {
+        Some(name) => Err(crate::Error::UndefinedTable {
+            suggestions: catalog.closest_tables(&name, 3),
+            name,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Functions StackQL pages and PostgreSQL clients call that DataFusion lacks.
+pub fn register_functions(ctx: &SessionContext) {
+    // `string('…')` in StackQL's UPDATE examples is the identity on text.
+    ctx.register_udf(create_udf(
+        "string",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
+    ));
+    ctx.register_udf(create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                super::meta::VERSION_STRING.to_string(),
+            ))))
+        }),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints() {
+        assert!(has_hint("SELECT /*+ NOCACHE */ 1", "nocache"));
+        assert!(has_hint("/*+ create, nowait */ INSERT", "NOWAIT"));
+        assert!(!has_hint("SELECT 1 /* NOCACHE */", "NOCACHE"));
+    }
+
+    #[test]
+    fn aliases_are_rewritten() {
+        let mut stmts = super::super::parse("SELECT data__Identifier FROM aws.connect.instances WHERE data__Identifier = 'x'").unwrap();
+        rewrite(&mut stmts[0]);
+        assert_eq!(
+            stmts[0].to_string(),
+            "SELECT identifier FROM awscc.connect.instances WHERE identifier = 'x'"
+        );
+    }
+}
