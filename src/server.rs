@@ -1,6 +1,6 @@
 //! The accept loop: one task per connection, a connection limit, and graceful shutdown.
-//! [`start`] wires the whole server: config → API client (AWS or the embedded emulator) →
-//! cache → catalog → engine → listener.
+//! [`engine`] wires the parts a server runs on: config → API client (AWS or the embedded
+//! emulator) → cache → catalog → engine.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,15 +55,13 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, max_connections: us
                     continue;
                 };
                 let handlers = Arc::new(Connection::new(engine.clone()));
-                connections.spawn(async move {
-                    let span = tracing::info_span!("connection", %peer);
-                    let _guard = span.enter();
-                    drop(_guard);
+                let span = tracing::info_span!("connection", %peer);
+                connections.spawn(tracing::Instrument::instrument(async move {
                     if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                        tracing::debug!(%peer, cause = %e, "connection ended with an error");
+                        tracing::debug!(cause = %e, "connection ended with an error");
                     }
                     drop(permit);
-                });
+                }, span));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }

@@ -35,7 +35,9 @@ pub fn field(c: &ColumnDef) -> Field {
 }
 
 pub fn schema(t: &TableDef) -> SchemaRef {
-    Arc::new(Schema::new(t.columns().iter().map(field).collect::<Vec<_>>()))
+    t.arrow_schema
+        .get_or_init(|| Arc::new(Schema::new(t.columns().iter().map(field).collect::<Vec<_>>())))
+        .clone()
 }
 
 /// One resource as the scan found it.

@@ -117,6 +117,8 @@ pub struct TableDef {
     pub kind: TableKind,
     pub resource: &'static ResourceType,
     columns: OnceLock<Vec<ColumnDef>>,
+    /// The Arrow schema of `columns`, built once (DataFusion asks for it on every lookup).
+    pub(super) arrow_schema: OnceLock<datafusion::arrow::datatypes::SchemaRef>,
 }
 
 impl TableDef {
@@ -127,6 +129,7 @@ impl TableDef {
             kind,
             resource,
             columns: OnceLock::new(),
+            arrow_schema: OnceLock::new(),
         }
     }
 

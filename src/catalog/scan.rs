@@ -295,7 +295,7 @@ impl Producer {
                 rows.push(Row {
                     region: region.to_string(),
                     identifier: r.identifier.clone(),
-                    properties: Arc::new(r.properties.clone()),
+                    properties: r.properties.clone(),
                     parents: parents.clone(),
                 });
             }
@@ -339,7 +339,7 @@ impl Producer {
                     .map(|r| Row {
                         region: region.clone(),
                         identifier: r.identifier.clone(),
-                        properties: Arc::new(r.properties.clone()),
+                        properties: r.properties.clone(),
                         parents: parents.clone(),
                     })
                     .collect();

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use moka::future::Cache;
 
 use super::{ListPage, ListRequest, Resource, ResourceApi};
@@ -80,10 +79,6 @@ impl CachedApi {
         }
     }
 
-    pub fn inner(&self) -> &Arc<dyn ResourceApi> {
-        &self.inner
-    }
-
     /// A list page, from the cache unless `bypass`.
     pub async fn list_page_cached(&self, request: &ListRequest, next_token: Option<&str>, bypass: bool) -> Result<Arc<ListPage>> {
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
@@ -138,20 +133,5 @@ fn shared_error(e: Arc<Error>) -> Error {
             Error::Aws(a) => Error::Aws(a.clone()),
             other => Error::internal(other.to_string()),
         },
-    }
-}
-
-#[async_trait]
-impl ResourceApi for CachedApi {
-    async fn list_page(&self, request: &ListRequest, next_token: Option<&str>) -> Result<ListPage> {
-        self.list_page_cached(request, next_token, false).await.map(|p| (*p).clone())
-    }
-
-    async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
-        self.get_cached(region, type_name, identifier, false).await.map(|r| (*r).clone())
-    }
-
-    fn identity(&self) -> String {
-        self.inner.identity()
     }
 }

@@ -150,7 +150,7 @@ impl ResourceApi for SdkApi {
                 .iter()
                 .map(|d| Resource {
                     identifier: d.identifier().unwrap_or_default().to_string(),
-                    properties: parse_properties(d.properties()),
+                    properties: Arc::new(parse_properties(d.properties())),
                 })
                 .collect();
             Ok(ListPage {
@@ -177,7 +177,7 @@ impl ResourceApi for SdkApi {
             match result {
                 Ok(out) => Ok(out.resource_description().map(|d| Resource {
                     identifier: d.identifier().unwrap_or(identifier).to_string(),
-                    properties: parse_properties(d.properties()),
+                    properties: Arc::new(parse_properties(d.properties())),
                 })),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
                 Err(e) => Err(aws_error(e, "GetResource", region, type_name)),

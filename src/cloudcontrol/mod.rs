@@ -11,16 +11,19 @@
 pub mod cache;
 pub mod client;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
 
-/// One resource as Cloud Control describes it.
+/// One resource as Cloud Control describes it. Properties are shared, so rows built from a
+/// cached answer do not copy them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     pub identifier: String,
-    pub properties: Map<String, Value>,
+    pub properties: Arc<Map<String, Value>>,
 }
 
 /// One page of a ListResources call.
@@ -41,7 +44,8 @@ impl ListPage {
 impl Resource {
     pub fn weight(&self) -> usize {
         // Serialised size is a fair proxy for the in-memory size of a JSON map.
-        self.identifier.len() + Value::Object(self.properties.clone()).to_string().len() + 64
+        let json = serde_json::to_vec(self.properties.as_ref()).map_or(0, |v| v.len());
+        self.identifier.len() + json + 64
     }
 }
 

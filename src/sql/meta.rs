@@ -16,15 +16,34 @@ pub const SERVER_VERSION: &str = "16.6";
 /// What `version()` returns; clients match `PostgreSQL (\d+)`.
 pub const VERSION_STRING: &str = concat!("PostgreSQL 16.6 (cloudpg ", env!("CARGO_PKG_VERSION"), ") on x86_64-pc-linux-gnu");
 
-fn words(sql: &str) -> Vec<String> {
-    sql.trim().trim_end_matches(';').split_whitespace().map(str::to_string).collect()
+/// A meta command, recognised from its words.
+enum Meta {
+    Services,
+    ResourcesIn(String),
+    Describe(String),
+}
+
+fn parse_meta(sql: &str) -> Option<Meta> {
+    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
+    let is = |i: usize, w: &str| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+    match words.len() {
+        2 if is(0, "SHOW") && is(1, "SERVICES") => Some(Meta::Services),
+        4 if is(0, "SHOW") && is(1, "RESOURCES") && is(2, "IN") => Some(Meta::ResourcesIn(words[3].to_ascii_lowercase())),
+        _ if is(0, "DESCRIBE") => {
+            let name = words
+                .iter()
+                .skip(1)
+                .find(|x| !x.eq_ignore_ascii_case("TABLE"))
+                .copied()
+                .unwrap_or_default();
+            Some(Meta::Describe(name.to_ascii_lowercase()))
+        }
+        _ => None,
+    }
 }
 
 pub fn is_meta(sql: &str) -> bool {
-    let w: Vec<String> = words(sql).iter().map(|s| s.to_ascii_uppercase()).collect();
-    matches!(w.as_slice(), [a, b] if a == "SHOW" && b == "SERVICES")
-        || matches!(w.as_slice(), [a, b, c, _] if a == "SHOW" && b == "RESOURCES" && c == "IN")
-        || matches!(w.first().map(String::as_str), Some("DESCRIBE"))
+    parse_meta(sql).is_some()
 }
 
 fn rows(columns: &[&str], data: Vec<Vec<String>>) -> Output {
@@ -49,55 +68,54 @@ pub fn single_value(name: &str, value: &str) -> Output {
 
 /// The answer to a meta command, or `None` when the SQL is not one.
 pub fn answer(sql: &str, catalog: &Catalog) -> Result<Option<Output>> {
-    if !is_meta(sql) {
-        return Ok(None);
-    }
-    let w = words(sql);
-    let upper: Vec<String> = w.iter().map(|s| s.to_ascii_uppercase()).collect();
-    if upper[0] == "SHOW" && upper[1] == "SERVICES" {
-        let data = catalog
-            .schema_names()
-            .map(|s| {
-                let n = catalog
-                    .tables_in(s)
-                    .map(|t| t.values().filter(|t| t.kind == TableKind::Full).count())
-                    .unwrap_or(0);
-                vec![s.to_string(), n.to_string()]
-            })
-            .collect();
-        return Ok(Some(rows(&["service", "resources"], data)));
-    }
-    if upper[0] == "SHOW" {
-        let target = w[3].to_ascii_lowercase();
-        let service = target.rsplit('.').next().unwrap_or_default().to_string();
-        let tables = catalog.tables_in(&service).ok_or_else(|| Error::UndefinedSchema {
-            suggestions: Vec::new(),
-            name: target.clone(),
-        })?;
-        let data = tables
-            .values()
-            .map(|t| {
-                let ops: Vec<&str> = SqlOperation::ALL
-                    .iter()
-                    .filter(|op| t.supports(**op))
-                    .map(|op| op.keyword())
-                    .collect();
-                vec![t.name.clone(), t.qualified_name(), t.type_name().to_string(), ops.join(",")]
-            })
-            .collect();
-        return Ok(Some(rows(&["name", "id", "type_name", "statements"], data)));
-    }
-    // DESCRIBE [TABLE] name
-    let name = w
-        .iter()
-        .skip(1)
-        .find(|x| !x.eq_ignore_ascii_case("TABLE"))
-        .cloned()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let table = catalog.resolve(&name).ok_or_else(|| Error::UndefinedTable {
-        suggestions: catalog.closest_tables(&name, 3),
-        name: name.clone(),
+    let Some(meta) = parse_meta(sql) else { return Ok(None) };
+    Ok(Some(match meta {
+        Meta::Services => services(catalog),
+        Meta::ResourcesIn(target) => resources_in(catalog, &target)?,
+        Meta::Describe(name) => describe(catalog, &name)?,
+    }))
+}
+
+fn services(catalog: &Catalog) -> Output {
+    let data = catalog
+        .schema_names()
+        .map(|s| {
+            let n = catalog
+                .tables_in(s)
+                .map(|t| t.values().filter(|t| t.kind == TableKind::Full).count())
+                .unwrap_or(0);
+            vec![s.to_string(), n.to_string()]
+        })
+        .collect();
+    rows(&["service", "resources"], data)
+}
+
+/// `SHOW RESOURCES IN awscc.ec2` (or just `ec2`).
+fn resources_in(catalog: &Catalog, target: &str) -> Result<Output> {
+    let service = target.rsplit('.').next().unwrap_or_default();
+    let tables = catalog.tables_in(service).ok_or_else(|| Error::UndefinedSchema {
+        suggestions: Vec::new(),
+        name: target.to_string(),
+    })?;
+    let data = tables
+        .values()
+        .map(|t| {
+            let ops: Vec<&str> = SqlOperation::ALL
+                .iter()
+                .filter(|op| t.supports(**op))
+                .map(|op| op.keyword())
+                .collect();
+            vec![t.name.clone(), t.qualified_name(), t.type_name().to_string(), ops.join(",")]
+        })
+        .collect();
+    Ok(rows(&["name", "id", "type_name", "statements"], data))
+}
+
+/// `DESCRIBE [TABLE] awscc.ec2.instance_connect_endpoints`: one row per column.
+fn describe(catalog: &Catalog, name: &str) -> Result<Output> {
+    let table = catalog.resolve(name).ok_or_else(|| Error::UndefinedTable {
+        suggestions: catalog.closest_tables(name, 3),
+        name: name.to_string(),
     })?;
     let data = table
         .columns()
@@ -112,5 +130,5 @@ pub fn answer(sql: &str, catalog: &Catalog) -> Result<Option<Output>> {
             ]
         })
         .collect();
-    Ok(Some(rows(&["name", "type", "insert", "description"], data)))
+    Ok(rows(&["name", "type", "insert", "description"], data))
 }

@@ -19,6 +19,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use tracing::Instrument;
 
 use crate::catalog::model::CATALOG;
 use crate::catalog::provider::{Backend, QuerySettings, ResourceCatalog};
@@ -98,82 +99,95 @@ pub struct Session {
 /// A statement parsed and classified, ready to run or describe.
 #[derive(Clone, Debug)]
 pub enum Prepared {
+    /// A query, planned: its result schema and parameter types are known.
     Query { plan: Box<LogicalPlan>, bypass_cache: bool },
-    Other { sql: String },
+    /// Any other SQL statement, run when executed.
+    Statement { stmt: Box<Statement>, bypass_cache: bool },
+    /// A StackQL meta command (not SQL).
+    Meta { sql: String },
 }
 
 impl Session {
     /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
     pub async fn execute_all(&mut self, sql: &str) -> Vec<Result<Output>> {
-        let statements = match split_statements(sql) {
-            Ok(s) => s,
-            Err(e) => return vec![Err(e)],
-        };
-        let mut out = Vec::with_capacity(statements.len());
-        for text in statements {
-            let r = self.execute(&text).await;
-            let failed = r.is_err();
-            out.push(r);
-            if failed {
-                break;
+        let span = tracing::info_span!("query", user = %self.user, sql = %truncate(sql, 200));
+        async {
+            if let Some(answer) = meta::answer(sql, &self.engine.backend.catalog).transpose() {
+                return vec![answer];
             }
+            let bypass_cache = rewrite::has_hint(sql, "NOCACHE");
+            let statements = match parse(sql) {
+                Ok(s) => s,
+                Err(e) => return vec![Err(e)],
+            };
+            if statements.is_empty() {
+                return vec![Ok(Output::Command { tag: "EMPTY", rows: None })];
+            }
+            let mut out = Vec::with_capacity(statements.len());
+            for stmt in statements {
+                let r = self.execute_statement(stmt, bypass_cache).await;
+                let failed = r.is_err();
+                out.push(r);
+                if failed {
+                    break;
+                }
+            }
+            out
         }
-        out
+        .instrument(span)
+        .await
     }
 
-    /// Plans a statement without running it (for Parse/Describe).
-    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared> {
+    /// Parses and, for queries, plans a statement without running it (for Parse/Describe).
+    /// `None` for SQL holding no statement (only comments), which PostgreSQL treats as empty.
+    pub async fn prepare(&mut self, sql: &str) -> Result<Option<Prepared>> {
         if meta::is_meta(sql) {
-            return Ok(Prepared::Other { sql: sql.to_string() });
+            return Ok(Some(Prepared::Meta { sql: sql.to_string() }));
         }
         let bypass_cache = rewrite::has_hint(sql, "NOCACHE");
         let mut statements = parse(sql)?;
-        if statements.len() != 1 {
-            return Ok(Prepared::Other { sql: sql.to_string() });
+        if statements.len() > 1 {
+            return Err(Error::Syntax("cannot insert multiple commands into a prepared statement".into()));
         }
-        let stmt = statements.remove(0);
+        let Some(stmt) = statements.pop() else { return Ok(None) };
         if matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
             let plan = self.plan(stmt).await?;
-            Ok(Prepared::Query {
+            Ok(Some(Prepared::Query {
                 plan: Box::new(plan),
                 bypass_cache,
-            })
+            }))
         } else {
-            Ok(Prepared::Other { sql: sql.to_string() })
+            Ok(Some(Prepared::Statement {
+                stmt: Box::new(stmt),
+                bypass_cache,
+            }))
         }
     }
 
     /// Runs a prepared statement with parameter values bound.
     pub async fn run_prepared(&mut self, prepared: &Prepared, params: Option<datafusion::common::ParamValues>) -> Result<Output> {
-        match prepared {
-            Prepared::Query { plan, bypass_cache } => {
-                let plan = match params {
-                    Some(p) => plan.as_ref().clone().with_param_values(p).map_err(Error::from)?,
-                    None => plan.as_ref().clone(),
-                };
-                self.run_plan(plan, *bypass_cache).await
+        let span = tracing::info_span!("query", user = %self.user, prepared = true);
+        async {
+            match prepared {
+                Prepared::Query { plan, bypass_cache } => {
+                    let plan = match params {
+                        Some(p) => plan.as_ref().clone().with_param_values(p).map_err(Error::from)?,
+                        None => plan.as_ref().clone(),
+                    };
+                    self.run_plan(plan, *bypass_cache).await
+                }
+                Prepared::Statement { stmt, bypass_cache } => self.execute_statement(stmt.as_ref().clone(), *bypass_cache).await,
+                Prepared::Meta { sql } => {
+                    meta::answer(sql, &self.engine.backend.catalog)?.ok_or_else(|| Error::internal(format!("not a meta command: {sql}")))
+                }
             }
-            Prepared::Other { sql } => self.execute(sql).await,
         }
+        .instrument(span)
+        .await
     }
 
-    pub async fn execute(&mut self, sql: &str) -> Result<Output> {
-        let span = tracing::info_span!("query", user = %self.user, sql = %truncate(sql, 200));
-        let _enter = span.enter();
-        drop(_enter);
-        if let Some(answer) = meta::answer(sql, &self.engine.backend.catalog)? {
-            return Ok(answer);
-        }
-        let bypass_cache = rewrite::has_hint(sql, "NOCACHE");
-        let mut statements = parse(sql)?;
-        let Some(stmt) = statements.pop() else {
-            return Ok(Output::Command { tag: "EMPTY", rows: None });
-        };
+    async fn execute_statement(&mut self, stmt: Statement, bypass_cache: bool) -> Result<Output> {
         match &stmt {
-            Statement::Query(_) | Statement::Explain { .. } => {
-                let plan = self.plan(stmt).await?;
-                self.run_plan(plan, bypass_cache).await
-            }
             Statement::Insert(_) | Statement::Update { .. } | Statement::Delete(_) => Err(Error::NotSupported(
                 "INSERT, UPDATE and DELETE through Cloud Control are not served yet; this server answers SELECT".into(),
             )),
@@ -297,7 +311,7 @@ fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
-/// Parses with PostgreSQL's dialect after the StackQL-compatible rewrites of the text.
+/// Parses with PostgreSQL's dialect; the StackQL rewrites apply to the AST afterwards.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(|e| Error::Syntax(e.to_string()))?;
     statements
@@ -307,16 +321,4 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             other => Err(Error::NotSupported(format!("statement not supported: {other}"))),
         })
         .collect()
-}
-
-/// Splits a simple query into statements (meta commands are not SQL, so split on the text).
-fn split_statements(sql: &str) -> Result<Vec<String>> {
-    if meta::is_meta(sql) {
-        return Ok(vec![sql.to_string()]);
-    }
-    let statements = parse(sql)?;
-    if statements.len() <= 1 {
-        return Ok(vec![sql.to_string()]);
-    }
-    Ok(statements.iter().map(|s| s.to_string()).collect())
 }

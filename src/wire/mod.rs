@@ -35,7 +35,8 @@ pub fn to_pg_error(e: &Error) -> PgWireError {
     PgWireError::UserError(Box::new(info))
 }
 
-/// The handlers of one connection.
+/// The handlers of one connection; its simple and extended query handlers share the session.
+#[derive(Clone)]
 pub struct Connection {
     engine: Arc<Engine>,
     session: Arc<Mutex<Option<Session>>>,
@@ -73,11 +74,11 @@ async fn with_session<'a, C: ClientInfo>(
 
 impl PgWireServerHandlers for Connection {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        Arc::new(Handler(self.clone_parts()))
+        Arc::new(Handler(self.clone()))
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        Arc::new(Handler(self.clone_parts()))
+        Arc::new(Handler(self.clone()))
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
@@ -85,24 +86,7 @@ impl PgWireServerHandlers for Connection {
     }
 }
 
-impl Connection {
-    fn clone_parts(&self) -> Parts {
-        Parts {
-            engine: self.engine.clone(),
-            session: self.session.clone(),
-            parser: self.parser.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Parts {
-    engine: Arc<Engine>,
-    session: Arc<Mutex<Option<Session>>>,
-    parser: Arc<Parser>,
-}
-
-struct Handler(Parts);
+struct Handler(Connection);
 
 struct Startup;
 
@@ -200,7 +184,9 @@ impl QueryParser for Parser {
         let Some(session) = guard.as_mut() else {
             return Err(to_pg_error(&Error::internal("no session")));
         };
-        let prepared = session.prepare(sql).await.map_err(|e| to_pg_error(&e))?;
+        let Some(prepared) = session.prepare(sql).await.map_err(|e| to_pg_error(&e))? else {
+            return Ok(None);
+        };
         let (params, arrow_params, schema) = match &prepared {
             Prepared::Query { plan, .. } => {
                 let inferred = plan.get_parameter_types().map_err(|e| to_pg_error(&Error::from(e)))?;
@@ -220,7 +206,7 @@ impl QueryParser for Parser {
                 let arrow_params = ordered.into_iter().map(|(_, t)| t).collect();
                 (params, arrow_params, Some(Arc::new(plan.schema().as_arrow().clone())))
             }
-            Prepared::Other { .. } => (Vec::new(), Vec::new(), None),
+            Prepared::Statement { .. } | Prepared::Meta { .. } => (Vec::new(), Vec::new(), None),
         };
         Ok(Some(ParsedStatement {
             prepared,
