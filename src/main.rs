@@ -168,7 +168,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, emulator = args.emulator, "cloudpg listening");
     print_stdout(&format!("listening on {addr}\n"))?;
-    cloudpg::server::run(listener, engine, config.max_connections, async {
+    cloudpg::server::run(listener, engine, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

@@ -31,10 +31,11 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     Ok(Arc::new(Engine::new(backend)?))
 }
 
-/// Serves connections on `listener` until `shutdown` completes, then waits for open
-/// connections to finish.
-pub async fn run(listener: TcpListener, engine: Arc<Engine>, max_connections: usize, shutdown: impl Future<Output = ()>) {
-    let limit = Arc::new(Semaphore::new(max_connections));
+/// Serves connections on `listener` until `shutdown` completes; then stops accepting, gives
+/// open connections `shutdown_timeout` to end, and closes the rest.
+pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Future<Output = ()>) {
+    let config = engine.backend.config.clone();
+    let limit = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -66,7 +67,12 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, max_connections: us
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    while connections.join_next().await.is_some() {}
+    drop(listener);
+    let drained = tokio::time::timeout(config.shutdown_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::info!(open = connections.len(), "closing connections still open after shutdown_timeout");
+        connections.shutdown().await;
+    }
 }
 
 /// Tells a client over the limit why, as PostgreSQL does (53300), then closes.

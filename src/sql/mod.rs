@@ -16,9 +16,8 @@ use datafusion::catalog::{CatalogProvider, MemorySchemaProvider};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use tracing::Instrument;
 
 use crate::catalog::model::CATALOG;
@@ -195,10 +194,7 @@ impl Session {
             Statement::Commit { .. } => Ok(Output::TransactionEnd("COMMIT")),
             Statement::Rollback { .. } => Ok(Output::TransactionEnd("ROLLBACK")),
             Statement::Set(set) => self.set(set),
-            Statement::ShowVariable { variable } => {
-                self.show(&variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" "))
-                    .await
-            }
+            Statement::ShowVariable { variable } => self.show(&show_name(variable)).await,
             _ => {
                 let plan = self.plan(stmt).await?;
                 self.run_plan(plan, bypass_cache).await
@@ -304,6 +300,19 @@ impl Session {
     }
 }
 
+/// The parameter a SHOW names: PostgreSQL's few multi-word names (`transaction isolation
+/// level`) keep their spaces; dotted names (`cloudpg.regions`) arrive as separate words.
+fn show_name(words: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
+    const MULTI_WORD: &[&str] = &["transaction isolation level", "time zone", "session authorization"];
+    let words: Vec<String> = words.iter().map(|i| i.value.to_lowercase()).collect();
+    let spaced = words.join(" ");
+    if words.len() == 1 || MULTI_WORD.contains(&spaced.as_str()) {
+        spaced
+    } else {
+        words.join(".")
+    }
+}
+
 fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
@@ -311,14 +320,13 @@ fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
-/// Parses with PostgreSQL's dialect; the StackQL rewrites apply to the AST afterwards.
+/// Parses with PostgreSQL's dialect and the pg_catalog compatibility rewrites clients need
+/// (`pg_catalog.` function prefixes, `COLLATE`, `OPERATOR(pg_catalog.~)`, `::regclass`); the
+/// StackQL rewrites apply to the AST afterwards.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    let statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(|e| Error::Syntax(e.to_string()))?;
-    statements
-        .into_iter()
-        .map(|s| match s {
-            DfStatement::Statement(s) => Ok(*s),
-            other => Err(Error::NotSupported(format!("statement not supported: {other}"))),
-        })
-        .collect()
+    static PARSER: std::sync::OnceLock<datafusion_pg_catalog::sql::PostgresCompatibilityParser> = std::sync::OnceLock::new();
+    PARSER
+        .get_or_init(datafusion_pg_catalog::sql::PostgresCompatibilityParser::new)
+        .parse(sql)
+        .map_err(|e| Error::Syntax(e.to_string()))
 }

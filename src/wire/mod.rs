@@ -4,7 +4,9 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+mod encode;
+
+use arrow_pg::datatypes::encode_recordbatch;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::Schema;
 use futures::{stream, Sink, StreamExt};
@@ -19,7 +21,6 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::Mutex;
 
-use crate::catalog::arrow::PG_TYPE_KEY;
 use crate::error::Error;
 use crate::sql::{Engine, Output, Prepared, Session};
 
@@ -93,27 +94,18 @@ struct Startup;
 #[async_trait]
 impl NoopStartupHandler for Startup {}
 
-/// Field descriptions for an Arrow schema; `json` columns reported as PostgreSQL json.
-fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
-    let mut out = arrow_schema_to_pg_fields(schema, format, None)?;
-    for (i, f) in schema.fields().iter().enumerate() {
-        if f.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("json") {
-            let old = &out[i];
-            out[i] = FieldInfo::new(old.name().to_string(), None, None, Type::JSON, old.format());
-        }
-    }
-    Ok(out)
-}
-
 fn to_response(output: Output, format: &Format) -> PgWireResult<Response> {
     match output {
         Output::Rows { schema, stream } => {
-            let fields = Arc::new(fields(&schema, format)?);
+            let schema = encode::wire_schema(&schema);
+            let fields = Arc::new(encode::fields(&schema, format)?);
             let f = fields.clone();
-            let rows = stream.flat_map(move |batch| match batch {
-                Ok(b) => stream::iter(encode_recordbatch(f.clone(), b).collect::<Vec<_>>()),
-                Err(e) => stream::iter(vec![Err(to_pg_error(&Error::from(e)))]),
-            });
+            let rows = stream.flat_map(
+                move |batch| match batch.map_err(Error::from).and_then(|b| encode::wire_batch(b, &schema)) {
+                    Ok(b) => stream::iter(encode_recordbatch(f.clone(), b).collect::<Vec<_>>()),
+                    Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),
+                },
+            );
             Ok(Response::Query(QueryResponse::new(fields, rows)))
         }
         Output::Command { tag: "EMPTY", .. } => Ok(Response::EmptyQuery),
@@ -222,7 +214,7 @@ impl QueryParser for Parser {
 
     fn get_result_schema(&self, stmt: &ParsedStatement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.schema {
-            Some(s) => fields(s, column_format.unwrap_or(&Format::UnifiedBinary)),
+            Some(s) => encode::fields(&encode::wire_schema(s), column_format.unwrap_or(&Format::UnifiedBinary)),
             None => Ok(Vec::new()),
         }
     }

@@ -222,6 +222,7 @@ impl Emulator {
         let count = self.seed_count(&resource.type_name);
         let seed = self.config().seed;
         let parent_values = self.parent_values(state, region, resource, depth);
+        let references = self.format_references(state, region, resource, depth);
         let mut resources = std::collections::BTreeMap::new();
         let mut index = 0;
         let mut attempts = 0;
@@ -232,7 +233,13 @@ impl Emulator {
                     fixed.insert(key.clone(), values[index % values.len()].clone());
                 }
             }
-            let model = Generator::new(resource, region, seed, index).resource(index, &fixed);
+            let mut model = Generator::new(resource, region, seed, index).resource(index, &fixed);
+            for (property, values, array) in &references {
+                if let Some(v) = model.get_mut(property) {
+                    let picked = values[index % values.len()].clone();
+                    *v = if *array { Value::Array(vec![picked]) } else { picked };
+                }
+            }
             if let Some(id) = identifier_of(resource, &model) {
                 resources.entry(id).or_insert(model);
             }
@@ -242,6 +249,60 @@ impl Emulator {
         let ts = state.type_state(&resource.type_name);
         ts.resources.extend(resources);
         ts.next_index = index;
+    }
+
+    /// Properties whose schema format names another type (`VpcId`: `AWS::EC2::VPC.Id`), with
+    /// values of that type's seeded resources, so demo data joins: a subnet's `vpc_id` is a VPC
+    /// that exists. The flag says the property is an array of such references.
+    fn format_references(
+        &self,
+        state: &mut RegionState,
+        region: &str,
+        resource: &ResourceType,
+        depth: usize,
+    ) -> Vec<(String, Vec<Value>, bool)> {
+        let own_ids = resource.primary_identifier_names();
+        let mut out = Vec::new();
+        for (name, schema) in resource.properties() {
+            if own_ids.contains(&name.as_str()) {
+                continue;
+            }
+            let (format, array) = match (schema.get("format"), schema.get("items").and_then(|i| i.get("format"))) {
+                (_, Some(Value::String(f))) => (f.as_str(), true),
+                (Some(Value::String(f)), None) => (f.as_str(), false),
+                _ => continue,
+            };
+            let Some((type_name, attribute)) = format.rsplit_once('.') else {
+                continue;
+            };
+            let Some(target) = self
+                .registry
+                .get(type_name)
+                .filter(|t| t.exists_in(region) && t.type_name != resource.type_name)
+            else {
+                continue;
+            };
+            if depth < 3 {
+                self.ensure_seeded(state, region, target, depth + 1);
+            }
+            let attribute = attribute.trim_end_matches('s');
+            let target_ids = target.primary_identifier_names();
+            let values: Vec<Value> = state
+                .type_state(type_name)
+                .resources
+                .values()
+                .filter_map(|m| {
+                    let by_name = (attribute != "Id")
+                        .then(|| m.iter().find(|(k, v)| k.ends_with(attribute) && v.is_string()).map(|(_, v)| v))
+                        .flatten();
+                    by_name.or_else(|| target_ids.first().and_then(|id| m.get(*id))).cloned()
+                })
+                .collect();
+            if !values.is_empty() {
+                out.push((name.clone(), values, array));
+            }
+        }
+        out
     }
 
     /// For a type whose list needs parent values: the values its children should carry, taken

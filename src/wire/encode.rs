@@ -1,0 +1,99 @@
+//! Arrow results as PostgreSQL rows: field descriptions (with `json` for JSON columns) and
+//! batches made encodable (JSON unions from `->` become json text).
+
+use std::sync::Arc;
+
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UnionArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use pgwire::api::portal::Format;
+use pgwire::api::results::FieldInfo;
+use pgwire::api::Type;
+use pgwire::error::PgWireResult;
+
+use crate::catalog::arrow::PG_TYPE_KEY;
+use crate::error::{Error, Result};
+
+fn is_json(field: &Field) -> bool {
+    field.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("json")
+}
+
+/// The schema clients see: JSON unions (what `json_col -> key` returns) become json text.
+pub fn wire_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Union(..) => Field::new(f.name(), DataType::Utf8, true)
+                .with_metadata([(PG_TYPE_KEY.to_string(), "json".to_string())].into_iter().collect()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Field descriptions for a wire schema; `json` columns reported as PostgreSQL json.
+pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    let mut out = arrow_schema_to_pg_fields(schema, format, None)?;
+    for (i, f) in schema.fields().iter().enumerate() {
+        if is_json(f) {
+            let old = &out[i];
+            out[i] = FieldInfo::new(old.name().to_string(), None, None, Type::JSON, old.format());
+        }
+    }
+    Ok(out)
+}
+
+/// A batch in the wire schema: union columns converted to JSON text.
+pub fn wire_batch(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if !batch.columns().iter().any(|c| matches!(c.data_type(), DataType::Union(..))) {
+        return Ok(batch);
+    }
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| match c.as_any().downcast_ref::<UnionArray>() {
+            Some(u) => Arc::new(union_to_json(u)) as ArrayRef,
+            None => c.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::internal(format!("converting JSON values: {e}")))
+}
+
+/// Each value of a JSON union as JSON text: strings quoted, arrays and objects as they are,
+/// JSON null as SQL NULL (PostgreSQL's `->` gives NULL for a missing key).
+fn union_to_json(u: &UnionArray) -> datafusion::arrow::array::StringArray {
+    let DataType::Union(union_fields, _) = u.data_type() else {
+        return datafusion::arrow::array::StringArray::new_null(u.len());
+    };
+    let mut out = StringBuilder::with_capacity(u.len(), u.len() * 16);
+    for i in 0..u.len() {
+        let type_id = u.type_id(i);
+        let child = u.child(type_id);
+        let offset = u.value_offset(i);
+        let field = union_fields.iter().find(|(id, _)| *id == type_id).map(|(_, f)| f.clone());
+        if child.is_null(offset) {
+            out.append_null();
+            continue;
+        }
+        match child.data_type() {
+            DataType::Null => out.append_null(),
+            DataType::Boolean => out.append_value(child.as_boolean().value(offset).to_string()),
+            DataType::Int64 => out.append_value(child.as_primitive::<Int64Type>().value(offset).to_string()),
+            DataType::Float64 => out.append_value(child.as_primitive::<Float64Type>().value(offset).to_string()),
+            DataType::Utf8 => {
+                let s = child.as_string::<i32>().value(offset);
+                let raw_json = field
+                    .as_ref()
+                    .is_some_and(|f| f.metadata().contains_key("is_json") || matches!(f.name().as_str(), "array" | "object"));
+                if raw_json {
+                    out.append_value(s);
+                } else {
+                    out.append_value(serde_json::Value::String(s.to_string()).to_string());
+                }
+            }
+            other => out.append_value(format!("\"unsupported JSON value of type {other}\"")),
+        }
+    }
+    out.finish()
+}
