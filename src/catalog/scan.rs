@@ -31,6 +31,8 @@ use crate::error::{Error, Result};
 
 /// Rows per batch while hydrating; list pages without hydration keep their own size.
 const HYDRATE_BATCH_ROWS: usize = 64;
+/// Listed identifiers waiting to be read; bounds how far paging runs ahead of reading.
+const LIST_PREFETCH_IDS: usize = 256;
 
 /// One list to run: `ResourceModel` and the parent column values it stands for.
 #[derive(Debug, Clone)]
@@ -209,6 +211,8 @@ async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx
         schema,
         tx: tx.clone(),
         emitted: Arc::new(AtomicUsize::new(0)),
+        missing: Arc::new(AtomicUsize::new(0)),
+        missed: Arc::new(tokio::sync::Notify::new()),
     };
     if let Err(e) = producer.run().await {
         let _ = tx.send(Err(e.into())).await;
@@ -223,6 +227,10 @@ struct Producer {
     schema: SchemaRef,
     tx: Sender,
     emitted: Arc<AtomicUsize>,
+    /// Listed resources that were gone when read; with a LIMIT, paging continues to make up
+    /// for them.
+    missing: Arc<AtomicUsize>,
+    missed: Arc<tokio::sync::Notify>,
 }
 
 impl Producer {
@@ -284,6 +292,7 @@ impl Producer {
     }
 
     fn rows_of(
+        &self,
         region: &str,
         got: Vec<Result<Arc<Option<crate::cloudcontrol::Resource>>>>,
         parents: &Arc<HashMap<String, String>>,
@@ -291,13 +300,17 @@ impl Producer {
         let mut rows = Vec::with_capacity(got.len());
         for r in got {
             // Gone between list and read, or never existed: no row.
-            if let Some(r) = r?.as_ref() {
-                rows.push(Row {
+            match r?.as_ref() {
+                Some(r) => rows.push(Row {
                     region: region.to_string(),
                     identifier: r.identifier.clone(),
                     properties: r.properties.clone(),
                     parents: parents.clone(),
-                });
+                }),
+                None => {
+                    self.missing.fetch_add(1, Ordering::Relaxed);
+                    self.missed.notify_one();
+                }
             }
         }
         Ok(rows)
@@ -311,7 +324,7 @@ impl Producer {
             .ready_chunks(HYDRATE_BATCH_ROWS);
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
-            self.send(&Self::rows_of(&region, chunk, &no_parents)?).await?;
+            self.send(&self.rows_of(&region, chunk, &no_parents)?).await?;
             if self.done() {
                 break;
             }
@@ -350,35 +363,64 @@ impl Producer {
                 }
             }
         }
-        // Hydrate: listed identifiers (pages fetched on demand) feed bounded concurrent
-        // GetResource calls, so reads start before the last page arrives.
-        let lister = self.clone();
-        let pages = stream::try_unfold(Some(None::<String>), move |token| {
-            let (p, request) = (lister.clone(), request.clone());
-            async move {
-                let Some(token) = token else { return Ok(None) };
-                if p.done() {
-                    return Ok(None);
-                }
-                let page = p.api.list_page_cached(&request, token.as_deref(), p.spec.bypass_cache).await?;
-                let next = page.next_token.clone().map(Some);
-                let ids: Vec<Result<String>> = page.resources.iter().map(|r| Ok(r.identifier.clone())).collect();
-                Ok::<_, Error>(Some((stream::iter(ids), next)))
-            }
-        });
+        // Hydrate: a paging task lists ahead into a bounded channel of identifiers while bounded
+        // concurrent GetResource calls read them, so paging and reading overlap instead of each
+        // page boundary stalling the reads.
+        let (id_tx, mut id_rx) = mpsc::channel::<Result<String>>(LIST_PREFETCH_IDS);
+        let _pager = AbortOnDrop(tokio::spawn(self.clone().page_identifiers(request, id_tx)));
+        let pages = stream::poll_fn(move |cx| id_rx.poll_recv(cx));
         let (reader, read_region) = (self.clone(), region.clone());
         let reads = pages
-            .try_flatten()
             .map_ok(move |id| reader.read(&read_region, id))
             .try_buffered(self.spec.hydrate_concurrency)
             .ready_chunks(HYDRATE_BATCH_ROWS);
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
-            self.send(&Self::rows_of(&region, chunk, &parents)?).await?;
+            self.send(&self.rows_of(&region, chunk, &parents)?).await?;
             if self.done() {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// Lists every page of `request`, sending each identifier; stops at the end, on the first
+    /// error (which it forwards), or when the reader has gone or has enough rows.
+    async fn page_identifiers(self, request: ListRequest, ids: mpsc::Sender<Result<String>>) {
+        let mut token: Option<String> = None;
+        let mut sent = 0;
+        loop {
+            if self.done() {
+                return;
+            }
+            // With a LIMIT, list no further than the rows still needed: one more page only once
+            // the identifiers sent (less those found gone) no longer cover it.
+            while let Some(limit) = self.spec.limit {
+                if sent < limit + self.missing.load(Ordering::Relaxed) {
+                    break;
+                }
+                tokio::select! {
+                    _ = self.missed.notified() => {}
+                    _ = ids.closed() => return,
+                }
+            }
+            let page = match self.api.list_page_cached(&request, token.as_deref(), self.spec.bypass_cache).await {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = ids.send(Err(e)).await;
+                    return;
+                }
+            };
+            for r in &page.resources {
+                if ids.send(Ok(r.identifier.clone())).await.is_err() {
+                    return;
+                }
+                sent += 1;
+            }
+            match &page.next_token {
+                Some(next) => token = Some(next.clone()),
+                None => return,
+            }
+        }
     }
 }
