@@ -56,6 +56,8 @@ pub struct RawCache {
 #[serde(default, deny_unknown_fields)]
 pub struct RawMutations {
     pub allow: Option<bool>,
+    /// Users who may mutate when mutations are allowed; empty means every user.
+    pub writers: Vec<String>,
     #[serde(with = "humantime_serde")]
     pub await_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -116,6 +118,7 @@ impl Default for RawMutations {
     fn default() -> Self {
         RawMutations {
             allow: None,
+            writers: Vec::new(),
             await_timeout: Duration::from_secs(600),
             poll_initial: Duration::from_millis(100),
             poll_max: Duration::from_secs(10),
@@ -200,6 +203,11 @@ impl Config {
         positive("api.hydrate_concurrency", raw.api.hydrate_concurrency)?;
         positive("api.max_attempts", raw.api.max_attempts as usize)?;
         positive("emulator.page_size", raw.emulator.page_size)?;
+        if raw.mutations.poll_initial.is_zero() || raw.mutations.poll_max < raw.mutations.poll_initial {
+            return Err(Error::Config(
+                "mutations.poll_initial must be above 0 and at most mutations.poll_max".into(),
+            ));
+        }
         Ok(Config {
             listen,
             regions,

@@ -37,18 +37,27 @@ pub enum Error {
     },
     #[error("{message}")]
     InvalidParameter { message: String, hint: Option<String> },
-    #[error("invalid input: {message}")]
+    #[error("{message}")]
     InvalidText { message: String, hint: Option<String> },
     #[error("{message}")]
     DatatypeMismatch { message: String, hint: Option<String> },
     #[error("{message}")]
     MissingFilter { message: String, hint: Option<String> },
     #[error("{message}")]
-    NotNullViolation { message: String },
+    NotNullViolation { message: String, hint: Option<String> },
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
+    /// A column Cloud Control sets (a read-only property, `identifier`).
+    #[error("{message}")]
+    GeneratedColumn { message: String, hint: Option<String> },
+    /// A change Cloud Control cannot make in place (a create-only property).
+    #[error("{message}")]
+    NotUpdatable { message: String, hint: Option<String> },
+    /// A statement on a relation that does not support it (INSERT into a `_list_only` table).
+    #[error("{message}")]
+    WrongObjectType { message: String, hint: Option<String> },
     #[error("{0}")]
     NotSupported(String),
-    #[error("{0}")]
-    ReadOnly(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     #[error("{}", aws_message(.0))]
@@ -142,8 +151,11 @@ impl Error {
             Error::DatatypeMismatch { .. } => "42804",
             Error::MissingFilter { .. } => "42P10",
             Error::NotNullViolation { .. } => "23502",
+            Error::DuplicateColumn(_) => "42701",
+            Error::GeneratedColumn { .. } => "428C9",
+            Error::NotUpdatable { .. } => "55000",
+            Error::WrongObjectType { .. } => "42809",
             Error::NotSupported(_) => "0A000",
-            Error::ReadOnly(_) => "25006",
             Error::PermissionDenied(_) => "42501",
             Error::Aws(e) => aws_sqlstate(&e.code),
             Error::Timeout { .. } => "57014",
@@ -172,11 +184,42 @@ impl Error {
             | Error::InvalidText { hint, .. }
             | Error::DatatypeMismatch { hint, .. }
             | Error::MissingFilter { hint, .. }
+            | Error::NotNullViolation { hint, .. }
+            | Error::GeneratedColumn { hint, .. }
+            | Error::NotUpdatable { hint, .. }
+            | Error::WrongObjectType { hint, .. }
             | Error::Timeout { hint, .. } => hint.clone(),
+            Error::Aws(e) if e.request_token.is_some() => Some(format!(
+                "the request is listed in cloudpg.requests: SELECT * FROM cloudpg.requests WHERE request_token = '{}'",
+                e.request_token.as_deref().unwrap_or_default()
+            )),
             Error::Aws(e) if e.code.contains("Throttling") => {
                 Some("Cloud Control throttled the calls after all retries; retry later or lower api.concurrency_per_region.".into())
             }
             _ => None,
+        }
+    }
+
+    /// True for failures worth retrying with the same request: throttling, 5xx, timeouts and
+    /// network errors. Anything else will fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Aws(e) => {
+                let code = e.code.trim_end_matches("Exception");
+                matches!(
+                    code,
+                    "Throttling"
+                        | "RequestLimitExceeded"
+                        | "ServiceInternalError"
+                        | "InternalFailure"
+                        | "NetworkFailure"
+                        | "RequestTimeout"
+                        | "InvalidResponse"
+                        | "ServiceUnavailable"
+                        | "HandlerInternalFailure"
+                )
+            }
+            _ => false,
         }
     }
 

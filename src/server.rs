@@ -13,6 +13,7 @@ use crate::catalog::provider::Backend;
 use crate::catalog::Catalog;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::client::{SdkApi, Target};
+use crate::cloudcontrol::requests::{PollSettings, RequestLog};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sql::Engine;
@@ -21,12 +22,20 @@ use crate::wire::Connection;
 /// Builds the engine for a config and an API target.
 pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> {
     let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
-    let sdk = SdkApi::connect(&config, target).await?;
+    let sdk = SdkApi::connect(&config, target.clone()).await?;
     let api = Arc::new(CachedApi::new(Arc::new(sdk), config.cache.ttl, config.cache.max_bytes));
+    let poll = PollSettings {
+        initial: config.mutations.poll_initial,
+        max: config.mutations.poll_max,
+    };
+    // The emulator is a sandbox; real accounts are read-only unless the config says otherwise.
+    let mutations_allowed = config.mutations.allow.unwrap_or(matches!(target, Target::Emulator(_)));
     let backend = Arc::new(Backend {
         catalog: Arc::new(Catalog::build(registry)),
+        requests: RequestLog::new(api.clone(), poll),
         api,
         config: config.clone(),
+        mutations_allowed,
     });
     Ok(Arc::new(Engine::new(backend)?))
 }

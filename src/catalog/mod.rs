@@ -1,7 +1,8 @@
 //! Resource schemas as SQL tables: naming (`naming`), table and column definitions (`model`),
 //! the person-readable description of a table (`describe`), Arrow schemas and batches
 //! (`arrow`), DataFusion providers (`provider`), filter pushdown decisions (`pushdown`) and
-//! the scan that turns them into Cloud Control calls (`scan`).
+//! the scan that turns them into Cloud Control calls (`scan`), and the tables of mutation
+//! requests (`requests`: `cloudpg.requests`, `awscc.cloudcontrol.resource_requests`).
 
 pub mod arrow;
 pub mod describe;
@@ -9,6 +10,7 @@ pub mod model;
 pub mod naming;
 pub mod provider;
 pub mod pushdown;
+pub mod requests;
 pub mod scan;
 
 pub use model::{Catalog, ColumnDef, ColumnSource, PgType, SqlOperation, TableDef, TableKind};

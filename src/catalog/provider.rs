@@ -18,14 +18,27 @@ use super::model::{Catalog, ColumnSource, TableDef, TableKind};
 use super::pushdown;
 use super::scan::{ModelFilter, ResourceScanExec, ScanSpec};
 use crate::cloudcontrol::cache::CachedApi;
+use crate::cloudcontrol::requests::RequestLog;
 use crate::config::{Config, DefaultRegions};
 use crate::error::Error;
 
-/// What every resource table needs to run a scan.
+/// What every resource table needs to run a scan, and the statements need to mutate.
 pub struct Backend {
     pub catalog: Arc<Catalog>,
     pub api: Arc<CachedApi>,
     pub config: Arc<Config>,
+    /// Every mutation this server started.
+    pub requests: Arc<RequestLog>,
+    /// Whether this server mutates at all (`mutations.allow`, defaulted by target).
+    pub mutations_allowed: bool,
+}
+
+impl Backend {
+    /// Whether `user` may run INSERT, UPDATE and DELETE.
+    pub fn may_mutate(&self, user: &str) -> bool {
+        let writers = &self.config.mutations.writers;
+        self.mutations_allowed && (writers.is_empty() || writers.iter().any(|w| w == user))
+    }
 }
 
 /// Per-query settings a session passes to scans through DataFusion's config extensions.

@@ -112,6 +112,26 @@ pub fn collect(filters: &[Expr], table: &TableDef) -> Pushdown {
     out
 }
 
+/// For tables with no TableDef: the literal values each column is constrained to by the
+/// equality / `IN` filters among `filters` (several on one column intersect).
+pub fn equalities(filters: &[Expr]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (col, values) in filters.iter().filter_map(column_values) {
+        match out.get_mut(&col) {
+            Some(existing) => existing.retain(|v| values.contains(v)),
+            None => {
+                out.insert(col, dedup(values));
+            }
+        }
+    }
+    out
+}
+
+/// Whether [`equalities`] understands a filter.
+pub fn is_equality(filter: &Expr) -> bool {
+    column_values(filter).is_some()
+}
+
 fn dedup(mut values: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
     values.retain(|v| seen.insert(v.clone()));

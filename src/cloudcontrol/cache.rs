@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use super::{ListPage, ListRequest, Resource, ResourceApi};
+use super::{ListPage, ListRequest, MutationRequest, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -77,6 +77,19 @@ impl CachedApi {
             // Only fails when closures were not enabled at build time, which they are.
             let _ = cache.invalidate_entries_if(move |k, _| k.region_and_type() == (region.as_str(), type_name.as_str()));
         }
+    }
+
+    /// Starts a mutation (never cached; the caller invalidates what it touches).
+    pub async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent> {
+        self.inner.mutate(request).await
+    }
+
+    pub async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
+        self.inner.request_status(region, request_token).await
+    }
+
+    pub async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
+        self.inner.list_requests(region, filter, next_token).await
     }
 
     /// A list page, from the cache unless `bypass`.

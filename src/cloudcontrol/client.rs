@@ -17,7 +17,9 @@ use aws_sdk_cloudcontrol::Client;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use super::{parse_properties, ListPage, ListRequest, Resource, ResourceApi};
+use super::{
+    parse_properties, Change, ListPage, ListRequest, MutationRequest, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi,
+};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -126,7 +128,7 @@ where
                 .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
         ),
     };
-    Error::aws(code, message, operation, region, Some(type_name))
+    Error::aws(code, message, operation, region, Some(type_name).filter(|t| !t.is_empty()))
 }
 
 #[async_trait]
@@ -189,5 +191,160 @@ impl ResourceApi for SdkApi {
 
     fn identity(&self) -> String {
         self.identity.clone()
+    }
+
+    async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent> {
+        let operation = request.change.api_operation();
+        let span = tracing::info_span!(
+            "cloudcontrol.mutate",
+            operation,
+            region = %request.region,
+            type_name = %request.type_name,
+            identifier = request.change.identifier().unwrap_or(""),
+            client_token = %request.client_token,
+        );
+        async {
+            let limit = self.limit(&request.region);
+            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+            let client = self.client(&request.region);
+            let event = match &request.change {
+                Change::Create { desired_state } => {
+                    client
+                        .create_resource()
+                        .type_name(&request.type_name)
+                        .desired_state(desired_state)
+                        .client_token(&request.client_token)
+                        .set_role_arn(request.role_arn.clone())
+                        .set_type_version_id(request.type_version_id.clone())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(e, operation, &request.region, &request.type_name))?
+                        .progress_event
+                }
+                Change::Update { identifier, patch } => {
+                    client
+                        .update_resource()
+                        .type_name(&request.type_name)
+                        .identifier(identifier)
+                        .patch_document(patch)
+                        .client_token(&request.client_token)
+                        .set_role_arn(request.role_arn.clone())
+                        .set_type_version_id(request.type_version_id.clone())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(e, operation, &request.region, &request.type_name))?
+                        .progress_event
+                }
+                Change::Delete { identifier } => {
+                    client
+                        .delete_resource()
+                        .type_name(&request.type_name)
+                        .identifier(identifier)
+                        .client_token(&request.client_token)
+                        .set_role_arn(request.role_arn.clone())
+                        .set_type_version_id(request.type_version_id.clone())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(e, operation, &request.region, &request.type_name))?
+                        .progress_event
+                }
+            };
+            event.as_ref().map(progress_event).ok_or_else(|| {
+                Error::aws(
+                    "InvalidResponse",
+                    "Cloud Control accepted the request but sent no progress event",
+                    operation,
+                    &request.region,
+                    Some(&request.type_name),
+                )
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
+        let span = tracing::debug_span!("cloudcontrol.GetResourceRequestStatus", %region, %request_token);
+        async {
+            let limit = self.limit(region);
+            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+            let out = self
+                .client(region)
+                .get_resource_request_status()
+                .request_token(request_token)
+                .send()
+                .await
+                .map_err(|e| with_token(aws_error(e, "GetResourceRequestStatus", region, ""), request_token))?;
+            out.progress_event().map(progress_event).ok_or_else(|| {
+                with_token(
+                    Error::aws(
+                        "InvalidResponse",
+                        "no progress event in the answer",
+                        "GetResourceRequestStatus",
+                        region,
+                        None,
+                    ),
+                    request_token,
+                )
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
+        use aws_sdk_cloudcontrol::types::{Operation, OperationStatus, ResourceRequestStatusFilter};
+        let span = tracing::debug_span!("cloudcontrol.ListResourceRequests", %region);
+        async {
+            let limit = self.limit(region);
+            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+            let sdk_filter = (!filter.operations.is_empty() || !filter.statuses.is_empty()).then(|| {
+                ResourceRequestStatusFilter::builder()
+                    .set_operations(Some(filter.operations.iter().map(|o| Operation::from(o.as_str())).collect()))
+                    .set_operation_statuses(Some(filter.statuses.iter().map(|s| OperationStatus::from(s.as_str())).collect()))
+                    .build()
+            });
+            let out = self
+                .client(region)
+                .list_resource_requests()
+                .max_results(100)
+                .set_resource_request_status_filter(sdk_filter)
+                .set_next_token(next_token.map(str::to_string))
+                .send()
+                .await
+                .map_err(|e| aws_error(e, "ListResourceRequests", region, ""))?;
+            Ok(RequestPage {
+                events: out.resource_request_status_summaries().iter().map(progress_event).collect(),
+                next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn with_token(e: Error, token: &str) -> Error {
+    match e {
+        Error::Aws(mut a) => {
+            a.request_token = Some(token.to_string());
+            Error::Aws(a)
+        }
+        other => other,
+    }
+}
+
+fn progress_event(e: &aws_sdk_cloudcontrol::types::ProgressEvent) -> ProgressEvent {
+    ProgressEvent {
+        type_name: e.type_name().map(str::to_string),
+        identifier: e.identifier().map(str::to_string),
+        request_token: e.request_token().unwrap_or_default().to_string(),
+        hooks_request_token: e.hooks_request_token().map(str::to_string),
+        operation: e.operation().map(|o| o.as_str().to_string()).unwrap_or_default(),
+        operation_status: e.operation_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        event_time: e.event_time().map(aws_smithy_types::DateTime::as_secs_f64),
+        resource_model: e.resource_model().map(str::to_string),
+        status_message: e.status_message().map(str::to_string),
+        error_code: e.error_code().map(|c| c.as_str().to_string()),
+        retry_after: e.retry_after().map(aws_smithy_types::DateTime::as_secs_f64),
     }
 }

@@ -5,11 +5,14 @@
 //!   per-attempt timeout, all from config.
 //! - `cache`: list pages and GetResource results in a moka cache with TTL, a byte bound and
 //!   single-flight, keyed by credentials identity, region, type and model/identifier.
+//! - `requests`: every mutation this server starts: submitted with its ClientToken, polled to
+//!   a final status in the background, listed in `cloudpg.requests`.
 //!
 //! Everything above this module sees plain Rust types: JSON properties, pages, errors.
 
 pub mod cache;
 pub mod client;
+pub mod requests;
 
 use std::sync::Arc;
 
@@ -69,6 +72,101 @@ pub trait ResourceApi: Send + Sync {
 
     /// Who the calls are made as; part of every cache key so two identities never share results.
     fn identity(&self) -> String;
+
+    /// CreateResource, UpdateResource or DeleteResource: the first progress event.
+    async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent>;
+
+    /// GetResourceRequestStatus.
+    async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent>;
+
+    /// One page of ListResourceRequests.
+    async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage>;
+}
+
+/// What a mutation asks Cloud Control to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Create { desired_state: String },
+    Update { identifier: String, patch: String },
+    Delete { identifier: String },
+}
+
+impl Change {
+    /// The `Operation` of its progress events.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Change::Create { .. } => "CREATE",
+            Change::Update { .. } => "UPDATE",
+            Change::Delete { .. } => "DELETE",
+        }
+    }
+
+    /// The API operation that starts it.
+    pub fn api_operation(&self) -> &'static str {
+        match self {
+            Change::Create { .. } => "CreateResource",
+            Change::Update { .. } => "UpdateResource",
+            Change::Delete { .. } => "DeleteResource",
+        }
+    }
+
+    pub fn identifier(&self) -> Option<&str> {
+        match self {
+            Change::Create { .. } => None,
+            Change::Update { identifier, .. } | Change::Delete { identifier } => Some(identifier),
+        }
+    }
+}
+
+/// One mutation of one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MutationRequest {
+    pub region: String,
+    pub type_name: String,
+    pub change: Change,
+    /// Idempotency token: sending the same request again with it returns the original request
+    /// instead of starting a second one, so a retried create cannot create twice.
+    pub client_token: String,
+    pub role_arn: Option<String>,
+    pub type_version_id: Option<String>,
+}
+
+/// Cloud Control's account of a mutation request. Times are epoch seconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProgressEvent {
+    pub type_name: Option<String>,
+    pub identifier: Option<String>,
+    pub request_token: String,
+    pub hooks_request_token: Option<String>,
+    pub operation: String,
+    pub operation_status: String,
+    pub event_time: Option<f64>,
+    pub resource_model: Option<String>,
+    pub status_message: Option<String>,
+    pub error_code: Option<String>,
+    pub retry_after: Option<f64>,
+}
+
+impl ProgressEvent {
+    /// SUCCESS, FAILED and CANCEL_COMPLETE end a request; PENDING, IN_PROGRESS and
+    /// CANCEL_IN_PROGRESS do not.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.operation_status.as_str(), "SUCCESS" | "FAILED" | "CANCEL_COMPLETE")
+    }
+}
+
+/// ListResourceRequests' filter; empty lists mean "any".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestFilter {
+    pub operations: Vec<String>,
+    pub statuses: Vec<String>,
+}
+
+/// One page of ListResourceRequests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestPage {
+    pub events: Vec<ProgressEvent>,
+    pub next_token: Option<String>,
 }
 
 /// Parses a `Properties` / `ResourceModel` string; a non-object becomes an empty map with the

@@ -2,9 +2,10 @@
 //! state) and the per-connection [`Session`] (its own DataFusion context and settings).
 //!
 //! Statements are classified here: meta commands (`SHOW SERVICES`, `SHOW RESOURCES IN`,
-//! `DESCRIBE`), session commands (SET/SHOW/BEGIN/COMMIT), DML (refused until mutations are
-//! served), and queries, which DataFusion plans and runs over the resource tables.
+//! `DESCRIBE`), session commands (SET/SHOW/BEGIN/COMMIT), DML on resource tables (`dml`, which
+//! never reaches DataFusion), and queries, which DataFusion plans and runs.
 
+pub mod dml;
 pub mod meta;
 pub mod rewrite;
 
@@ -35,6 +36,12 @@ pub enum Output {
         tag: &'static str,
         rows: Option<usize>,
     },
+    /// The rows of `INSERT/UPDATE/DELETE … RETURNING`, completed with the statement's tag.
+    Returning {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        tag: &'static str,
+    },
     TransactionStart,
     TransactionEnd(&'static str),
 }
@@ -56,6 +63,7 @@ impl Engine {
         catalog
             .register_schema("public", Arc::new(MemorySchemaProvider::new()))
             .map_err(Error::from)?;
+        register_request_tables(&catalog, &backend)?;
         ctx.register_catalog(CATALOG, catalog);
         datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
@@ -79,10 +87,32 @@ impl Engine {
                 bypass_cache: false,
             },
             variables: HashMap::new(),
+            dml: dml::DmlSettings::default(),
             user: user.to_string(),
             database: database.to_string(),
         }
     }
+}
+
+/// `cloudpg.requests` and `awscc.cloudcontrol.resource_requests`.
+fn register_request_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> Result<()> {
+    use crate::catalog::requests::{ApiRequestsTable, ServerRequestsTable, API_REQUESTS, API_SCHEMA, SERVER_REQUESTS, SERVER_SCHEMA};
+    use datafusion::catalog::SchemaProvider;
+    let server = MemorySchemaProvider::new();
+    server
+        .register_table(
+            SERVER_REQUESTS.to_string(),
+            Arc::new(ServerRequestsTable {
+                log: backend.requests.clone(),
+            }),
+        )
+        .map_err(Error::from)?;
+    catalog.register_schema(SERVER_SCHEMA, Arc::new(server)).map_err(Error::from)?;
+    let api = MemorySchemaProvider::new();
+    api.register_table(API_REQUESTS.to_string(), Arc::new(ApiRequestsTable { backend: backend.clone() }))
+        .map_err(Error::from)?;
+    catalog.register_schema(API_SCHEMA, Arc::new(api)).map_err(Error::from)?;
+    Ok(())
 }
 
 /// One connection's state.
@@ -91,8 +121,25 @@ pub struct Session {
     ctx: SessionContext,
     settings: QuerySettings,
     variables: HashMap<String, String>,
+    dml: dml::DmlSettings,
     pub user: String,
     pub database: String,
+}
+
+/// What the `/*+ … */` hints of a statement ask for.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hints {
+    nocache: bool,
+    nowait: bool,
+}
+
+impl Hints {
+    fn of(sql: &str) -> Hints {
+        Hints {
+            nocache: rewrite::has_hint(sql, "NOCACHE"),
+            nowait: rewrite::has_hint(sql, "NOWAIT"),
+        }
+    }
 }
 
 /// A statement parsed and classified, ready to run or describe.
@@ -100,6 +147,15 @@ pub struct Session {
 pub enum Prepared {
     /// A query, planned: its result schema and parameter types are known.
     Query { plan: Box<LogicalPlan>, bypass_cache: bool },
+    /// INSERT, UPDATE or DELETE on a resource table; `$n` are bound into the statement.
+    Dml {
+        stmt: Box<Statement>,
+        nowait: bool,
+        /// Parameter types in `$n` order.
+        params: Vec<datafusion::arrow::datatypes::DataType>,
+        /// The RETURNING columns, if any.
+        returning: Option<SchemaRef>,
+    },
     /// Any other SQL statement, run when executed.
     Statement { stmt: Box<Statement>, bypass_cache: bool },
     /// A StackQL meta command (not SQL).
@@ -114,7 +170,7 @@ impl Session {
             if let Some(answer) = meta::answer(sql, &self.engine.backend.catalog).transpose() {
                 return vec![answer];
             }
-            let bypass_cache = rewrite::has_hint(sql, "NOCACHE");
+            let hints = Hints::of(sql);
             let statements = match parse(sql) {
                 Ok(s) => s,
                 Err(e) => return vec![Err(e)],
@@ -124,7 +180,7 @@ impl Session {
             }
             let mut out = Vec::with_capacity(statements.len());
             for stmt in statements {
-                let r = self.execute_statement(stmt, bypass_cache).await;
+                let r = self.execute_statement(stmt, hints).await;
                 let failed = r.is_err();
                 out.push(r);
                 if failed {
@@ -143,12 +199,31 @@ impl Session {
         if meta::is_meta(sql) {
             return Ok(Some(Prepared::Meta { sql: sql.to_string() }));
         }
-        let bypass_cache = rewrite::has_hint(sql, "NOCACHE");
+        let hints = Hints::of(sql);
+        let bypass_cache = hints.nocache;
         let mut statements = parse(sql)?;
         if statements.len() > 1 {
             return Err(Error::Syntax("cannot insert multiple commands into a prepared statement".into()));
         }
-        let Some(stmt) = statements.pop() else { return Ok(None) };
+        let Some(mut stmt) = statements.pop() else { return Ok(None) };
+        if dml::Verb::of(&stmt).is_some() {
+            rewrite::rewrite(&mut stmt);
+            let table = dml::target_table(&stmt, &self.engine.backend.catalog)?;
+            let params = dml::parameter_types(&stmt, &table);
+            let returning = match &stmt {
+                Statement::Insert(i) => i.returning.as_ref(),
+                Statement::Update(u) => u.returning.as_ref(),
+                Statement::Delete(d) => d.returning.as_ref(),
+                _ => None,
+            };
+            let returning = returning.map(|items| self.returning_schema(&table, items)).transpose()?;
+            return Ok(Some(Prepared::Dml {
+                stmt: Box::new(stmt),
+                nowait: hints.nowait,
+                params,
+                returning,
+            }));
+        }
         if matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
             let plan = self.plan(stmt).await?;
             Ok(Some(Prepared::Query {
@@ -175,7 +250,21 @@ impl Session {
                     };
                     self.run_plan(plan, *bypass_cache).await
                 }
-                Prepared::Statement { stmt, bypass_cache } => self.execute_statement(stmt.as_ref().clone(), *bypass_cache).await,
+                Prepared::Dml { stmt, nowait, .. } => {
+                    let mut stmt = stmt.as_ref().clone();
+                    if let Some(datafusion::common::ParamValues::List(values)) = params {
+                        let values: Vec<_> = values.into_iter().map(|v| v.value).collect();
+                        dml::target::bind(&mut stmt, &values)?;
+                    }
+                    self.execute_dml(stmt, *nowait).await
+                }
+                Prepared::Statement { stmt, bypass_cache } => {
+                    let hints = Hints {
+                        nocache: *bypass_cache,
+                        nowait: false,
+                    };
+                    self.execute_statement(stmt.as_ref().clone(), hints).await
+                }
                 Prepared::Meta { sql } => {
                     meta::answer(sql, &self.engine.backend.catalog)?.ok_or_else(|| Error::internal(format!("not a meta command: {sql}")))
                 }
@@ -185,11 +274,9 @@ impl Session {
         .await
     }
 
-    async fn execute_statement(&mut self, stmt: Statement, bypass_cache: bool) -> Result<Output> {
+    async fn execute_statement(&mut self, stmt: Statement, hints: Hints) -> Result<Output> {
         match &stmt {
-            Statement::Insert(_) | Statement::Update { .. } | Statement::Delete(_) => Err(Error::NotSupported(
-                "INSERT, UPDATE and DELETE through Cloud Control are not served yet; this server answers SELECT".into(),
-            )),
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.execute_dml(stmt, hints.nowait).await,
             Statement::StartTransaction { .. } => Ok(Output::TransactionStart),
             Statement::Commit { .. } => Ok(Output::TransactionEnd("COMMIT")),
             Statement::Rollback { .. } => Ok(Output::TransactionEnd("ROLLBACK")),
@@ -197,7 +284,7 @@ impl Session {
             Statement::ShowVariable { variable } => self.show(&show_name(variable)).await,
             _ => {
                 let plan = self.plan(stmt).await?;
-                self.run_plan(plan, bypass_cache).await
+                self.run_plan(plan, hints.nocache).await
             }
         }
     }
@@ -241,6 +328,8 @@ impl Session {
                 let off = matches!(value.as_str(), "0" | "0s" | "off");
                 self.settings.bypass_cache = off;
             }
+            "cloudpg.allow_bulk_mutations" => self.dml.allow_bulk = parse_on_off(&name, &value)?,
+            "cloudpg.nowait" => self.dml.nowait = parse_on_off(&name, &value)?,
             "cloudpg.regions" => {
                 let registry = self.engine.backend.catalog.registry;
                 self.settings.regions = if value == "*" {
@@ -279,6 +368,8 @@ impl Session {
                     format!("{}s", self.engine.backend.config.cache.ttl.as_secs())
                 }
             }
+            "cloudpg.allow_bulk_mutations" => on_off(self.dml.allow_bulk),
+            "cloudpg.nowait" => on_off(self.dml.nowait),
             "server_version" => meta::SERVER_VERSION.to_string(),
             "transaction isolation level" | "transaction_isolation" => "read committed".into(),
             "standard_conforming_strings" => "on".into(),
@@ -311,6 +402,22 @@ fn show_name(words: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
     } else {
         words.join(".")
     }
+}
+
+/// A boolean setting, in PostgreSQL's spellings.
+fn parse_on_off(name: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" | "t" => Ok(true),
+        "off" | "false" | "no" | "0" | "f" => Ok(false),
+        _ => Err(Error::invalid_parameter(
+            format!("parameter \"{name}\" requires a Boolean value, not '{value}'"),
+            Some("use on or off".into()),
+        )),
+    }
+}
+
+fn on_off(b: bool) -> String {
+    if b { "on" } else { "off" }.to_string()
 }
 
 fn truncate(s: &str, n: usize) -> &str {

@@ -108,10 +108,19 @@ fn to_response(output: Output, format: &Format) -> PgWireResult<Response> {
             );
             Ok(Response::Query(QueryResponse::new(fields, rows)))
         }
+        Output::Returning { schema, stream, tag } => {
+            let Response::Query(mut query) = to_response(Output::Rows { schema, stream }, format)? else {
+                return Err(PgWireError::ApiError("RETURNING rows did not become a query response".into()));
+            };
+            // pgwire appends the row count; INSERT's tag also carries an OID, always 0.
+            query.set_command_tag(if tag == "INSERT" { "INSERT 0" } else { tag });
+            Ok(Response::Query(query))
+        }
         Output::Command { tag: "EMPTY", .. } => Ok(Response::EmptyQuery),
         Output::Command { tag, rows } => {
             let t = Tag::new(tag);
             Ok(Response::Execution(match rows {
+                Some(n) if tag == "INSERT" => t.with_oid(0).with_rows(n),
                 Some(n) => t.with_rows(n),
                 None => t,
             }))
@@ -198,6 +207,17 @@ impl QueryParser for Parser {
                 let arrow_params = ordered.into_iter().map(|(_, t)| t).collect();
                 (params, arrow_params, Some(Arc::new(plan.schema().as_arrow().clone())))
             }
+            Prepared::Dml { params, returning, .. } => {
+                let pg: Vec<Type> = params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| match types.get(i).cloned().flatten() {
+                        Some(given) => given,
+                        None => arrow_pg::datatypes::into_pg_type(t).unwrap_or(Type::TEXT),
+                    })
+                    .collect();
+                (pg, params.iter().cloned().map(Some).collect(), returning.clone())
+            }
             Prepared::Statement { .. } | Prepared::Meta { .. } => (Vec::new(), Vec::new(), None),
         };
         Ok(Some(ParsedStatement {
@@ -267,7 +287,7 @@ impl ExtendedQueryHandler for Handler {
     {
         let stmt = &portal.statement.statement;
         let params = match &stmt.prepared {
-            Prepared::Query { .. } if !stmt.params.is_empty() => {
+            Prepared::Query { .. } | Prepared::Dml { .. } if !stmt.params.is_empty() => {
                 let types: Vec<Option<&datafusion::arrow::datatypes::DataType>> = stmt.arrow_params.iter().map(Option::as_ref).collect();
                 Some(arrow_pg::datatypes::df::deserialize_parameters(portal, &types)?)
             }

@@ -1,0 +1,88 @@
+//! DELETE: a DeleteResource per named resource, or per selected one when the session allows
+//! bulk mutations.
+
+use datafusion::common::ScalarValue;
+use datafusion::sql::sqlparser::ast::{Delete, FromTable};
+
+use super::target;
+use super::{check_region, column_expr, item, rows_of, select, values, Verb};
+use crate::catalog::TableDef;
+use crate::cloudcontrol::{Change, MutationRequest};
+use crate::error::{Error, Result};
+use crate::sql::Session;
+
+impl Session {
+    pub(super) async fn plan_delete(&mut self, table: &TableDef, delete: &Delete) -> Result<Vec<MutationRequest>> {
+        let targets: Vec<(String, String)> = match target::named(delete.selection.as_ref()) {
+            Some(named) => {
+                let regions = match &named.regions {
+                    Some(list) => {
+                        for r in list {
+                            check_region(table, r)?;
+                        }
+                        list.clone()
+                    }
+                    None => vec![self.default_region(table, Verb::Delete)?],
+                };
+                regions
+                    .iter()
+                    .flat_map(|r| named.identifiers.iter().map(move |id| (r.clone(), id.clone())))
+                    .collect()
+            }
+            None => {
+                let from = match &delete.from {
+                    FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t.first().cloned(),
+                };
+                let projection = vec![item(column_expr("region")), item(column_expr("identifier"))];
+                let (_, batches) = self.query_batches(select(projection, from, delete.selection.clone())?).await?;
+                let rows = rows_of(&batches)?;
+                if !self.dml.allow_bulk {
+                    return Err(bulk_refusal(Verb::Delete, table, &rows));
+                }
+                rows.iter()
+                    .map(|r| (values::text(&r[0]).unwrap_or_default(), values::text(&r[1]).unwrap_or_default()))
+                    .collect()
+            }
+        };
+        Ok(targets
+            .into_iter()
+            .map(|(region, identifier)| MutationRequest {
+                region,
+                type_name: table.type_name().to_string(),
+                change: Change::Delete { identifier },
+                client_token: uuid::Uuid::new_v4().to_string(),
+                role_arn: None,
+                type_version_id: None,
+            })
+            .collect())
+    }
+}
+
+/// The refusal of an UPDATE or DELETE whose WHERE does not name its resources, saying how
+/// many it would touch and how to go ahead. `rows` start with region and identifier.
+pub(super) fn bulk_refusal(verb: Verb, table: &TableDef, rows: &[Vec<ScalarValue>]) -> Error {
+    let ids: Vec<String> = rows.iter().take(5).filter_map(|r| r.get(1).and_then(values::text)).collect();
+    let example = if ids.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (identifier IN ({}{}))",
+            ids.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", "),
+            if rows.len() > ids.len() { ", …" } else { "" }
+        )
+    };
+    Error::MissingFilter {
+        message: format!(
+            "{} would touch {} resource{} of {}{example}, but its WHERE clause does not name them",
+            verb.tag(),
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" },
+            table.qualified_name()
+        ),
+        hint: Some(
+            "name them with WHERE identifier = '…' (or identifier IN (…)), or allow this for the session with \
+             SET cloudpg.allow_bulk_mutations = on"
+                .into(),
+        ),
+    }
+}

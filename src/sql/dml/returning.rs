@@ -1,0 +1,190 @@
+//! `RETURNING`: the rows a mutation affected, with the resource's columns (from the final
+//! ResourceModel, or a GetResource when Cloud Control sent none) and the progress-event fields
+//! (`RequestToken`, `OperationStatus`, …; also as `request_token`, …). The items are planned by
+//! DataFusion over that frame, so any expression works.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::logical_expr::Expr as DfExpr;
+use datafusion::prelude::{ident, DataFrame};
+use datafusion::sql::sqlparser::ast::SelectItem;
+
+use super::{Outcome, Verb};
+use crate::catalog::arrow::{self as arrow_rows, Row, PG_TYPE_KEY};
+use crate::catalog::TableDef;
+use crate::cloudcontrol::{parse_properties, ProgressEvent};
+use crate::error::{Error, Result};
+use crate::sql::{Output, Session};
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Json,
+    Time,
+}
+
+/// The progress-event fields, as AWS names them and in snake_case.
+const PROGRESS: [(&str, &str, Kind); 10] = [
+    ("ErrorCode", "error_code", Kind::Text),
+    ("EventTime", "event_time", Kind::Time),
+    ("Identifier", "identifier", Kind::Text),
+    ("Operation", "operation", Kind::Text),
+    ("OperationStatus", "operation_status", Kind::Text),
+    ("RequestToken", "request_token", Kind::Text),
+    ("ResourceModel", "resource_model", Kind::Json),
+    ("RetryAfter", "retry_after", Kind::Time),
+    ("StatusMessage", "status_message", Kind::Text),
+    ("TypeName", "type_name", Kind::Text),
+];
+
+fn progress_value(e: &ProgressEvent, camel: &str) -> Option<String> {
+    match camel {
+        "ErrorCode" => e.error_code.clone(),
+        "Identifier" => e.identifier.clone(),
+        "Operation" => Some(e.operation.clone()),
+        "OperationStatus" => Some(e.operation_status.clone()),
+        "RequestToken" => Some(e.request_token.clone()),
+        "ResourceModel" => e.resource_model.clone(),
+        "StatusMessage" => e.status_message.clone(),
+        "TypeName" => e.type_name.clone(),
+        _ => None,
+    }
+}
+
+fn progress_time(e: &ProgressEvent, camel: &str) -> Option<f64> {
+    match camel {
+        "EventTime" => e.event_time,
+        "RetryAfter" => e.retry_after,
+        _ => None,
+    }
+}
+
+/// Progress columns the frame adds: (column name, field), skipping names the table uses.
+fn progress_columns(table: &TableDef) -> Vec<(String, (&'static str, Kind))> {
+    let mut taken: Vec<String> = table.columns().iter().map(|c| c.name.clone()).collect();
+    let mut out = Vec::new();
+    for (camel, snake, kind) in PROGRESS {
+        for name in [camel.to_lowercase(), snake.to_string(), camel.to_string()] {
+            if !taken.contains(&name) {
+                taken.push(name.clone());
+                out.push((name, (camel, kind)));
+            }
+        }
+    }
+    out
+}
+
+fn frame_schema(table: &TableDef, progress: &[(String, (&'static str, Kind))]) -> SchemaRef {
+    let mut fields: Vec<Field> = arrow_rows::schema(table).fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (name, (_, kind)) in progress {
+        fields.push(match kind {
+            Kind::Text => Field::new(name, DataType::Utf8, true),
+            Kind::Json => {
+                Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())]))
+            }
+            Kind::Time => Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        });
+    }
+    Arc::new(Schema::new(fields))
+}
+
+impl Session {
+    /// The RETURNING rows of a finished statement.
+    pub(super) async fn returning(&self, table: &TableDef, items: &[SelectItem], outcomes: &[Outcome], verb: Verb) -> Result<Output> {
+        let mut rows = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            rows.push(self.resource_row(table, o, verb).await?);
+        }
+        let df = self.returning_frame(table, items, outcomes, &rows)?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await.map_err(Error::from)?;
+        Ok(Output::Returning {
+            schema,
+            stream,
+            tag: verb.tag(),
+        })
+    }
+
+    /// The RETURNING columns, for Describe before the statement runs.
+    pub(crate) fn returning_schema(&self, table: &TableDef, items: &[SelectItem]) -> Result<SchemaRef> {
+        let df = self.returning_frame(table, items, &[], &[])?;
+        Ok(Arc::new(df.schema().as_arrow().clone()))
+    }
+
+    async fn resource_row(&self, table: &TableDef, o: &Outcome, verb: Verb) -> Result<Row> {
+        let identifier = o.event.identifier.clone().unwrap_or_default();
+        let properties = match &o.event.resource_model {
+            Some(model) => Arc::new(parse_properties(Some(model))),
+            None if verb != Verb::Delete && o.event.operation_status == "SUCCESS" && !identifier.is_empty() => {
+                let found = self
+                    .engine
+                    .backend
+                    .api
+                    .get_cached(&o.region, table.type_name(), &identifier, true)
+                    .await?;
+                found.as_ref().as_ref().map(|r| r.properties.clone()).unwrap_or_default()
+            }
+            None => Arc::default(),
+        };
+        Ok(Row {
+            region: o.region.clone(),
+            identifier,
+            properties,
+            parents: Arc::default(),
+        })
+    }
+
+    fn returning_frame(&self, table: &TableDef, items: &[SelectItem], outcomes: &[Outcome], rows: &[Row]) -> Result<DataFrame> {
+        let progress = progress_columns(table);
+        let schema = frame_schema(table, &progress);
+        let columns: Vec<_> = table.columns().iter().collect();
+        let resource = arrow_rows::batch(arrow_rows::schema(table), &columns, rows)?;
+        let mut arrays: Vec<ArrayRef> = resource.columns().to_vec();
+        for (_, (camel, kind)) in &progress {
+            arrays.push(match kind {
+                Kind::Text | Kind::Json => {
+                    let mut b = StringBuilder::new();
+                    for o in outcomes {
+                        b.append_option(progress_value(&o.event, camel));
+                    }
+                    Arc::new(b.finish())
+                }
+                Kind::Time => {
+                    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+                    for o in outcomes {
+                        b.append_option(progress_time(&o.event, camel).map(|s| (s * 1e6).round() as i64));
+                    }
+                    Arc::new(b.finish())
+                }
+            });
+        }
+        let batch = RecordBatch::try_new(schema, arrays).map_err(|e| Error::internal(format!("RETURNING frame: {e}")))?;
+        let df = self.ctx.read_batch(batch).map_err(Error::from)?;
+        let mut exprs: Vec<DfExpr> = Vec::new();
+        for it in items {
+            match it {
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                    exprs.extend(table.columns().iter().map(|c| ident(&c.name)));
+                }
+                SelectItem::UnnamedExpr(e) => exprs.push(df.parse_sql_expr(&e.to_string()).map_err(Error::from)?),
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    let name = if alias.quote_style.is_some() {
+                        alias.value.clone()
+                    } else {
+                        alias.value.to_lowercase()
+                    };
+                    exprs.push(df.parse_sql_expr(&expr.to_string()).map_err(Error::from)?.alias(name));
+                }
+                SelectItem::ExprWithAliases { .. } => {
+                    return Err(Error::NotSupported(
+                        "RETURNING expr AS (a, b): give each value its own alias".into(),
+                    ));
+                }
+            }
+        }
+        df.select(exprs).map_err(Error::from)
+    }
+}
