@@ -392,8 +392,8 @@ async fn errors_have_sqlstates_and_name_the_problem() {
     let (code, message, _) = err("SELEC 1").await;
     assert_eq!(code, "42601");
     assert!(message.contains("SELEC"), "{message}");
-    let (code, _, _) = err("INSERT INTO awscc.logs.log_groups (log_group_name) VALUES ('x')").await;
-    assert_eq!(code, "0A000");
+    let (code, _, _) = err("INSERT INTO awscc.logs.log_groups_list_only (log_group_name) VALUES ('x')").await;
+    assert_eq!(code, "42809");
     // A type without a list handler needs identifiers.
     let no_list = cloudpg::catalog::Catalog::build(resource_schemas::Registry::shared().unwrap())
         .tables()

@@ -61,6 +61,8 @@ pub fn check_tables(stmt: &Statement, catalog: &Catalog) -> crate::Result<()> {
     let _ = visit_relations(stmt, |name| {
         let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(|i| i.value.clone())).collect();
         let (schema, table) = match parts.as_slice() {
+            // cloudpg.requests, cloudcontrol.resource_requests, pg_catalog…: not resource tables.
+            [c, s, _] if is_catalog_name(c) && crate::sql::dml::SYSTEM_SCHEMAS.contains(&s.as_str()) => return ControlFlow::Continue(()),
             [c, s, t] if is_catalog_name(c) => (s.clone(), t.clone()),
             [s, t] if catalog.tables_in(s).is_some() => (s.clone(), t.clone()),
             _ => return ControlFlow::Continue(()),

@@ -39,7 +39,7 @@ use crate::error::{AwsError, Error, Result};
 const CONCURRENCY: usize = 16;
 
 /// Schemas that hold tables but no resources.
-const SYSTEM_SCHEMAS: &[&str] = &["cloudpg", "cloudcontrol", "pg_catalog", "information_schema", "public"];
+pub const SYSTEM_SCHEMAS: &[&str] = &["cloudpg", "cloudcontrol", "pg_catalog", "information_schema", "public"];
 
 /// Session settings that change how mutations run.
 #[derive(Debug, Clone, Default)]
