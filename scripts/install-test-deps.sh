@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: the PostgreSQL client (psql),
-# Python test packages, and the Rust components fmt/clippy. Safe to run again: it skips what
+# a JDK with pgjdbc (tests/jdbc.rs runs a Java source file), Python test packages, and the
+# Rust components fmt/clippy. Safe to run again: it skips what
 # is already there.
 set -euo pipefail
 
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# `java File.java` needs the compiler module, so a JDK, not only a JRE.
+command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+[ -f /usr/share/java/postgresql.jar ] || need_apt+=(libpostgresql-jdbc-java)
 if ((${#need_apt[@]})); then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -84,3 +84,27 @@ async fn psql_catalog_commands() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn seed_mutations_report_postgres_command_tags() {
+    let stack = Stack::start().await;
+    let script = "\\set ON_ERROR_STOP 1\n\
+/*+ create */\nINSERT INTO awscc.events.connections (\n Name,\n Description,\n AuthorizationType,\n AuthParameters,\n InvocationConnectivityParameters,\n KmsKeyIdentifier,\n region\n)\nSELECT \n'psql-connection',\n 'made by psql',\n 'API_KEY',\n '{\"ApiKeyAuthParameters\": {\"ApiKeyName\": \"k\", \"ApiKeyValue\": \"v\"}}',\n '{\"ResourceParameters\": {\"ResourceConfigurationArn\": \"arn:aws:vpc-lattice:us-east-1:123456789012:resourceconfiguration/rcfg-0123456789abcdef0\"}}',\n 'alias/events',\n'us-east-1';\n\
+/*+ update */\nUPDATE awscc.events.connections\nSET data__PatchDocument = string('[{\"op\": \"replace\", \"path\": \"/Description\", \"value\": \"patched\"}]')\nWHERE region = 'us-east-1'\nAND data__Identifier = 'psql-connection';\n\
+SELECT description FROM awscc.events.connections WHERE region = 'us-east-1' AND identifier = 'psql-connection';\n\
+/*+ delete */\nDELETE FROM awscc.events.connections\nWHERE data__Identifier = 'psql-connection'\nAND region = 'us-east-1';\n";
+    let dir = std::env::temp_dir().join(format!("cloudpg-psql-dml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("dml.sql");
+    std::fs::write(&file, script).unwrap();
+    let (ok, stdout, stderr) = psql(&stack, &["-f", file.to_str().unwrap()]).await;
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(ok, "{stdout}\n{stderr}");
+    let tags: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("INSERT") || l.starts_with("UPDATE") || l.starts_with("DELETE"))
+        .collect();
+    assert_eq!(tags, vec!["INSERT 0 1", "UPDATE 1", "DELETE 1"], "{stdout}");
+    assert!(stdout.contains("patched"), "{stdout}");
+    stack.stop().await;
+}
