@@ -617,14 +617,17 @@ async fn concurrent_operations_nowait_and_timeouts() {
     assert_eq!(accepted[0].get(0), Some("IN_PROGRESS"));
     let nowait_token = accepted[0].get(1).unwrap().to_string();
 
-    // A second mutation of the busy resource: ConcurrentOperation.
+    // A second mutation of the busy resource: ConcurrentOperation (NOWAIT as a session setting).
+    c.simple_query("SET cloudpg.nowait = on").await.unwrap();
+    assert_eq!(rows(&c, "SHOW cloudpg.nowait").await.unwrap()[0].get(0), Some("on"));
     let (code, message, _) = db_error(
-        c.simple_query("/*+ NOWAIT */ DELETE FROM awscc.logs.log_groups WHERE identifier = 'slow' AND region = 'us-east-1'")
+        c.simple_query("DELETE FROM awscc.logs.log_groups WHERE identifier = 'slow' AND region = 'us-east-1'")
             .await
             .unwrap_err(),
     );
     assert_eq!(code, "55P03", "{message}");
     assert!(message.contains("ConcurrentOperation"), "{message}");
+    c.simple_query("SET cloudpg.nowait = off").await.unwrap();
 
     // Waiting longer than mutations.await_timeout: 57014, and the request stays tracked.
     let (code, message, hint) = db_error(
@@ -671,6 +674,26 @@ async fn concurrent_operations_nowait_and_timeouts() {
     .unwrap();
     assert_eq!(token_status[0].get(0), Some("SUCCESS"));
     assert_eq!(succeeded(&stack, "CREATE AWS::Logs::LogGroup"), 2);
+    drop(c);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_client_token_returns_the_original_request() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let sql = "INSERT INTO awscc.logs.log_groups (log_group_name, ClientToken, region) VALUES ('idem', 'token-1', 'us-east-1') RETURNING request_token";
+    let first_token = first(&c, sql).await;
+    let second_token = first(&c, sql).await;
+    assert_eq!(first_token, second_token, "Cloud Control answered with the original request");
+    assert_eq!(succeeded(&stack, "CREATE AWS::Logs::LogGroup"), 1);
+    // The same token for different parameters is a conflict.
+    let (code, message, _) = db_error(
+        c.simple_query("INSERT INTO awscc.logs.log_groups (log_group_name, ClientToken, region) VALUES ('other', 'token-1', 'us-east-1')")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "55P03", "{message}");
     drop(c);
     stack.stop().await;
 }

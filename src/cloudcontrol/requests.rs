@@ -92,7 +92,17 @@ impl RequestLog {
     /// Starts a mutation and tracks it until it ends. Errors are Cloud Control's refusals; a
     /// submission that never got an answer is also recorded, with status UNKNOWN and its
     /// ClientToken, before the error is returned.
+    ///
+    /// The submission runs as its own task: a statement cancelled or disconnected mid-call
+    /// cannot leave a request started in Cloud Control but missing from the log.
     pub async fn submit(self: &Arc<Self>, request: MutationRequest, user: &str) -> Result<Arc<TrackedRequest>> {
+        let (log, user) = (self.clone(), user.to_string());
+        let task = tokio::spawn(async move { log.submit_now(request, &user).await }.instrument(tracing::Span::current()));
+        task.await
+            .map_err(|e| Error::internal(format!("mutation submission task failed: {e}")))?
+    }
+
+    async fn submit_now(self: &Arc<Self>, request: MutationRequest, user: &str) -> Result<Arc<TrackedRequest>> {
         self.api.invalidate_type(&request.region, &request.type_name);
         let mut delay = self.poll.initial;
         let mut round = 1;
