@@ -7,12 +7,13 @@
 //!
 //! - [`server`]: the accept loop and the wiring of the parts below.
 //! - [`wire`]: pgwire handlers: startup, simple and extended query, row encoding.
-//! - [`sql`]: statement classification, sessions, meta commands, compatibility rewrites.
+//! - [`sql`]: statement classification, sessions, meta commands, compatibility rewrites;
+//!   `sql::dml` turns INSERT/UPDATE/DELETE into Cloud Control requests.
 //! - [`config`]: the TOML configuration, read and checked once.
 //! - [`catalog`]: resource schemas as tables (names, columns, types, supported statements),
 //!   their DataFusion providers, filter pushdown and the scan that calls Cloud Control.
 //! - [`cloudcontrol`]: the only module that knows the AWS SDK: the `ResourceApi` trait, the SDK
-//!   client with retries and limits, and the cache.
+//!   client with retries and limits, the cache, and the log that tracks every mutation.
 //! - [`error`]: the one error type and its SQLSTATE map.
 
 pub mod catalog;
