@@ -500,6 +500,19 @@ async fn bad_input_is_refused_before_any_call() {
         message.contains("_list_only") && hint.contains("awscc.logs.log_groups"),
         "{message} {hint}"
     );
+    // EXPLAIN shows the requests and sends none.
+    let plan = rows(
+        &c,
+        "EXPLAIN UPDATE awscc.logs.log_groups SET retention_in_days = '7' WHERE identifier IN ('a', 'b') AND region = 'us-east-1'",
+    )
+    .await
+    .unwrap();
+    let text: Vec<String> = column(&plan, 0).into_iter().flatten().collect();
+    assert_eq!(text[0], "2 request(s) to Cloud Control for AWS::Logs::LogGroup");
+    assert_eq!(
+        text[1],
+        r#"  UpdateResource in us-east-1: Identifier=a PatchDocument=[{"op":"add","path":"/RetentionInDays","value":7}]"#
+    );
     let (code, _, _) = err("DELETE FROM pg_catalog.pg_class").await;
     assert_eq!(code, "42809");
     let (code, _, _) = err("UPDATE cloudpg.requests SET operation = 'x'").await;

@@ -48,6 +48,20 @@ pub struct QuerySettings {
     pub bypass_cache: bool,
 }
 
+impl QuerySettings {
+    /// The settings the session put in a query's config, or the server's defaults.
+    pub fn of(state: &dyn Session, backend: &Backend) -> QuerySettings {
+        state
+            .config()
+            .get_extension::<QuerySettings>()
+            .map(|s| (*s).clone())
+            .unwrap_or(QuerySettings {
+                regions: backend.config.regions.clone(),
+                bypass_cache: false,
+            })
+    }
+}
+
 pub struct ResourceCatalog {
     backend: Arc<Backend>,
     /// `public` and `pg_catalog`: schemas the session registers beside the services.
@@ -167,14 +181,7 @@ impl TableProvider for ResourceTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let settings = state
-            .config()
-            .get_extension::<QuerySettings>()
-            .map(|s| (*s).clone())
-            .unwrap_or(QuerySettings {
-                regions: self.backend.config.regions.clone(),
-                bypass_cache: false,
-            });
+        let settings = QuerySettings::of(state, &self.backend);
         let spec = plan_scan(&self.def, &self.backend, &settings, projection, filters, limit)?;
         let schema = self.schema();
         let projected = Arc::new(schema.project(&spec.projection)?);

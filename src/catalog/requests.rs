@@ -276,14 +276,7 @@ impl TableProvider for ApiRequestsTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let settings = state
-            .config()
-            .get_extension::<QuerySettings>()
-            .map(|s| (*s).clone())
-            .unwrap_or(QuerySettings {
-                regions: self.backend.config.regions.clone(),
-                bypass_cache: false,
-            });
+        let settings = QuerySettings::of(state, &self.backend);
         let eq = pushdown::equalities(filters);
         let regions = self.regions(eq.get("region"), &settings)?;
         let upper = |col: &str| {

@@ -46,7 +46,7 @@ pub fn is_meta(sql: &str) -> bool {
     parse_meta(sql).is_some()
 }
 
-fn rows(columns: &[&str], data: Vec<Vec<String>>) -> Output {
+pub fn rows(columns: &[&str], data: Vec<Vec<String>>) -> Output {
     let schema = Arc::new(Schema::new(
         columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
     ));

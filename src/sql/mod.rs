@@ -224,7 +224,8 @@ impl Session {
                 returning,
             }));
         }
-        if matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
+        let explains_dml = matches!(&stmt, Statement::Explain { statement, .. } if dml::Verb::of(statement).is_some());
+        if matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) && !explains_dml {
             let plan = self.plan(stmt).await?;
             Ok(Some(Prepared::Query {
                 plan: Box::new(plan),
@@ -277,6 +278,14 @@ impl Session {
     async fn execute_statement(&mut self, stmt: Statement, hints: Hints) -> Result<Output> {
         match &stmt {
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.execute_dml(stmt, hints.nowait).await,
+            Statement::Explain { statement, analyze, .. } if dml::Verb::of(statement).is_some() => {
+                if *analyze {
+                    return Err(Error::NotSupported(
+                        "EXPLAIN ANALYZE of INSERT, UPDATE or DELETE would change resources; use EXPLAIN to see the requests".into(),
+                    ));
+                }
+                self.explain_dml(statement.as_ref().clone()).await
+            }
             Statement::StartTransaction { .. } => Ok(Output::TransactionStart),
             Statement::Commit { .. } => Ok(Output::TransactionEnd("COMMIT")),
             Statement::Rollback { .. } => Ok(Output::TransactionEnd("ROLLBACK")),

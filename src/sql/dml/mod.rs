@@ -374,6 +374,29 @@ impl Session {
         }
     }
 
+    /// `EXPLAIN INSERT/UPDATE/DELETE`: the requests the statement would send, one per row,
+    /// without sending them (reads an INSERT … SELECT or a bulk WHERE needs still happen).
+    pub(super) async fn explain_dml(&mut self, mut stmt: Statement) -> Result<Output> {
+        super::rewrite::rewrite(&mut stmt);
+        let table = target_table(&stmt, &self.engine.backend.catalog)?;
+        let requests = match &stmt {
+            Statement::Insert(i) => self.plan_insert(&table, i).await?,
+            Statement::Update(u) => self.plan_update(&table, u).await?,
+            Statement::Delete(d) => self.plan_delete(&table, d).await?,
+            _ => return Err(Error::internal("not a DML statement")),
+        };
+        let mut lines = vec![format!("{} request(s) to Cloud Control for {}", requests.len(), table.type_name())];
+        lines.extend(requests.iter().map(|r| {
+            let detail = match &r.change {
+                crate::cloudcontrol::Change::Create { desired_state } => format!("DesiredState={desired_state}"),
+                crate::cloudcontrol::Change::Update { identifier, patch } => format!("Identifier={identifier} PatchDocument={patch}"),
+                crate::cloudcontrol::Change::Delete { identifier } => format!("Identifier={identifier}"),
+            };
+            format!("  {} in {}: {detail}", r.change.api_operation(), r.region)
+        }));
+        Ok(super::meta::rows(&["QUERY PLAN"], lines.into_iter().map(|l| vec![l]).collect()))
+    }
+
     /// Refusals that need no API call: the table cannot take this statement, or the user may
     /// not mutate.
     fn check_may_mutate(&self, verb: Verb, table: &TableDef) -> Result<()> {
