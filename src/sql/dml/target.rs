@@ -38,8 +38,9 @@ pub fn named(selection: Option<&Expr>) -> Option<Named> {
             None => *slot = Some(values),
         }
     }
-    out.identifiers = identifiers?;
-    out.identifiers.dedup();
+    // A resource named twice is still one request (a second would be a ConcurrentOperation).
+    let mut seen = std::collections::HashSet::new();
+    out.identifiers = identifiers?.into_iter().filter(|id| seen.insert(id.clone())).collect();
     Some(out)
 }
 
@@ -224,7 +225,7 @@ mod tests {
                 regions: Some(vec!["us-east-1".into()]),
             })
         );
-        let w = where_of("DELETE FROM awscc.ec2.vpcs v WHERE (v.identifier IN ('a', 'b') OR identifier = 'c')");
+        let w = where_of("DELETE FROM awscc.ec2.vpcs v WHERE (v.identifier IN ('a', 'b') OR identifier = 'c' OR identifier = 'a')");
         assert_eq!(named(w.as_ref()).unwrap().identifiers, vec!["a", "b", "c"]);
         let w = where_of("UPDATE awscc.ec2.vpcs SET x = 1 WHERE 'a' = identifier AND identifier IN ('a', 'b')");
         assert_eq!(named(w.as_ref()).unwrap().identifiers, vec!["a"]);
