@@ -45,6 +45,7 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
 pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Future<Output = ()>) {
     let config = engine.backend.config.clone();
     let limit = Arc::new(Semaphore::new(config.max_connections));
+    let cancels = Arc::new(pgwire::api::ConnectionManager::new());
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -64,7 +65,7 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Futu
                     connections.spawn(refuse(socket));
                     continue;
                 };
-                let handlers = Arc::new(Connection::new(engine.clone()));
+                let handlers = Arc::new(Connection::new(engine.clone(), cancels.clone()));
                 let span = tracing::info_span!("connection", %peer);
                 connections.spawn(tracing::Instrument::instrument(async move {
                     if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {

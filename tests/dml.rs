@@ -770,3 +770,46 @@ async fn lost_poll_answers_never_create_twice() {
     drop(c);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_statement_stops_waiting_but_the_request_goes_on() {
+    let emulator = EmulatorConfig {
+        mutation_delay_ms: 1500,
+        ..EmulatorConfig::default()
+    };
+    let stack = Stack::start_with(emulator, Config::default()).await;
+    let c = stack.client().await;
+    let cancel = c.cancel_token();
+    let started = tokio::time::Instant::now();
+    let (result, _) = tokio::join!(
+        c.simple_query("INSERT INTO awscc.logs.log_groups (log_group_name, region) VALUES ('cancelled', 'us-east-1')"),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        }
+    );
+    let (code, _, _) = db_error(result.unwrap_err());
+    assert_eq!(code, "57014");
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "the wait ended on cancel, not on completion"
+    );
+    // The connection is usable and the request is still tracked to its end.
+    let listed = rows(&c, "SELECT operation_status FROM cloudpg.requests WHERE identifier = 'cancelled'")
+        .await
+        .unwrap();
+    assert_eq!(listed[0].get(0), Some("IN_PROGRESS"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rows(&c, "SELECT operation_status FROM cloudpg.requests WHERE identifier = 'cancelled'")
+        .await
+        .unwrap()[0]
+        .get(0)
+        != Some("SUCCESS")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the request never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(succeeded(&stack, "CREATE AWS::Logs::LogGroup"), 1);
+    drop(c);
+    stack.stop().await;
+}

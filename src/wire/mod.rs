@@ -11,12 +11,13 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::Schema;
 use futures::{stream, Sink, StreamExt};
 use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::Mutex;
@@ -42,10 +43,13 @@ pub struct Connection {
     engine: Arc<Engine>,
     session: Arc<Mutex<Option<Session>>>,
     parser: Arc<Parser>,
+    /// The server's registry of connections, so a CancelRequest (sent on another socket)
+    /// reaches the statement running here; pgwire then drops it and answers 57014.
+    cancels: Arc<ConnectionManager>,
 }
 
 impl Connection {
-    pub fn new(engine: Arc<Engine>) -> Connection {
+    pub fn new(engine: Arc<Engine>, cancels: Arc<ConnectionManager>) -> Connection {
         let session = Arc::new(Mutex::new(None));
         Connection {
             parser: Arc::new(Parser {
@@ -54,6 +58,7 @@ impl Connection {
             }),
             engine,
             session,
+            cancels,
         }
     }
 }
@@ -83,16 +88,24 @@ impl PgWireServerHandlers for Connection {
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        Arc::new(Startup)
+        Arc::new(Startup(self.cancels.clone()))
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.cancels.clone()))
     }
 }
 
 struct Handler(Connection);
 
-struct Startup;
+struct Startup(Arc<ConnectionManager>);
 
 #[async_trait]
-impl NoopStartupHandler for Startup {}
+impl NoopStartupHandler for Startup {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.0.clone())
+    }
+}
 
 fn to_response(output: Output, format: &Format) -> PgWireResult<Response> {
     match output {
