@@ -6,8 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::{Map, Value};
 
 use super::model::{ColumnDef, ColumnSource, PgType, TableDef};
@@ -26,12 +28,50 @@ pub fn arrow_type(t: PgType) -> DataType {
 }
 
 pub fn field(c: &ColumnDef) -> Field {
-    let f = Field::new(&c.name, arrow_type(c.pg_type), true);
     if c.pg_type == PgType::Json {
-        f.with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())]))
+        json_field(&c.name)
     } else {
-        f
+        Field::new(&c.name, arrow_type(c.pg_type), true)
     }
+}
+
+fn json_field(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())]))
+}
+
+/// Kinds of the columns of tables cloudpg builds itself (request lists, RETURNING frames).
+#[derive(Debug, Clone, Copy)]
+pub enum ExtraKind {
+    Text,
+    Json,
+    /// Epoch seconds, shown as `timestamptz`.
+    Time,
+}
+
+pub fn extra_field(name: &str, kind: ExtraKind) -> Field {
+    match kind {
+        ExtraKind::Text => Field::new(name, DataType::Utf8, true),
+        ExtraKind::Json => json_field(name),
+        ExtraKind::Time => Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+    }
+}
+
+/// A text (or json) column of an [`ExtraKind`] table.
+pub fn text_array(values: impl IntoIterator<Item = Option<String>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
+}
+
+/// A [`ExtraKind::Time`] column from epoch seconds.
+pub fn time_array(values: impl IntoIterator<Item = Option<f64>>) -> ArrayRef {
+    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for v in values {
+        b.append_option(v.map(|secs| (secs * 1e6).round() as i64));
+    }
+    Arc::new(b.finish())
 }
 
 pub fn schema(t: &TableDef) -> SchemaRef {

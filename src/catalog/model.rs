@@ -389,6 +389,17 @@ impl Catalog {
         self.by_type.get(type_name)
     }
 
+    /// 22023 for a region that does not exist, naming the valid ones.
+    pub fn check_region(&self, region: &str) -> Result<(), crate::error::Error> {
+        if self.registry.is_region(region) {
+            return Ok(());
+        }
+        Err(crate::error::Error::invalid_parameter(
+            format!("region '{region}' does not exist"),
+            Some(format!("valid regions are {}", self.registry.regions.join(", "))),
+        ))
+    }
+
     /// Looks up `[catalog.]schema.table`; the catalog may be `awscc` or `aws`.
     pub fn resolve(&self, name: &str) -> Option<&Arc<TableDef>> {
         let parts: Vec<&str> = name.split('.').collect();

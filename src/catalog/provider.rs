@@ -200,16 +200,10 @@ pub fn plan_scan(
 ) -> Result<ScanSpec, Error> {
     let pushed = pushdown::collect(filters, table);
     let resource = table.resource;
-    let registry = backend.catalog.registry;
     let regions: Vec<String> = match &pushed.regions {
         Some(wanted) => {
             for r in wanted {
-                if !registry.is_region(r) {
-                    return Err(Error::invalid_parameter(
-                        format!("region '{r}' does not exist"),
-                        Some(format!("valid regions are {}", registry.regions.join(", "))),
-                    ));
-                }
+                backend.catalog.check_region(r)?;
             }
             wanted.iter().filter(|r| resource.exists_in(r)).cloned().collect()
         }

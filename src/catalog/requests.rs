@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::TableType;
@@ -19,7 +19,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::arrow::PG_TYPE_KEY;
+use super::arrow::{extra_field, text_array, time_array, ExtraKind};
 use super::provider::{Backend, QuerySettings};
 use super::pushdown;
 use crate::cloudcontrol::requests::{epoch_seconds, RequestLog};
@@ -33,24 +33,10 @@ pub const SERVER_REQUESTS: &str = "requests";
 pub const API_SCHEMA: &str = "cloudcontrol";
 pub const API_REQUESTS: &str = "resource_requests";
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Json,
-    Time,
-}
-
-fn schema_of(columns: &[(&str, Kind)]) -> SchemaRef {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(name, kind)| match kind {
-            Kind::Text => Field::new(*name, DataType::Utf8, true),
-            Kind::Json => Field::new(*name, DataType::Utf8, true)
-                .with_metadata(std::collections::HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())])),
-            Kind::Time => Field::new(*name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
+fn schema_of(columns: &[(&str, ExtraKind)]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns.iter().map(|(name, kind)| extra_field(name, *kind)).collect::<Vec<_>>(),
+    ))
 }
 
 /// A cell of one of these tables.
@@ -60,33 +46,21 @@ enum Cell {
 }
 
 /// Builds a batch column by column from rows of cells.
-fn batch(schema: &SchemaRef, columns: &[(&str, Kind)], rows: &[Vec<Cell>]) -> DfResult<RecordBatch> {
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-    for (i, (_, kind)) in columns.iter().enumerate() {
-        let array: ArrayRef = match kind {
-            Kind::Text | Kind::Json => {
-                let mut b = StringBuilder::new();
-                for row in rows {
-                    match &row[i] {
-                        Cell::Text(v) => b.append_option(v.as_deref()),
-                        Cell::Time(_) => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Kind::Time => {
-                let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-                for row in rows {
-                    match &row[i] {
-                        Cell::Time(Some(secs)) => b.append_value((secs * 1e6).round() as i64),
-                        _ => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-        };
-        arrays.push(array);
-    }
+fn batch(schema: &SchemaRef, columns: &[(&str, ExtraKind)], rows: &[Vec<Cell>]) -> DfResult<RecordBatch> {
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| match kind {
+            ExtraKind::Text | ExtraKind::Json => text_array(rows.iter().map(|row| match &row[i] {
+                Cell::Text(v) => v.clone(),
+                Cell::Time(_) => None,
+            })),
+            ExtraKind::Time => time_array(rows.iter().map(|row| match &row[i] {
+                Cell::Time(v) => *v,
+                Cell::Text(_) => None,
+            })),
+        })
+        .collect();
     Ok(RecordBatch::try_new(schema.clone(), arrays)?)
 }
 
@@ -98,19 +72,19 @@ fn memory_exec(schema: SchemaRef, batch: RecordBatch, projection: Option<&Vec<us
     Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], schema, projection.cloned())?)
 }
 
-const SERVER_COLUMNS: &[(&str, Kind)] = &[
-    ("request_token", Kind::Text),
-    ("client_token", Kind::Text),
-    ("operation", Kind::Text),
-    ("operation_status", Kind::Text),
-    ("type_name", Kind::Text),
-    ("region", Kind::Text),
-    ("identifier", Kind::Text),
-    ("error_code", Kind::Text),
-    ("status_message", Kind::Text),
-    ("user_name", Kind::Text),
-    ("submitted_at", Kind::Time),
-    ("event_time", Kind::Time),
+const SERVER_COLUMNS: &[(&str, ExtraKind)] = &[
+    ("request_token", ExtraKind::Text),
+    ("client_token", ExtraKind::Text),
+    ("operation", ExtraKind::Text),
+    ("operation_status", ExtraKind::Text),
+    ("type_name", ExtraKind::Text),
+    ("region", ExtraKind::Text),
+    ("identifier", ExtraKind::Text),
+    ("error_code", ExtraKind::Text),
+    ("status_message", ExtraKind::Text),
+    ("user_name", ExtraKind::Text),
+    ("submitted_at", ExtraKind::Time),
+    ("event_time", ExtraKind::Time),
 ];
 
 /// `cloudpg.requests`.
@@ -168,19 +142,19 @@ impl TableProvider for ServerRequestsTable {
     }
 }
 
-const API_COLUMNS: &[(&str, Kind)] = &[
-    ("region", Kind::Text),
-    ("request_token", Kind::Text),
-    ("operation", Kind::Text),
-    ("operation_status", Kind::Text),
-    ("type_name", Kind::Text),
-    ("identifier", Kind::Text),
-    ("error_code", Kind::Text),
-    ("status_message", Kind::Text),
-    ("event_time", Kind::Time),
-    ("retry_after", Kind::Time),
-    ("resource_model", Kind::Json),
-    ("hooks_request_token", Kind::Text),
+const API_COLUMNS: &[(&str, ExtraKind)] = &[
+    ("region", ExtraKind::Text),
+    ("request_token", ExtraKind::Text),
+    ("operation", ExtraKind::Text),
+    ("operation_status", ExtraKind::Text),
+    ("type_name", ExtraKind::Text),
+    ("identifier", ExtraKind::Text),
+    ("error_code", ExtraKind::Text),
+    ("status_message", ExtraKind::Text),
+    ("event_time", ExtraKind::Time),
+    ("retry_after", ExtraKind::Time),
+    ("resource_model", ExtraKind::Json),
+    ("hooks_request_token", ExtraKind::Text),
 ];
 
 fn api_row(region: &str, e: &ProgressEvent) -> Vec<Cell> {
@@ -213,20 +187,17 @@ impl std::fmt::Debug for ApiRequestsTable {
 
 impl ApiRequestsTable {
     fn regions(&self, wanted: Option<&Vec<String>>, settings: &QuerySettings) -> Result<Vec<String>, Error> {
-        let registry = self.backend.catalog.registry;
+        let catalog = &self.backend.catalog;
         match wanted {
             Some(list) => {
-                if let Some(bad) = list.iter().find(|r| !registry.is_region(r)) {
-                    return Err(Error::invalid_parameter(
-                        format!("region '{bad}' does not exist"),
-                        Some(format!("valid regions are {}", registry.regions.join(", "))),
-                    ));
+                for r in list {
+                    catalog.check_region(r)?;
                 }
                 Ok(list.clone())
             }
             None => Ok(match &settings.regions {
                 DefaultRegions::List(list) => list.clone(),
-                DefaultRegions::All => registry.regions.clone(),
+                DefaultRegions::All => catalog.registry.regions.clone(),
             }),
         }
     }

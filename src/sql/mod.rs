@@ -210,13 +210,9 @@ impl Session {
             rewrite::rewrite(&mut stmt);
             let table = dml::target_table(&stmt, &self.engine.backend.catalog)?;
             let params = dml::parameter_types(&stmt, &table);
-            let returning = match &stmt {
-                Statement::Insert(i) => i.returning.as_ref(),
-                Statement::Update(u) => u.returning.as_ref(),
-                Statement::Delete(d) => d.returning.as_ref(),
-                _ => None,
-            };
-            let returning = returning.map(|items| self.returning_schema(&table, items)).transpose()?;
+            let returning = dml::returning_items(&stmt)
+                .map(|items| self.returning_schema(&table, items))
+                .transpose()?;
             return Ok(Some(Prepared::Dml {
                 stmt: Box::new(stmt),
                 nowait: hints.nowait,

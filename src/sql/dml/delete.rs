@@ -5,7 +5,7 @@ use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{Delete, FromTable};
 
 use super::target;
-use super::{check_region, column_expr, item, rows_of, select, values, Verb};
+use super::{column_expr, item, rows_of, select, values, Verb};
 use crate::catalog::TableDef;
 use crate::cloudcontrol::{Change, MutationRequest};
 use crate::error::{Error, Result};
@@ -15,15 +15,7 @@ impl Session {
     pub(super) async fn plan_delete(&mut self, table: &TableDef, delete: &Delete) -> Result<Vec<MutationRequest>> {
         let targets: Vec<(String, String)> = match target::named(delete.selection.as_ref()) {
             Some(named) => {
-                let regions = match &named.regions {
-                    Some(list) => {
-                        for r in list {
-                            check_region(table, r)?;
-                        }
-                        list.clone()
-                    }
-                    None => vec![self.default_region(table, Verb::Delete)?],
-                };
+                let regions = self.named_regions(table, &named, Verb::Delete)?;
                 regions
                     .iter()
                     .flat_map(|r| named.identifiers.iter().map(move |id| (r.clone(), id.clone())))

@@ -4,7 +4,7 @@
 use datafusion::sql::sqlparser::ast::{Insert, Statement};
 use serde_json::{Map, Value};
 
-use super::{check_region, property_schema, resolve_field, rows_of, values, Field, Verb};
+use super::{last_name, property_schema, resolve_field, rows_of, values, Field, Verb};
 use crate::catalog::TableDef;
 use crate::cloudcontrol::{Change, MutationRequest};
 use crate::error::{Error, Result};
@@ -82,7 +82,7 @@ impl Session {
         }
         let region = match region {
             Some(r) => {
-                check_region(table, &r)?;
+                self.check_region(table, &r)?;
                 r
             }
             None => self.default_region(table, Verb::Insert)?,
@@ -113,12 +113,7 @@ fn insert_fields(table: &TableDef, insert: &Insert) -> Result<Vec<Field>> {
     }
     let mut fields: Vec<Field> = Vec::with_capacity(insert.columns.len());
     for name in &insert.columns {
-        let text = name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(|i| i.value.clone())
-            .unwrap_or_else(|| name.to_string());
+        let text = last_name(name);
         let field = resolve_field(table, &text)?;
         if let Field::Property { column, property } = &field {
             if table.resource.is_read_only(property) {

@@ -179,7 +179,7 @@ fn target_name(stmt: &Statement) -> Result<ObjectName> {
     }
 }
 
-fn returning_items(stmt: &Statement) -> Option<&Vec<SelectItem>> {
+pub fn returning_items(stmt: &Statement) -> Option<&Vec<SelectItem>> {
     match stmt {
         Statement::Insert(i) => i.returning.as_ref(),
         Statement::Update(u) => u.returning.as_ref(),
@@ -289,7 +289,7 @@ pub fn parameter_types(stmt: &Statement, table: &TableDef) -> Vec<DataType> {
             if let Some(SetExpr::Values(values)) = i.source.as_ref().map(|q| q.body.as_ref()) {
                 for row in &values.rows {
                     for (expr, col) in row.iter().zip(&i.columns) {
-                        set(expr, resolve_field(table, &col.to_string()));
+                        set(expr, resolve_field(table, &last_name(col)));
                     }
                 }
             }
@@ -297,13 +297,7 @@ pub fn parameter_types(stmt: &Statement, table: &TableDef) -> Vec<DataType> {
         Statement::Update(u) => {
             for a in &u.assignments {
                 if let datafusion::sql::sqlparser::ast::AssignmentTarget::ColumnName(name) = &a.target {
-                    let last = name
-                        .0
-                        .last()
-                        .and_then(|p| p.as_ident())
-                        .map(|i| i.value.clone())
-                        .unwrap_or_default();
-                    set(&a.value, resolve_field(table, &last));
+                    set(&a.value, resolve_field(table, &last_name(name)));
                 }
             }
         }
@@ -342,6 +336,15 @@ fn select(projection: Vec<SelectItem>, from: Option<TableWithJoins>, selection: 
     Ok(stmt)
 }
 
+/// The last part of a column name as written (`t.SubnetId` → `SubnetId`).
+fn last_name(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| name.to_string())
+}
+
 fn item(expr: Expr) -> SelectItem {
     SelectItem::UnnamedExpr(expr)
 }
@@ -357,12 +360,7 @@ impl Session {
         let verb = Verb::of(&stmt).ok_or_else(|| Error::internal("not a DML statement"))?;
         let table = target_table(&stmt, &self.engine.backend.catalog)?;
         self.check_may_mutate(verb, &table)?;
-        let requests = match &stmt {
-            Statement::Insert(i) => self.plan_insert(&table, i).await?,
-            Statement::Update(u) => self.plan_update(&table, u).await?,
-            Statement::Delete(d) => self.plan_delete(&table, d).await?,
-            _ => return Err(Error::internal("not a DML statement")),
-        };
+        let requests = self.plan_requests(&table, &stmt).await?;
         let nowait = nowait_hint || self.dml.nowait;
         let outcomes = self.run_mutations(verb, requests, nowait).await?;
         match returning_items(&stmt) {
@@ -374,17 +372,22 @@ impl Session {
         }
     }
 
+    /// The requests a statement sends, one per row, after every check.
+    async fn plan_requests(&mut self, table: &TableDef, stmt: &Statement) -> Result<Vec<MutationRequest>> {
+        match stmt {
+            Statement::Insert(i) => self.plan_insert(table, i).await,
+            Statement::Update(u) => self.plan_update(table, u).await,
+            Statement::Delete(d) => self.plan_delete(table, d).await,
+            _ => Err(Error::internal("not a DML statement")),
+        }
+    }
+
     /// `EXPLAIN INSERT/UPDATE/DELETE`: the requests the statement would send, one per row,
     /// without sending them (reads an INSERT … SELECT or a bulk WHERE needs still happen).
     pub(super) async fn explain_dml(&mut self, mut stmt: Statement) -> Result<Output> {
         super::rewrite::rewrite(&mut stmt);
         let table = target_table(&stmt, &self.engine.backend.catalog)?;
-        let requests = match &stmt {
-            Statement::Insert(i) => self.plan_insert(&table, i).await?,
-            Statement::Update(u) => self.plan_update(&table, u).await?,
-            Statement::Delete(d) => self.plan_delete(&table, d).await?,
-            _ => return Err(Error::internal("not a DML statement")),
-        };
+        let requests = self.plan_requests(&table, &stmt).await?;
         let mut lines = vec![format!("{} request(s) to Cloud Control for {}", requests.len(), table.type_name())];
         lines.extend(requests.iter().map(|r| {
             let detail = match &r.change {
@@ -445,7 +448,7 @@ impl Session {
     fn default_region(&self, table: &TableDef, verb: Verb) -> Result<String> {
         match &self.settings.regions {
             DefaultRegions::List(list) if list.len() == 1 => {
-                check_region(table, &list[0])?;
+                self.check_region(table, &list[0])?;
                 Ok(list[0].clone())
             }
             other => {
@@ -465,6 +468,32 @@ impl Session {
                     }),
                 })
             }
+        }
+    }
+
+    /// 22023 for a region that does not exist or where the type is not available.
+    fn check_region(&self, table: &TableDef, region: &str) -> Result<()> {
+        self.engine.backend.catalog.check_region(region)?;
+        if !table.resource.exists_in(region) {
+            return Err(Error::invalid_parameter(
+                format!("{} is not available in region '{region}'", table.type_name()),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The regions an UPDATE or DELETE that names its resources acts in: those of its WHERE
+    /// clause, or the session's one region.
+    fn named_regions(&self, table: &TableDef, named: &target::Named, verb: Verb) -> Result<Vec<String>> {
+        match &named.regions {
+            Some(list) => {
+                for r in list {
+                    self.check_region(table, r)?;
+                }
+                Ok(list.clone())
+            }
+            None => Ok(vec![self.default_region(table, verb)?]),
         }
     }
 
@@ -512,23 +541,6 @@ impl Session {
     }
 }
 
-fn check_region(table: &TableDef, region: &str) -> Result<()> {
-    let registry = resource_schemas::Registry::shared().map_err(|e| Error::internal(e.to_string()))?;
-    if !registry.is_region(region) {
-        return Err(Error::invalid_parameter(
-            format!("region '{region}' does not exist"),
-            Some(format!("valid regions are {}", registry.regions.join(", "))),
-        ));
-    }
-    if !table.resource.exists_in(region) {
-        return Err(Error::invalid_parameter(
-            format!("{} is not available in region '{region}'", table.type_name()),
-            None,
-        ));
-    }
-    Ok(())
-}
-
 /// One request: submitted, then awaited. `None` when the resource was not there to change
 /// (UPDATE and DELETE of a missing resource affect no row, as in PostgreSQL).
 async fn run_one(log: &Arc<RequestLog>, request: MutationRequest, user: &str, nowait: bool, timeout: Duration) -> Result<Option<Outcome>> {
@@ -543,29 +555,28 @@ async fn run_one(log: &Arc<RequestLog>, request: MutationRequest, user: &str, no
             .await
             .ok_or_else(|| timeout_error(&tracked, operation, timeout))?
     };
+    let failure = |code: String, message: String| {
+        Error::Aws(Box::new(AwsError {
+            code,
+            message,
+            operation: operation.to_string(),
+            region: region.clone(),
+            type_name: Some(tracked.type_name.clone()),
+            request_token: Some(event.request_token.clone()),
+        }))
+    };
     match event.operation_status.as_str() {
         "FAILED" => {
             let code = event.error_code.clone().unwrap_or_else(|| "InternalFailure".into());
             if code == "NotFound" && operation != "CreateResource" {
                 return Ok(None);
             }
-            Err(Error::Aws(Box::new(AwsError {
-                code,
-                message: event.status_message.clone().unwrap_or_default(),
-                operation: operation.to_string(),
-                region,
-                type_name: Some(tracked.type_name.clone()),
-                request_token: Some(event.request_token.clone()),
-            })))
+            Err(failure(code, event.status_message.clone().unwrap_or_default()))
         }
-        "CANCEL_COMPLETE" => Err(Error::Aws(Box::new(AwsError {
-            code: "RequestCancelled".into(),
-            message: "the request was cancelled before it finished".into(),
-            operation: operation.to_string(),
-            region,
-            type_name: Some(tracked.type_name.clone()),
-            request_token: Some(event.request_token.clone()),
-        }))),
+        "CANCEL_COMPLETE" => Err(failure(
+            "RequestCancelled".into(),
+            "the request was cancelled before it finished".into(),
+        )),
         _ => Ok(Some(Outcome { region, event })),
     }
 }

@@ -3,41 +3,33 @@
 //! (`RequestToken`, `OperationStatus`, …; also as `request_token`, …). The items are planned by
 //! DataFusion over that frame, so any expression works.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::logical_expr::Expr as DfExpr;
 use datafusion::prelude::{ident, DataFrame};
 use datafusion::sql::sqlparser::ast::SelectItem;
 
 use super::{Outcome, Verb};
-use crate::catalog::arrow::{self as arrow_rows, Row, PG_TYPE_KEY};
+use crate::catalog::arrow::{self as arrow_rows, extra_field, text_array, time_array, ExtraKind, Row};
 use crate::catalog::TableDef;
 use crate::cloudcontrol::{parse_properties, ProgressEvent};
 use crate::error::{Error, Result};
 use crate::sql::{Output, Session};
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Json,
-    Time,
-}
-
 /// The progress-event fields, as AWS names them and in snake_case.
-const PROGRESS: [(&str, &str, Kind); 10] = [
-    ("ErrorCode", "error_code", Kind::Text),
-    ("EventTime", "event_time", Kind::Time),
-    ("Identifier", "identifier", Kind::Text),
-    ("Operation", "operation", Kind::Text),
-    ("OperationStatus", "operation_status", Kind::Text),
-    ("RequestToken", "request_token", Kind::Text),
-    ("ResourceModel", "resource_model", Kind::Json),
-    ("RetryAfter", "retry_after", Kind::Time),
-    ("StatusMessage", "status_message", Kind::Text),
-    ("TypeName", "type_name", Kind::Text),
+const PROGRESS: [(&str, &str, ExtraKind); 10] = [
+    ("ErrorCode", "error_code", ExtraKind::Text),
+    ("EventTime", "event_time", ExtraKind::Time),
+    ("Identifier", "identifier", ExtraKind::Text),
+    ("Operation", "operation", ExtraKind::Text),
+    ("OperationStatus", "operation_status", ExtraKind::Text),
+    ("RequestToken", "request_token", ExtraKind::Text),
+    ("ResourceModel", "resource_model", ExtraKind::Json),
+    ("RetryAfter", "retry_after", ExtraKind::Time),
+    ("StatusMessage", "status_message", ExtraKind::Text),
+    ("TypeName", "type_name", ExtraKind::Text),
 ];
 
 fn progress_value(e: &ProgressEvent, camel: &str) -> Option<String> {
@@ -63,7 +55,7 @@ fn progress_time(e: &ProgressEvent, camel: &str) -> Option<f64> {
 }
 
 /// Progress columns the frame adds: (column name, field), skipping names the table uses.
-fn progress_columns(table: &TableDef) -> Vec<(String, (&'static str, Kind))> {
+fn progress_columns(table: &TableDef) -> Vec<(String, (&'static str, ExtraKind))> {
     let mut taken: Vec<String> = table.columns().iter().map(|c| c.name.clone()).collect();
     let mut out = Vec::new();
     for (camel, snake, kind) in PROGRESS {
@@ -77,17 +69,9 @@ fn progress_columns(table: &TableDef) -> Vec<(String, (&'static str, Kind))> {
     out
 }
 
-fn frame_schema(table: &TableDef, progress: &[(String, (&'static str, Kind))]) -> SchemaRef {
+fn frame_schema(table: &TableDef, progress: &[(String, (&'static str, ExtraKind))]) -> SchemaRef {
     let mut fields: Vec<Field> = arrow_rows::schema(table).fields().iter().map(|f| f.as_ref().clone()).collect();
-    for (name, (_, kind)) in progress {
-        fields.push(match kind {
-            Kind::Text => Field::new(name, DataType::Utf8, true),
-            Kind::Json => {
-                Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())]))
-            }
-            Kind::Time => Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-        });
-    }
+    fields.extend(progress.iter().map(|(name, (_, kind))| extra_field(name, *kind)));
     Arc::new(Schema::new(fields))
 }
 
@@ -145,20 +129,8 @@ impl Session {
         let mut arrays: Vec<ArrayRef> = resource.columns().to_vec();
         for (_, (camel, kind)) in &progress {
             arrays.push(match kind {
-                Kind::Text | Kind::Json => {
-                    let mut b = StringBuilder::new();
-                    for o in outcomes {
-                        b.append_option(progress_value(&o.event, camel));
-                    }
-                    Arc::new(b.finish())
-                }
-                Kind::Time => {
-                    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-                    for o in outcomes {
-                        b.append_option(progress_time(&o.event, camel).map(|s| (s * 1e6).round() as i64));
-                    }
-                    Arc::new(b.finish())
-                }
+                ExtraKind::Text | ExtraKind::Json => text_array(outcomes.iter().map(|o| progress_value(&o.event, camel))),
+                ExtraKind::Time => time_array(outcomes.iter().map(|o| progress_time(&o.event, camel))),
             });
         }
         let batch = RecordBatch::try_new(schema, arrays).map_err(|e| Error::internal(format!("RETURNING frame: {e}")))?;

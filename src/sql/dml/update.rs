@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::ast::{AssignmentTarget, Expr, Update};
 
 use super::patch::{self, Assignment};
 use super::target::{self, Named};
-use super::{check_region, column_expr, item, property_schema, resolve_field, rows_of, select, values, Field, Verb};
+use super::{column_expr, item, last_name, property_schema, resolve_field, rows_of, select, values, Field, Verb};
 use crate::catalog::TableDef;
 use crate::cloudcontrol::{Change, MutationRequest};
 use crate::error::{Error, Result};
@@ -54,15 +54,7 @@ impl Session {
         row: &[ScalarValue],
         named: &Named,
     ) -> Result<Vec<MutationRequest>> {
-        let regions = match &named.regions {
-            Some(list) => {
-                for r in list {
-                    check_region(table, r)?;
-                }
-                list.clone()
-            }
-            None => vec![self.default_region(table, Verb::Update)?],
-        };
+        let regions = self.named_regions(table, named, Verb::Update)?;
         let many = regions.len() * named.identifiers.len() > 1;
         let mut requests = Vec::new();
         for region in &regions {
@@ -119,12 +111,7 @@ fn set_targets(table: &TableDef, update: &Update) -> Result<Vec<(SetTarget, Expr
                 "UPDATE … SET (a, b) = (…): assign each column on its own".into(),
             ));
         };
-        let text = name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(|i| i.value.clone())
-            .unwrap_or_default();
+        let text = last_name(name);
         let lower = text.to_lowercase();
         let is_patch =
             matches!(lower.as_str(), "patchdocument" | "data__patchdocument") && !table.resource.properties().contains_key(&text);

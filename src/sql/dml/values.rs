@@ -43,12 +43,7 @@ fn classify(value: &ScalarValue) -> Option<Sql> {
 
 /// The text of a SQL value (for `region`, `ClientToken`, identifiers); `None` for NULL.
 pub fn text(value: &ScalarValue) -> Option<String> {
-    classify(value).map(|v| match v {
-        Sql::Text(s) => s,
-        Sql::Int(i) => i.to_string(),
-        Sql::Float(f) => f.to_string(),
-        Sql::Bool(b) => b.to_string(),
-    })
+    classify(value).map(|v| text_of(&v))
 }
 
 /// The JSON types a property schema allows, in the order to try them.
