@@ -9,6 +9,12 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+/// The deepest expression nesting `limits.max_expression_depth` may allow: what the worker
+/// threads' stacks are sized for (see `server::WORKER_STACK_BYTES`).
+pub const MAX_EXPRESSION_DEPTH: usize = 20_000;
+/// The smallest `limits.max_message_size`: catalog queries of BI tools run to tens of KB.
+pub const MIN_MESSAGE_SIZE: usize = 64 * 1024;
+
 /// The file as written; every key optional, defaults from `config/default.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -22,7 +28,42 @@ pub struct RawConfig {
     pub api: RawApi,
     pub cache: RawCache,
     pub mutations: RawMutations,
+    pub limits: RawLimits,
     pub emulator: RawEmulator,
+}
+
+/// What one client, one statement and one connection may use; each bound is a number a
+/// client cannot raise past the config (sessions may lower the per-statement ones).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLimits {
+    /// A connection that has not finished its startup (and authentication) by then is closed.
+    #[serde(with = "humantime_serde")]
+    pub startup_timeout: Duration,
+    /// Default of the session setting `statement_timeout`; zero is off.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// Default of `idle_session_timeout`: an idle connection is closed after this; zero is off.
+    #[serde(with = "humantime_serde")]
+    pub idle_session_timeout: Duration,
+    /// Default of `idle_in_transaction_session_timeout`; zero is off.
+    #[serde(with = "humantime_serde")]
+    pub idle_in_transaction_session_timeout: Duration,
+    /// Idle time before TCP keepalive probes start; zero leaves the OS default (off).
+    #[serde(with = "humantime_serde")]
+    pub tcp_keepalive: Duration,
+    /// Largest protocol message a client may send, in bytes.
+    pub max_message_size: usize,
+    /// Default of `cloudpg.max_api_calls`: Cloud Control calls one statement may make.
+    pub max_api_calls: u64,
+    /// Deepest expression nesting a statement may have (`a OR b OR …` counts one per term).
+    pub max_expression_depth: usize,
+    /// Memory one statement's query engine may hold (sorts, joins, aggregates), in bytes.
+    pub query_memory: usize,
+    /// Memory all statements together may hold, in bytes.
+    pub memory_pool: usize,
+    /// Threads that run connections and statements; zero is one per CPU core.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -88,7 +129,26 @@ impl Default for RawConfig {
             api: RawApi::default(),
             cache: RawCache::default(),
             mutations: RawMutations::default(),
+            limits: RawLimits::default(),
             emulator: RawEmulator::default(),
+        }
+    }
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            startup_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::ZERO,
+            idle_session_timeout: Duration::ZERO,
+            idle_in_transaction_session_timeout: Duration::ZERO,
+            tcp_keepalive: Duration::from_secs(60),
+            max_message_size: 4 * 1024 * 1024,
+            max_api_calls: 10_000,
+            max_expression_depth: 5_000,
+            query_memory: 1024 * 1024 * 1024,
+            memory_pool: 4 * 1024 * 1024 * 1024,
+            workers: 0,
         }
     }
 }
@@ -158,6 +218,7 @@ pub struct Config {
     pub api: RawApi,
     pub cache: RawCache,
     pub mutations: RawMutations,
+    pub limits: RawLimits,
     pub emulator: RawEmulator,
 }
 
@@ -203,6 +264,30 @@ impl Config {
         positive("api.hydrate_concurrency", raw.api.hydrate_concurrency)?;
         positive("api.max_attempts", raw.api.max_attempts as usize)?;
         positive("emulator.page_size", raw.emulator.page_size)?;
+        positive("limits.max_api_calls", usize::try_from(raw.limits.max_api_calls).unwrap_or(usize::MAX))?;
+        positive("limits.max_expression_depth", raw.limits.max_expression_depth)?;
+        if raw.limits.max_expression_depth > MAX_EXPRESSION_DEPTH {
+            return Err(Error::Config(format!(
+                "limits.max_expression_depth = {} is above {MAX_EXPRESSION_DEPTH}, the deepest the worker threads' stacks are sized for",
+                raw.limits.max_expression_depth
+            )));
+        }
+        if raw.limits.max_message_size < MIN_MESSAGE_SIZE {
+            return Err(Error::Config(format!(
+                "limits.max_message_size = {} is too small: clients need at least {MIN_MESSAGE_SIZE} bytes",
+                raw.limits.max_message_size
+            )));
+        }
+        if raw.limits.startup_timeout.is_zero() {
+            return Err(Error::Config("limits.startup_timeout must be above 0".into()));
+        }
+        positive("limits.query_memory", raw.limits.query_memory)?;
+        if raw.limits.memory_pool < raw.limits.query_memory {
+            return Err(Error::Config(format!(
+                "limits.memory_pool ({}) must be at least limits.query_memory ({})",
+                raw.limits.memory_pool, raw.limits.query_memory
+            )));
+        }
         if raw.mutations.poll_initial.is_zero() || raw.mutations.poll_max < raw.mutations.poll_initial {
             return Err(Error::Config(
                 "mutations.poll_initial must be above 0 and at most mutations.poll_max".into(),
@@ -217,6 +302,7 @@ impl Config {
             api: raw.api,
             cache: raw.cache,
             mutations: raw.mutations,
+            limits: raw.limits,
             emulator: raw.emulator,
         })
     }

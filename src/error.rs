@@ -4,6 +4,8 @@
 //! [`Error::sqlstate`], the message, and an optional hint. Messages name the bad input and,
 //! where there is one, the fix.
 
+use std::sync::Arc;
+
 use datafusion::error::DataFusionError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -21,7 +23,9 @@ pub struct AwsError {
     pub request_token: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Cheap to clone (the foreign errors are shared), so a single-flight failure or an error found
+/// deep inside DataFusion's wrapping reaches every caller whole.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("syntax error: {0}")]
     Syntax(String),
@@ -66,14 +70,45 @@ pub enum Error {
     Timeout { message: String, hint: Option<String> },
     #[error("canceling statement due to user request")]
     Canceled,
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
+    /// A statement nests deeper than the server plans safely.
+    #[error("statement is too complex: {0}")]
+    TooComplex(String),
+    /// A statement would make more Cloud Control calls than `cloudpg.max_api_calls`.
+    #[error("{message}")]
+    TooManyCalls { message: String },
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    /// A statement that only works inside a transaction block, run outside one.
+    #[error("{0} can only be used in transaction blocks")]
+    NoActiveTransaction(String),
+    /// A mutation inside a transaction block, which Cloud Control cannot roll back.
+    #[error("{message}")]
+    ActiveTransaction { message: String, hint: Option<String> },
+    #[error("cannot execute {0} in a read-only transaction")]
+    ReadOnlyTransaction(String),
+    #[error("savepoint \"{0}\" does not exist")]
+    InvalidSavepoint(String),
+    #[error("unrecognized configuration parameter \"{name}\"")]
+    UndefinedParameter { name: String, suggestions: Vec<String> },
+    #[error("{message}")]
+    CantChangeParameter { message: String, hint: Option<String> },
+    /// A `$n` that no Bind can supply (`$0`, beyond `$65535`) or that was not supplied.
+    #[error("there is no parameter {0}")]
+    UndefinedParameterRef(String),
+    #[error("{0}")]
+    ProtocolViolation(String),
     #[error("{0}")]
     Config(String),
     #[error("{0}")]
-    Schemas(#[from] resource_schemas::Error),
+    Schemas(#[source] Arc<resource_schemas::Error>),
     #[error("internal error: {0}")]
     Internal(String),
     #[error("{0}")]
-    DataFusion(#[source] Box<DataFusionError>),
+    DataFusion(#[source] Arc<DataFusionError>),
 }
 
 fn aws_message(e: &AwsError) -> String {
@@ -90,23 +125,45 @@ fn aws_message(e: &AwsError) -> String {
 
 impl From<DataFusionError> for Error {
     fn from(e: DataFusionError) -> Self {
-        // Errors our own table providers raised travel through DataFusion wrapped; unwrap them
-        // so their SQLSTATE survives.
+        // Errors our own table providers (or a cancel, a budget, the memory pool) raised travel
+        // through DataFusion wrapped, sometimes several layers deep inside an aggregate or a
+        // join; find them so their SQLSTATE survives.
         match e {
             DataFusionError::External(inner) => match inner.downcast::<Error>() {
                 Ok(ours) => *ours,
-                Err(other) => Error::DataFusion(Box::new(DataFusionError::External(other))),
+                Err(other) => ours_within(other.as_ref()).unwrap_or_else(|| Error::DataFusion(Arc::new(DataFusionError::External(other)))),
             },
             DataFusionError::Context(ctx, inner) => match Error::from(*inner) {
-                Error::DataFusion(df) => Error::DataFusion(Box::new(DataFusionError::Context(ctx, df))),
+                Error::DataFusion(df) => Error::DataFusion(Arc::new(DataFusionError::Context(
+                    ctx,
+                    Box::new(Arc::try_unwrap(df).unwrap_or_else(|shared| DataFusionError::Shared(shared))),
+                ))),
                 ours => ours,
             },
-            DataFusionError::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
+            DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
                 Ok(inner) => Error::from(inner),
-                Err(shared) => Error::Internal(shared.to_string()),
+                Err(shared) => ours_within(shared.as_ref()).unwrap_or(Error::DataFusion(shared)),
             },
-            other => Error::DataFusion(Box::new(other)),
+            other => ours_within(&other).unwrap_or_else(|| Error::DataFusion(Arc::new(other))),
         }
+    }
+}
+
+/// Our error somewhere in the chain of sources of `e`.
+fn ours_within(e: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    let mut current = Some(e);
+    while let Some(c) = current {
+        if let Some(ours) = c.downcast_ref::<Error>() {
+            return Some(ours.clone());
+        }
+        current = c.source();
+    }
+    None
+}
+
+impl From<resource_schemas::Error> for Error {
+    fn from(e: resource_schemas::Error) -> Self {
+        Error::Schemas(Arc::new(e))
     }
 }
 
@@ -159,7 +216,19 @@ impl Error {
             Error::PermissionDenied(_) => "42501",
             Error::Aws(e) => aws_sqlstate(&e.code),
             Error::Timeout { .. } => "57014",
-            Error::Canceled => "57014",
+            Error::Canceled | Error::StatementTimeout => "57014",
+            Error::TooComplex(_) => "54001",
+            Error::TooManyCalls { .. } => "54000",
+            Error::OutOfMemory(_) => "53200",
+            Error::InFailedTransaction => "25P02",
+            Error::NoActiveTransaction(_) => "25P01",
+            Error::ActiveTransaction { .. } => "25001",
+            Error::ReadOnlyTransaction(_) => "25006",
+            Error::InvalidSavepoint(_) => "3B001",
+            Error::UndefinedParameter { .. } => "42704",
+            Error::CantChangeParameter { .. } => "55P02",
+            Error::UndefinedParameterRef(_) => "42P02",
+            Error::ProtocolViolation(_) => "08P01",
             Error::Config(_) => "F0000",
             Error::Schemas(_) => "58030",
             Error::Internal(_) => "XX000",
@@ -179,7 +248,15 @@ impl Error {
         };
         match self {
             Error::UndefinedTable { suggestions, .. } | Error::UndefinedSchema { suggestions, .. } => did_you_mean(suggestions),
-            Error::UndefinedColumn { suggestions, .. } => did_you_mean(suggestions),
+            Error::UndefinedColumn { suggestions, .. } | Error::UndefinedParameter { suggestions, .. } => did_you_mean(suggestions),
+            Error::TooComplex(_) => Some("split the expression: a long chain of OR/AND can often be written as col IN (…) or run as several statements".into()),
+            Error::TooManyCalls { .. } => Some(
+                "narrow the WHERE clause (region = …, identifier IN (…)), or SET cloudpg.max_api_calls to a higher number (at most the server's limits.max_api_calls)".into(),
+            ),
+            Error::OutOfMemory(_) => Some("filter or aggregate more before sorting or joining, or ask for a higher limits.query_memory".into()),
+            Error::InFailedTransaction => Some("run ROLLBACK (or ROLLBACK TO SAVEPOINT) to end the failed transaction".into()),
+            Error::ActiveTransaction { hint, .. } | Error::CantChangeParameter { hint, .. } => hint.clone(),
+            Error::UndefinedParameterRef(_) => Some("parameters are numbered from $1 to $65535, and each needs a value".into()),
             Error::InvalidParameter { hint, .. }
             | Error::InvalidText { hint, .. }
             | Error::DatatypeMismatch { hint, .. }

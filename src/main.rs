@@ -168,10 +168,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, emulator = args.emulator, "cloudpg listening");
     print_stdout(&format!("listening on {addr}\n"))?;
-    cloudpg::server::run(listener, engine, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    cloudpg::server::run(listener, engine, stop_signal())
+        .await
+        .context("serving connections")?;
     if let Some(emu) = emulator {
         emu.shutdown().await;
     }
@@ -204,9 +203,29 @@ async fn run_emulator(args: EmulatorArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     print_stdout(&format!("listening on {}\n", emulator.endpoint_url()))?;
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    stop_signal().await;
     emulator.shutdown().await;
     Ok(())
+}
+
+/// SIGTERM (from a container runtime or systemd) or SIGINT (Ctrl-C): both stop gracefully.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                futures::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: no new connections; running statements and started mutations may finish");
 }
 
 fn catalog() -> anyhow::Result<Catalog> {

@@ -1,6 +1,6 @@
-//! The accept loop: one task per connection, a connection limit, and graceful shutdown.
-//! [`engine`] wires the parts a server runs on: config → API client (AWS or the embedded
-//! emulator) → cache → catalog → engine.
+//! The accept loop: a connection limit, the worker threads connections run on, and graceful
+//! shutdown. [`engine`] wires the parts a server runs on: config → API client (AWS or the
+//! embedded emulator) → cache → catalog → engine.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::provider::Backend;
 use crate::catalog::Catalog;
@@ -17,7 +18,13 @@ use crate::cloudcontrol::requests::{PollSettings, RequestLog};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sql::Engine;
-use crate::wire::Connection;
+use crate::wire::{Connection, ConnectionLimits};
+
+/// Stack of each worker thread. Parsing, planning and evaluating an expression recurse once per
+/// nesting level in sqlparser and DataFusion; `limits.max_expression_depth` (at most
+/// `config::MAX_EXPRESSION_DEPTH`) is what this is sized for, with a wide margin. Only the
+/// pages a thread touches are ever committed.
+pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Builds the engine for a config and an API target.
 pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> {
@@ -40,12 +47,57 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     Ok(Arc::new(Engine::new(backend)?))
 }
 
-/// Serves connections on `listener` until `shutdown` completes; then stops accepting, gives
-/// open connections `shutdown_timeout` to end, and closes the rest.
-pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Future<Output = ()>) {
+/// The threads connections and their statements run on, with stacks deep enough for the
+/// expression depth the server accepts (whatever runtime the caller has).
+struct Workers(Option<tokio::runtime::Runtime>);
+
+impl Workers {
+    fn start(threads: usize) -> std::io::Result<Workers> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            threads
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("cloudpg-worker")
+            .thread_stack_size(WORKER_STACK_BYTES)
+            .enable_all()
+            .build()?;
+        Ok(Workers(Some(runtime)))
+    }
+
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks; this may run inside another runtime, so let it go.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Serves connections on `listener` until `shutdown` completes. Then it stops accepting,
+/// tells idle connections and closes them, lets running statements finish, and keeps
+/// tracking started mutations, all up to `shutdown_timeout`; what is left is closed.
+pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let config = engine.backend.config.clone();
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let workers = Workers::start(config.limits.workers)?;
+    let Some(handle) = workers.handle().cloned() else {
+        return Ok(());
+    };
+    let limits = ConnectionLimits {
+        startup_timeout: config.limits.startup_timeout,
+        tcp_keepalive: config.limits.tcp_keepalive,
+        max_message_size: config.limits.max_message_size,
+    };
+    let slots = Arc::new(Semaphore::new(config.max_connections));
     let cancels = Arc::new(pgwire::api::ConnectionManager::new());
+    let stopping = CancellationToken::new();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -60,29 +112,45 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Futu
                         continue;
                     }
                 };
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
                     tracing::warn!(%peer, "connection refused: max_connections reached");
                     connections.spawn(refuse(socket));
                     continue;
                 };
-                let handlers = Arc::new(Connection::new(engine.clone(), cancels.clone()));
+                // The socket moves to the workers' reactor.
+                let Ok(std_socket) = socket.into_std() else { continue };
+                let handlers = Connection::new(engine.clone(), cancels.clone());
                 let span = tracing::info_span!("connection", %peer);
-                connections.spawn(tracing::Instrument::instrument(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                        tracing::debug!(cause = %e, "connection ended with an error");
+                let (limits, stopping) = (limits.clone(), stopping.clone());
+                connections.spawn_on(tracing::Instrument::instrument(async move {
+                    match tokio::net::TcpStream::from_std(std_socket) {
+                        Ok(tcp) => {
+                            if let Err(e) = crate::wire::serve(tcp, peer, handlers, limits, stopping).await {
+                                tracing::debug!(cause = %e, "connection ended with an error");
+                            }
+                        }
+                        Err(e) => tracing::warn!(cause = %e, "could not take over an accepted socket"),
                     }
                     drop(permit);
-                }, span));
+                }, span), &handle);
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(config.shutdown_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    stopping.cancel();
+    let requests = engine.backend.requests.clone();
+    let drained = tokio::time::timeout(config.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+        requests.settled().await;
+    })
+    .await;
     if drained.is_err() {
-        tracing::info!(open = connections.len(), "closing connections still open after shutdown_timeout");
+        tracing::info!(open = connections.len(), "closing what is still running after shutdown_timeout");
         connections.shutdown().await;
     }
+    drop(workers);
+    Ok(())
 }
 
 /// Tells a client over the limit why, as PostgreSQL does (53300), then closes.

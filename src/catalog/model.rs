@@ -24,6 +24,8 @@ pub const REGION_COLUMN: &str = "region";
 pub const IDENTIFIER_COLUMN: &str = "identifier";
 /// The older spelling of [`IDENTIFIER_COLUMN`] that StackQL pages use.
 pub const IDENTIFIER_ALIAS: &str = "data__identifier";
+/// Schemas of the catalog that hold tables but no resources.
+pub const SYSTEM_SCHEMAS: &[&str] = &["cloudpg", "cloudcontrol", "pg_catalog", "information_schema", "public"];
 /// Suffix a property column gets when its name collides with a column cloudpg adds.
 pub const PROPERTY_COLLISION_SUFFIX: &str = "_property";
 

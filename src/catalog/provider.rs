@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::model::{Catalog, ColumnSource, TableDef, TableKind};
 use super::pushdown;
 use super::scan::{ModelFilter, ResourceScanExec, ScanSpec};
+use crate::cloudcontrol::budget::CallBudget;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::requests::RequestLog;
 use crate::config::{Config, DefaultRegions};
@@ -41,11 +42,12 @@ impl Backend {
     }
 }
 
-/// Per-query settings a session passes to scans through DataFusion's config extensions.
+/// Per-statement settings a session passes to scans through DataFusion's config extensions.
 #[derive(Debug, Clone)]
 pub struct QuerySettings {
     pub regions: DefaultRegions,
     pub bypass_cache: bool,
+    pub budget: Arc<CallBudget>,
 }
 
 impl QuerySettings {
@@ -55,9 +57,10 @@ impl QuerySettings {
             .config()
             .get_extension::<QuerySettings>()
             .map(|s| (*s).clone())
-            .unwrap_or(QuerySettings {
+            .unwrap_or_else(|| QuerySettings {
                 regions: backend.config.regions.clone(),
                 bypass_cache: false,
+                budget: Arc::new(CallBudget::new(backend.config.limits.max_api_calls)),
             })
     }
 }
@@ -222,6 +225,7 @@ pub fn plan_scan(
     } else {
         list_models(table, &pushed.parents)?
     };
+    check_planned_calls(&settings.budget, &regions, identifiers.as_deref(), models.len())?;
     let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..table.columns().len()).collect());
     let hydrate = table.kind == TableKind::Full && identifiers.is_none() && !projection_served_by_list(table, &projection);
     Ok(ScanSpec {
@@ -234,7 +238,26 @@ pub fn plan_scan(
         projection,
         bypass_cache: settings.bypass_cache,
         hydrate_concurrency: backend.config.api.hydrate_concurrency,
+        budget: settings.budget.clone(),
     })
+}
+
+/// 54000 before any call when the calls a scan names up front are already too many:
+/// a GetResource per region and identifier, or at least one ListResources per region and
+/// combination of parent values.
+fn check_planned_calls(budget: &CallBudget, regions: &[String], identifiers: Option<&[String]>, models: usize) -> Result<(), Error> {
+    let r = regions.len() as u64;
+    let (calls, what) = match identifiers {
+        Some(ids) => (
+            r * ids.len() as u64,
+            format!("{r} region(s) x {} identifier(s), a GetResource each", ids.len()),
+        ),
+        None => (
+            r * models as u64,
+            format!("{r} region(s) x {models} list(s), at least one ListResources each"),
+        ),
+    };
+    budget.check_planned(calls, &what)
 }
 
 /// True when every projected column comes with the list response: primary identifier

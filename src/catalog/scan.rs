@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 use super::arrow::{batch, Row};
 use super::model::{ColumnDef, TableDef};
+use crate::cloudcontrol::budget::CallBudget;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::ListRequest;
 use crate::error::{Error, Result};
@@ -55,6 +56,8 @@ pub struct ScanSpec {
     pub projection: Vec<usize>,
     pub bypass_cache: bool,
     pub hydrate_concurrency: usize,
+    /// The statement's Cloud Control calls; every call this scan makes is taken from it.
+    pub budget: Arc<CallBudget>,
 }
 
 impl ScanSpec {
@@ -282,13 +285,14 @@ impl Producer {
         region: &str,
         id: String,
     ) -> impl std::future::Future<Output = Result<Arc<Option<crate::cloudcontrol::Resource>>>> + Send + 'static {
-        let (api, region, type_name, bypass) = (
+        let (api, region, type_name, bypass, budget) = (
             self.api.clone(),
             region.to_string(),
             self.spec.table.type_name().to_string(),
             self.spec.bypass_cache,
+            self.spec.budget.clone(),
         );
-        async move { api.get_cached(&region, &type_name, &id, bypass).await }
+        async move { api.get_cached(&region, &type_name, &id, bypass, &budget).await }
     }
 
     fn rows_of(
@@ -344,7 +348,7 @@ impl Producer {
             loop {
                 let page = self
                     .api
-                    .list_page_cached(&request, token.as_deref(), self.spec.bypass_cache)
+                    .list_page_cached(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget)
                     .await?;
                 let rows: Vec<Row> = page
                     .resources
@@ -404,7 +408,7 @@ impl Producer {
                     _ = ids.closed() => return,
                 }
             }
-            let page = match self.api.list_page_cached(&request, token.as_deref(), self.spec.bypass_cache).await {
+            let page = match self.api.list_page_cached(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget).await {
                 Ok(page) => page,
                 Err(e) => {
                     let _ = ids.send(Err(e)).await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
+use super::budget::CallBudget;
 use super::{ListPage, ListRequest, MutationRequest, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi};
 use crate::error::{Error, Result};
 
@@ -92,10 +93,20 @@ impl CachedApi {
         self.inner.list_requests(region, filter, next_token).await
     }
 
-    /// A list page, from the cache unless `bypass`.
-    pub async fn list_page_cached(&self, request: &ListRequest, next_token: Option<&str>, bypass: bool) -> Result<Arc<ListPage>> {
+    /// A list page, from the cache unless `bypass`; a call it makes is taken from `budget`.
+    pub async fn list_page_cached(
+        &self,
+        request: &ListRequest,
+        next_token: Option<&str>,
+        bypass: bool,
+        budget: &CallBudget,
+    ) -> Result<Arc<ListPage>> {
+        let call = || async {
+            budget.take(&format!("ListResources of {} in {}", request.type_name, request.region))?;
+            self.inner.list_page(request, next_token).await
+        };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
-            return self.inner.list_page(request, next_token).await.map(Arc::new);
+            return call().await.map(Arc::new);
         };
         let key = Key::Page {
             identity: self.inner.identity(),
@@ -103,9 +114,7 @@ impl CachedApi {
             token: next_token.map(str::to_string),
         };
         let entry = cache
-            .try_get_with(key, async {
-                self.inner.list_page(request, next_token).await.map(|p| Entry::Page(Arc::new(p)))
-            })
+            .try_get_with(key, async { call().await.map(|p| Entry::Page(Arc::new(p))) })
             .await
             .map_err(shared_error)?;
         match entry {
@@ -114,10 +123,22 @@ impl CachedApi {
         }
     }
 
-    /// A GetResource result, from the cache unless `bypass`.
-    pub async fn get_cached(&self, region: &str, type_name: &str, identifier: &str, bypass: bool) -> Result<Arc<Option<Resource>>> {
+    /// A GetResource result, from the cache unless `bypass`; a call it makes is taken from
+    /// `budget`.
+    pub async fn get_cached(
+        &self,
+        region: &str,
+        type_name: &str,
+        identifier: &str,
+        bypass: bool,
+        budget: &CallBudget,
+    ) -> Result<Arc<Option<Resource>>> {
+        let call = || async {
+            budget.take(&format!("GetResource of {type_name} in {region}"))?;
+            self.inner.get(region, type_name, identifier).await
+        };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
-            return self.inner.get(region, type_name, identifier).await.map(Arc::new);
+            return call().await.map(Arc::new);
         };
         let key = Key::Get {
             identity: self.inner.identity(),
@@ -126,9 +147,7 @@ impl CachedApi {
             identifier: identifier.to_string(),
         };
         let entry = cache
-            .try_get_with(key, async {
-                self.inner.get(region, type_name, identifier).await.map(|r| Entry::Get(Arc::new(r)))
-            })
+            .try_get_with(key, async { call().await.map(|r| Entry::Get(Arc::new(r))) })
             .await
             .map_err(shared_error)?;
         match entry {
@@ -140,11 +159,5 @@ impl CachedApi {
 
 /// The error every waiter of a failed single-flight call gets.
 fn shared_error(e: Arc<Error>) -> Error {
-    match Arc::try_unwrap(e) {
-        Ok(e) => e,
-        Err(shared) => match shared.as_ref() {
-            Error::Aws(a) => Error::Aws(a.clone()),
-            other => Error::internal(other.to_string()),
-        },
-    }
+    Arc::try_unwrap(e).unwrap_or_else(|shared| shared.as_ref().clone())
 }

@@ -5,11 +5,13 @@
 //!   per-attempt timeout, all from config.
 //! - `cache`: list pages and GetResource results in a moka cache with TTL, a byte bound and
 //!   single-flight, keyed by credentials identity, region, type and model/identifier.
+//! - `budget`: the Cloud Control calls one statement may make.
 //! - `requests`: every mutation this server starts: submitted with its ClientToken, polled to
 //!   a final status in the background, listed in `cloudpg.requests`.
 //!
 //! Everything above this module sees plain Rust types: JSON properties, pages, errors.
 
+pub mod budget;
 pub mod cache;
 pub mod client;
 pub mod requests;

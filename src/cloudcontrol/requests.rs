@@ -149,6 +149,26 @@ impl RequestLog {
         Ok(tracked)
     }
 
+    /// Completes once every request this server is still polling has ended: a graceful
+    /// shutdown waits for this (up to its timeout) so no started mutation goes untracked.
+    pub async fn settled(&self) {
+        let unfinished: Vec<Arc<TrackedRequest>> = {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries
+                .iter()
+                .filter(|t| {
+                    let e = t.latest();
+                    !e.is_terminal() && e.operation_status != UNKNOWN_STATUS
+                })
+                .cloned()
+                .collect()
+        };
+        for t in unfinished {
+            let mut rx = t.state.subscribe();
+            let _ = rx.wait_for(ProgressEvent::is_terminal).await;
+        }
+    }
+
     /// Every request this server started, oldest first, with its latest event.
     pub fn snapshot(&self) -> Vec<(Arc<TrackedRequest>, ProgressEvent)> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

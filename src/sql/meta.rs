@@ -4,26 +4,25 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 use super::Output;
 use crate::catalog::model::{Catalog, SqlOperation, TableKind};
 use crate::error::{Error, Result};
 
-/// What `server_version` reports: clients parse it to choose their catalog queries.
-pub const SERVER_VERSION: &str = "16.6";
 /// What `version()` returns; clients match `PostgreSQL (\d+)`.
 pub const VERSION_STRING: &str = concat!("PostgreSQL 16.6 (cloudpg ", env!("CARGO_PKG_VERSION"), ") on x86_64-pc-linux-gnu");
 
 /// A meta command, recognised from its words.
-enum Meta {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Meta {
     Services,
     ResourcesIn(String),
     Describe(String),
 }
 
-fn parse_meta(sql: &str) -> Option<Meta> {
+pub fn parse_meta(sql: &str) -> Option<Meta> {
     let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
     let is = |i: usize, w: &str| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
     match words.len() {
@@ -42,23 +41,40 @@ fn parse_meta(sql: &str) -> Option<Meta> {
     }
 }
 
-pub fn is_meta(sql: &str) -> bool {
-    parse_meta(sql).is_some()
+/// Text columns with these names.
+pub fn text_schema(columns: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
+    ))
 }
 
+/// The columns of `EXPLAIN` of a mutation.
+pub fn plan_schema() -> SchemaRef {
+    text_schema(&["QUERY PLAN"])
+}
+
+/// The columns a meta command answers with.
+pub fn schema(meta: &Meta) -> SchemaRef {
+    match meta {
+        Meta::Services => text_schema(&SERVICES_COLUMNS),
+        Meta::ResourcesIn(_) => text_schema(&RESOURCES_COLUMNS),
+        Meta::Describe(_) => text_schema(&DESCRIBE_COLUMNS),
+    }
+}
+
+const SERVICES_COLUMNS: [&str; 2] = ["service", "resources"];
+const RESOURCES_COLUMNS: [&str; 4] = ["name", "id", "type_name", "statements"];
+const DESCRIBE_COLUMNS: [&str; 4] = ["name", "type", "insert", "description"];
+
+/// Rows of text, as a statement's output.
 pub fn rows(columns: &[&str], data: Vec<Vec<String>>) -> Output {
-    let schema = Arc::new(Schema::new(
-        columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
-    ));
+    let schema = text_schema(columns);
     let arrays: Vec<ArrayRef> = (0..columns.len())
         .map(|i| Arc::new(StringArray::from(data.iter().map(|r| r[i].clone()).collect::<Vec<_>>())) as ArrayRef)
         .collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays);
     let stream = futures::stream::iter(vec![batch.map_err(Into::into)]);
-    Output::Rows {
-        schema: schema.clone(),
-        stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
-    }
+    Output::rows(schema.clone(), Box::pin(RecordBatchStreamAdapter::new(schema, stream)), "SELECT", true)
 }
 
 /// One row, one column: the answer to `SHOW name`.
@@ -66,14 +82,13 @@ pub fn single_value(name: &str, value: &str) -> Output {
     rows(&[name], vec![vec![value.to_string()]])
 }
 
-/// The answer to a meta command, or `None` when the SQL is not one.
-pub fn answer(sql: &str, catalog: &Catalog) -> Result<Option<Output>> {
-    let Some(meta) = parse_meta(sql) else { return Ok(None) };
-    Ok(Some(match meta {
-        Meta::Services => services(catalog),
-        Meta::ResourcesIn(target) => resources_in(catalog, &target)?,
-        Meta::Describe(name) => describe(catalog, &name)?,
-    }))
+/// The answer to a meta command.
+pub fn answer(meta: &Meta, catalog: &Catalog) -> Result<Output> {
+    match meta {
+        Meta::Services => Ok(services(catalog)),
+        Meta::ResourcesIn(target) => resources_in(catalog, target),
+        Meta::Describe(name) => describe(catalog, name),
+    }
 }
 
 fn services(catalog: &Catalog) -> Output {
@@ -87,7 +102,7 @@ fn services(catalog: &Catalog) -> Output {
             vec![s.to_string(), n.to_string()]
         })
         .collect();
-    rows(&["service", "resources"], data)
+    rows(&SERVICES_COLUMNS, data)
 }
 
 /// `SHOW RESOURCES IN awscc.ec2` (or just `ec2`).
@@ -108,7 +123,7 @@ fn resources_in(catalog: &Catalog, target: &str) -> Result<Output> {
             vec![t.name.clone(), t.qualified_name(), t.type_name().to_string(), ops.join(",")]
         })
         .collect();
-    Ok(rows(&["name", "id", "type_name", "statements"], data))
+    Ok(rows(&RESOURCES_COLUMNS, data))
 }
 
 /// `DESCRIBE [TABLE] awscc.ec2.instance_connect_endpoints`: one row per column.
@@ -130,5 +145,5 @@ fn describe(catalog: &Catalog, name: &str) -> Result<Output> {
             ]
         })
         .collect();
-    Ok(rows(&["name", "type", "insert", "description"], data))
+    Ok(rows(&DESCRIBE_COLUMNS, data))
 }

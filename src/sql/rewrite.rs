@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, visit_relations, visit_relations_mut, Expr, Ident, ObjectNamePart, Statement,
 };
 
-use crate::catalog::model::{is_catalog_name, Catalog, CATALOG, IDENTIFIER_ALIAS, IDENTIFIER_COLUMN};
+use crate::catalog::model::{is_catalog_name, Catalog, CATALOG, IDENTIFIER_ALIAS, IDENTIFIER_COLUMN, SYSTEM_SCHEMAS};
 
 /// Whether the SQL carries a `/*+ NAME */` hint (case-insensitive).
 pub fn has_hint(sql: &str, name: &str) -> bool {
@@ -62,7 +62,7 @@ pub fn check_tables(stmt: &Statement, catalog: &Catalog) -> crate::Result<()> {
         let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(|i| i.value.clone())).collect();
         let (schema, table) = match parts.as_slice() {
             // cloudpg.requests, cloudcontrol.resource_requests, pg_catalog…: not resource tables.
-            [c, s, _] if is_catalog_name(c) && crate::sql::dml::SYSTEM_SCHEMAS.contains(&s.as_str()) => return ControlFlow::Continue(()),
+            [c, s, _] if is_catalog_name(c) && SYSTEM_SCHEMAS.contains(&s.as_str()) => return ControlFlow::Continue(()),
             [c, s, t] if is_catalog_name(c) => (s.clone(), t.clone()),
             [s, t] if catalog.tables_in(s).is_some() => (s.clone(), t.clone()),
             _ => return ControlFlow::Continue(()),
@@ -118,8 +118,7 @@ mod tests {
 
     #[test]
     fn aliases_are_rewritten() {
-        let mut stmts = super::super::parse("SELECT data__Identifier FROM aws.connect.instances WHERE data__Identifier = 'x'").unwrap();
-        rewrite(&mut stmts[0]);
+        let stmts = crate::sql::parse::parse_checked("SELECT data__Identifier FROM aws.connect.instances WHERE data__Identifier = 'x'").unwrap();
         assert_eq!(
             stmts[0].to_string(),
             "SELECT identifier FROM awscc.connect.instances WHERE identifier = 'x'"

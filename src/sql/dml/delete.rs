@@ -28,7 +28,7 @@ impl Session {
                 let projection = vec![item(column_expr("region")), item(column_expr("identifier"))];
                 let (_, batches) = self.query_batches(select(projection, from, delete.selection.clone())?).await?;
                 let rows = rows_of(&batches)?;
-                if !self.dml.allow_bulk {
+                if !self.settings.allow_bulk {
                     return Err(bulk_refusal(Verb::Delete, table, &rows));
                 }
                 rows.iter()

@@ -28,8 +28,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-use super::{Output, Session};
-use crate::catalog::model::{is_catalog_name, ColumnSource, PgType, SqlOperation, TableDef, TableKind, IDENTIFIER_ALIAS, REGION_COLUMN};
+use super::{Outcome, Output, Session};
+use crate::catalog::model::{is_catalog_name, ColumnSource, PgType, SqlOperation, TableDef, TableKind, IDENTIFIER_ALIAS, REGION_COLUMN, SYSTEM_SCHEMAS};
 use crate::cloudcontrol::requests::{RequestLog, TrackedRequest};
 use crate::cloudcontrol::{MutationRequest, ProgressEvent};
 use crate::config::DefaultRegions;
@@ -37,18 +37,6 @@ use crate::error::{AwsError, Error, Result};
 
 /// Requests of one statement submitted and awaited at once.
 const CONCURRENCY: usize = 16;
-
-/// Schemas that hold tables but no resources.
-pub const SYSTEM_SCHEMAS: &[&str] = &["cloudpg", "cloudcontrol", "pg_catalog", "information_schema", "public"];
-
-/// Session settings that change how mutations run.
-#[derive(Debug, Clone, Default)]
-pub struct DmlSettings {
-    /// `cloudpg.allow_bulk_mutations`: UPDATE/DELETE may select their resources by any WHERE.
-    pub allow_bulk: bool,
-    /// `cloudpg.nowait`: return once Cloud Control accepted the requests.
-    pub nowait: bool,
-}
 
 /// The three statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +83,7 @@ impl Verb {
 
 /// What became of one row's request.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct RowOutcome {
     pub region: String,
     pub event: ProgressEvent,
 }
@@ -272,10 +260,9 @@ fn parameter_type(pg: PgType) -> DataType {
     }
 }
 
-/// Parameter types of a DML statement, in `$n` order: a placeholder that is a column's value
-/// takes the column's type, any other is text.
-pub fn parameter_types(stmt: &Statement, table: &TableDef) -> Vec<DataType> {
-    let count = target::parameter_count(stmt);
+/// Parameter types of a DML statement using `count` parameters, in `$n` order: a placeholder
+/// that is a column's value takes the column's type, any other is text.
+pub fn parameter_types(stmt: &Statement, table: &TableDef, count: usize) -> Vec<DataType> {
     let mut types = vec![DataType::Utf8; count];
     let mut set = |expr: &Expr, field: Result<Field>| {
         if let (Some(n), Ok(Field::Property { column, .. })) = (target::placeholder_index(expr), field) {
@@ -325,7 +312,7 @@ fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>> {
 
 /// `SELECT <projection> [FROM <from>] [WHERE <selection>]` as a statement.
 fn select(projection: Vec<SelectItem>, from: Option<TableWithJoins>, selection: Option<Expr>) -> Result<Statement> {
-    let mut stmt = super::parse("SELECT 1")?.pop().ok_or_else(|| Error::internal("empty parse"))?;
+    let mut stmt = super::parse::parse_checked("SELECT 1")?.pop().ok_or_else(|| Error::internal("empty parse"))?;
     if let Statement::Query(q) = &mut stmt {
         if let SetExpr::Select(s) = q.body.as_mut() {
             s.projection = projection;
@@ -355,20 +342,19 @@ fn column_expr(name: &str) -> Expr {
 
 impl Session {
     /// Runs an INSERT, UPDATE or DELETE on a resource table.
-    pub(super) async fn execute_dml(&mut self, mut stmt: Statement, nowait_hint: bool) -> Result<Output> {
-        super::rewrite::rewrite(&mut stmt);
+    pub(super) async fn execute_dml(&mut self, stmt: Statement, nowait_hint: bool) -> Result<Output> {
         let verb = Verb::of(&stmt).ok_or_else(|| Error::internal("not a DML statement"))?;
         let table = target_table(&stmt, &self.engine.backend.catalog)?;
         self.check_may_mutate(verb, &table)?;
         let requests = self.plan_requests(&table, &stmt).await?;
-        let nowait = nowait_hint || self.dml.nowait;
+        let nowait = nowait_hint || self.settings.nowait;
         let outcomes = self.run_mutations(verb, requests, nowait).await?;
         match returning_items(&stmt) {
             Some(items) => self.returning(&table, items, &outcomes, verb).await,
-            None => Ok(Output::Command {
-                tag: verb.tag(),
-                rows: Some(outcomes.len()),
-            }),
+            None => Ok(Output::command(match verb {
+                Verb::Insert => format!("INSERT 0 {}", outcomes.len()),
+                other => format!("{} {}", other.tag(), outcomes.len()),
+            })),
         }
     }
 
@@ -384,8 +370,7 @@ impl Session {
 
     /// `EXPLAIN INSERT/UPDATE/DELETE`: the requests the statement would send, one per row,
     /// without sending them (reads an INSERT … SELECT or a bulk WHERE needs still happen).
-    pub(super) async fn explain_dml(&mut self, mut stmt: Statement) -> Result<Output> {
-        super::rewrite::rewrite(&mut stmt);
+    pub(super) async fn explain_dml(&mut self, stmt: Statement) -> Result<Output> {
         let table = target_table(&stmt, &self.engine.backend.catalog)?;
         let requests = self.plan_requests(&table, &stmt).await?;
         let mut lines = vec![format!("{} request(s) to Cloud Control for {}", requests.len(), table.type_name())];
@@ -397,7 +382,12 @@ impl Session {
             };
             format!("  {} in {}: {detail}", r.change.api_operation(), r.region)
         }));
-        Ok(super::meta::rows(&["QUERY PLAN"], lines.into_iter().map(|l| vec![l]).collect()))
+        let mut out = super::meta::rows(&["QUERY PLAN"], lines.into_iter().map(|l| vec![l]).collect());
+        if let Outcome::Rows { tag, counted, .. } = &mut out.result {
+            *tag = "EXPLAIN";
+            *counted = false;
+        }
+        Ok(out)
     }
 
     /// Refusals that need no API call: the table cannot take this statement, or the user may
@@ -497,22 +487,35 @@ impl Session {
         }
     }
 
-    /// Runs a query the statement needs (an INSERT's source, the rows an UPDATE reads).
+    /// Runs a query the statement needs (an INSERT's source, the rows an UPDATE reads). Each
+    /// row becomes one request, so rows beyond the statement's call budget are refused while
+    /// they are read, before any request is sent.
     async fn query_batches(&mut self, stmt: Statement) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let plan = self.plan(stmt).await?;
-        match self.run_plan(plan, false).await? {
-            Output::Rows { schema, stream } => Ok((schema, stream.try_collect().await.map_err(Error::from)?)),
-            _ => Err(Error::internal("a query produced no rows")),
+        let plan = self.plan_query(stmt).await?;
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let mut stream = self.run_plan(plan, false).await?;
+        let mut batches = Vec::new();
+        let mut rows: u64 = 0;
+        while let Some(batch) = stream.try_next().await.map_err(Error::from)? {
+            rows += batch.num_rows() as u64;
+            self.scope
+                .budget
+                .check_planned(rows, "one request per row, and more rows to come")?;
+            batches.push(batch);
         }
+        Ok((schema, batches))
     }
 
     /// Submits every request (at most [`CONCURRENCY`] at once), waits for each unless
     /// `nowait`, and reports the first failure after all have run.
-    async fn run_mutations(&self, verb: Verb, requests: Vec<MutationRequest>, nowait: bool) -> Result<Vec<Outcome>> {
+    async fn run_mutations(&self, verb: Verb, requests: Vec<MutationRequest>, nowait: bool) -> Result<Vec<RowOutcome>> {
+        self.scope
+            .budget
+            .check_planned(requests.len() as u64, &format!("{} request(s), one per row", requests.len()))?;
         let log = self.engine.backend.requests.clone();
         let timeout = self.engine.backend.config.mutations.await_timeout;
         let total = requests.len();
-        let results: Vec<Result<Option<Outcome>>> = futures::stream::iter(requests)
+        let results: Vec<Result<Option<RowOutcome>>> = futures::stream::iter(requests)
             .map(|request| {
                 let log = log.clone();
                 let user = self.user.clone();
@@ -543,7 +546,7 @@ impl Session {
 
 /// One request: submitted, then awaited. `None` when the resource was not there to change
 /// (UPDATE and DELETE of a missing resource affect no row, as in PostgreSQL).
-async fn run_one(log: &Arc<RequestLog>, request: MutationRequest, user: &str, nowait: bool, timeout: Duration) -> Result<Option<Outcome>> {
+async fn run_one(log: &Arc<RequestLog>, request: MutationRequest, user: &str, nowait: bool, timeout: Duration) -> Result<Option<RowOutcome>> {
     let region = request.region.clone();
     let operation = request.change.api_operation();
     let tracked = log.submit(request, user).await?;
@@ -577,7 +580,7 @@ async fn run_one(log: &Arc<RequestLog>, request: MutationRequest, user: &str, no
             "RequestCancelled".into(),
             "the request was cancelled before it finished".into(),
         )),
-        _ => Ok(Some(Outcome { region, event })),
+        _ => Ok(Some(RowOutcome { region, event })),
     }
 }
 
@@ -629,9 +632,7 @@ mod tests {
     }
 
     fn stmt(sql: &str) -> Statement {
-        let mut s = crate::sql::parse(sql).unwrap().pop().unwrap();
-        crate::sql::rewrite::rewrite(&mut s);
-        s
+        crate::sql::parse::parse_checked(sql).unwrap().pop().unwrap()
     }
 
     #[test]
@@ -676,8 +677,8 @@ mod tests {
         let c = catalog();
         let t = c.resolve("awscc.logs.log_groups").unwrap();
         let s = stmt("INSERT INTO awscc.logs.log_groups (LogGroupName, RetentionInDays, region) VALUES ($1, $2, $3)");
-        assert_eq!(parameter_types(&s, t), vec![DataType::Utf8, DataType::Int64, DataType::Utf8]);
+        assert_eq!(parameter_types(&s, t, 3), vec![DataType::Utf8, DataType::Int64, DataType::Utf8]);
         let s = stmt("UPDATE awscc.logs.log_groups SET retention_in_days = $1 WHERE identifier = $2");
-        assert_eq!(parameter_types(&s, t), vec![DataType::Int64, DataType::Utf8]);
+        assert_eq!(parameter_types(&s, t, 2), vec![DataType::Int64, DataType::Utf8]);
     }
 }

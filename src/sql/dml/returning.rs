@@ -11,7 +11,7 @@ use datafusion::logical_expr::Expr as DfExpr;
 use datafusion::prelude::{ident, DataFrame};
 use datafusion::sql::sqlparser::ast::SelectItem;
 
-use super::{Outcome, Verb};
+use super::{RowOutcome, Verb};
 use crate::catalog::arrow::{self as arrow_rows, extra_field, text_array, time_array, ExtraKind, Row};
 use crate::catalog::TableDef;
 use crate::cloudcontrol::{parse_properties, ProgressEvent};
@@ -77,7 +77,7 @@ fn frame_schema(table: &TableDef, progress: &[(String, (&'static str, ExtraKind)
 
 impl Session {
     /// The RETURNING rows of a finished statement.
-    pub(super) async fn returning(&self, table: &TableDef, items: &[SelectItem], outcomes: &[Outcome], verb: Verb) -> Result<Output> {
+    pub(super) async fn returning(&self, table: &TableDef, items: &[SelectItem], outcomes: &[RowOutcome], verb: Verb) -> Result<Output> {
         let mut rows = Vec::with_capacity(outcomes.len());
         for o in outcomes {
             rows.push(self.resource_row(table, o, verb).await?);
@@ -85,11 +85,8 @@ impl Session {
         let df = self.returning_frame(table, items, outcomes, &rows)?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await.map_err(Error::from)?;
-        Ok(Output::Returning {
-            schema,
-            stream,
-            tag: verb.tag(),
-        })
+        let tag = if verb == Verb::Insert { "INSERT 0" } else { verb.tag() };
+        Ok(Output::rows(crate::sql::session::client_schema(&schema), stream, tag, true))
     }
 
     /// The RETURNING columns, for Describe before the statement runs.
@@ -98,7 +95,7 @@ impl Session {
         Ok(Arc::new(df.schema().as_arrow().clone()))
     }
 
-    async fn resource_row(&self, table: &TableDef, o: &Outcome, verb: Verb) -> Result<Row> {
+    async fn resource_row(&self, table: &TableDef, o: &RowOutcome, verb: Verb) -> Result<Row> {
         let identifier = o.event.identifier.clone().unwrap_or_default();
         let properties = match &o.event.resource_model {
             Some(model) => Arc::new(parse_properties(Some(model))),
@@ -107,7 +104,7 @@ impl Session {
                     .engine
                     .backend
                     .api
-                    .get_cached(&o.region, table.type_name(), &identifier, true)
+                    .get_cached(&o.region, table.type_name(), &identifier, true, &self.scope.budget)
                     .await?;
                 found.as_ref().as_ref().map(|r| r.properties.clone()).unwrap_or_default()
             }
@@ -121,7 +118,7 @@ impl Session {
         })
     }
 
-    fn returning_frame(&self, table: &TableDef, items: &[SelectItem], outcomes: &[Outcome], rows: &[Row]) -> Result<DataFrame> {
+    fn returning_frame(&self, table: &TableDef, items: &[SelectItem], outcomes: &[RowOutcome], rows: &[Row]) -> Result<DataFrame> {
         let progress = progress_columns(table);
         let schema = frame_schema(table, &progress);
         let columns: Vec<_> = table.columns().iter().collect();

@@ -129,25 +129,13 @@ pub fn reads_columns(e: &Expr) -> bool {
     found.is_break()
 }
 
-/// The highest `$n` in a statement (0 for none).
-pub fn parameter_count(stmt: &Statement) -> usize {
-    let mut max = 0;
-    let _ = visit_expressions(stmt, |e| {
-        if let Some(n) = placeholder_index(e) {
-            max = max.max(n);
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    max
-}
-
 /// `$n` as a 1-based index.
 pub fn placeholder_index(e: &Expr) -> Option<usize> {
     match e {
         Expr::Value(ValueWithSpan {
             value: Value::Placeholder(p),
             ..
-        }) => p.strip_prefix('$')?.parse().ok(),
+        }) => crate::sql::parse::placeholder_number(p),
         _ => None,
     }
 }
@@ -206,8 +194,7 @@ mod tests {
     use super::*;
 
     fn where_of(sql: &str) -> Option<Expr> {
-        let mut stmts = crate::sql::parse(sql).unwrap();
-        crate::sql::rewrite::rewrite(&mut stmts[0]);
+        let mut stmts = crate::sql::parse::parse_checked(sql).unwrap();
         match stmts.pop().unwrap() {
             Statement::Delete(d) => d.selection,
             Statement::Update(u) => u.selection,
@@ -250,11 +237,11 @@ mod tests {
 
     #[test]
     fn parameters_are_counted_and_bound() {
-        let mut stmt = crate::sql::parse("DELETE FROM awscc.ec2.vpcs WHERE identifier = $1 AND region = $2")
+        let mut stmt = crate::sql::parse::parse_checked("DELETE FROM awscc.ec2.vpcs WHERE identifier = $1 AND region = $2")
             .unwrap()
             .pop()
             .unwrap();
-        assert_eq!(parameter_count(&stmt), 2);
+        assert_eq!(crate::sql::parse::parameter_count(&stmt).unwrap(), 2);
         bind(
             &mut stmt,
             &[ScalarValue::Utf8(Some("it's".into())), ScalarValue::Utf8(Some("us-east-1".into()))],
@@ -265,13 +252,13 @@ mod tests {
             "DELETE FROM awscc.ec2.vpcs WHERE identifier = 'it''s' AND region = 'us-east-1'"
         );
         assert!(bind(&mut stmt.clone(), &[]).is_ok());
-        let mut two = crate::sql::parse("DELETE FROM t WHERE a = $2").unwrap().pop().unwrap();
+        let mut two = crate::sql::parse::parse_checked("DELETE FROM t WHERE a = $2").unwrap().pop().unwrap();
         assert_eq!(bind(&mut two, &[ScalarValue::Int64(Some(1))]).unwrap_err().sqlstate(), "22023");
     }
 
     #[test]
     fn column_references_are_found() {
-        let e = |sql: &str| match crate::sql::parse(&format!("SELECT {sql}")).unwrap().pop().unwrap() {
+        let e = |sql: &str| match crate::sql::parse::parse_checked(&format!("SELECT {sql}")).unwrap().pop().unwrap() {
             Statement::Query(q) => match *q.body {
                 datafusion::sql::sqlparser::ast::SetExpr::Select(s) => match &s.projection[0] {
                     datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e) => e.clone(),

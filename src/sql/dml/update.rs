@@ -86,7 +86,7 @@ impl Session {
         let stmt = select(projection, Some(update.table.clone()), update.selection.clone())?;
         let (_, batches) = self.query_batches(stmt).await?;
         let rows = rows_of(&batches)?;
-        if !named && !self.dml.allow_bulk {
+        if !named && !self.settings.allow_bulk {
             return Err(super::delete::bulk_refusal(Verb::Update, table, &rows));
         }
         let many = rows.len() > 1;

@@ -1,11 +1,11 @@
 //! pgjdbc (Debian's libpostgresql-jdbc-java) against the server: `executeUpdate` returns
 //! PostgreSQL's row counts for INSERT, UPDATE and DELETE, with and without parameters.
 
-mod common;
+
 
 use std::process::Command;
 
-use common::Stack;
+use crate::common::Stack;
 
 const DRIVER: &str = "/usr/share/java/postgresql.jar";
 
@@ -13,7 +13,7 @@ const DRIVER: &str = "/usr/share/java/postgresql.jar";
 async fn execute_update_returns_row_counts() {
     let stack = Stack::start().await;
     let port = stack.addr.port().to_string();
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jdbc/ExecuteUpdate.java");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/jdbc/ExecuteUpdate.java");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("java")
             .args(["-cp", DRIVER, source, &port])

@@ -1,12 +1,12 @@
 //! The real psql client: the seed pages' SELECTs from a script, and psql's own catalog
 //! commands (`\dn`, `\dt`, `\d`), which run its pg_catalog queries.
 
-mod common;
+
 
 use std::net::SocketAddr;
 use std::process::Command;
 
-use common::Stack;
+use crate::common::Stack;
 
 /// psql against a server address; run off the async runtime because it blocks.
 struct Psql(SocketAddr);

@@ -1,13 +1,13 @@
 //! INSERT, UPDATE and DELETE through the wire (tokio-postgres, simple and extended protocol)
 //! against the emulator; its counters prove which mutations were asked for and which succeeded.
 
-mod common;
+
 
 use std::time::Duration;
 
 use cloudpg::config::Config;
 use cloudpg_emulator::{EmulatorConfig, FaultRule};
-use common::{column, db_error, rows, Stack};
+use crate::common::{column, db_error, rows, Stack};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// The row count of the last command of a simple query.

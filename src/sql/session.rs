@@ -1,0 +1,404 @@
+//! One connection's state and the single dispatch of its statements.
+//!
+//! [`Session::parse`] and [`Session::prepare`] turn text into [`Prepared`] statements (both
+//! protocols go through them); [`Session::execute`] runs one, in the session's transaction
+//! state, with a fresh per-statement scope: a Cloud Control call budget and a memory limit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::common::ParamValues;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use tracing::Instrument;
+
+use super::dml::{self, Verb};
+use super::memory::StatementMemory;
+use super::parse::{self, Fingerprint, Hints};
+use super::settings::{reported_name, Settings};
+use super::statement::{Command, Prepared};
+use super::transaction::{Status, Transaction};
+use super::{meta, names, rewrite, Engine, Notice, Outcome, Output};
+use crate::catalog::provider::QuerySettings;
+use crate::cloudcontrol::budget::CallBudget;
+use crate::error::{Error, Result};
+
+/// One connection's state.
+pub struct Session {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) ctx: SessionContext,
+    pub settings: Settings,
+    transaction: Transaction,
+    pub user: String,
+    pub database: String,
+    /// What the statement running now may use.
+    pub(crate) scope: Scope,
+}
+
+/// The bounds of one statement.
+pub(crate) struct Scope {
+    pub budget: Arc<CallBudget>,
+    pub memory: Arc<StatementMemory>,
+}
+
+/// One statement of a query string, classified.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub command: Command,
+    pub fingerprint: Arc<Fingerprint>,
+    pub hints: Hints,
+}
+
+/// Which idle timeout applies to a connection waiting for its next message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    Session,
+    InTransaction,
+}
+
+impl Session {
+    pub(super) fn new(engine: Arc<Engine>, user: &str, database: &str, startup: &BTreeMap<String, String>) -> Session {
+        let settings = Settings::new(&engine.backend.config, startup);
+        let scope = engine.scope(settings.max_api_calls);
+        Session {
+            ctx: SessionContext::new_with_state(engine.base.state()),
+            engine,
+            settings,
+            transaction: Transaction::default(),
+            user: user.to_string(),
+            database: database.to_string(),
+            scope,
+        }
+    }
+
+    /// The statements of a query string, parsed and classified. A StackQL meta command is
+    /// the whole string.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Parsed>> {
+        let hints = Hints::of(sql);
+        if let Some(m) = meta::parse_meta(sql) {
+            let (fingerprint, _) = parse::scan(sql)?;
+            return Ok(vec![Parsed {
+                command: Command::Meta(m),
+                fingerprint: Arc::new(fingerprint),
+                hints,
+            }]);
+        }
+        let (fingerprint, depth) = parse::scan(sql)?;
+        parse::check_depth(depth, self.engine.backend.config.limits.max_expression_depth)?;
+        let fingerprint = Arc::new(fingerprint);
+        Ok(parse::parse_checked(sql)?
+            .into_iter()
+            .map(|s| Parsed {
+                command: Command::classify(s),
+                fingerprint: fingerprint.clone(),
+                hints,
+            })
+            .collect())
+    }
+
+    /// Parses and prepares one statement for the extended protocol; `None` when the text
+    /// holds none (PostgreSQL's empty query). `declared` is how many parameter types the
+    /// client gave.
+    pub async fn prepare(&mut self, sql: &str, declared: usize) -> Result<Option<Prepared>> {
+        let mut statements = self.parse(sql)?;
+        if statements.len() > 1 {
+            return Err(Error::Syntax("cannot insert multiple commands into a prepared statement".into()));
+        }
+        let Some(parsed) = statements.pop() else { return Ok(None) };
+        self.prepare_parsed(parsed, declared).await.map(Some)
+    }
+
+    /// Plans what needs planning, so the statement can describe itself.
+    pub async fn prepare_parsed(&mut self, parsed: Parsed, declared: usize) -> Result<Prepared> {
+        let mut prepared = Prepared {
+            command: parsed.command,
+            fingerprint: parsed.fingerprint,
+            hints: parsed.hints,
+            parameters: Vec::new(),
+            columns: None,
+            plan: None,
+        };
+        match &prepared.command {
+            Command::Query(stmt) => {
+                let count = parse::parameter_count(stmt)?;
+                let plan = self.plan_query(stmt.as_ref().clone()).await?;
+                let inferred = plan.get_parameter_types().map_err(Error::from)?;
+                prepared.parameters = (1..=count.max(declared))
+                    .map(|n| inferred.get(&format!("${n}")).cloned().flatten())
+                    .collect();
+                prepared.columns = Some(client_schema(plan.schema().as_arrow()));
+                prepared.plan = Some(Arc::new(plan));
+            }
+            Command::Dml { statement, .. } => {
+                let count = parse::parameter_count(statement)?;
+                let table = dml::target_table(statement, &self.engine.backend.catalog)?;
+                let mut types: Vec<_> = dml::parameter_types(statement, &table, count).into_iter().map(Some).collect();
+                types.resize(count.max(declared), None);
+                prepared.parameters = types;
+                prepared.columns = dml::returning_items(statement)
+                    .map(|items| self.returning_schema(&table, items))
+                    .transpose()?;
+            }
+            Command::ExplainDml(_) => prepared.columns = Some(meta::plan_schema()),
+            Command::Show(name) => prepared.columns = Some(meta::text_schema(&[name.as_str()])),
+            Command::ShowAll => prepared.columns = Some(meta::text_schema(&["name", "setting", "description"])),
+            Command::Meta(m) => prepared.columns = Some(meta::schema(m)),
+            _ => {}
+        }
+        Ok(prepared)
+    }
+
+    /// Runs a prepared statement; `params` are the values bound to its `$n`.
+    pub async fn execute(&mut self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        let span = tracing::info_span!(
+            "statement",
+            kind = prepared.command.kind(),
+            fingerprint = %prepared.fingerprint.hex(),
+            sql = %truncate(&prepared.fingerprint.text, 300),
+            user = %self.user,
+        );
+        self.scope = self.engine.scope(self.settings.max_api_calls);
+        let result = self.dispatch(prepared, params).instrument(span).await;
+        if result.is_err() {
+            self.transaction.fail();
+        }
+        result
+    }
+
+    async fn dispatch(&mut self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        if !prepared.command.ends_transaction() {
+            self.transaction.check_not_failed()?;
+        }
+        if params.is_none() && !prepared.parameters.is_empty() {
+            return Err(Error::UndefinedParameterRef("$1".into()));
+        }
+        let bypass_cache = prepared.hints.nocache;
+        match &prepared.command {
+            Command::Query(stmt) => {
+                let plan = match &prepared.plan {
+                    Some(p) => p.as_ref().clone(),
+                    None => self.plan_query(stmt.as_ref().clone()).await?,
+                };
+                let plan = match params {
+                    Some(p) => plan.with_param_values(p).map_err(Error::from)?,
+                    None => plan,
+                };
+                let is_explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+                let schema = prepared.columns.clone().unwrap_or_else(|| client_schema(plan.schema().as_arrow()));
+                let stream = self.run_plan(plan, bypass_cache).await?;
+                Ok(Output::rows(schema, stream, if is_explain { "EXPLAIN" } else { "SELECT" }, !is_explain))
+            }
+            Command::Dml { statement, verb } => {
+                let mut statement = statement.as_ref().clone();
+                if let Some(ParamValues::List(values)) = params {
+                    let values: Vec<_> = values.into_iter().map(|v| v.value).collect();
+                    dml::target::bind(&mut statement, &values)?;
+                }
+                let warning = self.check_mutation_allowed(*verb)?;
+                let mut out = self.execute_dml(statement, prepared.hints.nowait).await?;
+                out.notices.extend(warning);
+                Ok(out)
+            }
+            Command::ExplainDml(stmt) => self.explain_dml(stmt.as_ref().clone()).await,
+            Command::Transaction(command) => {
+                let before = self.settings.reported();
+                let done = self.transaction.run(command, &mut self.settings)?;
+                let mut out = Output::command(done.tag);
+                out.reported = changed(&before, &self.settings.reported());
+                out.notices.extend(done.warning.map(|(code, message)| Notice::warning(code, message)));
+                Ok(out)
+            }
+            Command::Set { name, value, local } => {
+                let mut out = Output::command("SET");
+                if *local {
+                    if let Some((code, message)) = self.transaction.before_set_local(&self.settings) {
+                        out.notices.push(Notice::warning(code, message));
+                        return Ok(out);
+                    }
+                }
+                if let Some(value) = self.settings.set(name, value.clone())? {
+                    out.reported.push((reported_name(name), value));
+                }
+                if !local {
+                    self.transaction.after_set(name, &self.settings);
+                }
+                Ok(out)
+            }
+            Command::Show(name) => {
+                let value = self.settings.get(name).ok_or_else(|| Error::UndefinedParameter {
+                    name: name.clone(),
+                    suggestions: Vec::new(),
+                })?;
+                Ok(meta::single_value(name, &value).with_tag("SHOW", false))
+            }
+            Command::ShowAll => {
+                let rows = self.settings.all().into_iter().map(|r| r.to_vec()).collect();
+                Ok(meta::rows(&["name", "setting", "description"], rows).with_tag("SHOW", false))
+            }
+            Command::Reset(name) => {
+                let mut out = Output::command("RESET");
+                match name {
+                    Some(name) => {
+                        if let Some(value) = self.settings.reset(name)? {
+                            out.reported.push((reported_name(name), value));
+                        }
+                    }
+                    None => out.reported = self.settings.reset_all(),
+                }
+                Ok(out)
+            }
+            Command::Discard { all } => {
+                if !*all {
+                    return Ok(Output::command("DISCARD"));
+                }
+                if self.transaction.status() != Status::Idle {
+                    return Err(Error::ActiveTransaction {
+                        message: "DISCARD ALL cannot run inside a transaction block".into(),
+                        hint: None,
+                    });
+                }
+                let mut out = Output::command("DISCARD ALL");
+                out.reported = self.settings.reset_all();
+                out.forget = Some(None);
+                Ok(out)
+            }
+            Command::Deallocate(name) => {
+                let mut out = Output::command(if name.is_some() { "DEALLOCATE" } else { "DEALLOCATE ALL" });
+                out.forget = Some(name.clone());
+                Ok(out)
+            }
+            Command::Listen { tag } => Ok(Output::command(*tag)),
+            Command::Meta(m) => meta::answer(m, &self.engine.backend.catalog),
+            Command::Refused { message } => Err(Error::NotSupported(message.clone())),
+        }
+    }
+
+    /// The transaction status a ReadyForQuery reports.
+    pub fn status(&self) -> Status {
+        self.transaction.status()
+    }
+
+    /// A statement failed outside [`Session::execute`] (a protocol error): an open block fails.
+    pub fn fail(&mut self) {
+        self.transaction.fail();
+    }
+
+    /// How long the connection may sit idle before it is closed, and which timeout that is.
+    pub fn idle_timeout(&self) -> Option<(Duration, Idle)> {
+        let (d, which) = match self.transaction.status() {
+            Status::Idle => (self.settings.idle_session_timeout, Idle::Session),
+            _ => (self.settings.idle_in_transaction_session_timeout, Idle::InTransaction),
+        };
+        (!d.is_zero()).then_some((d, which))
+    }
+
+    /// `statement_timeout`, when set.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        let d = self.settings.statement_timeout;
+        (!d.is_zero()).then_some(d)
+    }
+
+    /// 25006 in a read-only transaction; 25001 inside a transaction block (Cloud Control
+    /// cannot roll a mutation back) unless `cloudpg.autocommit_mutations`, which runs it at
+    /// once with a warning.
+    fn check_mutation_allowed(&self, verb: Verb) -> Result<Option<Notice>> {
+        if self.transaction.read_only(&self.settings) {
+            return Err(Error::ReadOnlyTransaction(verb.tag().to_string()));
+        }
+        if self.transaction.status() == Status::Idle {
+            return Ok(None);
+        }
+        if !self.settings.autocommit_mutations {
+            return Err(Error::ActiveTransaction {
+                message: format!(
+                    "{} cannot run inside a transaction block: Cloud Control has no transactions, so it could not be rolled back",
+                    verb.tag()
+                ),
+                hint: Some(
+                    "run it outside BEGIN … COMMIT (in autocommit mode), or SET cloudpg.autocommit_mutations = on to run it at once inside the block"
+                        .into(),
+                ),
+            });
+        }
+        Ok(Some(Notice::warning(
+            "01000",
+            format!(
+                "{} runs now, outside the transaction: Cloud Control cannot roll it back (cloudpg.autocommit_mutations is on)",
+                verb.tag()
+            ),
+        )))
+    }
+
+    /// Plans a query with PostgreSQL's column names.
+    pub(crate) async fn plan_query(&mut self, mut stmt: Statement) -> Result<LogicalPlan> {
+        names::name_columns(&mut stmt);
+        rewrite::check_tables(&stmt, &self.engine.backend.catalog)?;
+        let state = self.ctx.state();
+        state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Runs a plan with the session's settings and the statement's scope.
+    pub(crate) async fn run_plan(&mut self, plan: LogicalPlan, bypass_cache: bool) -> Result<SendableRecordBatchStream> {
+        let settings = QuerySettings {
+            regions: self.settings.regions.clone(),
+            bypass_cache: bypass_cache || self.settings.bypass_cache,
+            budget: self.scope.budget.clone(),
+        };
+        let mut state = self.ctx.state();
+        state.config_mut().set_extension(Arc::new(settings));
+        let physical = state.create_physical_plan(&plan).await.map_err(Error::from)?;
+        let runtime = self.scope.memory.runtime(state.runtime_env());
+        let task = TaskContext::from(&state).with_runtime(runtime);
+        datafusion::physical_plan::execute_stream(physical, Arc::new(task)).map_err(Error::from)
+    }
+}
+
+impl Engine {
+    fn scope(&self, max_api_calls: u64) -> Scope {
+        Scope {
+            budget: Arc::new(CallBudget::new(max_api_calls)),
+            memory: StatementMemory::new(self.backend.config.limits.query_memory, self.memory.clone()),
+        }
+    }
+}
+
+/// A planned schema with the names clients see (PostgreSQL's, duplicates allowed).
+pub fn client_schema(planned: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = planned
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_name(names::client_name(f.name())))
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, planned.metadata().clone()))
+}
+
+/// Reported parameters whose value changed.
+fn changed(before: &[(String, String)], after: &[(String, String)]) -> Vec<(String, String)> {
+    after.iter().filter(|a| !before.contains(a)).cloned().collect()
+}
+
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+impl Output {
+    fn with_tag(mut self, tag: &'static str, counted: bool) -> Output {
+        if let Outcome::Rows { tag: t, counted: c, .. } = &mut self.result {
+            *t = tag;
+            *c = counted;
+        }
+        self
+    }
+}

@@ -1,0 +1,362 @@
+//! The extended query protocol: Parse prepares a statement (it describes itself: parameter
+//! types and result columns), Bind checks what the client sends against it, Execute runs it
+//! and streams rows, stopping after `max_rows` with PortalSuspended and resuming from the
+//! same stream on the next Execute, as PostgreSQL does. Nothing buffers a whole result.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::portal::{Portal, PortalExecutionState};
+use pgwire::api::query::ExtendedQueryHandler;
+use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldInfo, Response};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::extendedquery::{Bind, BindComplete, Execute, Parse, ParseComplete, PortalSuspended};
+use pgwire::messages::response::EmptyQueryResponse;
+use pgwire::messages::PgWireBackendMessage;
+
+use super::run::{self, Interrupts};
+use super::{encode, to_pg_error, transaction_status, Connection};
+use crate::error::Error;
+use crate::sql::{Outcome, Prepared, Status};
+
+/// What the extended protocol stores per prepared statement.
+pub type PreparedStatement = Arc<Prepared>;
+
+pub struct Extended {
+    connection: Connection,
+    parser: Arc<Parser>,
+}
+
+impl Extended {
+    pub fn new(connection: Connection) -> Extended {
+        Extended {
+            parser: Arc::new(Parser(connection.clone())),
+            connection,
+        }
+    }
+}
+
+/// Prepares statements in the connection's session.
+pub struct Parser(Connection);
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<PreparedStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut guard = self.0.session().await?;
+        let Some(session) = guard.as_mut() else {
+            return Err(PgWireError::NotReadyForQuery);
+        };
+        let prepared = session.prepare(sql, types.len()).await.map_err(|e| to_pg_error(&e))?;
+        if let Some(p) = &prepared {
+            if session.status() == Status::Failed && !p.command.ends_transaction() {
+                return Err(to_pg_error(&Error::InFailedTransaction));
+            }
+        }
+        Ok(prepared.map(Arc::new))
+    }
+
+    fn get_parameter_types(&self, stmt: &PreparedStatement) -> PgWireResult<Vec<Type>> {
+        Ok(stmt
+            .parameter_types()
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|t| arrow_pg::datatypes::into_pg_type(t).ok())
+                    .unwrap_or(Type::UNKNOWN)
+            })
+            .collect())
+    }
+
+    fn get_result_schema(&self, stmt: &PreparedStatement, format: Option<&pgwire::api::portal::Format>) -> PgWireResult<Vec<FieldInfo>> {
+        match stmt.result_schema() {
+            Some(s) => encode::fields(&encode::wire_schema(s), format.unwrap_or(&pgwire::api::portal::Format::UnifiedBinary)),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+fn protocol_error(message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "08P01".into(), message)))
+}
+
+/// DEALLOCATE: drops prepared statements of this connection (all of them for `None`).
+pub fn forget_statements<C>(connection: &Connection, client: &C, name: Option<&str>) -> PgWireResult<()>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    let names = connection.forget_statements(name);
+    if let Some(n) = name {
+        if names.is_empty() {
+            let mut info = ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{n}\" does not exist"));
+            info.hint = Some("DEALLOCATE names a statement this connection prepared".into());
+            return Err(PgWireError::UserError(Box::new(info)));
+        }
+    } else {
+        client.portal_store().clear_portals();
+    }
+    for n in names {
+        client.portal_store().rm_statement(&n);
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Extended {
+    type Statement = PreparedStatement;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        self.parser.clone()
+    }
+
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(name) = message.name.as_deref().filter(|n| !n.is_empty()) {
+            self.connection.remember_statement(name);
+        }
+        if message.type_oids.len() > crate::sql::parse::MAX_PARAMETERS {
+            return Err(protocol_error(format!(
+                "Parse declares {} parameter types, more than the {} a statement may have",
+                message.type_oids.len(),
+                crate::sql::parse::MAX_PARAMETERS
+            )));
+        }
+        let name = message.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        client.send(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+        Ok(())
+    }
+
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let shown = message.statement_name.as_deref().unwrap_or("");
+        let statement = match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(s)) => Some(s),
+            Some(Entry::Empty) => None,
+            None => {
+                let mut info = ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{shown}\" does not exist"));
+                info.hint = Some("send Parse for it first".into());
+                return Err(PgWireError::UserError(Box::new(info)));
+            }
+        };
+        let (params, columns) = statement.as_ref().map_or((0, 0), |s| {
+            (
+                s.statement.parameters.len().max(s.parameter_types.len()),
+                s.statement.result_schema().map_or(0, |c| c.fields().len()),
+            )
+        });
+        check_bind(&message, shown, params, columns)?;
+        match statement {
+            Some(statement) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            None => client
+                .portal_store()
+                .put_empty_portal(message.portal_name.as_deref().unwrap_or(DEFAULT_NAME)),
+        }
+        client.send(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
+        Ok(())
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        // Zero or less means every row, as in PostgreSQL (pgjdbc sends Integer.MAX_VALUE).
+        let max_rows = usize::try_from(message.max_rows).unwrap_or(0);
+        let portal = match client.portal_store().get_portal(portal_name) {
+            Some(Entry::Value(p)) => p,
+            Some(Entry::Empty) => {
+                client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+                return Ok(());
+            }
+            None => {
+                let shown = message.name.as_deref().unwrap_or("");
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "ERROR".into(),
+                    "34000".into(),
+                    format!("portal \"{shown}\" does not exist"),
+                ))));
+            }
+        };
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut guard = self.connection.session().await?;
+        let Some(session) = guard.as_mut() else {
+            return Err(PgWireError::NotReadyForQuery);
+        };
+        let mut interrupts = Interrupts::start(client, session).await;
+        let state = portal.state();
+        let mut state = state.lock().await;
+        let connection = &self.connection;
+        let result = interrupts
+            .guard(async {
+                if matches!(*state, PortalExecutionState::Initial) {
+                    let prepared = &portal.statement.statement;
+                    let params = if prepared.parameters.is_empty() {
+                        None
+                    } else {
+                        let types: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
+                            prepared.parameters.iter().map(Option::as_ref).collect();
+                        Some(arrow_pg::datatypes::df::deserialize_parameters(portal.as_ref(), &types)?)
+                    };
+                    let output = session.execute(prepared, params).await.map_err(|e| to_pg_error(&e))?;
+                    if let Some(name) = &output.forget {
+                        forget_statements(connection, client, name.as_deref())?;
+                    }
+                    run::send_notices(client, &output.notices).await?;
+                    match output.result {
+                        Outcome::Rows { schema, stream, tag, .. } => {
+                            *state = PortalExecutionState::Suspended(run::query_response(schema, stream, tag, &portal.result_column_format)?);
+                        }
+                        Outcome::Command(tag) => {
+                            *state = PortalExecutionState::Finished;
+                            client.feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag))).await?;
+                            return run::send_reported(client, &output.reported).await;
+                        }
+                    }
+                    run::send_reported(client, &output.reported).await?;
+                }
+                match &mut *state {
+                    PortalExecutionState::Suspended(rows) => {
+                        let (sent, more) = run::send_rows(client, rows, max_rows).await?;
+                        if more {
+                            client.feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new())).await?;
+                        } else {
+                            let tag = rows.command_tag().to_string();
+                            client
+                                .feed(PgWireBackendMessage::CommandComplete(run::rows_complete(&tag, sent)))
+                                .await?;
+                            *state = PortalExecutionState::Finished;
+                        }
+                    }
+                    _ => {
+                        client
+                            .feed(PgWireBackendMessage::CommandComplete(run::rows_complete("SELECT", 0)))
+                            .await?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if result.is_err() {
+            // A failed portal cannot be resumed; its stream (and the work under it) ends here.
+            *state = PortalExecutionState::Finished;
+            session.fail();
+        }
+        client.set_transaction_status(transaction_status(session.status()));
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        result
+    }
+
+    async fn do_describe_statement<C>(&self, _client: &mut C, target: &StoredStatement<PreparedStatement>) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let server = self.parser.get_parameter_types(&target.statement)?;
+        let count = server.len().max(target.parameter_types.len());
+        let params = (0..count)
+            .map(|i| {
+                target
+                    .parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| server.get(i).cloned())
+                    .unwrap_or(Type::UNKNOWN)
+            })
+            .collect();
+        let fields = self.parser.get_result_schema(&target.statement, None)?;
+        Ok(DescribeStatementResponse::new(params, fields))
+    }
+
+    async fn do_describe_portal<C>(&self, _client: &mut C, target: &Portal<PreparedStatement>) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let fields = self
+            .parser
+            .get_result_schema(&target.statement.statement, Some(&target.result_column_format))?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _portal: &Portal<PreparedStatement>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // on_execute runs portals itself, streaming and suspending them.
+        Err(PgWireError::ApiError("the extended protocol runs portals through on_execute".into()))
+    }
+}
+
+/// 08P01 for a Bind whose counts do not match the statement, as PostgreSQL words it.
+fn check_bind(bind: &Bind, statement: &str, params: usize, columns: usize) -> PgWireResult<()> {
+    if bind.parameters.len() != params {
+        return Err(protocol_error(format!(
+            "bind message supplies {} parameters, but prepared statement \"{statement}\" requires {params}",
+            bind.parameters.len()
+        )));
+    }
+    let formats = bind.parameter_format_codes.len();
+    if formats > 1 && formats != params {
+        return Err(protocol_error(format!(
+            "bind message has {formats} parameter formats but {params} parameters"
+        )));
+    }
+    let results = bind.result_column_format_codes.len();
+    if results > 1 && results != columns {
+        return Err(protocol_error(format!(
+            "bind message has {results} result formats but query has {columns} columns"
+        )));
+    }
+    if let Some(bad) = bind
+        .parameter_format_codes
+        .iter()
+        .chain(&bind.result_column_format_codes)
+        .find(|c| !matches!(c, 0 | 1))
+    {
+        return Err(protocol_error(format!("unsupported format code: {bad}")));
+    }
+    Ok(())
+}

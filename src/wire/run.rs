@@ -1,0 +1,170 @@
+//! Running one statement for either protocol: what may interrupt it (a CancelRequest,
+//! `statement_timeout`, a client that left) and how its results reach the client (notices,
+//! rows streamed as they are produced, the command tag, changed parameters).
+//!
+//! An interrupt drops the statement's future, and with it the DataFusion stream and the scan
+//! tasks under it: queued and in-flight Cloud Control calls stop there. Started mutations are
+//! not affected (they run in their own tasks and stay tracked).
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use arrow_pg::datatypes::encode_recordbatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::channel::oneshot;
+use futures::{stream, Sink, SinkExt, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{QueryResponse, Tag};
+use pgwire::api::{ClientInfo, ConnectionHandle};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::CommandComplete;
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::messages::PgWireBackendMessage;
+use tokio::time::Instant;
+
+use super::connection::Disconnect;
+use super::{encode, to_pg_error};
+use crate::error::Error;
+use crate::sql::{Notice, Session};
+
+/// What may stop the statement running now.
+pub struct Interrupts {
+    cancel: Option<oneshot::Receiver<()>>,
+    deadline: Option<Instant>,
+    disconnect: Option<Arc<Disconnect>>,
+}
+
+impl Interrupts {
+    /// Arms the interrupts of a new statement: a fresh cancel receiver (an older CancelRequest
+    /// does not carry over), and the session's `statement_timeout` from now.
+    pub async fn start<C: ClientInfo>(client: &C, session: &Session) -> Interrupts {
+        let cancel = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
+            Some(handle) => Some(handle.start_query().await),
+            None => None,
+        };
+        Interrupts {
+            cancel,
+            deadline: session.statement_timeout().map(|d| Instant::now() + d),
+            disconnect: client.session_extensions().get::<Arc<Disconnect>>().map(|d| Arc::clone(d.as_ref())),
+        }
+    }
+
+    /// Runs `work` to its end, or stops it at the first interrupt.
+    pub async fn guard<T>(&mut self, work: impl Future<Output = PgWireResult<T>>) -> PgWireResult<T> {
+        let deadline = self.deadline;
+        let disconnect = self.disconnect.clone();
+        let cancel = &mut self.cancel;
+        let canceled = async {
+            match cancel {
+                // A dropped sender (the handle re-armed) is not a cancel.
+                Some(rx) => {
+                    if rx.await.is_ok() {
+                        return;
+                    }
+                    futures::future::pending::<()>().await
+                }
+                None => futures::future::pending::<()>().await,
+            }
+        };
+        let timed_out = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => futures::future::pending::<()>().await,
+            }
+        };
+        let gone = async {
+            match &disconnect {
+                Some(d) => d.closed().await,
+                None => futures::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = canceled => Err(to_pg_error(&Error::Canceled)),
+            _ = timed_out => Err(to_pg_error(&Error::StatementTimeout)),
+            _ = gone => {
+                tracing::debug!("client closed the connection mid-statement; stopping it");
+                Err(PgWireError::IoError(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "client closed the connection")))
+            }
+            r = work => r,
+        }
+    }
+}
+
+/// A statement's rows as pgwire's row stream, encoded batch by batch as they arrive.
+pub fn query_response(schema: SchemaRef, stream: SendableRecordBatchStream, tag: &str, format: &Format) -> PgWireResult<QueryResponse> {
+    let schema = encode::wire_schema(&schema);
+    let fields = Arc::new(encode::fields(&schema, format)?);
+    let row_fields = fields.clone();
+    let rows = stream.flat_map(move |batch| match batch.map_err(Error::from).and_then(|b| encode::wire_batch(b, &schema)) {
+        Ok(b) => stream::iter(encode_recordbatch(row_fields.clone(), b).collect::<Vec<_>>()),
+        Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),
+    });
+    let mut response = QueryResponse::new(fields, rows);
+    response.set_command_tag(tag);
+    Ok(response)
+}
+
+/// Sends up to `max_rows` rows (0: all); returns how many were sent and whether rows remain.
+pub async fn send_rows<C>(client: &mut C, rows: &mut QueryResponse, max_rows: usize) -> PgWireResult<(usize, bool)>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut sent = 0;
+    while max_rows == 0 || sent < max_rows {
+        match rows.data_rows().next().await {
+            Some(row) => {
+                client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                sent += 1;
+            }
+            None => return Ok((sent, false)),
+        }
+    }
+    Ok((sent, true))
+}
+
+/// The CommandComplete of a row-returning statement: `SELECT 3`, `INSERT 0 1`, or `SHOW`.
+pub fn rows_complete(tag: &str, rows: usize) -> CommandComplete {
+    let t = Tag::new(tag);
+    if matches!(tag, "SHOW" | "EXPLAIN") {
+        t.into()
+    } else {
+        t.with_rows(rows).into()
+    }
+}
+
+/// A complete command tag as CommandComplete.
+pub fn command_complete(tag: &str) -> CommandComplete {
+    CommandComplete::new(tag.to_string())
+}
+
+pub async fn send_notices<C>(client: &mut C, notices: &[Notice]) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for n in notices {
+        let info = ErrorInfo::new(n.severity.to_string(), n.code.to_string(), n.message.clone());
+        client.feed(PgWireBackendMessage::NoticeResponse(info.into())).await?;
+    }
+    Ok(())
+}
+
+pub async fn send_reported<C>(client: &mut C, reported: &[(String, String)]) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in reported {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.clone(), value.clone())))
+            .await?;
+    }
+    Ok(())
+}

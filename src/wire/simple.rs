@@ -1,0 +1,123 @@
+//! The simple query protocol: a Query message may hold several statements; they run in order
+//! and the first error ends the message, as in PostgreSQL. Each statement is interruptible,
+//! and its rows stream to the client as they are produced.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::portal::Format;
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::Response;
+use pgwire::messages::data::RowDescription;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::PgWireBackendMessage;
+
+use super::run::{self, Interrupts};
+use super::{to_pg_error, transaction_status, Connection};
+use crate::sql::{Outcome, Parsed, Session};
+
+pub struct Simple(pub Connection);
+
+#[async_trait]
+impl SimpleQueryHandler for Simple {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut guard = self.0.session().await?;
+        let Some(session) = guard.as_mut() else {
+            return Err(PgWireError::NotReadyForQuery);
+        };
+        match session.parse(&query.query) {
+            Err(e) => {
+                session.fail();
+                client.feed(PgWireBackendMessage::ErrorResponse(super::error_info(&e).into())).await?;
+            }
+            Ok(statements) if statements.is_empty() => {
+                client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+            }
+            Ok(statements) => {
+                for parsed in statements {
+                    if let Err(e) = self.run(client, session, parsed).await {
+                        if matches!(e, PgWireError::IoError(_)) {
+                            return Err(e);
+                        }
+                        session.fail();
+                        let info = match e {
+                            PgWireError::UserError(info) => *info,
+                            other => other.into(),
+                        };
+                        client.feed(PgWireBackendMessage::ErrorResponse(info.into())).await?;
+                        break;
+                    }
+                }
+            }
+        }
+        let status = transaction_status(session.status());
+        client.set_transaction_status(status);
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(status))).await?;
+        Ok(())
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // on_query runs statements itself, streaming each one's rows.
+        Err(PgWireError::ApiError("the simple query protocol runs through on_query".into()))
+    }
+}
+
+impl Simple {
+    /// One statement of the message: prepared, run and streamed, all of it interruptible.
+    async fn run<C>(&self, client: &mut C, session: &mut Session, parsed: Parsed) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut interrupts = Interrupts::start(client, session).await;
+        interrupts
+            .guard(async {
+                let prepared = session.prepare_parsed(parsed, 0).await.map_err(|e| to_pg_error(&e))?;
+                let output = session.execute(&prepared, None).await.map_err(|e| to_pg_error(&e))?;
+                run::send_notices(client, &output.notices).await?;
+                match output.result {
+                    Outcome::Rows { schema, stream, tag, .. } => {
+                        let mut rows = run::query_response(schema, stream, tag, &Format::UnifiedText)?;
+                        let description = RowDescription::new(rows.row_schema.iter().map(Into::into).collect());
+                        client.feed(PgWireBackendMessage::RowDescription(description)).await?;
+                        let (sent, _) = run::send_rows(client, &mut rows, 0).await?;
+                        client
+                            .feed(PgWireBackendMessage::CommandComplete(run::rows_complete(tag, sent)))
+                            .await?;
+                    }
+                    Outcome::Command(tag) => {
+                        client.feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag))).await?;
+                    }
+                }
+                if let Some(name) = &output.forget {
+                    super::extended::forget_statements(&self.0, client, name.as_deref())?;
+                }
+                run::send_reported(client, &output.reported).await
+            })
+            .await
+    }
+}

@@ -1,0 +1,10 @@
+//! The integration tests, one binary (each test binary links DataFusion and the AWS SDK, so
+//! one binary keeps the build fast): the server and the emulator on 127.0.0.1 port 0, driven
+//! through real clients and the raw protocol.
+
+mod catalog_cli;
+mod common;
+mod dml;
+mod jdbc;
+mod psql;
+mod select;
