@@ -264,7 +264,10 @@ impl Config {
         positive("api.hydrate_concurrency", raw.api.hydrate_concurrency)?;
         positive("api.max_attempts", raw.api.max_attempts as usize)?;
         positive("emulator.page_size", raw.emulator.page_size)?;
-        positive("limits.max_api_calls", usize::try_from(raw.limits.max_api_calls).unwrap_or(usize::MAX))?;
+        positive(
+            "limits.max_api_calls",
+            usize::try_from(raw.limits.max_api_calls).unwrap_or(usize::MAX),
+        )?;
         positive("limits.max_expression_depth", raw.limits.max_expression_depth)?;
         if raw.limits.max_expression_depth > MAX_EXPRESSION_DEPTH {
             return Err(Error::Config(format!(

@@ -136,7 +136,7 @@ impl From<DataFusionError> for Error {
             DataFusionError::Context(ctx, inner) => match Error::from(*inner) {
                 Error::DataFusion(df) => Error::DataFusion(Arc::new(DataFusionError::Context(
                     ctx,
-                    Box::new(Arc::try_unwrap(df).unwrap_or_else(|shared| DataFusionError::Shared(shared))),
+                    Box::new(Arc::try_unwrap(df).unwrap_or_else(DataFusionError::Shared)),
                 ))),
                 ours => ours,
             },

@@ -408,7 +408,11 @@ impl Producer {
                     _ = ids.closed() => return,
                 }
             }
-            let page = match self.api.list_page_cached(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget).await {
+            let page = match self
+                .api
+                .list_page_cached(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget)
+                .await
+            {
                 Ok(page) => page,
                 Err(e) => {
                     let _ = ids.send(Err(e)).await;

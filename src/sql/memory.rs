@@ -51,7 +51,12 @@ impl StatementMemory {
 
 impl fmt::Display for StatementMemory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "statement memory ({} of {} bytes)", self.used.load(Ordering::Relaxed), self.limit)
+        write!(
+            f,
+            "statement memory ({} of {} bytes)",
+            self.used.load(Ordering::Relaxed),
+            self.limit
+        )
     }
 }
 
@@ -66,7 +71,8 @@ impl MemoryPool for StatementMemory {
     }
 
     fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
-        self.used.fetch_sub(shrink.min(self.used.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.used
+            .fetch_sub(shrink.min(self.used.load(Ordering::Relaxed)), Ordering::Relaxed);
         self.server.shrink(reservation, shrink);
     }
 

@@ -74,7 +74,12 @@ pub fn rows(columns: &[&str], data: Vec<Vec<String>>) -> Output {
         .collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays);
     let stream = futures::stream::iter(vec![batch.map_err(Into::into)]);
-    Output::rows(schema.clone(), Box::pin(RecordBatchStreamAdapter::new(schema, stream)), "SELECT", true)
+    Output::rows(
+        schema.clone(),
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        "SELECT",
+        true,
+    )
 }
 
 /// One row, one column: the answer to `SHOW name`.

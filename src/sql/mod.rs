@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::MemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -121,7 +123,13 @@ impl Engine {
             .with_default_catalog_and_schema(CATALOG, "public")
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false);
-        let ctx = SessionContext::new_with_config(config);
+        // Nothing spills to disk: a statement over its memory limit fails with 53200 instead of
+        // filling the disk (see `memory`).
+        let runtime = RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .build_arc()
+            .map_err(Error::from)?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         let catalog = Arc::new(ResourceCatalog::new(backend.clone()));
         catalog
             .register_schema("public", Arc::new(MemorySchemaProvider::new()))

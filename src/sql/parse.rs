@@ -111,9 +111,9 @@ pub fn parse_checked(sql: &str) -> Result<Vec<Statement>> {
 
 fn parse_error(e: ParserError) -> Error {
     match e {
-        ParserError::RecursionLimitExceeded => Error::TooComplex(
-            "parentheses, subqueries or function calls nest more than 50 levels deep".into(),
-        ),
+        ParserError::RecursionLimitExceeded => {
+            Error::TooComplex("parentheses, subqueries or function calls nest more than 50 levels deep".into())
+        }
         other => Error::Syntax(other.to_string()),
     }
 }
@@ -359,7 +359,7 @@ mod tests {
         assert!(depth(&term_then_chain) >= 6000, "{}", depth(&term_then_chain));
         let paren_terms = format!("SELECT 1 WHERE {}", vec!["(1=1)"; 3000].join(" OR "));
         assert!(depth(&paren_terms) >= 3000, "{}", depth(&paren_terms));
-        let nested = format!("SELECT {}", vec!["(a OR b"; 10].join(" AND ") + &")".repeat(10));
+        let nested = format!("SELECT {}", ["(a OR b"; 10].join(" AND ") + &")".repeat(10));
         assert!(depth(&nested) >= 20, "{}", depth(&nested));
     }
 

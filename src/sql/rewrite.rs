@@ -118,7 +118,8 @@ mod tests {
 
     #[test]
     fn aliases_are_rewritten() {
-        let stmts = crate::sql::parse::parse_checked("SELECT data__Identifier FROM aws.connect.instances WHERE data__Identifier = 'x'").unwrap();
+        let stmts =
+            crate::sql::parse::parse_checked("SELECT data__Identifier FROM aws.connect.instances WHERE data__Identifier = 'x'").unwrap();
         assert_eq!(
             stmts[0].to_string(),
             "SELECT identifier FROM awscc.connect.instances WHERE identifier = 'x'"

@@ -191,7 +191,12 @@ impl Session {
                 let is_explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
                 let schema = prepared.columns.clone().unwrap_or_else(|| client_schema(plan.schema().as_arrow()));
                 let stream = self.run_plan(plan, bypass_cache).await?;
-                Ok(Output::rows(schema, stream, if is_explain { "EXPLAIN" } else { "SELECT" }, !is_explain))
+                Ok(Output::rows(
+                    schema,
+                    stream,
+                    if is_explain { "EXPLAIN" } else { "SELECT" },
+                    !is_explain,
+                ))
             }
             Command::Dml { statement, verb } => {
                 let mut statement = statement.as_ref().clone();
@@ -210,7 +215,8 @@ impl Session {
                 let done = self.transaction.run(command, &mut self.settings)?;
                 let mut out = Output::command(done.tag);
                 out.reported = changed(&before, &self.settings.reported());
-                out.notices.extend(done.warning.map(|(code, message)| Notice::warning(code, message)));
+                out.notices
+                    .extend(done.warning.map(|(code, message)| Notice::warning(code, message)));
                 Ok(out)
             }
             Command::Set { name, value, local } => {
@@ -384,7 +390,6 @@ pub fn client_schema(planned: &Schema) -> SchemaRef {
 fn changed(before: &[(String, String)], after: &[(String, String)]) -> Vec<(String, String)> {
     after.iter().filter(|a| !before.contains(a)).cloned().collect()
 }
-
 
 fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {

@@ -204,9 +204,7 @@ impl Settings {
             "cloudpg.max_api_calls" => self.max_api_calls = self.api_calls(&text)?,
             "statement_timeout" => self.statement_timeout = parse_duration(&name, &text, Unit::Millis)?,
             "idle_session_timeout" => self.idle_session_timeout = parse_duration(&name, &text, Unit::Millis)?,
-            "idle_in_transaction_session_timeout" => {
-                self.idle_in_transaction_session_timeout = parse_duration(&name, &text, Unit::Millis)?
-            }
+            "idle_in_transaction_session_timeout" => self.idle_in_transaction_session_timeout = parse_duration(&name, &text, Unit::Millis)?,
             "default_transaction_read_only" => self.default_transaction_read_only = bool_setting(&name, &text)?,
             "client_encoding" => {
                 let upper = text.to_ascii_uppercase().replace(['-', '_'], "");
@@ -337,7 +335,10 @@ impl Settings {
 
     /// The reported parameters and their values, for the startup ParameterStatus messages.
     pub fn reported(&self) -> Vec<(String, String)> {
-        REPORTED.iter().filter_map(|n| Some((display_name(n).to_string(), self.get(n)?))).collect()
+        REPORTED
+            .iter()
+            .filter_map(|n| Some((display_name(n).to_string(), self.get(n)?)))
+            .collect()
     }
 
     fn defaults(&self) -> Settings {
@@ -355,7 +356,10 @@ impl Settings {
         })?;
         if n == 0 || n > self.api_call_ceiling {
             return Err(Error::invalid_parameter(
-                format!("{n} is outside the valid range for parameter \"cloudpg.max_api_calls\" (1 .. {})", self.api_call_ceiling),
+                format!(
+                    "{n} is outside the valid range for parameter \"cloudpg.max_api_calls\" (1 .. {})",
+                    self.api_call_ceiling
+                ),
                 Some("the server's limits.max_api_calls is the highest a session may set".into()),
             ));
         }
@@ -483,11 +487,11 @@ fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         "0".into()
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}min", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

@@ -22,25 +22,38 @@ pub enum Command {
     /// Planned and run by DataFusion: SELECT, VALUES, WITH, EXPLAIN of a query, SHOW TABLES.
     Query(Box<Statement>),
     /// INSERT, UPDATE or DELETE on a resource table: Cloud Control requests, never DataFusion.
-    Dml { statement: Box<Statement>, verb: Verb },
+    Dml {
+        statement: Box<Statement>,
+        verb: Verb,
+    },
     /// EXPLAIN of INSERT, UPDATE or DELETE: the requests it would send.
     ExplainDml(Box<Statement>),
     Transaction(TransactionCommand),
-    Set { name: String, value: SetValue, local: bool },
+    Set {
+        name: String,
+        value: SetValue,
+        local: bool,
+    },
     Show(String),
     ShowAll,
     /// `RESET name`; `None` for `RESET ALL`.
     Reset(Option<String>),
     /// `DISCARD ALL` (and the narrower DISCARDs, which hold nothing here).
-    Discard { all: bool },
+    Discard {
+        all: bool,
+    },
     /// `DEALLOCATE name`; `None` for `DEALLOCATE ALL`.
     Deallocate(Option<String>),
     /// LISTEN and UNLISTEN: accepted; Cloud Control sends no notifications.
-    Listen { tag: &'static str },
+    Listen {
+        tag: &'static str,
+    },
     /// StackQL's SHOW SERVICES, SHOW RESOURCES IN, DESCRIBE.
     Meta(Meta),
     /// A statement cloudpg does not run, with why and what to do instead.
-    Refused { message: String },
+    Refused {
+        message: String,
+    },
 }
 
 impl Command {
@@ -53,7 +66,9 @@ impl Command {
             };
         }
         match statement {
-            Statement::Explain { ref statement, .. } if Verb::of(statement).is_some() => Command::ExplainDml(Box::new(statement_of_explain(statement))),
+            Statement::Explain { ref statement, .. } if Verb::of(statement).is_some() => {
+                Command::ExplainDml(Box::new(statement_of_explain(statement)))
+            }
             Statement::Query(_)
             | Statement::Explain { .. }
             | Statement::ShowTables { .. }
@@ -198,12 +213,7 @@ fn set_value(values: &[Expr]) -> SetValue {
 
 /// `a.b` as PostgreSQL spells a parameter name: lower case, dotted.
 fn object_name(name: &ObjectName) -> String {
-    let words: Vec<String> = name
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(|i| i.value.to_lowercase())
-        .collect();
+    let words: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.to_lowercase()).collect();
     words.join(".")
 }
 
@@ -291,7 +301,10 @@ mod tests {
             classify("BEGIN READ ONLY"),
             Command::Transaction(TransactionCommand::Begin { read_only: Some(true) })
         ));
-        assert!(matches!(classify("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"), Command::Transaction(TransactionCommand::Begin { read_only: None })));
+        assert!(matches!(
+            classify("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            Command::Transaction(TransactionCommand::Begin { read_only: None })
+        ));
         assert!(matches!(classify("END"), Command::Transaction(TransactionCommand::Commit)));
         assert!(matches!(classify("ABORT"), Command::Transaction(TransactionCommand::Rollback)));
         assert!(matches!(classify("ROLLBACK TO SAVEPOINT a"), Command::Transaction(TransactionCommand::RollbackTo(n)) if n == "a"));
@@ -317,10 +330,19 @@ mod tests {
             Command::Set { name, value, local } => (name, value, local),
             other => panic!("{other:?}"),
         };
-        assert_eq!(set("SET statement_timeout = 200"), ("statement_timeout".into(), SetValue::Text("200".into()), false));
+        assert_eq!(
+            set("SET statement_timeout = 200"),
+            ("statement_timeout".into(), SetValue::Text("200".into()), false)
+        );
         assert_eq!(set("SET statement_timeout TO '1s'").1, SetValue::Text("1s".into()));
-        assert_eq!(set("SET LOCAL cloudpg.nowait = on"), ("cloudpg.nowait".into(), SetValue::Text("on".into()), true));
-        assert_eq!(set("SET SESSION TIMEZONE TO 'UTC'"), ("timezone".into(), SetValue::Text("UTC".into()), false));
+        assert_eq!(
+            set("SET LOCAL cloudpg.nowait = on"),
+            ("cloudpg.nowait".into(), SetValue::Text("on".into()), true)
+        );
+        assert_eq!(
+            set("SET SESSION TIMEZONE TO 'UTC'"),
+            ("timezone".into(), SetValue::Text("UTC".into()), false)
+        );
         assert_eq!(set("SET TIME ZONE 'Europe/Paris'").0, "timezone");
         assert_eq!(set("SET search_path = a, b").1, SetValue::Text("a, b".into()));
         assert_eq!(set("SET cloudpg.regions = DEFAULT").1, SetValue::Default);

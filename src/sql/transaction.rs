@@ -14,14 +14,19 @@ use super::settings::Settings;
 /// A transaction-control statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransactionCommand {
-    Begin { read_only: Option<bool> },
+    Begin {
+        read_only: Option<bool>,
+    },
     Commit,
     Rollback,
     Savepoint(String),
     Release(String),
     RollbackTo(String),
     /// `SET TRANSACTION …` / `SET SESSION CHARACTERISTICS AS TRANSACTION …`.
-    SetCharacteristics { read_only: Option<bool>, session: bool },
+    SetCharacteristics {
+        read_only: Option<bool>,
+        session: bool,
+    },
 }
 
 /// The state a ReadyForQuery reports.
@@ -293,7 +298,11 @@ mod tests {
         assert_eq!(t.run(&RollbackTo("a".into()), &mut s).unwrap().tag, "ROLLBACK");
         assert_eq!(t.status(), Status::InBlock);
         t.fail();
-        assert_eq!(t.run(&Commit, &mut s).unwrap().tag, "ROLLBACK", "COMMIT of a failed block rolls back");
+        assert_eq!(
+            t.run(&Commit, &mut s).unwrap().tag,
+            "ROLLBACK",
+            "COMMIT of a failed block rolls back"
+        );
         assert_eq!(t.status(), Status::Idle);
     }
 

@@ -137,7 +137,12 @@ async fn message_loop(
         if let Some(big) = guard.take_due(handled) {
             handled += 1;
             let extended_protocol = big.kind != b'Q';
-            process_error(socket, PgWireError::UserError(Box::new(oversized_error(big, guard.limit))), extended_protocol).await?;
+            process_error(
+                socket,
+                PgWireError::UserError(Box::new(oversized_error(big, guard.limit))),
+                extended_protocol,
+            )
+            .await?;
             continue;
         }
         let in_startup = matches!(
@@ -149,23 +154,35 @@ async fn message_loop(
         } else {
             handlers.idle_deadline(socket.transaction_status()).await
         };
+        // Messages already sent come first: a connection is idle, and may be closed by a
+        // shutdown, only when nothing waits to be read.
         let message = tokio::select! {
             biased;
+            _ = guard.notify.notified(), if !guard.malformed() => continue,
+            message = socket.next() => message,
             _ = shutdown.cancelled() => {
                 if !in_startup {
                     send_fatal(socket, "57P01", "terminating connection due to administrator command", Some("the server is shutting down; reconnect to another instance or later".into())).await;
                 }
                 return Ok(());
             }
-            _ = guard.notify.notified() => continue,
             _ = sleep_until(idle.map(|(at, _)| at)) => {
                 if let Some((_, why)) = idle {
                     why.close(socket).await;
                 }
                 return Ok(());
             }
-            message = socket.next() => message,
         };
+        if guard.malformed() {
+            send_fatal(
+                socket,
+                "08P01",
+                "invalid message length",
+                Some("the client broke the protocol's framing; the connection cannot go on".into()),
+            )
+            .await;
+            return Ok(());
+        }
         let message = match message {
             None => return Ok(()),
             Some(Err(e)) => {
@@ -262,7 +279,8 @@ fn oversized_error(big: Oversized, limit: usize) -> ErrorInfo {
         "54000".into(),
         format!("{kind} of {} bytes exceeds the server's limit of {limit} bytes", big.length),
     );
-    info.hint = Some("send a shorter statement (fewer values per statement), or raise limits.max_message_size in the server's config".into());
+    info.hint =
+        Some("send a shorter statement (fewer values per statement), or raise limits.max_message_size in the server's config".into());
     info
 }
 

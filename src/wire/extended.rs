@@ -79,7 +79,10 @@ impl QueryParser for Parser {
 
     fn get_result_schema(&self, stmt: &PreparedStatement, format: Option<&pgwire::api::portal::Format>) -> PgWireResult<Vec<FieldInfo>> {
         match stmt.result_schema() {
-            Some(s) => encode::fields(&encode::wire_schema(s), format.unwrap_or(&pgwire::api::portal::Format::UnifiedBinary)),
+            Some(s) => encode::fields(
+                &encode::wire_schema(s),
+                format.unwrap_or(&pgwire::api::portal::Format::UnifiedBinary),
+            ),
             None => Ok(Vec::new()),
         }
     }
@@ -159,7 +162,11 @@ impl ExtendedQueryHandler for Extended {
             Some(Entry::Value(s)) => Some(s),
             Some(Entry::Empty) => None,
             None => {
-                let mut info = ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{shown}\" does not exist"));
+                let mut info = ErrorInfo::new(
+                    "ERROR".into(),
+                    "26000".into(),
+                    format!("prepared statement \"{shown}\" does not exist"),
+                );
                 info.hint = Some("send Parse for it first".into());
                 return Err(PgWireError::UserError(Box::new(info)));
             }
@@ -200,7 +207,9 @@ impl ExtendedQueryHandler for Extended {
         let portal = match client.portal_store().get_portal(portal_name) {
             Some(Entry::Value(p)) => p,
             Some(Entry::Empty) => {
-                client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+                    .await?;
                 return Ok(());
             }
             None => {
@@ -239,11 +248,14 @@ impl ExtendedQueryHandler for Extended {
                     run::send_notices(client, &output.notices).await?;
                     match output.result {
                         Outcome::Rows { schema, stream, tag, .. } => {
-                            *state = PortalExecutionState::Suspended(run::query_response(schema, stream, tag, &portal.result_column_format)?);
+                            *state =
+                                PortalExecutionState::Suspended(run::query_response(schema, stream, tag, &portal.result_column_format)?);
                         }
                         Outcome::Command(tag) => {
                             *state = PortalExecutionState::Finished;
-                            client.feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag))).await?;
+                            client
+                                .feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag)))
+                                .await?;
                             return run::send_reported(client, &output.reported).await;
                         }
                     }
@@ -281,7 +293,11 @@ impl ExtendedQueryHandler for Extended {
         result
     }
 
-    async fn do_describe_statement<C>(&self, _client: &mut C, target: &StoredStatement<PreparedStatement>) -> PgWireResult<DescribeStatementResponse>
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<PreparedStatement>,
+    ) -> PgWireResult<DescribeStatementResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -326,7 +342,9 @@ impl ExtendedQueryHandler for Extended {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         // on_execute runs portals itself, streaming and suspending them.
-        Err(PgWireError::ApiError("the extended protocol runs portals through on_execute".into()))
+        Err(PgWireError::ApiError(
+            "the extended protocol runs portals through on_execute".into(),
+        ))
     }
 }
 

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -30,6 +31,8 @@ pub struct Oversized {
 pub struct GuardShared {
     pub limit: usize,
     oversized: Mutex<VecDeque<Oversized>>,
+    /// A length header below 4: the stream cannot be followed any further.
+    malformed: AtomicBool,
     pub notify: Notify,
 }
 
@@ -38,6 +41,7 @@ impl GuardShared {
         Arc::new(GuardShared {
             limit,
             oversized: Mutex::new(VecDeque::new()),
+            malformed: AtomicBool::new(false),
             notify: Notify::new(),
         })
     }
@@ -49,6 +53,11 @@ impl GuardShared {
             Some(o) if o.sequence <= handled => queue.pop_front(),
             _ => None,
         }
+    }
+
+    /// Whether the client sent a length the framing cannot follow.
+    pub fn malformed(&self) -> bool {
+        self.malformed.load(Ordering::Relaxed)
     }
 
     fn report(&self, o: Oversized) {
@@ -83,7 +92,7 @@ impl Framing {
     /// Moves `input` through the framing: kept bytes go to `out`, oversized messages are
     /// reported to `shared` and dropped.
     fn feed(&mut self, mut input: &[u8], out: &mut VecDeque<u8>, shared: &GuardShared) {
-        while !input.is_empty() {
+        while !input.is_empty() && !shared.malformed() {
             if self.skip > 0 {
                 let n = self.skip.min(input.len());
                 self.skip -= n;
@@ -118,8 +127,13 @@ impl Framing {
             self.header[offset + 2],
             self.header[offset + 3],
         ];
-        // The length counts itself; a value below 4 is malformed and left to the codec to refuse.
+        // The length counts itself: below 4 the message boundaries are lost for good.
         let length = u32::from_be_bytes(length_bytes) as usize;
+        if length < 4 {
+            shared.malformed.store(true, Ordering::Relaxed);
+            shared.notify.notify_one();
+            return;
+        }
         let body = length.saturating_sub(4);
         let sequence = self.sequence;
         self.sequence += 1;
@@ -177,6 +191,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
             }
             let mut scratch = [0u8; 16 * 1024];
             let mut read = ReadBuf::new(&mut scratch);
+            if this.shared.malformed() {
+                return Poll::Ready(Ok(())); // end of what can be read
+            }
             match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
                 Poll::Ready(Ok(())) => {
                     let filled = read.filled();
@@ -279,6 +296,16 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn a_length_below_four_stops_the_stream() {
+        let mut input = startup();
+        input.extend([b'Q', 0, 0, 0, 2]);
+        input.extend(typed(b'S', 0));
+        let (out, shared) = run(&input, 3, 100);
+        assert_eq!(out, startup());
+        assert!(shared.malformed());
     }
 
     #[test]

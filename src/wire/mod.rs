@@ -80,7 +80,9 @@ impl Connection {
     async fn session(&self) -> Result<MutexGuard<'_, Option<Session>>, PgWireError> {
         let guard = self.shared.session.lock().await;
         if guard.is_none() {
-            return Err(to_pg_error(&Error::ProtocolViolation("no session: the startup exchange did not finish".into())));
+            return Err(to_pg_error(&Error::ProtocolViolation(
+                "no session: the startup exchange did not finish".into(),
+            )));
         }
         Ok(guard)
     }
@@ -105,13 +107,23 @@ impl Connection {
     }
 
     fn remember_statement(&self, name: &str) {
-        self.shared.statements.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
+        self.shared
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string());
     }
 
     fn forget_statements(&self, name: Option<&str>) -> Vec<String> {
         let mut names = self.shared.statements.lock().unwrap_or_else(|p| p.into_inner());
         match name {
-            Some(n) => names.remove(n).then(|| vec![n.to_string()]).unwrap_or_default(),
+            Some(n) => {
+                if names.remove(n) {
+                    vec![n.to_string()]
+                } else {
+                    Vec::new()
+                }
+            }
             None => names.drain().collect(),
         }
     }

@@ -98,10 +98,12 @@ pub fn query_response(schema: SchemaRef, stream: SendableRecordBatchStream, tag:
     let schema = encode::wire_schema(&schema);
     let fields = Arc::new(encode::fields(&schema, format)?);
     let row_fields = fields.clone();
-    let rows = stream.flat_map(move |batch| match batch.map_err(Error::from).and_then(|b| encode::wire_batch(b, &schema)) {
-        Ok(b) => stream::iter(encode_recordbatch(row_fields.clone(), b).collect::<Vec<_>>()),
-        Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),
-    });
+    let rows = stream.flat_map(
+        move |batch| match batch.map_err(Error::from).and_then(|b| encode::wire_batch(b, &schema)) {
+            Ok(b) => stream::iter(encode_recordbatch(row_fields.clone(), b).collect::<Vec<_>>()),
+            Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),
+        },
+    );
     let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     Ok(response)
@@ -163,7 +165,10 @@ where
 {
     for (name, value) in reported {
         client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.clone(), value.clone())))
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name.clone(),
+                value.clone(),
+            )))
             .await?;
     }
     Ok(())

@@ -9,10 +9,10 @@ use futures::{Sink, SinkExt};
 use pgwire::api::portal::Format;
 use pgwire::api::query::SimpleQueryHandler;
 use pgwire::api::results::Response;
-use pgwire::messages::data::RowDescription;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::RowDescription;
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
@@ -43,10 +43,14 @@ impl SimpleQueryHandler for Simple {
         match session.parse(&query.query) {
             Err(e) => {
                 session.fail();
-                client.feed(PgWireBackendMessage::ErrorResponse(super::error_info(&e).into())).await?;
+                client
+                    .feed(PgWireBackendMessage::ErrorResponse(super::error_info(&e).into()))
+                    .await?;
             }
             Ok(statements) if statements.is_empty() => {
-                client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+                    .await?;
             }
             Ok(statements) => {
                 for parsed in statements {
@@ -98,6 +102,9 @@ impl Simple {
             .guard(async {
                 let prepared = session.prepare_parsed(parsed, 0).await.map_err(|e| to_pg_error(&e))?;
                 let output = session.execute(&prepared, None).await.map_err(|e| to_pg_error(&e))?;
+                if let Some(name) = &output.forget {
+                    super::extended::forget_statements(&self.0, client, name.as_deref())?;
+                }
                 run::send_notices(client, &output.notices).await?;
                 match output.result {
                     Outcome::Rows { schema, stream, tag, .. } => {
@@ -110,11 +117,10 @@ impl Simple {
                             .await?;
                     }
                     Outcome::Command(tag) => {
-                        client.feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag))).await?;
+                        client
+                            .feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag)))
+                            .await?;
                     }
-                }
-                if let Some(name) = &output.forget {
-                    super::extended::forget_statements(&self.0, client, name.as_deref())?;
                 }
                 run::send_reported(client, &output.reported).await
             })

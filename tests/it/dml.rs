@@ -1,13 +1,11 @@
 //! INSERT, UPDATE and DELETE through the wire (tokio-postgres, simple and extended protocol)
 //! against the emulator; its counters prove which mutations were asked for and which succeeded.
 
-
-
 use std::time::Duration;
 
+use crate::common::{column, db_error, rows, Stack};
 use cloudpg::config::Config;
 use cloudpg_emulator::{EmulatorConfig, FaultRule};
-use crate::common::{column, db_error, rows, Stack};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// The row count of the last command of a simple query.

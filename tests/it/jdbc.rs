@@ -1,7 +1,6 @@
 //! pgjdbc (Debian's libpostgresql-jdbc-java) against the server: `executeUpdate` returns
-//! PostgreSQL's row counts for INSERT, UPDATE and DELETE, with and without parameters.
-
-
+//! PostgreSQL's row counts for INSERT, UPDATE and DELETE, with and without parameters;
+//! transactions, savepoints and portions fetched through suspended portals with autocommit off.
 
 use std::process::Command;
 
@@ -9,14 +8,13 @@ use crate::common::Stack;
 
 const DRIVER: &str = "/usr/share/java/postgresql.jar";
 
-#[tokio::test]
-async fn execute_update_returns_row_counts() {
-    let stack = Stack::start().await;
+/// Runs `tests/it/jdbc/<program>.java` against the stack; returns what it printed.
+async fn run_java(stack: &Stack, program: &str) -> String {
     let port = stack.addr.port().to_string();
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/jdbc/ExecuteUpdate.java");
+    let source = format!("{}/tests/it/jdbc/{program}.java", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::task::spawn_blocking(move || {
         Command::new("java")
-            .args(["-cp", DRIVER, source, &port])
+            .args(["-cp", DRIVER, &source, &port])
             .output()
             .expect("java is installed (scripts/install-test-deps.sh)")
     })
@@ -24,11 +22,31 @@ async fn execute_update_returns_row_counts() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "pgjdbc program failed:\n{stdout}\n{stderr}");
+    assert!(out.status.success(), "pgjdbc program {program} failed:\n{stdout}\n{stderr}");
+    stdout.trim().to_string()
+}
+
+#[tokio::test]
+async fn execute_update_returns_row_counts() {
+    let stack = Stack::start().await;
     assert_eq!(
-        stdout.trim(),
-        "insert=1 multi=2 update=1 retention=90 delete=3 again=0 bad=22P02",
-        "{stderr}"
+        run_java(&stack, "ExecuteUpdate").await,
+        "insert=1 multi=2 update=1 retention=90 delete=3 again=0 bad=22P02"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn transactions_savepoints_and_fetch_sizes_with_autocommit_off() {
+    let stack = Stack::start().await;
+    assert_eq!(
+        run_java(&stack, "Transactions").await,
+        "fetched=25 fetched_max=25 delete=25001 after=25P02 bad=42P01 recovered=ok autocommit_delete=0"
+    );
+    assert_eq!(
+        stack.emulator.counters().calls("DeleteResource"),
+        1,
+        "only the autocommit DELETE reached Cloud Control"
     );
     stack.stop().await;
 }

@@ -6,5 +6,8 @@ mod catalog_cli;
 mod common;
 mod dml;
 mod jdbc;
+mod pipeline;
+mod protocol;
 mod psql;
+mod raw;
 mod select;

@@ -1,8 +1,6 @@
 //! The real psql client: the seed pages' SELECTs from a script, and psql's own catalog
 //! commands (`\dn`, `\dt`, `\d`), which run its pg_catalog queries.
 
-
-
 use std::net::SocketAddr;
 use std::process::Command;
 

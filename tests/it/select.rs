@@ -1,13 +1,11 @@
 //! SELECT through the wire with tokio-postgres (simple and extended protocol) against the
 //! embedded emulator; the emulator's call counters prove what the scans asked Cloud Control.
 
-
-
 use std::time::Duration;
 
+use crate::common::{column, db_error, rows, Stack};
 use cloudpg::config::Config;
 use cloudpg_emulator::{EmulatorConfig, FaultRule};
-use crate::common::{column, db_error, rows, Stack};
 use tokio_postgres::types::Type;
 
 /// An identifier of `table` in us-east-1, read through the server.

@@ -1,4 +1,4 @@
-"""Starts `cloudpg emulator` on a free port for the Python client tests."""
+"""Starts `cloudpg emulator` or `cloudpg serve --emulator` on a free port for the Python tests."""
 
 import os
 import subprocess
@@ -13,14 +13,9 @@ def _binary():
     return path
 
 
-@pytest.fixture
-def emulator_url():
-    proc = subprocess.Popen(
-        [_binary(), "emulator", "--listen", "127.0.0.1:0", "--mutation-delay-ms", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def _run(args):
+    """Runs the binary until the test ends; yields the address it prints."""
+    proc = subprocess.Popen([_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("listening on "), f"unexpected first line: {line!r}"
@@ -32,3 +27,16 @@ def emulator_url():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def emulator_url():
+    yield from _run(["emulator", "--listen", "127.0.0.1:0", "--mutation-delay-ms", "20"])
+
+
+@pytest.fixture
+def server_dsn():
+    """`cloudpg serve --emulator`, as a libpq connection string."""
+    for addr in _run(["serve", "--emulator", "--listen", "127.0.0.1:0"]):
+        host, port = addr.rsplit(":", 1)
+        yield f"host={host} port={port} user=postgres dbname=awscc"

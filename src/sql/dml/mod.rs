@@ -29,7 +29,9 @@ use datafusion::sql::sqlparser::ast::{
 use futures::{StreamExt, TryStreamExt};
 
 use super::{Outcome, Output, Session};
-use crate::catalog::model::{is_catalog_name, ColumnSource, PgType, SqlOperation, TableDef, TableKind, IDENTIFIER_ALIAS, REGION_COLUMN, SYSTEM_SCHEMAS};
+use crate::catalog::model::{
+    is_catalog_name, ColumnSource, PgType, SqlOperation, TableDef, TableKind, IDENTIFIER_ALIAS, REGION_COLUMN, SYSTEM_SCHEMAS,
+};
 use crate::cloudcontrol::requests::{RequestLog, TrackedRequest};
 use crate::cloudcontrol::{MutationRequest, ProgressEvent};
 use crate::config::DefaultRegions;
@@ -312,7 +314,9 @@ fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>> {
 
 /// `SELECT <projection> [FROM <from>] [WHERE <selection>]` as a statement.
 fn select(projection: Vec<SelectItem>, from: Option<TableWithJoins>, selection: Option<Expr>) -> Result<Statement> {
-    let mut stmt = super::parse::parse_checked("SELECT 1")?.pop().ok_or_else(|| Error::internal("empty parse"))?;
+    let mut stmt = super::parse::parse_checked("SELECT 1")?
+        .pop()
+        .ok_or_else(|| Error::internal("empty parse"))?;
     if let Statement::Query(q) = &mut stmt {
         if let SetExpr::Select(s) = q.body.as_mut() {
             s.projection = projection;
@@ -546,7 +550,13 @@ impl Session {
 
 /// One request: submitted, then awaited. `None` when the resource was not there to change
 /// (UPDATE and DELETE of a missing resource affect no row, as in PostgreSQL).
-async fn run_one(log: &Arc<RequestLog>, request: MutationRequest, user: &str, nowait: bool, timeout: Duration) -> Result<Option<RowOutcome>> {
+async fn run_one(
+    log: &Arc<RequestLog>,
+    request: MutationRequest,
+    user: &str,
+    nowait: bool,
+    timeout: Duration,
+) -> Result<Option<RowOutcome>> {
     let region = request.region.clone();
     let operation = request.change.api_operation();
     let tracked = log.submit(request, user).await?;

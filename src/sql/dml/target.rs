@@ -252,7 +252,10 @@ mod tests {
             "DELETE FROM awscc.ec2.vpcs WHERE identifier = 'it''s' AND region = 'us-east-1'"
         );
         assert!(bind(&mut stmt.clone(), &[]).is_ok());
-        let mut two = crate::sql::parse::parse_checked("DELETE FROM t WHERE a = $2").unwrap().pop().unwrap();
+        let mut two = crate::sql::parse::parse_checked("DELETE FROM t WHERE a = $2")
+            .unwrap()
+            .pop()
+            .unwrap();
         assert_eq!(bind(&mut two, &[ScalarValue::Int64(Some(1))]).unwrap_err().sqlstate(), "22023");
     }
 
