@@ -5,10 +5,13 @@
 //!
 //! In the order a query flows through the server:
 //!
-//! - [`server`]: the accept loop and the wiring of the parts below.
-//! - [`wire`]: pgwire handlers: startup, simple and extended query, row encoding.
-//! - [`sql`]: statement classification, sessions, meta commands, compatibility rewrites;
-//!   `sql::dml` turns INSERT/UPDATE/DELETE into Cloud Control requests.
+//! - [`server`]: the accept loop, the worker threads, graceful shutdown, and the wiring of the
+//!   parts below.
+//! - [`wire`]: everything that knows pgwire: the message loop of a connection and its limits,
+//!   startup, the simple and extended protocols (streaming, cancel, timeouts), row encoding.
+//! - [`sql`]: the statement pipeline (parse once, classify once, one dispatch), sessions,
+//!   settings, transactions, meta commands, compatibility rewrites; `sql::dml` turns
+//!   INSERT/UPDATE/DELETE into Cloud Control requests.
 //! - [`config`]: the TOML configuration, read and checked once.
 //! - [`catalog`]: resource schemas as tables (names, columns, types, supported statements),
 //!   their DataFusion providers, filter pushdown and the scan that calls Cloud Control.
