@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// The deepest expression nesting `limits.max_expression_depth` may allow: what the worker
 /// threads' stacks are sized for (see `server::WORKER_STACK_BYTES`).
-pub const MAX_EXPRESSION_DEPTH: usize = 20_000;
+pub const MAX_EXPRESSION_DEPTH: usize = 10_000;
 /// The smallest `limits.max_message_size`: catalog queries of BI tools run to tens of KB.
 pub const MIN_MESSAGE_SIZE: usize = 64 * 1024;
 
@@ -145,7 +145,7 @@ impl Default for RawLimits {
             tcp_keepalive: Duration::from_secs(60),
             max_message_size: 4 * 1024 * 1024,
             max_api_calls: 10_000,
-            max_expression_depth: 5_000,
+            max_expression_depth: 3_000,
             query_memory: 1024 * 1024 * 1024,
             memory_pool: 4 * 1024 * 1024 * 1024,
             workers: 0,

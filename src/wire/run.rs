@@ -100,13 +100,25 @@ pub fn query_response(schema: SchemaRef, stream: SendableRecordBatchStream, tag:
     let row_fields = fields.clone();
     let rows = stream.flat_map(
         move |batch| match batch.map_err(Error::from).and_then(|b| encode::wire_batch(b, &schema)) {
-            Ok(b) => stream::iter(encode_recordbatch(row_fields.clone(), b).collect::<Vec<_>>()),
+            Ok(b) => stream::iter(until_error(encode_recordbatch(row_fields.clone(), b)).collect::<Vec<_>>()),
             Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),
         },
     );
     let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     Ok(response)
+}
+
+/// The rows of an encoder up to and including its first error. arrow-pg's encoder does not
+/// move past a value it cannot encode, so it would repeat the error forever.
+fn until_error<T, E>(rows: impl Iterator<Item = Result<T, E>>) -> impl Iterator<Item = Result<T, E>> {
+    rows.scan(false, |failed, row| {
+        if *failed {
+            return None;
+        }
+        *failed = row.is_err();
+        Some(row)
+    })
 }
 
 /// Sends up to `max_rows` rows (0: all); returns how many were sent and whether rows remain.
@@ -172,4 +184,16 @@ where
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::until_error;
+
+    #[test]
+    fn encoding_stops_at_the_first_error() {
+        let endless = std::iter::once(Ok(1)).chain(std::iter::repeat(Err("cannot encode")));
+        let rows: Vec<Result<i32, &str>> = until_error(endless).collect();
+        assert_eq!(rows, vec![Ok(1), Err("cannot encode")]);
+    }
 }

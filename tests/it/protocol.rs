@@ -109,6 +109,16 @@ async fn crafted_messages_fail_one_statement_not_the_server() {
     assert_eq!(a.values, vec![Some("42".to_string())]);
     still_serving(&mut server, pid, &other, "oversized messages").await;
 
+    // A value the encoder cannot send fails the statement (it used to repeat the error without
+    // end, filling memory).
+    for sql in ["SELECT arrow_cast(1, 'Float16')", "SELECT map(['a'], [1])"] {
+        let a = tokio::time::timeout(Duration::from_secs(30), raw.simple(sql))
+            .await
+            .expect("an answer, not a hang");
+        assert_eq!(a.errors.len(), 1, "{sql}: {a:?}");
+        still_serving(&mut server, pid, &other, sql).await;
+    }
+
     // A malformed message ends that connection only.
     raw.send_raw(&[b'Q', 0, 0, 0, 2]).await;
     let a = raw.answer().await;
