@@ -15,8 +15,11 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::extendedquery::{Bind, BindComplete, Execute, Parse, ParseComplete, PortalSuspended};
-use pgwire::messages::response::EmptyQueryResponse;
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Close, CloseComplete, Execute, Parse, ParseComplete, PortalSuspended, Sync as SyncMessage, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
+};
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
 use pgwire::messages::PgWireBackendMessage;
 
 use super::run::{self, Interrupts};
@@ -131,7 +134,7 @@ impl ExtendedQueryHandler for Extended {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(name) = message.name.as_deref().filter(|n| !n.is_empty()) {
-            self.connection.remember_statement(name);
+            self.connection.remember_statement(name)?;
         }
         if message.type_oids.len() > crate::sql::parse::MAX_PARAMETERS {
             return Err(protocol_error(format!(
@@ -178,6 +181,9 @@ impl ExtendedQueryHandler for Extended {
             )
         });
         check_bind(&message, shown, params, columns)?;
+        if message.portal_name.as_deref().is_some_and(|n| !n.is_empty()) {
+            self.connection.open_portal()?;
+        }
         match statement {
             Some(statement) => {
                 let portal = Portal::try_new(&message, statement)?;
@@ -291,6 +297,47 @@ impl ExtendedQueryHandler for Extended {
         client.set_transaction_status(transaction_status(session.status()));
         client.set_state(PgWireConnectionState::ReadyForQuery);
         result
+    }
+
+    async fn on_sync<C>(&self, client: &mut C, _message: SyncMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Sync ends the implicit transaction: outside a transaction block every portal ends
+        // with it, as in PostgreSQL; inside one only the unnamed portal does.
+        if client.transaction_status() == TransactionStatus::Idle {
+            client.portal_store().clear_portals();
+            self.connection.portals_closed();
+        } else {
+            client.portal_store().rm_portal(DEFAULT_NAME);
+        }
+        let status = client.transaction_status();
+        client.send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(status))).await?;
+        client.flush().await?;
+        Ok(())
+    }
+
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => {
+                client.portal_store().rm_statement(name);
+                self.connection.forget_statements(Some(name));
+            }
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        client.send(PgWireBackendMessage::CloseComplete(CloseComplete::new())).await?;
+        Ok(())
     }
 
     async fn do_describe_statement<C>(

@@ -60,9 +60,16 @@ struct Shared {
     /// The server's registry of connections, so a CancelRequest (sent on another socket)
     /// reaches the statement running here.
     cancels: Arc<ConnectionManager>,
-    /// Names of the prepared statements of this connection, for DEALLOCATE ALL.
+    /// Names of the prepared statements of this connection, for DEALLOCATE ALL and its bound.
     statements: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Named portals opened since the last transaction ended, for their bound.
+    portals: std::sync::atomic::AtomicUsize,
 }
+
+/// The most prepared statements one connection may keep, and named portals one transaction
+/// may open: a client cannot grow a connection's memory without bound.
+pub const MAX_PREPARED_STATEMENTS: usize = 10_000;
+pub const MAX_PORTALS: usize = 10_000;
 
 impl Connection {
     pub fn new(engine: Arc<Engine>, cancels: Arc<ConnectionManager>) -> Connection {
@@ -72,6 +79,7 @@ impl Connection {
                 session: Mutex::new(None),
                 cancels,
                 statements: std::sync::Mutex::new(std::collections::HashSet::new()),
+                portals: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -106,12 +114,32 @@ impl Connection {
         }
     }
 
-    fn remember_statement(&self, name: &str) {
-        self.shared
-            .statements
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string());
+    /// Records a named statement; 54000 beyond [`MAX_PREPARED_STATEMENTS`].
+    fn remember_statement(&self, name: &str) -> Result<(), PgWireError> {
+        let mut names = self.shared.statements.lock().unwrap_or_else(|p| p.into_inner());
+        if !names.contains(name) && names.len() >= MAX_PREPARED_STATEMENTS {
+            return Err(limit_error(format!(
+                "this connection already keeps {MAX_PREPARED_STATEMENTS} prepared statements, the most it may"
+            )));
+        }
+        names.insert(name.to_string());
+        Ok(())
+    }
+
+    /// Counts a named portal; 54000 beyond [`MAX_PORTALS`] in one transaction.
+    fn open_portal(&self) -> Result<(), PgWireError> {
+        let open = self.shared.portals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if open >= MAX_PORTALS {
+            self.shared.portals.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(limit_error(format!(
+                "this transaction already has {MAX_PORTALS} open portals, the most it may"
+            )));
+        }
+        Ok(())
+    }
+
+    fn portals_closed(&self) {
+        self.shared.portals.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn forget_statements(&self, name: Option<&str>) -> Vec<String> {
@@ -127,6 +155,12 @@ impl Connection {
             None => names.drain().collect(),
         }
     }
+}
+
+fn limit_error(message: String) -> PgWireError {
+    let mut info = ErrorInfo::new("ERROR".into(), "54000".into(), message);
+    info.hint = Some("close what is no longer needed (Close, DEALLOCATE), or end the transaction".into());
+    PgWireError::UserError(Box::new(info))
 }
 
 /// The status byte of ReadyForQuery for a session state.

@@ -70,6 +70,11 @@ impl SimpleQueryHandler for Simple {
             }
         }
         let status = transaction_status(session.status());
+        if session.status() == crate::sql::Status::Idle {
+            // The transaction ended: its portals end with it, as in PostgreSQL.
+            client.portal_store().clear_portals();
+            self.0.portals_closed();
+        }
         client.set_transaction_status(status);
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client.send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(status))).await?;

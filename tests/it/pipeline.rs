@@ -369,3 +369,43 @@ async fn settings_are_checked_and_reported() {
     assert_eq!(db_error(err).0, "42P02");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_keeps_a_bounded_number_of_statements_and_portals() {
+    let stack = Stack::start().await;
+    let mut raw = Raw::connect(stack.addr).await;
+    // Empty statements plan nothing, so ten thousand of them are quick to send.
+    for i in 0..10_000 {
+        raw.parse(&format!("s{i}"), "").await;
+    }
+    raw.parse("one_too_many", "").await;
+    raw.sync().await;
+    let a = raw.answer().await;
+    assert_eq!(a.error_code(), Some("54000"), "{:?}", a.errors);
+    assert!(a.errors[0].1.contains("10000 prepared statements"), "{:?}", a.errors);
+    // Closing one makes room; re-parsing an existing name does not count twice.
+    raw.send(b'C', b"Ss0\0").await;
+    raw.parse("one_more", "").await;
+    raw.parse("s1", "").await;
+    raw.sync().await;
+    assert!(raw.answer().await.errors.is_empty());
+    raw.simple("DEALLOCATE ALL").await;
+
+    // Named portals live until their transaction ends.
+    raw.simple("BEGIN").await;
+    raw.parse("p", "").await;
+    for i in 0..10_000 {
+        raw.bind(&format!("portal{i}"), "p", &[], &[]).await;
+    }
+    raw.bind("portal_too_many", "p", &[], &[]).await;
+    raw.sync().await;
+    let a = raw.answer().await;
+    assert_eq!(a.error_code(), Some("54000"), "{:?}", a.errors);
+    assert_eq!(a.status, b'E');
+    raw.simple("ROLLBACK").await;
+    raw.bind("portal_after", "p", &[], &[]).await;
+    raw.sync().await;
+    let a = raw.answer().await;
+    assert!(a.errors.is_empty(), "{a:?}");
+    stack.stop().await;
+}
