@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and checks it on every run:
-#   - Debian packages: psql (postgresql-client), a JDK with pgjdbc (tests run Java source
-#     files), python3 with venv support;
+#   - Debian packages: psql (postgresql-client), openssl (test certificates), a JDK with
+#     pgjdbc (tests run Java source files), python3 with venv support;
 #   - Rust components: rustfmt and clippy;
 #   - the pinned Python packages of tests/python/requirements.txt, in a virtual environment
 #     inside the clone (.venv/), so a CI run on a fresh clone installs them for real instead of
@@ -33,10 +33,12 @@ on_error() {
 trap on_error ERR
 
 # --- Debian packages -------------------------------------------------------------------------
-step "Debian packages (psql, JDK, pgjdbc, python3-venv)" \
+step "Debian packages (psql, openssl, JDK, pgjdbc, python3-venv)" \
     "run as root or with sudo, on Debian or Ubuntu with apt; or install the packages listed above by hand"
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# The TLS tests make their certificates with openssl.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # `java File.java` needs the compiler module, so a JDK, not only a JRE.
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 [ -f /usr/share/java/postgresql.jar ] || need_apt+=(libpostgresql-jdbc-java)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auth::{Method, Role, ScramVerifier, User, Verifier};
 use crate::error::{Error, Result};
 
 /// The deepest expression nesting `limits.max_expression_depth` may allow: what the worker
@@ -29,7 +30,78 @@ pub struct RawConfig {
     pub cache: RawCache,
     pub mutations: RawMutations,
     pub limits: RawLimits,
+    pub auth: RawAuth,
+    pub tls: RawTls,
+    pub redact: RawRedact,
     pub emulator: RawEmulator,
+}
+
+/// Who may connect (`[auth]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAuth {
+    /// Unset: `scram-sha-256` when users are configured, `trust` when there are none.
+    pub method: Option<Method>,
+    pub users: Vec<RawUser>,
+    /// The longest an address that keeps failing to log in waits for each answer.
+    #[serde(with = "humantime_serde")]
+    pub max_failure_delay: Duration,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            method: None,
+            users: Vec::new(),
+            max_failure_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: String,
+    /// A verifier from `cloudpg user hash` (never a plaintext password).
+    pub password: Option<String>,
+    /// An environment variable holding the password, for secret stores.
+    pub password_env: Option<String>,
+    #[serde(default = "reader")]
+    pub role: Role,
+    pub accounts: Option<Vec<String>>,
+}
+
+fn reader() -> Role {
+    Role::Reader
+}
+
+/// TLS for client connections (`[tls]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    pub mode: TlsMode,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plaintext only; SSLRequest is answered `N`.
+    #[default]
+    Off,
+    /// TLS when the client asks, plaintext otherwise.
+    Allow,
+    /// TLS or nothing: a plaintext startup is refused (28000).
+    Require,
+}
+
+/// Readable but sensitive columns, masked for everyone (`[redact]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRedact {
+    /// `awscc.<service>.<table>.<column>`.
+    pub columns: Vec<String>,
 }
 
 /// What one client, one statement and one connection may use; each bound is a number a
@@ -130,6 +202,9 @@ impl Default for RawConfig {
             cache: RawCache::default(),
             mutations: RawMutations::default(),
             limits: RawLimits::default(),
+            auth: RawAuth::default(),
+            tls: RawTls::default(),
+            redact: RawRedact::default(),
             emulator: RawEmulator::default(),
         }
     }
@@ -219,7 +294,19 @@ pub struct Config {
     pub cache: RawCache,
     pub mutations: RawMutations,
     pub limits: RawLimits,
+    /// How clients log in, and the users.
+    pub auth: AuthConfig,
+    pub tls: RawTls,
+    pub redact: RawRedact,
     pub emulator: RawEmulator,
+}
+
+/// The checked `[auth]`: the method and users with parsed verifiers.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub method: Method,
+    pub users: Vec<User>,
+    pub max_failure_delay: Duration,
 }
 
 impl Config {
@@ -291,6 +378,8 @@ impl Config {
                 raw.limits.memory_pool, raw.limits.query_memory
             )));
         }
+        let auth = check_auth(&raw.auth)?;
+        check_tls(&raw.tls)?;
         if raw.mutations.poll_initial.is_zero() || raw.mutations.poll_max < raw.mutations.poll_initial {
             return Err(Error::Config(
                 "mutations.poll_initial must be above 0 and at most mutations.poll_max".into(),
@@ -306,8 +395,115 @@ impl Config {
             cache: raw.cache,
             mutations: raw.mutations,
             limits: raw.limits,
+            auth,
+            tls: raw.tls,
+            redact: raw.redact,
             emulator: raw.emulator,
         })
+    }
+}
+
+/// Verifiers parsed, `password_env` read, the method settled.
+fn check_auth(raw: &RawAuth) -> Result<AuthConfig> {
+    let mut users = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for u in &raw.users {
+        let at = format!("auth.users name = {:?}", u.name);
+        if u.name.is_empty() || u.name.len() > crate::auth::MAX_NAME_BYTES {
+            return Err(Error::Config(format!("{at}: a user name has 1 to 63 bytes")));
+        }
+        if !seen.insert(u.name.clone()) {
+            return Err(Error::Config(format!("{at}: the user is listed twice")));
+        }
+        let verifier = match (&u.password, &u.password_env) {
+            (Some(p), None) => Verifier::parse(p).map_err(|e| Error::Config(format!("{at}: password: {e}")))?,
+            (None, Some(var)) => {
+                let password = std::env::var(var)
+                    .map_err(|_| Error::Config(format!("{at}: password_env = {var:?}, but the environment has no {var}")))?;
+                if password.is_empty() {
+                    return Err(Error::Config(format!("{at}: the environment variable {var} is empty")));
+                }
+                Verifier::Scram(ScramVerifier::from_password(&password))
+            }
+            _ => {
+                return Err(Error::Config(format!(
+                    "{at}: give exactly one of password (a verifier from `cloudpg user hash`) or password_env"
+                )))
+            }
+        };
+        users.push(User {
+            name: u.name.clone(),
+            verifier,
+            role: u.role,
+            accounts: u.accounts.clone(),
+        });
+    }
+    let method = raw
+        .method
+        .unwrap_or(if users.is_empty() { Method::Trust } else { Method::ScramSha256 });
+    if method != Method::Trust && users.is_empty() {
+        return Err(Error::Config(
+            "auth.method asks for passwords but there are no [[auth.users]]: add one (cloudpg user hash makes its password)".into(),
+        ));
+    }
+    if method == Method::ScramSha256 {
+        if let Some(u) = users.iter().find(|u| matches!(u.verifier, Verifier::Md5(_))) {
+            return Err(Error::Config(format!(
+                "auth.users name = {:?} has an md5 verifier, which auth.method = \"scram-sha-256\" cannot check: give it a SCRAM verifier, or set auth.method = \"md5\"",
+                u.name
+            )));
+        }
+    }
+    Ok(AuthConfig {
+        method,
+        users,
+        max_failure_delay: raw.max_failure_delay,
+    })
+}
+
+fn check_tls(tls: &RawTls) -> Result<()> {
+    if tls.mode == TlsMode::Off {
+        return Ok(());
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => crate::tls::load(cert, key).map(|_| ()),
+        _ => Err(Error::Config("tls.mode needs tls.cert and tls.key (PEM files)".into())),
+    }
+}
+
+impl Config {
+    /// Whether the listener is exposed without passwords, which is refused except on the
+    /// embedded emulator (no AWS account behind it). Returns warnings to log at startup.
+    pub fn check_exposure(&self, emulator: bool) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        if !self.mutations.writers.is_empty() {
+            warnings.push(
+                "[mutations] writers is deprecated: give each user a role (role = \"writer\" in [[auth.users]]); it still limits who may write for now"
+                    .into(),
+            );
+        }
+        if self.auth.method != Method::Trust {
+            return Ok(warnings);
+        }
+        let loopback = self.listen.ip().is_loopback();
+        match (loopback, emulator) {
+            (true, _) => warnings.push(format!(
+                "no passwords: trust authentication on {} (loopback only); add [[auth.users]] to require passwords",
+                self.listen
+            )),
+            (false, true) => warnings.push(format!(
+                "no passwords on {}, reachable from other hosts: allowed only because this server runs on the emulator",
+                self.listen
+            )),
+            (false, false) => {
+                return Err(Error::Config(format!(
+                    "listen = \"{}\" is reachable from other hosts, but [auth] has no users (trust): add a user with `cloudpg user hash` \
+                     ([[auth.users]] name, password, role), or listen on 127.0.0.1",
+                    self.listen
+                )))
+            }
+        }
+        Ok(warnings)
     }
 }
 
@@ -345,5 +541,50 @@ mod tests {
         assert!(err.contains("nope"), "{err}");
         let raw: RawConfig = toml::from_str("regions = [\"*\"]").unwrap();
         assert_eq!(Config::from_raw(raw).unwrap().regions, DefaultRegions::All);
+    }
+
+    fn auth(toml_text: &str) -> Result<Config> {
+        Config::from_raw(toml::from_str(toml_text).map_err(|e| Error::Config(e.to_string()))?)
+    }
+
+    #[test]
+    fn users_need_verifiers_and_exposure_needs_users() {
+        let verifier = ScramVerifier::from_password("pw").to_string();
+        let ok = auth(&format!(
+            "[[auth.users]]\nname = \"alice\"\npassword = \"{verifier}\"\nrole = \"writer\""
+        ))
+        .unwrap();
+        assert_eq!(ok.auth.method, Method::ScramSha256);
+        assert_eq!(ok.auth.users[0].role, Role::Writer);
+        let e = auth("[[auth.users]]\nname = \"alice\"\npassword = \"hunter2\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("alice") && e.contains("cloudpg user hash") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = auth("[[auth.users]]\nname = \"bob\"\npassword_env = \"CLOUDPG_TEST_NO_SUCH_VAR\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CLOUDPG_TEST_NO_SUCH_VAR"), "{e}");
+        let e = auth("[auth]\nmethod = \"scram-sha-256\"").unwrap_err().to_string();
+        assert!(e.contains("no [[auth.users]]"), "{e}");
+        let e = auth(&format!(
+            "[auth]\nmethod = \"scram-sha-256\"\n[[auth.users]]\nname = \"old\"\npassword = \"{}\"",
+            crate::auth::md5_verifier("old", "pw")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("md5"), "{e}");
+
+        let open = auth("listen = \"0.0.0.0:5433\"").unwrap();
+        let e = open.check_exposure(false).unwrap_err().to_string();
+        assert!(e.contains("0.0.0.0:5433") && e.contains("cloudpg user hash"), "{e}");
+        assert_eq!(open.check_exposure(true).unwrap().len(), 1, "the emulator may, with a warning");
+        assert!(Config::default().check_exposure(false).is_ok(), "loopback trust is the default");
+        let e = auth("[tls]\nmode = \"require\"\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/cert.pem"), "{e}");
     }
 }

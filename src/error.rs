@@ -300,6 +300,26 @@ impl Error {
         }
     }
 
+    /// What a log may say of this error: its kind and, for AWS, the code and where it came
+    /// from, never its message (messages quote input: literals, property values).
+    pub fn log_summary(&self) -> String {
+        match self {
+            Error::Aws(a) => format!(
+                "AWS {} from {} in {}{}",
+                a.code,
+                a.operation,
+                a.region,
+                a.type_name.as_deref().map(|t| format!(" for {t}")).unwrap_or_default()
+            ),
+            Error::DataFusion(e) => format!("query engine error ({})", datafusion_kind(e)),
+            other => {
+                let debug = format!("{other:?}");
+                let kind = debug.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("Error").to_string();
+                kind
+            }
+        }
+    }
+
     /// True for errors the user caused (logged at debug), false for the server's own faults.
     pub fn is_user_error(&self) -> bool {
         !matches!(self.sqlstate().get(..2), Some("XX" | "58" | "F0"))
@@ -323,6 +343,22 @@ pub fn aws_sqlstate(code: &str) -> &'static str {
         "NotStabilized" | "ServiceTimeout" => "57014",
         "NetworkFailure" | "HandlerFailure" | "HandlerInternalFailure" | "ServiceInternalError" | "InternalFailure" => "58000",
         _ => "58000",
+    }
+}
+
+/// The kind of a DataFusion error, for logs.
+fn datafusion_kind(e: &DataFusionError) -> &'static str {
+    match e {
+        DataFusionError::SQL(..) => "SQL",
+        DataFusionError::SchemaError(..) => "schema",
+        DataFusionError::NotImplemented(_) => "not implemented",
+        DataFusionError::Plan(_) => "plan",
+        DataFusionError::Execution(_) => "execution",
+        DataFusionError::ArrowError(..) => "arrow",
+        DataFusionError::ResourcesExhausted(_) => "resources exhausted",
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => datafusion_kind(inner),
+        DataFusionError::External(_) => "external",
+        _ => "other",
     }
 }
 
@@ -395,5 +431,20 @@ mod tests {
             "AWS ListResources failed in us-east-1 for AWS::S3::Bucket: ThrottlingException: Rate exceeded"
         );
         assert!(e.hint().is_some());
+        assert_eq!(
+            e.log_summary(),
+            "AWS ThrottlingException from ListResources in us-east-1 for AWS::S3::Bucket"
+        );
+    }
+
+    #[test]
+    fn log_summaries_never_quote_input() {
+        let e = Error::InvalidText {
+            message: "invalid input for ApiKeyValue: 'sekrit'".into(),
+            hint: None,
+        };
+        assert_eq!(e.log_summary(), "InvalidText");
+        let df = Error::from(DataFusionError::Execution("Cannot cast string 'sekrit'".into()));
+        assert!(!df.log_summary().contains("sekrit"), "{}", df.log_summary());
     }
 }

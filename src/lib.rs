@@ -13,18 +13,21 @@
 //!   settings, transactions, meta commands, compatibility rewrites; `sql::dml` turns
 //!   INSERT/UPDATE/DELETE into Cloud Control requests.
 //! - [`config`]: the TOML configuration, read and checked once.
+//! - [`auth`]: users, password verifiers, the server side of SCRAM, roles, login throttling.
 //! - [`catalog`]: resource schemas as tables (names, columns, types, supported statements),
 //!   their DataFusion providers, filter pushdown and the scan that calls Cloud Control.
 //! - [`cloudcontrol`]: the only module that knows the AWS SDK: the `ResourceApi` trait, the SDK
 //!   client with retries and limits, the cache, and the log that tracks every mutation.
 //! - [`error`]: the one error type and its SQLSTATE map.
 
+pub mod auth;
 pub mod catalog;
 pub mod cloudcontrol;
 pub mod config;
 pub mod error;
 pub mod server;
 pub mod sql;
+pub mod tls;
 pub mod wire;
 
 pub use error::{Error, Result};

@@ -25,6 +25,21 @@ enum Command {
     Serve(ServeArgs),
     /// Run the Cloud Control emulator alone (for the AWS SDKs, boto3 and the AWS CLI).
     Emulator(EmulatorArgs),
+    /// Manage users of [[auth.users]].
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Read a password from standard input and print its verifier, to paste as `password`.
+    Hash {
+        /// Print an md5 verifier for this user name instead (old drivers; needs auth.method = "md5").
+        #[arg(long, value_name = "USER")]
+        md5_for: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -101,10 +116,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr, filtered by RUST_LOG (default `info`). Crates that log the SQL they parse
+/// or plan (and so its literals, which may be secrets) never log below INFO, whatever
+/// RUST_LOG asks: statements are logged by cloudpg itself, as fingerprints.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for quiet in ["sqlparser=info", "datafusion=info", "arrow=info", "pgwire=info"] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -112,6 +137,7 @@ fn init_tracing() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Catalog { command } => run_catalog(command),
+        Command::User { command } => run_user(command),
         Command::Emulator(args) => runtime()?.block_on(run_emulator(args)),
         Command::Serve(args) => runtime()?.block_on(run_serve(args)),
     }
@@ -131,6 +157,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    for warning in config.check_exposure(args.emulator).map_err(|e| anyhow::anyhow!("{e}"))? {
+        tracing::warn!("{warning}");
     }
     let mut emulator = None;
     let target = if args.emulator {
@@ -226,6 +255,25 @@ async fn stop_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutting down: no new connections; running statements and started mutations may finish");
+}
+
+fn run_user(command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Hash { md5_for } = command;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.strip_suffix('\n').unwrap_or(&password);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "the password is empty: write it to standard input, e.g. `cloudpg user hash < file`"
+    );
+    let verifier = match md5_for {
+        Some(user) => cloudpg::auth::md5_verifier(&user, password),
+        None => cloudpg::auth::ScramVerifier::from_password(password).to_string(),
+    };
+    print_stdout(&format!("{verifier}\n")).context("writing to standard output")
 }
 
 fn catalog() -> anyhow::Result<Catalog> {

@@ -2,6 +2,7 @@
 //! shutdown. [`engine`] wires the parts a server runs on: config → API client (AWS or the
 //! embedded emulator) → cache → catalog → engine.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -15,10 +16,11 @@ use crate::catalog::Catalog;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::client::{SdkApi, Target};
 use crate::cloudcontrol::requests::{PollSettings, RequestLog};
+use crate::cloudcontrol::scrub::Scrubber;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sql::Engine;
-use crate::wire::{Connection, ConnectionLimits};
+use crate::wire::{Access, Connection, ConnectionLimits};
 
 /// Stack of each worker thread. Parsing, planning and evaluating an expression recurse once per
 /// nesting level in sqlparser and DataFusion; `limits.max_expression_depth` (at most
@@ -29,7 +31,9 @@ pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
 /// Builds the engine for a config and an API target.
 pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> {
     let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
-    let sdk = SdkApi::connect(&config, target.clone()).await?;
+    let catalog = Arc::new(Catalog::build(registry));
+    let scrubber = Arc::new(Scrubber::new(registry, redacted_properties(&config, &catalog)?));
+    let sdk = SdkApi::connect(&config, target.clone(), scrubber).await?;
     let api = Arc::new(CachedApi::new(Arc::new(sdk), config.cache.ttl, config.cache.max_bytes));
     let poll = PollSettings {
         initial: config.mutations.poll_initial,
@@ -38,13 +42,36 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     // The emulator is a sandbox; real accounts are read-only unless the config says otherwise.
     let mutations_allowed = config.mutations.allow.unwrap_or(matches!(target, Target::Emulator(_)));
     let backend = Arc::new(Backend {
-        catalog: Arc::new(Catalog::build(registry)),
+        catalog,
         requests: RequestLog::new(api.clone(), poll),
         api,
         config: config.clone(),
         mutations_allowed,
     });
     Ok(Arc::new(Engine::new(backend)?))
+}
+
+/// `[redact] columns` as the properties they show, by type; an unknown column is an error.
+fn redacted_properties(config: &Config, catalog: &Catalog) -> Result<HashMap<String, Vec<String>>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for name in &config.redact.columns {
+        let bad = |why: String| Error::Config(format!("redact.columns: {name:?} {why}"));
+        let (table_name, column) = name
+            .rsplit_once('.')
+            .ok_or_else(|| bad("is not <table>.<column> (awscc.lambda.functions.environment)".into()))?;
+        let table = catalog.resolve(&table_name.to_ascii_lowercase()).ok_or_else(|| {
+            bad(format!(
+                "names no table (closest: {})",
+                catalog.closest_tables(table_name, 3).join(", ")
+            ))
+        })?;
+        let property = table
+            .column(&column.to_ascii_lowercase())
+            .and_then(|c| c.property())
+            .ok_or_else(|| bad(format!("names no property column of {}", table.qualified_name())))?;
+        out.entry(table.type_name().to_string()).or_default().push(property.to_string());
+    }
+    Ok(out)
 }
 
 /// The threads connections and their statements run on, with stacks deep enough for the
@@ -95,14 +122,21 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Futu
         tcp_keepalive: config.limits.tcp_keepalive,
         max_message_size: config.limits.max_message_size,
     };
+    let access = Arc::new(Access::new(&config).map_err(|e| std::io::Error::other(e.to_string()))?);
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let cancels = Arc::new(pgwire::api::ConnectionManager::new());
     let stopping = CancellationToken::new();
     let mut connections = JoinSet::new();
+    // SIGHUP reloads the TLS certificate; where it cannot be listened for, nothing does.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            Some(()) = next_signal(&mut hangup) => match access.tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(e) => tracing::error!(cause = %e, "SIGHUP: keeping the current TLS certificate"),
+            },
             accepted = listener.accept() => {
                 let (socket, peer) = match accepted {
                     Ok(a) => a,
@@ -119,7 +153,7 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Futu
                 };
                 // The socket moves to the workers' reactor.
                 let Ok(std_socket) = socket.into_std() else { continue };
-                let handlers = Connection::new(engine.clone(), cancels.clone());
+                let handlers = Connection::new(engine.clone(), cancels.clone(), access.clone());
                 let span = tracing::info_span!("connection", %peer);
                 let (limits, stopping) = (limits.clone(), stopping.clone());
                 connections.spawn_on(tracing::Instrument::instrument(async move {
@@ -151,6 +185,13 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Futu
     }
     drop(workers);
     Ok(())
+}
+
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => futures::future::pending().await,
+    }
 }
 
 /// Tells a client over the limit why, as PostgreSQL does (53300), then closes.

@@ -34,14 +34,6 @@ pub struct Backend {
     pub mutations_allowed: bool,
 }
 
-impl Backend {
-    /// Whether `user` may run INSERT, UPDATE and DELETE.
-    pub fn may_mutate(&self, user: &str) -> bool {
-        let writers = &self.config.mutations.writers;
-        self.mutations_allowed && (writers.is_empty() || writers.iter().any(|w| w == user))
-    }
-}
-
 /// Per-statement settings a session passes to scans through DataFusion's config extensions.
 #[derive(Debug, Clone)]
 pub struct QuerySettings {

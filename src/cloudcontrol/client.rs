@@ -17,6 +17,7 @@ use aws_sdk_cloudcontrol::Client;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use super::scrub::Scrubber;
 use super::{
     parse_properties, Change, ListPage, ListRequest, MutationRequest, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi,
 };
@@ -34,6 +35,7 @@ pub enum Target {
 
 pub struct SdkApi {
     base: SdkConfig,
+    scrubber: Arc<Scrubber>,
     clients: Mutex<HashMap<String, Client>>,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     concurrency: usize,
@@ -41,7 +43,7 @@ pub struct SdkApi {
 }
 
 impl SdkApi {
-    pub async fn connect(config: &Config, target: Target) -> Result<SdkApi> {
+    pub async fn connect(config: &Config, target: Target, scrubber: Arc<Scrubber>) -> Result<SdkApi> {
         let retry = RetryConfig::standard()
             .with_max_attempts(config.api.max_attempts)
             .with_initial_backoff(config.api.initial_backoff);
@@ -80,6 +82,7 @@ impl SdkApi {
         let base = loader.load().await;
         Ok(SdkApi {
             base,
+            scrubber,
             clients: Mutex::new(HashMap::new()),
             limits: Mutex::new(HashMap::new()),
             concurrency: config.api.concurrency_per_region,
@@ -152,7 +155,7 @@ impl ResourceApi for SdkApi {
                 .iter()
                 .map(|d| Resource {
                     identifier: d.identifier().unwrap_or_default().to_string(),
-                    properties: Arc::new(parse_properties(d.properties())),
+                    properties: Arc::new(self.scrubbed(&request.type_name, d.properties())),
                 })
                 .collect();
             Ok(ListPage {
@@ -179,7 +182,7 @@ impl ResourceApi for SdkApi {
             match result {
                 Ok(out) => Ok(out.resource_description().map(|d| Resource {
                     identifier: d.identifier().unwrap_or(identifier).to_string(),
-                    properties: Arc::new(parse_properties(d.properties())),
+                    properties: Arc::new(self.scrubbed(type_name, d.properties())),
                 })),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
                 Err(e) => Err(aws_error(e, "GetResource", region, type_name)),
@@ -249,7 +252,7 @@ impl ResourceApi for SdkApi {
                         .progress_event
                 }
             };
-            event.as_ref().map(progress_event).ok_or_else(|| {
+            event.as_ref().map(|e| self.progress_event(e)).ok_or_else(|| {
                 Error::aws(
                     "InvalidResponse",
                     "Cloud Control accepted the request but sent no progress event",
@@ -275,7 +278,7 @@ impl ResourceApi for SdkApi {
                 .send()
                 .await
                 .map_err(|e| with_token(aws_error(e, "GetResourceRequestStatus", region, ""), request_token))?;
-            out.progress_event().map(progress_event).ok_or_else(|| {
+            out.progress_event().map(|e| self.progress_event(e)).ok_or_else(|| {
                 with_token(
                     Error::aws(
                         "InvalidResponse",
@@ -314,7 +317,11 @@ impl ResourceApi for SdkApi {
                 .await
                 .map_err(|e| aws_error(e, "ListResourceRequests", region, ""))?;
             Ok(RequestPage {
-                events: out.resource_request_status_summaries().iter().map(progress_event).collect(),
+                events: out
+                    .resource_request_status_summaries()
+                    .iter()
+                    .map(|e| self.progress_event(e))
+                    .collect(),
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         }
@@ -330,6 +337,24 @@ fn with_token(e: Error, token: &str) -> Error {
             Error::Aws(a)
         }
         other => other,
+    }
+}
+
+impl SdkApi {
+    /// A model from Cloud Control, without secrets or redacted columns.
+    fn scrubbed(&self, type_name: &str, text: Option<&str>) -> serde_json::Map<String, serde_json::Value> {
+        let mut properties = parse_properties(text);
+        self.scrubber.properties(type_name, &mut properties);
+        properties
+    }
+
+    fn progress_event(&self, e: &aws_sdk_cloudcontrol::types::ProgressEvent) -> ProgressEvent {
+        let mut event = progress_event(e);
+        event.resource_model = event
+            .resource_model
+            .as_deref()
+            .and_then(|m| self.scrubber.model_text(event.type_name.as_deref(), m));
+        event
     }
 }
 

@@ -6,6 +6,7 @@
 //! - `cache`: list pages and GetResource results in a moka cache with TTL, a byte bound and
 //!   single-flight, keyed by credentials identity, region, type and model/identifier.
 //! - `budget`: the Cloud Control calls one statement may make.
+//! - `scrub`: write-only properties and redacted columns removed from every answer.
 //! - `requests`: every mutation this server starts: submitted with its ClientToken, polled to
 //!   a final status in the background, listed in `cloudpg.requests`.
 //!
@@ -15,6 +16,7 @@ pub mod budget;
 pub mod cache;
 pub mod client;
 pub mod requests;
+pub mod scrub;
 
 use std::sync::Arc;
 

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::cache::CachedApi;
+use super::scrub::{conceal, secrets_of};
 use super::{MutationRequest, ProgressEvent};
 use crate::error::{Error, Result};
 
@@ -45,6 +46,8 @@ pub struct TrackedRequest {
     pub user: String,
     pub submitted_at: SystemTime,
     state: watch::Sender<ProgressEvent>,
+    /// What the request carried in write-only properties: masked in every message kept.
+    secrets: Vec<String>,
 }
 
 impl TrackedRequest {
@@ -59,7 +62,8 @@ impl TrackedRequest {
         finished.ok().and_then(Result::ok)
     }
 
-    fn update(&self, mut event: ProgressEvent) {
+    fn update(&self, event: ProgressEvent) {
+        let mut event = conceal_event(event, &self.secrets);
         self.state.send_modify(|current| {
             // Identifiers often appear only in some events; never forget one once seen.
             if event.identifier.is_none() {
@@ -97,12 +101,21 @@ impl RequestLog {
     /// cannot leave a request started in Cloud Control but missing from the log.
     pub async fn submit(self: &Arc<Self>, request: MutationRequest, user: &str) -> Result<Arc<TrackedRequest>> {
         let (log, user) = (self.clone(), user.to_string());
-        let task = tokio::spawn(async move { log.submit_now(request, &user).await }.instrument(tracing::Span::current()));
+        // Its own span, not the statement's: the request outlives the statement.
+        let span = tracing::info_span!(parent: None, "mutation.submit", region = %request.region, type_name = %request.type_name);
+        let task = tokio::spawn(async move { log.submit_now(request, &user).await }.instrument(span));
         task.await
             .map_err(|e| Error::internal(format!("mutation submission task failed: {e}")))?
     }
 
     async fn submit_now(self: &Arc<Self>, request: MutationRequest, user: &str) -> Result<Arc<TrackedRequest>> {
+        let secrets = secrets_of(&request);
+        self.submit_concealed(request, user, secrets.clone())
+            .await
+            .map_err(|e| conceal_error(e, &secrets))
+    }
+
+    async fn submit_concealed(self: &Arc<Self>, request: MutationRequest, user: &str, secrets: Vec<String>) -> Result<Arc<TrackedRequest>> {
         self.api.invalidate_type(&request.region, &request.type_name);
         let mut delay = self.poll.initial;
         let mut round = 1;
@@ -110,7 +123,7 @@ impl RequestLog {
             match self.api.mutate(&request).await {
                 Ok(event) => break event,
                 Err(e) if e.is_transient() && round < SUBMIT_ROUNDS => {
-                    tracing::warn!(error = %e, client_token = %request.client_token, round, "resubmitting with the same ClientToken");
+                    tracing::warn!(error = %e.log_summary(), client_token = %request.client_token, round, "resubmitting with the same ClientToken");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.poll.max);
                     round += 1;
@@ -129,7 +142,7 @@ impl RequestLog {
                         )),
                         ..ProgressEvent::default()
                     };
-                    self.record(&request, user, unknown);
+                    self.record(&request, user, unknown, secrets);
                     return Err(e);
                 }
                 Err(e) => return Err(e),
@@ -139,11 +152,11 @@ impl RequestLog {
         if event.identifier.is_none() {
             event.identifier = request.change.identifier().map(str::to_string);
         }
-        let tracked = self.record(&request, user, event.clone());
+        let tracked = self.record(&request, user, event.clone(), secrets);
         if event.is_terminal() {
             self.api.invalidate_type(&request.region, &request.type_name);
         } else {
-            let span = tracing::info_span!("mutation.track", request_token = %event.request_token, region = %request.region, type_name = %request.type_name);
+            let span = tracing::info_span!(parent: None, "mutation.track", request_token = %event.request_token, region = %request.region, type_name = %request.type_name);
             tokio::spawn(self.clone().track(tracked.clone()).instrument(span));
         }
         Ok(tracked)
@@ -175,8 +188,10 @@ impl RequestLog {
         entries.iter().map(|t| (t.clone(), t.latest())).collect()
     }
 
-    fn record(&self, request: &MutationRequest, user: &str, event: ProgressEvent) -> Arc<TrackedRequest> {
+    fn record(&self, request: &MutationRequest, user: &str, event: ProgressEvent, secrets: Vec<String>) -> Arc<TrackedRequest> {
+        let event = conceal_event(event, &secrets);
         let tracked = Arc::new(TrackedRequest {
+            secrets,
             client_token: request.client_token.clone(),
             region: request.region.clone(),
             type_name: request.type_name.clone(),
@@ -223,11 +238,30 @@ impl RequestLog {
                     });
                 }
                 // The request itself is unaffected by a lost answer: ask again on the same token.
-                Err(e) => tracing::warn!(error = %e, "polling failed; asking again"),
+                Err(e) => tracing::warn!(error = %e.log_summary(), "polling failed; asking again"),
             }
         }
         tracing::debug!(status = %tracked.latest().operation_status, "request finished");
         self.api.invalidate_type(&tracked.region, &tracked.type_name);
+    }
+}
+
+/// An event's message and model without the request's secrets (Cloud Control may quote input).
+fn conceal_event(mut event: ProgressEvent, secrets: &[String]) -> ProgressEvent {
+    if !secrets.is_empty() {
+        event.status_message = event.status_message.map(|m| conceal(&m, secrets));
+        event.resource_model = event.resource_model.map(|m| conceal(&m, secrets));
+    }
+    event
+}
+
+fn conceal_error(e: Error, secrets: &[String]) -> Error {
+    match e {
+        Error::Aws(mut a) if !secrets.is_empty() => {
+            a.message = conceal(&a.message, secrets);
+            Error::Aws(a)
+        }
+        other => other,
     }
 }
 

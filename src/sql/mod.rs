@@ -35,6 +35,7 @@ pub use session::{Idle, Parsed, Session};
 pub use statement::{Command, Prepared};
 pub use transaction::Status;
 
+use crate::auth::Role;
 use crate::catalog::model::CATALOG;
 use crate::catalog::provider::{Backend, ResourceCatalog};
 use crate::error::{Error, Result};
@@ -154,9 +155,10 @@ impl Engine {
         })
     }
 
-    /// A new session; `startup` holds the parameters the client sent when it connected.
-    pub fn session(self: &Arc<Self>, user: &str, database: &str, startup: &BTreeMap<String, String>) -> Session {
-        Session::new(self.clone(), user, database, startup)
+    /// A new session for an authenticated user; `startup` holds the parameters the client
+    /// sent when it connected.
+    pub fn session(self: &Arc<Self>, user: &str, database: &str, startup: &BTreeMap<String, String>, role: Role) -> Session {
+        Session::new(self.clone(), user, database, startup, role)
     }
 }
 

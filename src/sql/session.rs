@@ -24,6 +24,7 @@ use super::settings::{reported_name, Settings};
 use super::statement::{Command, Prepared};
 use super::transaction::{Status, Transaction};
 use super::{meta, names, rewrite, Engine, Notice, Outcome, Output};
+use crate::auth::Role;
 use crate::catalog::provider::QuerySettings;
 use crate::cloudcontrol::budget::CallBudget;
 use crate::error::{Error, Result};
@@ -36,6 +37,8 @@ pub struct Session {
     transaction: Transaction,
     pub user: String,
     pub database: String,
+    /// What the authenticated user may do.
+    pub role: Role,
     /// What the statement running now may use.
     pub(crate) scope: Scope,
 }
@@ -62,8 +65,8 @@ pub enum Idle {
 }
 
 impl Session {
-    pub(super) fn new(engine: Arc<Engine>, user: &str, database: &str, startup: &BTreeMap<String, String>) -> Session {
-        let settings = Settings::new(&engine.backend.config, startup);
+    pub(super) fn new(engine: Arc<Engine>, user: &str, database: &str, startup: &BTreeMap<String, String>, role: Role) -> Session {
+        let settings = Settings::new(&engine.backend.config, startup, role);
         let scope = engine.scope(settings.max_api_calls);
         Session {
             ctx: SessionContext::new_with_state(engine.base.state()),
@@ -72,6 +75,7 @@ impl Session {
             transaction: Transaction::default(),
             user: user.to_string(),
             database: database.to_string(),
+            role,
             scope,
         }
     }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::auth::Role;
 use crate::config::{Config, DefaultRegions};
 use crate::error::{Error, Result};
 
@@ -56,6 +57,8 @@ pub struct Settings {
     /// The session's settings as it started (config, then startup parameters): what RESET
     /// returns to, as in PostgreSQL.
     initial: Option<Box<Settings>>,
+    /// Whether the session's role may widen what it does (writers only).
+    privileged: bool,
     /// The server's bounds, for checking values.
     cache_ttl: Duration,
     api_call_ceiling: u64,
@@ -116,6 +119,9 @@ const TIMEOUTS: &[Known] = &[
     },
 ];
 
+/// Settings that widen what a session may do: only writers may turn them on.
+const WIDENING: &[&str] = &["cloudpg.allow_bulk_mutations", "cloudpg.autocommit_mutations"];
+
 /// PostgreSQL's parameters that cannot change, with their value.
 const FIXED: &[(&str, &str)] = &[
     ("server_version", SERVER_VERSION),
@@ -134,8 +140,9 @@ const FIXED: &[(&str, &str)] = &[
 
 impl Settings {
     /// The defaults of a new session: the server's config, then what the client sent at startup.
-    pub fn new(config: &Config, startup: &BTreeMap<String, String>) -> Settings {
+    pub fn new(config: &Config, startup: &BTreeMap<String, String>, role: Role) -> Settings {
         let mut s = Settings {
+            privileged: role == Role::Writer,
             regions: config.regions.clone(),
             bypass_cache: false,
             allow_bulk: false,
@@ -195,6 +202,11 @@ impl Settings {
             SetValue::Default => return self.reset(&name),
             SetValue::Text(t) => t,
         };
+        if WIDENING.contains(&name.as_str()) && !self.privileged && parse_bool(&text) != Some(false) {
+            return Err(Error::PermissionDenied(format!(
+                "permission denied to set parameter \"{name}\": it lets a session change resources, and this user's role is reader"
+            )));
+        }
         match name.as_str() {
             "cloudpg.regions" => self.regions = parse_regions(&text)?,
             "cloudpg.cache_ttl" => self.bypass_cache = parse_duration(&name, &text, Unit::Seconds)?.is_zero(),
@@ -512,7 +524,7 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        Settings::new(&Config::default(), &BTreeMap::new())
+        Settings::new(&Config::default(), &BTreeMap::new(), Role::Writer)
     }
 
     #[test]
@@ -590,6 +602,18 @@ mod tests {
     }
 
     #[test]
+    fn readers_cannot_widen_what_they_may_do() {
+        let mut s = Settings::new(&Config::default(), &BTreeMap::new(), Role::Reader);
+        for name in WIDENING {
+            let e = s.set(name, SetValue::Text("on".into())).unwrap_err();
+            assert_eq!(e.sqlstate(), "42501", "{name}");
+            assert!(s.set(name, SetValue::Text("off".into())).is_ok(), "turning it off is fine");
+        }
+        assert!(s.set("search_path", SetValue::Text("public".into())).is_ok());
+        assert!(s.set("cloudpg.nowait", SetValue::Text("on".into())).is_ok());
+    }
+
+    #[test]
     fn startup_parameters_become_settings() {
         let startup: BTreeMap<String, String> = [
             ("user".to_string(), "alice".to_string()),
@@ -599,7 +623,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let s = Settings::new(&Config::default(), &startup);
+        let s = Settings::new(&Config::default(), &startup, Role::Writer);
         assert_eq!(s.get("application_name").unwrap(), "Metabase");
         assert_eq!(s.get("statement_timeout").unwrap(), "0");
         assert_eq!(s.get("user"), None);

@@ -268,7 +268,7 @@ mod tests {
     use crate::sql::settings::SetValue;
 
     fn settings() -> Settings {
-        Settings::new(&Config::default(), &Default::default())
+        Settings::new(&Config::default(), &Default::default(), crate::auth::Role::Writer)
     }
 
     #[test]

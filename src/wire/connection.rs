@@ -3,7 +3,7 @@
 //!
 //! pgwire's `process_socket` drives the same handlers, but with a fixed 60 s startup
 //! deadline, no idle timeout, no message size bound below 1 GiB, and a panic in a handler
-//! would end the task with no answer. Here: SSL negotiation (refused until TLS is configured),
+//! would end the task with no answer. Here: TLS negotiation (SSLRequest and direct TLS),
 //! a startup deadline, the message size guard ([`super::guard`]), idle-session timeouts, TCP
 //! keepalive, a watcher that notices a client gone mid-statement, graceful shutdown (idle
 //! connections are told and closed, a running statement finishes first), and panics caught
@@ -11,7 +11,9 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -19,7 +21,9 @@ use pgwire::api::{ClientInfo, DefaultClient, PgWireConnectionState, PgWireServer
 use pgwire::error::{ErrorInfo, PgWireError};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{process_error, process_message, PgWireMessageServerCodec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use pgwire::tokio::tokio_rustls::server::TlsStream;
+use pgwire::tokio::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
@@ -42,7 +46,45 @@ pub struct ConnectionLimits {
     pub max_message_size: usize,
 }
 
-type Socket = Framed<Guarded<TcpStream>, PgWireMessageServerCodec<super::extended::PreparedStatement>>;
+type Socket = Framed<Guarded<ClientStream>, PgWireMessageServerCodec<super::extended::PreparedStatement>>;
+
+/// A client's byte stream, with or without TLS.
+pub enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, data),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
 
 /// Serves one accepted socket until the client leaves, a limit closes it, or `shutdown`
 /// fires while it is idle.
@@ -56,15 +98,17 @@ pub async fn serve(
     configure_socket(&tcp, &limits);
     let watcher = Disconnect::watch(&tcp);
     let startup_deadline = Instant::now() + limits.startup_timeout;
-    let Ok(negotiated) = tokio::time::timeout_at(startup_deadline, refuse_encryption(tcp)).await else {
+    let acceptor = handlers.shared.access.tls.acceptor();
+    let Ok(negotiated) = tokio::time::timeout_at(startup_deadline, negotiate(tcp, acceptor)).await else {
         tracing::debug!("closed: no startup message within limits.startup_timeout");
         return Ok(());
     };
-    let Some((tcp, prefix)) = negotiated? else { return Ok(()) };
+    let Some((stream, prefix)) = negotiated? else { return Ok(()) };
+    let secure = matches!(stream, ClientStream::Tls(_));
     let guard = GuardShared::new(limits.max_message_size);
     let mut socket: Socket = Framed::new(
-        Guarded::new(tcp, guard.clone(), &prefix),
-        PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),
+        Guarded::new(stream, guard.clone(), &prefix),
+        PgWireMessageServerCodec::new(DefaultClient::new(peer, secure)),
     );
     socket.set_state(PgWireConnectionState::AwaitingStartup);
     if let Some(w) = watcher {
@@ -88,11 +132,29 @@ fn configure_socket(tcp: &TcpStream, limits: &ConnectionLimits) {
     }
 }
 
-/// Answers SSLRequest and GSSENCRequest with `N` (no TLS is configured), as PostgreSQL does,
-/// and returns the socket with the first bytes of the startup message already read.
-/// `None` when the client gave up, or started TLS without asking.
-async fn refuse_encryption(mut tcp: TcpStream) -> io::Result<Option<(TcpStream, Vec<u8>)>> {
-    // libpq tries GSS, then SSL, then plaintext: two refusals at most.
+/// The encryption exchange before the startup message: SSLRequest is answered `S` and TLS
+/// begins when TLS is configured, `N` otherwise; GSSENCRequest always `N`; a TLS handshake
+/// without a request (PostgreSQL 17's direct TLS, which must name the `postgresql` ALPN
+/// protocol) is accepted when TLS is configured. Returns the stream with the first bytes of
+/// the startup message already read; `None` when the client gave up.
+async fn negotiate(mut tcp: TcpStream, acceptor: Option<TlsAcceptor>) -> io::Result<Option<(ClientStream, Vec<u8>)>> {
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await? == 0 {
+        return Ok(None);
+    }
+    if first[0] == TLS_HANDSHAKE {
+        let Some(acceptor) = acceptor else {
+            tracing::debug!("closed: direct TLS handshake, but TLS is not configured");
+            return Ok(None);
+        };
+        let tls = acceptor.accept(tcp).await?;
+        if tls.get_ref().1.alpn_protocol() != Some(crate::tls::ALPN_POSTGRESQL) {
+            tracing::debug!("closed: direct TLS without the postgresql ALPN protocol");
+            return Ok(None);
+        }
+        return Ok(Some((ClientStream::Tls(Box::new(tls)), Vec::new())));
+    }
+    // libpq tries GSS, then SSL, then plaintext: two requests at most.
     for _ in 0..3 {
         let mut head = [0u8; 8];
         let mut filled = 0;
@@ -101,19 +163,24 @@ async fn refuse_encryption(mut tcp: TcpStream) -> io::Result<Option<(TcpStream, 
             if n == 0 {
                 return Ok(None);
             }
-            if filled == 0 && head[0] == TLS_HANDSHAKE {
-                tracing::debug!("closed: direct TLS handshake, but TLS is not configured");
-                return Ok(None);
-            }
             filled += n;
         }
         let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
         let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-        if length == 8 && (code == SSL_REQUEST || code == GSSENC_REQUEST) {
+        if length == 8 && code == SSL_REQUEST {
+            if let Some(acceptor) = &acceptor {
+                tcp.write_all(b"S").await?;
+                let tls = acceptor.accept(tcp).await?;
+                return Ok(Some((ClientStream::Tls(Box::new(tls)), Vec::new())));
+            }
             tcp.write_all(b"N").await?;
             continue;
         }
-        return Ok(Some((tcp, head.to_vec())));
+        if length == 8 && code == GSSENC_REQUEST {
+            tcp.write_all(b"N").await?;
+            continue;
+        }
+        return Ok(Some((ClientStream::Plain(tcp), head.to_vec())));
     }
     Ok(None)
 }

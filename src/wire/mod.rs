@@ -2,7 +2,8 @@
 //!
 //! - `connection`: the message loop of one socket and its limits (with `guard`, the message
 //!   size bound);
-//! - `startup`: the startup exchange, which creates the connection's [`Session`];
+//! - `startup`: the startup exchange and authentication, which create the connection's
+//!   [`Session`] with its user's role;
 //! - `simple` and `extended`: the two query protocols, both running statements through
 //!   `run` (cancel, `statement_timeout`, a vanished client) and streaming rows as they come;
 //! - `encode`: Arrow schemas and batches as PostgreSQL row descriptions and rows.
@@ -27,8 +28,11 @@ use tokio::time::Instant;
 
 pub use connection::{serve, ConnectionLimits, IdleEnd};
 
+use crate::auth::{Role, Throttle, Users};
+use crate::config::Config;
 use crate::error::Error;
 use crate::sql::{Engine, Idle, Session, Status};
+use crate::tls::Tls;
 
 /// A client-visible error: SQLSTATE, message, hint. Our faults are logged as errors, the
 /// client's mistakes at debug.
@@ -37,10 +41,11 @@ pub fn to_pg_error(e: &Error) -> PgWireError {
 }
 
 fn error_info(e: &Error) -> ErrorInfo {
+    // The message goes to the client only: it may quote the statement's values.
     if e.is_user_error() {
-        tracing::debug!(error = %e, sqlstate = e.sqlstate(), "statement failed");
+        tracing::debug!(error = %e.log_summary(), sqlstate = e.sqlstate(), "statement failed");
     } else {
-        tracing::error!(error = %e, sqlstate = e.sqlstate(), "statement failed");
+        tracing::error!(error = %e.log_summary(), sqlstate = e.sqlstate(), "statement failed");
     }
     let mut info = ErrorInfo::new("ERROR".to_string(), e.sqlstate().to_string(), e.to_string());
     info.hint = e.hint();
@@ -53,8 +58,38 @@ pub struct Connection {
     shared: Arc<Shared>,
 }
 
+/// Who may connect and how; shared by every connection.
+pub struct Access {
+    pub users: Users,
+    pub throttle: Throttle,
+    pub tls: Tls,
+    /// `[mutations] writers` (deprecated): when set, only these users may write.
+    writers: Vec<String>,
+}
+
+impl Access {
+    pub fn new(config: &Config) -> crate::Result<Access> {
+        Ok(Access {
+            users: Users::new(config.auth.method, config.auth.users.clone()),
+            throttle: Throttle::new(config.auth.max_failure_delay),
+            tls: Tls::new(&config.tls)?,
+            writers: config.mutations.writers.clone(),
+        })
+    }
+
+    /// A user's role, narrowed by the deprecated `[mutations] writers` list when it is set.
+    fn effective_role(&self, user: &str, role: Role) -> Role {
+        if !self.writers.is_empty() && !self.writers.iter().any(|w| w == user) {
+            Role::Reader
+        } else {
+            role
+        }
+    }
+}
+
 struct Shared {
     engine: Arc<Engine>,
+    access: Arc<Access>,
     /// Created by the startup exchange.
     session: Mutex<Option<Session>>,
     /// The server's registry of connections, so a CancelRequest (sent on another socket)
@@ -72,10 +107,11 @@ pub const MAX_PREPARED_STATEMENTS: usize = 10_000;
 pub const MAX_PORTALS: usize = 10_000;
 
 impl Connection {
-    pub fn new(engine: Arc<Engine>, cancels: Arc<ConnectionManager>) -> Connection {
+    pub fn new(engine: Arc<Engine>, cancels: Arc<ConnectionManager>, access: Arc<Access>) -> Connection {
         Connection {
             shared: Arc::new(Shared {
                 engine,
+                access,
                 session: Mutex::new(None),
                 cancels,
                 statements: std::sync::Mutex::new(std::collections::HashSet::new()),

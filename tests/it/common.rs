@@ -102,18 +102,31 @@ pub struct Process {
 impl Process {
     /// `cloudpg serve --emulator` with `config` (TOML) on 127.0.0.1, port 0.
     pub fn serve(config: &str) -> Process {
+        Self::spawn(config, std::process::Stdio::null(), None)
+    }
+
+    /// The same, logging to `log` at `level` (a RUST_LOG filter).
+    pub fn serve_with_log(config: &str, log: &std::path::Path, level: &str) -> Process {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(config, std::process::Stdio::from(file), Some(level))
+    }
+
+    fn spawn(config: &str, stderr: std::process::Stdio, level: Option<&str>) -> Process {
         use std::io::BufRead;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("cloudpg-test-{}-{n}.toml", std::process::id()));
         std::fs::write(&path, config).unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpg"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpg"));
+        command
             .args(["serve", "--emulator", "--listen", "127.0.0.1:0", "--config"])
             .arg(&path)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the cloudpg binary starts");
+            .stderr(stderr);
+        if let Some(level) = level {
+            command.env("RUST_LOG", level);
+        }
+        let mut child = command.spawn().expect("the cloudpg binary starts");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line).unwrap();

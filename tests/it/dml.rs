@@ -425,7 +425,7 @@ async fn read_only_servers_and_users_refuse_mutations_before_any_call() {
             .unwrap_err(),
     );
     assert_eq!(code, "42501");
-    assert!(message.contains("\"postgres\"") && message.contains("writers"), "{message}");
+    assert!(message.contains("\"postgres\"") && message.contains("role is reader"), "{message}");
     assert_eq!(mutation_calls(&stack), 0);
     drop(c);
     stack.stop().await;

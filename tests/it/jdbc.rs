@@ -10,11 +10,18 @@ const DRIVER: &str = "/usr/share/java/postgresql.jar";
 
 /// Runs `tests/it/jdbc/<program>.java` against the stack; returns what it printed.
 async fn run_java(stack: &Stack, program: &str) -> String {
+    run_java_with(stack, program, &[]).await
+}
+
+/// The same, with more arguments after the port.
+pub async fn run_java_with(stack: &Stack, program: &str, args: &[&str]) -> String {
     let port = stack.addr.port().to_string();
     let source = format!("{}/tests/it/jdbc/{program}.java", env!("CARGO_MANIFEST_DIR"));
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("java")
             .args(["-cp", DRIVER, &source, &port])
+            .args(&args)
             .output()
             .expect("java is installed (scripts/install-test-deps.sh)")
     })

@@ -10,4 +10,5 @@ mod pipeline;
 mod protocol;
 mod psql;
 mod raw;
+mod security;
 mod select;

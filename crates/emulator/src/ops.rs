@@ -451,7 +451,7 @@ impl Emulator {
     fn new_request(
         &self,
         op: Op,
-        resource: &ResourceType,
+        resource: &'static ResourceType,
         identifier: String,
         model: Option<Map<String, Value>>,
         fingerprint: String,
@@ -478,11 +478,7 @@ impl Emulator {
             }),
             error: None,
             fingerprint,
-            write_only: resource
-                .write_only_properties
-                .iter()
-                .map(|p| resource_schemas::pointer_top_level(p).to_string())
-                .collect(),
+            resource,
         }
     }
 
@@ -911,12 +907,11 @@ fn primary_only(resource: &ResourceType, model: &Map<String, Value>) -> Map<Stri
         .collect()
 }
 
+/// What AWS returns of a model: everything but its write-only properties, at any depth.
 fn visible(resource: &ResourceType, model: &Map<String, Value>) -> Map<String, Value> {
-    model
-        .iter()
-        .filter(|(k, _)| !resource.is_write_only(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    let mut shown = model.clone();
+    resource.strip_write_only(&mut shown);
+    shown
 }
 
 fn encode_list_token(type_name: &str, last: &str) -> String {

@@ -93,8 +93,8 @@ pub struct Request {
     pub error: Option<(String, String)>,
     /// The request as received, to tell an idempotent retry from a conflicting reuse.
     pub fingerprint: String,
-    /// Write-only properties to leave out of the ResourceModel it returns.
-    pub write_only: Vec<String>,
+    /// The type, whose write-only properties the ResourceModel it returns leaves out.
+    pub resource: &'static resource_schemas::ResourceType,
 }
 
 impl Request {
@@ -112,11 +112,8 @@ impl Request {
         e.insert("EventTime".into(), json!(self.event_time));
         if self.status == Status::Success {
             if let Some(model) = &self.model {
-                let visible: Map<String, Value> = model
-                    .iter()
-                    .filter(|(k, _)| !self.write_only.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let mut visible = model.clone();
+                self.resource.strip_write_only(&mut visible);
                 e.insert("ResourceModel".into(), json!(Value::Object(visible).to_string()));
             }
         }

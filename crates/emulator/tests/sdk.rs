@@ -115,6 +115,61 @@ async fn get_returns_full_model_without_write_only_properties() {
 }
 
 #[tokio::test]
+async fn nested_write_only_properties_are_never_returned() {
+    let emu = start(fast()).await;
+    let c = client(&emu).await;
+    let desired = json!({
+        "Name": "with-key",
+        "AuthorizationType": "API_KEY",
+        "AuthParameters": {"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "sekrit-value"}}
+    });
+    let created = c
+        .create_resource()
+        .type_name("AWS::Events::Connection")
+        .desired_state(desired.to_string())
+        .send()
+        .await
+        .unwrap();
+    let token = created.progress_event().unwrap().request_token().unwrap().to_string();
+    let mut event = created.progress_event().unwrap().clone();
+    for _ in 0..100 {
+        if event.operation_status().map(|s| s.as_str()) == Some("SUCCESS") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        event = c
+            .get_resource_request_status()
+            .request_token(&token)
+            .send()
+            .await
+            .unwrap()
+            .progress_event()
+            .unwrap()
+            .clone();
+    }
+    let model = event.resource_model().unwrap_or_default().to_string();
+    let got = c
+        .get_resource()
+        .type_name("AWS::Events::Connection")
+        .identifier("with-key")
+        .send()
+        .await
+        .unwrap();
+    let props = got.resource_description().unwrap().properties().unwrap().to_string();
+    let listed = c.list_resources().type_name("AWS::Events::Connection").send().await.unwrap();
+    let list_text: Vec<String> = listed
+        .resource_descriptions()
+        .iter()
+        .filter_map(|d| d.properties().map(str::to_string))
+        .collect();
+    for text in std::iter::once(&model).chain(std::iter::once(&props)).chain(list_text.iter()) {
+        assert!(!text.contains("sekrit-value"), "a write-only value was returned: {text}");
+    }
+    assert!(props.contains("x-api-key"), "the rest of AuthParameters is returned: {props}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn full_lifecycle_create_poll_get_update_delete() {
     let emu = start(fast()).await;
     let c = client(&emu).await;

@@ -266,12 +266,103 @@ impl ResourceType {
         Self::listed(&self.write_only_properties, name)
     }
 
+    /// Whether a top-level property is write-only or has write-only members: its values are
+    /// secrets, never to be quoted back.
+    pub fn holds_write_only(&self, name: &str) -> bool {
+        self.write_only_properties.iter().any(|p| pointer_top_level(p) == name)
+    }
+
+    /// The text values a model holds at write-only paths (the secrets it carries), so
+    /// messages that quote them can be masked.
+    pub fn write_only_values(&self, model: &serde_json::Map<String, Value>) -> Vec<String> {
+        let mut out = Vec::new();
+        for pointer in &self.write_only_properties {
+            if let Some(rest) = pointer.strip_prefix("/properties/") {
+                let path: Vec<&str> = rest.split('/').collect();
+                if let Some((first, tail)) = path.split_first() {
+                    if let Some(v) = model.get(*first) {
+                        collect_at(v, tail, &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes every write-only property from a resource model, nested ones included
+    /// (`/properties/AuthParameters/ApiKeyAuthParameters/ApiKeyValue`, `/properties/A/*/B`
+    /// for each element of an array): Cloud Control never returns them.
+    pub fn strip_write_only(&self, model: &mut serde_json::Map<String, Value>) {
+        for pointer in &self.write_only_properties {
+            if let Some(rest) = pointer.strip_prefix("/properties/") {
+                let path: Vec<&str> = rest.split('/').collect();
+                remove_path(model, &path);
+            }
+        }
+    }
+
     pub fn is_create_only(&self, name: &str) -> bool {
         Self::listed(&self.create_only_properties, name)
     }
 
     pub fn is_required(&self, name: &str) -> bool {
         self.required.iter().any(|r| r == name)
+    }
+}
+
+/// Every string (and number, as text) under `value` at `path`; `*` is every array element.
+fn collect_at(value: &Value, path: &[&str], out: &mut Vec<String>) {
+    match (value, path.split_first()) {
+        (Value::String(s), None) => out.push(s.clone()),
+        (Value::Number(n), None) => out.push(n.to_string()),
+        (Value::Array(items), None) | (Value::Array(items), Some((&"*", _))) => {
+            let rest = if path.is_empty() { path } else { &path[1..] };
+            for item in items {
+                collect_at(item, rest, out);
+            }
+        }
+        (Value::Object(map), None) => {
+            for v in map.values() {
+                collect_at(v, path, out);
+            }
+        }
+        (Value::Object(map), Some((first, rest))) => {
+            if let Some(v) = map.get(*first) {
+                collect_at(v, rest, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes the member `path` names from `object`; `*` stands for every element of an array.
+fn remove_path(object: &mut serde_json::Map<String, Value>, path: &[&str]) {
+    match path {
+        [] => {}
+        [last] => {
+            object.remove(*last);
+        }
+        [first, rest @ ..] => {
+            if let Some(child) = object.get_mut(*first) {
+                remove_in_value(child, rest);
+            }
+        }
+    }
+}
+
+fn remove_in_value(value: &mut Value, path: &[&str]) {
+    match (value, path) {
+        (Value::Array(items), ["*", rest @ ..]) => {
+            if rest.is_empty() {
+                items.clear();
+            } else {
+                for item in items {
+                    remove_in_value(item, rest);
+                }
+            }
+        }
+        (Value::Object(object), _) => remove_path(object, path),
+        _ => {}
     }
 }
 
@@ -461,6 +552,40 @@ mod tests {
             .permissions
             .contains(&"ec2:CreateInstanceConnectEndpoint".to_string()));
         assert!(t.exists_in("us-east-1"));
+    }
+
+    #[test]
+    fn write_only_properties_are_stripped_at_any_depth() {
+        let r = Registry::shared().unwrap();
+        let t = r.get("AWS::Events::Connection").unwrap();
+        let mut model = serde_json::json!({
+            "Name": "c1",
+            "AuthParameters": {
+                "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "sekrit"},
+                "BasicAuthParameters": {"Username": "u", "Password": "p"}
+            }
+        });
+        let Value::Object(map) = &mut model else { unreachable!() };
+        t.strip_write_only(map);
+        assert_eq!(
+            model,
+            serde_json::json!({
+                "Name": "c1",
+                "AuthParameters": {
+                    "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key"},
+                    "BasicAuthParameters": {"Username": "u"}
+                }
+            })
+        );
+        let mut again = serde_json::json!({"AuthParameters": {"ApiKeyAuthParameters": {"ApiKeyValue": "sekrit"}}});
+        let Value::Object(map) = &mut again else { unreachable!() };
+        assert_eq!(t.write_only_values(map), vec!["sekrit".to_string()]);
+        assert!(t.holds_write_only("AuthParameters") && !t.holds_write_only("Name"));
+        let a = r.get("AWS::AuditManager::Assessment").unwrap();
+        let mut model = serde_json::json!({"Scope": {"AwsAccounts": [{"Id": "1", "Name": "n", "EmailAddress": "e"}, {"Id": "2"}]}});
+        let Value::Object(map) = &mut model else { unreachable!() };
+        a.strip_write_only(map);
+        assert_eq!(model, serde_json::json!({"Scope": {"AwsAccounts": [{"Id": "1"}, {"Id": "2"}]}}));
     }
 
     #[test]

@@ -70,7 +70,12 @@ impl Session {
         for (field, value) in fields.iter().zip(row) {
             match field {
                 Field::Property { column, property } => {
-                    if let Some(v) = values::to_json(value, property_schema(table, property), column)? {
+                    if let Some(v) = values::to_json(
+                        value,
+                        property_schema(table, property),
+                        column,
+                        table.resource.holds_write_only(property),
+                    )? {
                         desired.insert(property.clone(), v);
                     }
                 }

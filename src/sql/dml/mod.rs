@@ -384,6 +384,8 @@ impl Session {
                 crate::cloudcontrol::Change::Update { identifier, patch } => format!("Identifier={identifier} PatchDocument={patch}"),
                 crate::cloudcontrol::Change::Delete { identifier } => format!("Identifier={identifier}"),
             };
+            // Write-only values (passwords, keys) are not shown, even to who typed them.
+            let detail = crate::cloudcontrol::scrub::conceal(&detail, &crate::cloudcontrol::scrub::secrets_of(r));
             format!("  {} in {}: {detail}", r.change.api_operation(), r.region)
         }));
         let mut out = super::meta::rows(&["QUERY PLAN"], lines.into_iter().map(|l| vec![l]).collect());
@@ -422,20 +424,19 @@ impl Session {
             )));
         }
         let backend = &self.engine.backend;
-        if !backend.may_mutate(&self.user) {
-            let why = if backend.mutations_allowed {
-                "the user is not in [mutations] writers of the server's config".to_string()
-            } else {
-                "this server is read-only (set [mutations] allow = true in its config to allow changes)".to_string()
-            };
-            return Err(Error::PermissionDenied(format!(
-                "user \"{}\" may not {} {}: {why}",
-                self.user,
-                verb.tag(),
-                table.qualified_name()
-            )));
-        }
-        Ok(())
+        let why = if !backend.mutations_allowed {
+            "this server is read-only (set [mutations] allow = true in its config to allow changes)"
+        } else if self.role != crate::auth::Role::Writer {
+            "the user's role is reader (role = \"writer\" in the server's [[auth.users]] allows changes)"
+        } else {
+            return Ok(());
+        };
+        Err(Error::PermissionDenied(format!(
+            "user \"{}\" may not {} {}: {why}",
+            self.user,
+            verb.tag(),
+            table.qualified_name()
+        )))
     }
 
     /// The region a row without one goes to: the session's, when it has exactly one.

@@ -190,7 +190,12 @@ fn update_request(
             }
             SetTarget::Field(Field::Property { column, property }) => assignments.push(Assignment {
                 property: property.clone(),
-                value: values::to_json(value, property_schema(table, property), column)?,
+                value: values::to_json(
+                    value,
+                    property_schema(table, property),
+                    column,
+                    table.resource.holds_write_only(property),
+                )?,
             }),
             SetTarget::Field(Field::ClientToken) => client_token = values::text(value),
             SetTarget::Field(Field::RoleArn) => role_arn = values::text(value),

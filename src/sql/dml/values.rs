@@ -55,8 +55,27 @@ fn allowed_types(schema: &Value) -> Vec<&str> {
     }
 }
 
-/// The property value for a SQL value; `None` for NULL (the property is left out).
-pub fn to_json(value: &ScalarValue, schema: &Value, column: &str) -> Result<Option<Value>> {
+/// The property value for a SQL value; `None` for NULL (the property is left out). For a
+/// property that holds secrets (write-only, or with write-only members), an error names the
+/// column but never quotes the value.
+pub fn to_json(value: &ScalarValue, schema: &Value, column: &str, secret: bool) -> Result<Option<Value>> {
+    convert_value(value, schema, column).map_err(|e| if secret { conceal(e, column) } else { e })
+}
+
+/// An error about a secret's value, without the value.
+fn conceal(e: Error, column: &str) -> Error {
+    let message = format!("invalid input for column \"{column}\" (its value is not shown: the property holds secrets)");
+    match e {
+        Error::DatatypeMismatch { .. } => Error::DatatypeMismatch {
+            message,
+            hint: Some(format!("check the type of the value given for \"{column}\" (DESCRIBE shows it)")),
+        },
+        Error::InvalidText { .. } => Error::InvalidText { message, hint: None },
+        other => other,
+    }
+}
+
+fn convert_value(value: &ScalarValue, schema: &Value, column: &str) -> Result<Option<Value>> {
     let Some(sql) = classify(value) else { return Ok(None) };
     let types = allowed_types(schema);
     if types.is_empty() {
@@ -245,6 +264,23 @@ fn parse_bool(s: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_not_quoted_in_errors() {
+        let schema = serde_json::json!({"type": "object"});
+        let v = ScalarValue::Utf8(Some("{not json sekrit".into()));
+        let open = to_json(&v, &schema, "auth_parameters", false).unwrap_err();
+        assert!(open.to_string().contains("sekrit"));
+        let hidden = to_json(&v, &schema, "auth_parameters", true).unwrap_err();
+        assert_eq!(hidden.sqlstate(), open.sqlstate());
+        assert!(
+            !hidden.to_string().contains("sekrit") && hidden.to_string().contains("auth_parameters"),
+            "{hidden}"
+        );
+        let array = serde_json::json!({"type": "array"});
+        let hidden = to_json(&ScalarValue::Utf8(Some("{\"a\": \"sekrit\"}".into())), &array, "x", true).unwrap_err();
+        assert!(!format!("{hidden} {:?}", hidden.hint()).contains("sekrit"));
+    }
     use serde_json::json;
 
     fn text_value(s: &str) -> ScalarValue {
@@ -254,27 +290,33 @@ mod tests {
     #[test]
     fn text_becomes_the_property_type() {
         assert_eq!(
-            to_json(&text_value("true"), &json!({"type": "boolean"}), "c").unwrap(),
+            to_json(&text_value("true"), &json!({"type": "boolean"}), "c", false).unwrap(),
             Some(json!(true))
         );
         assert_eq!(
-            to_json(&text_value("off"), &json!({"type": "boolean"}), "c").unwrap(),
+            to_json(&text_value("off"), &json!({"type": "boolean"}), "c", false).unwrap(),
             Some(json!(false))
         );
         assert_eq!(
-            to_json(&text_value(" 42 "), &json!({"type": "integer"}), "c").unwrap(),
+            to_json(&text_value(" 42 "), &json!({"type": "integer"}), "c", false).unwrap(),
             Some(json!(42))
         );
         assert_eq!(
-            to_json(&text_value("2.5"), &json!({"type": "number"}), "c").unwrap(),
+            to_json(&text_value("2.5"), &json!({"type": "number"}), "c", false).unwrap(),
             Some(json!(2.5))
         );
         assert_eq!(
-            to_json(&text_value(r#"[{"Key":"a","Value":"b"}]"#), &json!({"type": "array"}), "tags").unwrap(),
+            to_json(
+                &text_value(r#"[{"Key":"a","Value":"b"}]"#),
+                &json!({"type": "array"}),
+                "tags",
+                false
+            )
+            .unwrap(),
             Some(json!([{"Key": "a", "Value": "b"}]))
         );
         assert_eq!(
-            to_json(&text_value(r#"{"A": 1}"#), &json!({"type": "object"}), "c").unwrap(),
+            to_json(&text_value(r#"{"A": 1}"#), &json!({"type": "object"}), "c", false).unwrap(),
             Some(json!({"A": 1}))
         );
     }
@@ -282,43 +324,52 @@ mod tests {
     #[test]
     fn sql_types_convert_too() {
         assert_eq!(
-            to_json(&ScalarValue::Int32(Some(7)), &json!({"type": "string"}), "c").unwrap(),
+            to_json(&ScalarValue::Int32(Some(7)), &json!({"type": "string"}), "c", false).unwrap(),
             Some(json!("7"))
         );
         assert_eq!(
-            to_json(&ScalarValue::Boolean(Some(true)), &json!({"type": "boolean"}), "c").unwrap(),
+            to_json(&ScalarValue::Boolean(Some(true)), &json!({"type": "boolean"}), "c", false).unwrap(),
             Some(json!(true))
         );
         assert_eq!(
-            to_json(&ScalarValue::Int64(Some(3)), &json!({"type": "number"}), "c").unwrap(),
+            to_json(&ScalarValue::Int64(Some(3)), &json!({"type": "number"}), "c", false).unwrap(),
             Some(json!(3))
         );
-        assert_eq!(to_json(&ScalarValue::Utf8(None), &json!({"type": "string"}), "c").unwrap(), None);
+        assert_eq!(
+            to_json(&ScalarValue::Utf8(None), &json!({"type": "string"}), "c", false).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn open_and_mixed_types() {
-        assert_eq!(to_json(&text_value(r#"{"a":1}"#), &json!({}), "c").unwrap(), Some(json!({"a": 1})));
-        assert_eq!(to_json(&text_value("plain"), &json!({}), "c").unwrap(), Some(json!("plain")));
+        assert_eq!(
+            to_json(&text_value(r#"{"a":1}"#), &json!({}), "c", false).unwrap(),
+            Some(json!({"a": 1}))
+        );
+        assert_eq!(to_json(&text_value("plain"), &json!({}), "c", false).unwrap(), Some(json!("plain")));
         let mixed = json!({"type": ["object", "string"]});
-        assert_eq!(to_json(&text_value(r#"{"a":1}"#), &mixed, "c").unwrap(), Some(json!({"a": 1})));
-        assert_eq!(to_json(&text_value("{{ x }}"), &mixed, "c").unwrap(), Some(json!("{{ x }}")));
+        assert_eq!(
+            to_json(&text_value(r#"{"a":1}"#), &mixed, "c", false).unwrap(),
+            Some(json!({"a": 1}))
+        );
+        assert_eq!(to_json(&text_value("{{ x }}"), &mixed, "c", false).unwrap(), Some(json!("{{ x }}")));
     }
 
     #[test]
     fn wrong_values_name_the_column_and_type() {
-        let e = to_json(&text_value("abc"), &json!({"type": "integer"}), "max_size").unwrap_err();
+        let e = to_json(&text_value("abc"), &json!({"type": "integer"}), "max_size", false).unwrap_err();
         assert_eq!(e.sqlstate(), "22P02");
         assert!(e.to_string().contains("\"max_size\"") && e.to_string().contains("integer"), "{e}");
-        let e = to_json(&ScalarValue::Boolean(Some(true)), &json!({"type": "integer"}), "max_size").unwrap_err();
+        let e = to_json(&ScalarValue::Boolean(Some(true)), &json!({"type": "integer"}), "max_size", false).unwrap_err();
         assert_eq!(e.sqlstate(), "42804");
-        let e = to_json(&text_value("sg-1"), &json!({"type": "array"}), "security_group_ids").unwrap_err();
+        let e = to_json(&text_value("sg-1"), &json!({"type": "array"}), "security_group_ids", false).unwrap_err();
         assert_eq!(e.sqlstate(), "22P02");
         assert!(e.to_string().contains("line 1 column 1"), "{e}");
-        let e = to_json(&text_value(r#"{"a":1}"#), &json!({"type": "array"}), "security_group_ids").unwrap_err();
+        let e = to_json(&text_value(r#"{"a":1}"#), &json!({"type": "array"}), "security_group_ids", false).unwrap_err();
         assert_eq!(e.sqlstate(), "42804");
         assert!(e.to_string().contains("JSON array"), "{e}");
-        let e = to_json(&text_value("maybe"), &json!({"type": "boolean"}), "flag").unwrap_err();
+        let e = to_json(&text_value("maybe"), &json!({"type": "boolean"}), "flag", false).unwrap_err();
         assert!(e.to_string().contains("true or false"), "{e}");
     }
 }
