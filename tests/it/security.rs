@@ -284,16 +284,68 @@ async fn tls_verifies_and_require_refuses_plaintext() {
 }
 
 #[tokio::test]
+async fn sighup_reloads_the_certificate() {
+    let dir = temp_dir("reload");
+    let (ca, cert, key) = certificates(&dir, "first CA");
+    let first_ca = dir.join("first-ca.pem");
+    std::fs::copy(&ca, &first_ca).unwrap();
+    let server = Process::serve(&format!(
+        "[tls]\nmode = \"require\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let port = server.addr.port().to_string();
+    let connect = |ca: PathBuf| {
+        let port = port.clone();
+        async move {
+            psql(
+                &[
+                    &format!(
+                        "host=localhost port={port} user=postgres dbname=awscc sslmode=verify-full sslrootcert={}",
+                        ca.display()
+                    ),
+                    "-Atc",
+                    "SELECT 'tls'",
+                ],
+                &[],
+            )
+            .await
+            .status
+            .success()
+        }
+    };
+    assert!(connect(first_ca.clone()).await, "the first certificate is served");
+    let (second_ca, _, _) = certificates(&dir, "second CA");
+    assert!(connect(first_ca.clone()).await, "nothing changes before SIGHUP");
+    server.signal("HUP");
+    crate::common::eventually(Duration::from_secs(10), "the second certificate", || {
+        std::process::Command::new("psql")
+            .arg(format!(
+                "host=localhost port={port} user=postgres dbname=awscc sslmode=verify-full sslrootcert={}",
+                second_ca.display()
+            ))
+            .args(["-Atc", "SELECT 1"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .await;
+    assert!(!connect(first_ca).await, "the old certificate is gone");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_key_that_does_not_load_stops_the_server_at_startup() {
     let dir = temp_dir("badtls");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_, cert, _) = certificates(&dir, "cloudpg test CA");
     let missing = dir.join("missing.key");
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
             "[tls]\nmode = \"require\"\ncert = \"{}\"\nkey = \"{}\"\n",
-            dir.join("missing.crt").display(),
+            cert.display(),
             missing.display()
         ),
     )
@@ -305,7 +357,16 @@ async fn a_key_that_does_not_load_stops_the_server_at_startup() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("missing.crt"), "{stderr}");
+    assert!(stderr.contains("tls.key") && stderr.contains("missing.key"), "{stderr}");
+    // A file that is not a key is named too.
+    std::fs::write(&missing, "not a key\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudpg"))
+        .args(["serve", "--emulator", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a PEM private key"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
