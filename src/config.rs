@@ -33,6 +33,7 @@ pub struct RawConfig {
     pub auth: RawAuth,
     pub tls: RawTls,
     pub redact: RawRedact,
+    pub catalog: RawCatalog,
     pub emulator: RawEmulator,
 }
 
@@ -94,6 +95,22 @@ pub enum TlsMode {
     Allow,
     /// TLS or nothing: a plaintext startup is refused (28000).
     Require,
+}
+
+/// Which tables clients see (`[catalog]`). BI tools read every table they list on each sync;
+/// against a real account each table is at least one API call per region.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCatalog {
+    /// Services to expose (`ec2`, `s3`); empty exposes every service.
+    pub services: Vec<String>,
+    /// Services to leave out.
+    pub exclude_services: Vec<String>,
+    /// Tables to leave out, as `service.table`; `*` in either part matches any run of characters.
+    pub exclude_tables: Vec<String>,
+    /// Whether `_list_only` tables appear in catalog listings (`pg_class`,
+    /// `information_schema`); they can always be queried by name.
+    pub list_only_in_listings: bool,
 }
 
 /// Readable but sensitive columns, masked for everyone (`[redact]`).
@@ -205,6 +222,7 @@ impl Default for RawConfig {
             auth: RawAuth::default(),
             tls: RawTls::default(),
             redact: RawRedact::default(),
+            catalog: RawCatalog::default(),
             emulator: RawEmulator::default(),
         }
     }
@@ -298,6 +316,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub tls: RawTls,
     pub redact: RawRedact,
+    pub catalog: RawCatalog,
     pub emulator: RawEmulator,
 }
 
@@ -398,6 +417,7 @@ impl Config {
             auth,
             tls: raw.tls,
             redact: raw.redact,
+            catalog: raw.catalog,
             emulator: raw.emulator,
         })
     }

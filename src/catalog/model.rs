@@ -370,6 +370,43 @@ impl Catalog {
         }
     }
 
+    /// Only the services and tables `[catalog]` exposes. Unknown service names are an error
+    /// naming the closest ones, so a typo does not silently hide (or show) a service.
+    pub fn restrict(mut self, filter: &crate::config::RawCatalog) -> Result<Catalog, crate::error::Error> {
+        let known: Vec<String> = self.schemas.keys().cloned().collect();
+        for name in filter.services.iter().chain(&filter.exclude_services) {
+            if !known.contains(&name.to_ascii_lowercase()) {
+                let close: Vec<&String> = known
+                    .iter()
+                    .filter(|k| strsim::levenshtein(k, name) <= 1 || strsim::jaro_winkler(k, name) > 0.9)
+                    .take(3)
+                    .collect();
+                return Err(crate::error::Error::Config(format!(
+                    "[catalog] names service \"{name}\", which does not exist{}",
+                    if close.is_empty() {
+                        " (`cloudpg catalog services` lists them)".to_string()
+                    } else {
+                        format!(
+                            "; did you mean {}?",
+                            close.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                )));
+            }
+        }
+        let include: Vec<String> = filter.services.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let exclude: Vec<String> = filter.exclude_services.iter().map(|s| s.to_ascii_lowercase()).collect();
+        self.schemas
+            .retain(|schema, _| (include.is_empty() || include.contains(schema)) && !exclude.contains(schema));
+        for (schema, tables) in self.schemas.iter_mut() {
+            tables.retain(|table, _| !filter.exclude_tables.iter().any(|p| table_matches(p, schema, table)));
+        }
+        self.schemas.retain(|_, tables| !tables.is_empty());
+        let kept: std::collections::HashSet<(String, String)> = self.tables().map(|t| (t.schema.clone(), t.name.clone())).collect();
+        self.by_type.retain(|_, t| kept.contains(&(t.schema.clone(), t.name.clone())));
+        Ok(self)
+    }
+
     pub fn schema_names(&self) -> impl Iterator<Item = &str> {
         self.schemas.keys().map(String::as_str)
     }
@@ -437,6 +474,26 @@ impl Catalog {
     }
 }
 
+/// Whether `service.table` (each part may hold `*`) names this table.
+fn table_matches(pattern: &str, schema: &str, table: &str) -> bool {
+    let lower = pattern.to_ascii_lowercase();
+    let (s, t) = lower.split_once('.').unwrap_or(("*", lower.as_str()));
+    glob(s, schema) && glob(t, table)
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(after) = text.strip_prefix(head) else { return false };
+            (0..=after.len())
+                .filter(|i| after.is_char_boundary(*i))
+                .any(|i| glob(rest, &after[i..]))
+        }
+    }
+}
+
 /// True for `awscc` and its alias `aws`.
 pub fn is_catalog_name(name: &str) -> bool {
     name.eq_ignore_ascii_case(CATALOG) || name.eq_ignore_ascii_case(CATALOG_ALIAS)
@@ -487,6 +544,30 @@ mod tests {
 
     fn names(t: &TableDef) -> Vec<&str> {
         t.columns().iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_catalog_config_restricts_services_and_tables() {
+        let all = || Catalog::build(Registry::shared().expect("embedded registry"));
+        let filter = crate::config::RawCatalog {
+            services: vec!["ec2".into(), "s3".into()],
+            exclude_tables: vec!["ec2.*_list_only".into(), "s3.access_*".into()],
+            ..Default::default()
+        };
+        let c = all().restrict(&filter).unwrap();
+        assert_eq!(c.schema_names().collect::<Vec<_>>(), vec!["ec2", "s3"]);
+        assert!(c.table("ec2", "vpcs").is_some());
+        assert!(c.table("ec2", "vpcs_list_only").is_none());
+        assert!(c.table("s3", "buckets_list_only").is_some());
+        assert!(c.tables_in("s3").unwrap().keys().all(|t| !t.starts_with("access_")));
+        assert!(c.table_for_type("AWS::Lambda::Function").is_none());
+        let filter = crate::config::RawCatalog {
+            exclude_services: vec!["ec3".into()],
+            ..Default::default()
+        };
+        let err = all().restrict(&filter).unwrap_err().to_string();
+        assert!(err.contains("\"ec3\"") && err.contains("\"ec2\""), "{err}");
+        assert!(glob("*_list_only", "vpcs_list_only") && !glob("*_list_only", "vpcs") && glob("a*b*c", "abxbc"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! DESCRIBE), `names` (PostgreSQL's result column names), `memory` (per-statement limits);
 //! queries are planned and run by DataFusion.
 
+pub mod compat;
 pub mod dml;
 pub mod memory;
 pub mod meta;
@@ -116,13 +117,15 @@ pub struct Engine {
     base: SessionContext,
     /// The query engine's memory, shared by all statements (`limits.memory_pool`).
     memory: Arc<dyn MemoryPool>,
+    /// What catalog functions look up.
+    pub(crate) lookup: Arc<compat::Lookup>,
 }
 
 impl Engine {
     pub fn new(backend: Arc<Backend>) -> Result<Engine> {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, "public")
-            .with_information_schema(true)
+            .with_information_schema(false)
             .with_create_default_catalog_and_schema(false);
         // Nothing spills to disk: a statement over its memory limit fails with 53200 instead of
         // filling the disk (see `memory`).
@@ -135,7 +138,7 @@ impl Engine {
         catalog
             .register_schema("public", Arc::new(MemorySchemaProvider::new()))
             .map_err(Error::from)?;
-        register_request_tables(&catalog, &backend)?;
+        let system = register_request_tables(&catalog, &backend)?;
         ctx.register_catalog(CATALOG, catalog);
         datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
@@ -147,11 +150,14 @@ impl Engine {
         datafusion_functions_json::register_all(&mut state).map_err(Error::from)?;
         let ctx = SessionContext::new_with_state(state);
         rewrite::register_functions(&ctx);
+        let relations = compat::relations::Relations::build(&backend.catalog, &system, backend.config.catalog.list_only_in_listings);
+        let lookup = compat::install(&ctx, CATALOG, relations.shared())?;
         let memory = memory::server_pool(backend.config.limits.memory_pool);
         Ok(Engine {
             backend,
             base: ctx,
             memory,
+            lookup,
         })
     }
 
@@ -162,23 +168,36 @@ impl Engine {
     }
 }
 
-/// `cloudpg.requests` and `awscc.cloudcontrol.resource_requests`.
-fn register_request_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> Result<()> {
+/// `cloudpg.requests` and `awscc.cloudcontrol.resource_requests`, returned as catalogs
+/// describe them.
+fn register_request_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> Result<Vec<compat::relations::SystemTable>> {
     use crate::catalog::requests::{ApiRequestsTable, ServerRequestsTable, API_REQUESTS, API_SCHEMA, SERVER_REQUESTS, SERVER_SCHEMA};
-    use datafusion::catalog::SchemaProvider;
+    use datafusion::catalog::{SchemaProvider, TableProvider};
+    let server_table = Arc::new(ServerRequestsTable {
+        log: backend.requests.clone(),
+    });
+    let api_table = Arc::new(ApiRequestsTable { backend: backend.clone() });
+    let system = vec![
+        compat::relations::SystemTable {
+            schema: SERVER_SCHEMA,
+            name: SERVER_REQUESTS,
+            arrow: server_table.schema(),
+            comment: "Mutations this server started, with their latest status",
+        },
+        compat::relations::SystemTable {
+            schema: API_SCHEMA,
+            name: API_REQUESTS,
+            arrow: api_table.schema(),
+            comment: "Cloud Control's resource requests (ListResourceRequests), by region",
+        },
+    ];
     let server = MemorySchemaProvider::new();
     server
-        .register_table(
-            SERVER_REQUESTS.to_string(),
-            Arc::new(ServerRequestsTable {
-                log: backend.requests.clone(),
-            }),
-        )
+        .register_table(SERVER_REQUESTS.to_string(), server_table)
         .map_err(Error::from)?;
     catalog.register_schema(SERVER_SCHEMA, Arc::new(server)).map_err(Error::from)?;
     let api = MemorySchemaProvider::new();
-    api.register_table(API_REQUESTS.to_string(), Arc::new(ApiRequestsTable { backend: backend.clone() }))
-        .map_err(Error::from)?;
+    api.register_table(API_REQUESTS.to_string(), api_table).map_err(Error::from)?;
     catalog.register_schema(API_SCHEMA, Arc::new(api)).map_err(Error::from)?;
-    Ok(())
+    Ok(system)
 }

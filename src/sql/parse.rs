@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{visit_expressions, Expr, Statement, Value, ValueWithSpan};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::rewrite;
@@ -98,15 +98,30 @@ pub fn check_depth(depth: usize, max_depth: usize) -> Result<()> {
 
 /// Parsing and rewriting, once the depth is known to be bounded.
 pub fn parse_checked(sql: &str) -> Result<Vec<Statement>> {
-    static PARSER: std::sync::OnceLock<datafusion_pg_catalog::sql::PostgresCompatibilityParser> = std::sync::OnceLock::new();
-    let mut statements = PARSER
-        .get_or_init(datafusion_pg_catalog::sql::PostgresCompatibilityParser::new)
-        .parse(sql)
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| Error::Syntax(e.to_string()))?
+        .into_iter()
+        .map(|mut t| {
+            // ABORT is PostgreSQL's ROLLBACK; sqlparser does not know it.
+            if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::ABORT) {
+                t.token = Token::make_keyword("ROLLBACK");
+            }
+            t
+        })
+        .collect();
+    let statements = Parser::new(&PostgreSqlDialect {})
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
         .map_err(parse_error)?;
-    for s in &mut statements {
-        rewrite::rewrite(s);
-    }
-    Ok(statements)
+    Ok(statements
+        .into_iter()
+        .map(|s| {
+            let mut s = super::compat::rewrite(s);
+            rewrite::rewrite(&mut s);
+            s
+        })
+        .collect())
 }
 
 fn parse_error(e: ParserError) -> Error {

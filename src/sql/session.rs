@@ -17,10 +17,11 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use tracing::Instrument;
 
+use super::compat::{self, SessionView};
 use super::dml::{self, Verb};
 use super::memory::StatementMemory;
 use super::parse::{self, Fingerprint, Hints};
-use super::settings::{reported_name, Settings};
+use super::settings::{reported_name, SetValue, Settings};
 use super::statement::{Command, Prepared};
 use super::transaction::{Status, Transaction};
 use super::{meta, names, rewrite, Engine, Notice, Outcome, Output};
@@ -41,6 +42,8 @@ pub struct Session {
     pub role: Role,
     /// What the statement running now may use.
     pub(crate) scope: Scope,
+    /// The session as its catalog functions see it.
+    view: Arc<SessionView>,
 }
 
 /// The bounds of one statement.
@@ -68,8 +71,12 @@ impl Session {
     pub(super) fn new(engine: Arc<Engine>, user: &str, database: &str, startup: &BTreeMap<String, String>, role: Role) -> Session {
         let settings = Settings::new(&engine.backend.config, startup, role);
         let scope = engine.scope(settings.max_api_calls);
+        let ctx = SessionContext::new_with_state(engine.base.state());
+        let view = SessionView::new(user, &settings, engine.lookup.clone());
+        compat::install_session(&ctx, &view);
         Session {
-            ctx: SessionContext::new_with_state(engine.base.state()),
+            ctx,
+            view,
             engine,
             settings,
             transaction: Transaction::default(),
@@ -167,11 +174,31 @@ impl Session {
             user = %self.user,
         );
         self.scope = self.engine.scope(self.settings.max_api_calls);
-        let result = self.dispatch(prepared, params).instrument(span).await;
-        if result.is_err() {
-            self.transaction.fail();
+        let earlier = self.settle();
+        match self.dispatch(prepared, params).instrument(span).await {
+            Ok(mut out) => {
+                out.reported.splice(0..0, earlier);
+                Ok(out)
+            }
+            Err(e) => {
+                self.transaction.fail();
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// Applies the `set_config` calls of the statement that just ended; returns the reported
+    /// parameters that changed (ParameterStatus).
+    pub fn settle(&mut self) -> Vec<(String, String)> {
+        let mut reported = Vec::new();
+        for p in self.view.take_pending() {
+            // Checked when set_config ran; a value refused now (the role changed nothing
+            // since) is dropped rather than failing a statement that already finished.
+            if let Ok(out) = self.set(&p.name, SetValue::Text(p.value), p.local) {
+                reported.extend(out.reported);
+            }
+        }
+        reported
     }
 
     async fn dispatch(&mut self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
@@ -223,27 +250,9 @@ impl Session {
                     .extend(done.warning.map(|(code, message)| Notice::warning(code, message)));
                 Ok(out)
             }
-            Command::Set { name, value, local } => {
-                let mut out = Output::command("SET");
-                if *local {
-                    if let Some((code, message)) = self.transaction.before_set_local(&self.settings) {
-                        out.notices.push(Notice::warning(code, message));
-                        return Ok(out);
-                    }
-                }
-                if let Some(value) = self.settings.set(name, value.clone())? {
-                    out.reported.push((reported_name(name), value));
-                }
-                if !local {
-                    self.transaction.after_set(name, &self.settings);
-                }
-                Ok(out)
-            }
+            Command::Set { name, value, local } => self.set(name, value.clone(), *local),
             Command::Show(name) => {
-                let value = self.settings.get(name).ok_or_else(|| Error::UndefinedParameter {
-                    name: name.clone(),
-                    suggestions: Vec::new(),
-                })?;
+                let value = self.settings.get(name).ok_or_else(|| super::settings::unknown(name))?;
                 Ok(meta::single_value(name, &value).with_tag("SHOW", false))
             }
             Command::ShowAll => {
@@ -288,6 +297,24 @@ impl Session {
         }
     }
 
+    /// `SET [LOCAL] name = value`, and `set_config`.
+    fn set(&mut self, name: &str, value: SetValue, local: bool) -> Result<Output> {
+        let mut out = Output::command("SET");
+        if local {
+            if let Some((code, message)) = self.transaction.before_set_local(&self.settings) {
+                out.notices.push(Notice::warning(code, message));
+                return Ok(out);
+            }
+        }
+        if let Some(value) = self.settings.set(name, value)? {
+            out.reported.push((reported_name(name), value));
+        }
+        if !local {
+            self.transaction.after_set(name, &self.settings);
+        }
+        Ok(out)
+    }
+
     /// The transaction status a ReadyForQuery reports.
     pub fn status(&self) -> Status {
         self.transaction.status()
@@ -296,6 +323,7 @@ impl Session {
     /// A statement failed outside [`Session::execute`] (a protocol error): an open block fails.
     pub fn fail(&mut self) {
         self.transaction.fail();
+        self.view.take_pending();
     }
 
     /// How long the connection may sit idle before it is closed, and which timeout that is.
@@ -349,10 +377,10 @@ impl Session {
         names::name_columns(&mut stmt);
         rewrite::check_tables(&stmt, &self.engine.backend.catalog)?;
         let state = self.ctx.state();
-        state
-            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
-            .await
-            .map_err(Error::from)
+        state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_err(|e| {
+            let e = Error::from(e);
+            compat::unsupported(&e).unwrap_or(e)
+        })
     }
 
     /// Runs a plan with the session's settings and the statement's scope.
@@ -362,8 +390,10 @@ impl Session {
             bypass_cache: bypass_cache || self.settings.bypass_cache,
             budget: self.scope.budget.clone(),
         };
+        self.view.refresh(&self.settings);
         let mut state = self.ctx.state();
         state.config_mut().set_extension(Arc::new(settings));
+        state.config_mut().set_extension(self.view.clone());
         let physical = state.create_physical_plan(&plan).await.map_err(Error::from)?;
         let runtime = self.scope.memory.runtime(state.runtime_env());
         let task = TaskContext::from(&state).with_runtime(runtime);

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::compat::parameters;
 use crate::auth::Role;
 use crate::config::{Config, DefaultRegions};
 use crate::error::{Error, Result};
@@ -243,6 +244,12 @@ impl Settings {
                     suggestions: closest(other, CLOUDPG.iter().map(|k| k.name)),
                 });
             }
+            "role" | "session_authorization" => {
+                return Err(Error::NotSupported(format!(
+                    "SET {name} is not supported: a connection keeps the user it logged in as"
+                )))
+            }
+            other if !parameters::is_settable(other) => return Err(unknown(other)),
             _ => {
                 self.other.insert(name.clone(), text);
             }
@@ -320,7 +327,13 @@ impl Settings {
             "idle_session_timeout" => show_duration(self.idle_session_timeout),
             "idle_in_transaction_session_timeout" => show_duration(self.idle_in_transaction_session_timeout),
             "default_transaction_read_only" => on_off(self.default_transaction_read_only),
-            other => return self.other.get(other).cloned(),
+            other => {
+                return self
+                    .other
+                    .get(other)
+                    .cloned()
+                    .or_else(|| parameters::parameter(other).map(|p| p.default.to_string()))
+            }
         })
     }
 
@@ -507,6 +520,17 @@ fn show_duration(d: Duration) -> String {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
+    }
+}
+
+/// 42704 for a parameter PostgreSQL does not have, with the closest names.
+pub fn unknown(name: &str) -> Error {
+    Error::UndefinedParameter {
+        name: name.to_string(),
+        suggestions: closest(
+            name,
+            parameters::PARAMETERS.iter().map(|p| p.name).chain(CLOUDPG.iter().map(|k| k.name)),
+        ),
     }
 }
 

@@ -24,6 +24,9 @@ use pgwire::messages::PgWireBackendMessage;
 
 use super::run::{self, Interrupts};
 use super::{encode, to_pg_error, transaction_status, Connection};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
+
 use crate::error::Error;
 use crate::sql::{Outcome, Prepared, Status};
 
@@ -243,9 +246,10 @@ impl ExtendedQueryHandler for Extended {
                     let params = if prepared.parameters.is_empty() {
                         None
                     } else {
-                        let types: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
-                            prepared.parameters.iter().map(Option::as_ref).collect();
-                        Some(arrow_pg::datatypes::df::deserialize_parameters(portal.as_ref(), &types)?)
+                        let decoding = decoding_types(&portal, &prepared.parameters);
+                        let types: Vec<Option<&DataType>> = decoding.iter().map(Option::as_ref).collect();
+                        let values = arrow_pg::datatypes::df::deserialize_parameters(portal.as_ref(), &types)?;
+                        Some(cast_parameters(values, &prepared.parameters).map_err(|e| to_pg_error(&e))?)
                     };
                     let output = session.execute(prepared, params).await.map_err(|e| to_pg_error(&e))?;
                     if let Some(name) = &output.forget {
@@ -393,6 +397,47 @@ impl ExtendedQueryHandler for Extended {
             "the extended protocol runs portals through on_execute".into(),
         ))
     }
+}
+
+/// The types to decode bound values as: the statement's, except that a binary integer whose
+/// length gives another width is read at that width (pgjdbc binds an int8 where the column is
+/// an int4, with the type left for the server to infer) and cast afterwards.
+fn decoding_types(portal: &Portal<PreparedStatement>, inferred: &[Option<DataType>]) -> Vec<Option<DataType>> {
+    inferred
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let width = portal.parameters.get(i).and_then(|p| p.as_ref()).map(|b| b.len());
+            let binary = i < portal.parameters.len() && portal.parameter_format.is_binary(i);
+            match (t, width) {
+                (Some(DataType::Int16 | DataType::Int32 | DataType::Int64), Some(w)) if binary => Some(match w {
+                    2 => DataType::Int16,
+                    4 => DataType::Int32,
+                    8 => DataType::Int64,
+                    _ => return t.clone(),
+                }),
+                _ => t.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Decoded values cast to the types the statement inferred.
+fn cast_parameters(values: ParamValues, inferred: &[Option<DataType>]) -> Result<ParamValues, Error> {
+    let ParamValues::List(list) = values else { return Ok(values) };
+    let cast = list
+        .into_iter()
+        .zip(inferred.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(mut v, t)| {
+            if let Some(Some(t)) = t {
+                if v.value.data_type() != *t && !v.value.is_null() {
+                    v.value = v.value.cast_to(t).map_err(Error::from)?;
+                }
+            }
+            Ok(v)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(ParamValues::List(cast))
 }
 
 /// 08P01 for a Bind whose counts do not match the statement, as PostgreSQL words it.

@@ -40,3 +40,11 @@ def server_dsn():
     for addr in _run(["serve", "--emulator", "--listen", "127.0.0.1:0"]):
         host, port = addr.rsplit(":", 1)
         yield f"host={host} port={port} user=postgres dbname=awscc"
+
+
+@pytest.fixture(scope="module")
+def server_dsn_module():
+    """One `cloudpg serve --emulator` for every test of a module."""
+    for addr in _run(["serve", "--emulator", "--listen", "127.0.0.1:0"]):
+        host, port = addr.rsplit(":", 1)
+        yield f"host={host} port={port} user=postgres dbname=awscc"

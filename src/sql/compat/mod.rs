@@ -1,0 +1,146 @@
+//! PostgreSQL compatibility for clients and BI tools, in one place: what `pg_catalog` and
+//! `information_schema` say about cloudpg's tables, the catalog functions clients call, the
+//! PostgreSQL syntax they send, and the parameters they set.
+//!
+//! - `relations`: the model — namespaces, tables, columns, keys, comments, stable OIDs.
+//! - `builtin`: PostgreSQL's own catalog relations and types.
+//! - `pg_catalog`, `information_schema`: the tables built from both.
+//! - `function`, `functions`, `session`: catalog functions; `session` holds the ones that read
+//!   the connection (settings, user, search_path).
+//! - `parameters`: the run-time parameters `SET` and `pg_settings` know.
+//! - `syntax`: rewrites of PostgreSQL syntax DataFusion lacks.
+//! - `rows`: building catalog tables row by row.
+//! - `types`: type names clients cast to (`name`, `regclass`).
+
+pub mod builtin;
+pub mod function;
+pub mod functions;
+pub mod information_schema;
+pub mod parameters;
+pub mod pg_catalog;
+pub mod relations;
+pub mod rows;
+pub mod session;
+pub mod syntax;
+pub mod types;
+
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::sql::rules::{
+    AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall, FixArrayLiteral, FixVersionColumnName,
+    PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation, RewritePgCatalogOperator,
+    RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
+
+pub use functions::Lookup;
+pub use session::{PendingSet, SessionView};
+
+use crate::error::{Error, Result};
+
+/// Rewrites a parsed statement into what DataFusion plans: ours first, then the pg_catalog
+/// crate's rules (its whole-query substitutions and its replacement of correlated
+/// subqueries by NULL are left out: they change answers).
+pub fn rewrite(mut stmt: Statement) -> Statement {
+    syntax::rewrite(&mut stmt);
+    for rule in crate_rules() {
+        stmt = rule.rewrite(stmt);
+    }
+    stmt
+}
+
+fn crate_rules() -> &'static [Arc<dyn SqlStatementRewriteRule>] {
+    static RULES: std::sync::OnceLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = std::sync::OnceLock::new();
+    RULES.get_or_init(|| {
+        vec![
+            Arc::new(AliasDuplicatedProjectionRewrite),
+            Arc::new(ResolveUnqualifiedIdentifier),
+            Arc::new(RewriteArrayAnyAllOperation),
+            Arc::new(PrependUnqualifiedPgTableName),
+            Arc::new(StripCallableQualifier),
+            Arc::new(FixArrayLiteral),
+            Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+            Arc::new(StripCollate),
+            Arc::new(RewritePgCatalogOperator),
+            Arc::new(RewriteRegCastToSubquery::new()),
+            Arc::new(FixVersionColumnName),
+        ]
+    })
+}
+
+/// Puts our `pg_catalog` over the crate's, registers `information_schema` and the catalog
+/// functions. Call after the crate's `setup_pg_catalog`.
+pub fn install(ctx: &SessionContext, catalog_name: &str, relations: Arc<relations::Relations>) -> Result<Arc<Lookup>> {
+    let catalog = ctx
+        .catalog(catalog_name)
+        .ok_or_else(|| Error::Internal(format!("catalog {catalog_name} is not registered")))?;
+    let inner = catalog
+        .schema("pg_catalog")
+        .ok_or_else(|| Error::Internal("pg_catalog is not registered".into()))?;
+    catalog
+        .register_schema("pg_catalog", Arc::new(pg_catalog::PgCatalogSchema::new(inner, relations.clone())))
+        .map_err(Error::from)?;
+    catalog
+        .register_schema(
+            "information_schema",
+            Arc::new(information_schema::InformationSchema::new(relations.clone())),
+        )
+        .map_err(Error::from)?;
+    let lookup = Arc::new(Lookup::new(relations));
+    for f in functions::functions(&lookup) {
+        ctx.register_udf(f);
+    }
+    let state = ctx.state_ref();
+    let existing = state.read().clone();
+    *state.write() = datafusion::execution::session_state::SessionStateBuilder::new_from_existing(existing)
+        .with_type_planner(Arc::new(types::PgTypes))
+        .build();
+    Ok(lookup)
+}
+
+/// Registers the functions that read the session in a session's context.
+pub fn install_session(ctx: &SessionContext, view: &Arc<SessionView>) {
+    for f in session::functions(view) {
+        ctx.register_udf(f);
+    }
+}
+
+/// A planning error about a function or relation PostgreSQL has and cloudpg does not:
+/// 0A000 naming it, rather than "does not exist".
+pub fn unsupported(e: &Error) -> Option<Error> {
+    let message = e.to_string();
+    if let Some(name) = quoted_after(&message, "Invalid function '") {
+        let known = builtin_function_names().contains(name.to_ascii_lowercase().as_str());
+        return known.then(|| Error::NotSupported(format!("function {name}() is not supported by cloudpg")));
+    }
+    if let Some(name) = quoted_after(&message, "table '") {
+        let relation = name.rsplit('.').next().unwrap_or(name);
+        let known = builtin::Builtin::get().relations.iter().any(|r| r.name == relation);
+        return known.then(|| Error::NotSupported(format!("relation {name} is not supported by cloudpg")));
+    }
+    None
+}
+
+fn quoted_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let start = message.find(prefix)? + prefix.len();
+    let end = message[start..].find('\'')?;
+    Some(&message[start..start + end])
+}
+
+/// The names of PostgreSQL's functions (`pg_proc.proname`).
+fn builtin_function_names() -> &'static std::collections::HashSet<String> {
+    static NAMES: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        use datafusion::arrow::array::AsArray;
+        let mut out = std::collections::HashSet::new();
+        if let Ok(statics) = pg_catalog::static_tables() {
+            for batch in statics.pg_proc.data() {
+                if let Some(names) = batch.column_by_name("proname").and_then(|c| c.as_string_opt::<i32>().cloned()) {
+                    out.extend(names.iter().flatten().map(str::to_string));
+                }
+            }
+        }
+        out
+    })
+}

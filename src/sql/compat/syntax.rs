@@ -1,0 +1,1236 @@
+//! PostgreSQL syntax clients send in catalog queries, rewritten on the syntax tree into what
+//! DataFusion plans with the same meaning. Each rewrite is a pure function of the statement.
+//!
+//! - `ARRAY(SELECT e FROM … ORDER BY o)` → `(SELECT array_agg(e ORDER BY o) FROM …)`.
+//! - A correlated scalar subquery returns at most one row in PostgreSQL (more is an error);
+//!   DataFusion only decorrelates aggregated ones, so `(SELECT e FROM … WHERE outer.x = …)`
+//!   becomes `(SELECT first_value(e) FROM …)`.
+//! - `LIKE p ESCAPE '/'` → the pattern with `\` as its escape, the only one DataFusion knows.
+//! - `(row).field` → `get_field(row, 'field')`.
+//! - `information_schema._pg_expandarray(a)` → one row per element, `(x, n)`.
+//! - `generate_subscripts(a, 1)` → `unnest(range(1, array_length(a, 1) + 1))`.
+//! - Subscripts of `int2vector` and `oidvector` columns (`indkey[0]`) count from 0.
+//! - `typinput = 'pg_catalog.array_in'::regproc`: the static `pg_type` holds procedure names.
+//! - A set-returning function in FROM aliased `AS i` names its column `i`, as in PostgreSQL.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, Subscript, TableAliasColumnDef,
+    TableFactor, Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Columns of type `int2vector` or `oidvector`, whose subscripts start at 0.
+const ZERO_BASED_VECTORS: &[&str] = &["indkey", "indclass", "indcollation", "indoption", "proargtypes"];
+
+/// `pg_type` columns holding procedure names (`regproc` shown as text).
+const REGPROC_NAME_COLUMNS: &[&str] = &[
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+];
+
+/// Aggregates: a scalar subquery projecting one of these already returns one row.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "min",
+    "max",
+    "sum",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "first_value",
+    "last_value",
+];
+
+/// DataFusion's table functions (and the pg_catalog crate's).
+const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "generate_subscripts", "pg_get_keywords"];
+
+/// Set-returning functions that yield one column, named after the FROM alias.
+const SCALAR_SET_FUNCTIONS: &[&str] = &["generate_series", "unnest", "generate_subscripts"];
+
+/// Applies every rewrite, before the pg_catalog crate's own rules.
+pub fn rewrite(stmt: &mut Statement) {
+    let _ = visit_expressions_mut(stmt, |e| {
+        rewrite_expr(e);
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = stmt.visit(&mut EmptySources);
+    let _ = stmt.visit(&mut SortSubqueries);
+    let _ = stmt.visit(&mut ProjectedMembership);
+    let _ = stmt.visit(&mut Correlated);
+    let _ = stmt.visit(&mut FunctionAliases);
+}
+
+fn rewrite_expr(e: &mut Expr) {
+    if let Some(new) = array_subquery(e)
+        .or_else(|| like_escape(e))
+        .or_else(|| field_access(e))
+        .or_else(|| expand_array(e))
+        .or_else(|| generate_subscripts(e))
+        .or_else(|| regproc_name_comparison(e))
+        .or_else(|| empty_array_literal(e))
+        .or_else(|| array_literal_comparison(e))
+        .or_else(|| user_keyword(e))
+        .or_else(|| computed_regclass(e))
+    {
+        *e = new;
+    }
+    zero_based_subscripts(e);
+}
+
+/// Parses an expression written as text (built from Display of parts of the tree).
+fn parse_expr(text: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(text).ok()?.parse_expr().ok()
+}
+
+fn function_name(name: &ObjectName) -> Option<String> {
+    name.0
+        .last()
+        .and_then(ObjectNamePart::as_ident)
+        .map(|i| i.value.to_ascii_lowercase())
+}
+
+fn single_arg(args: &FunctionArguments) -> Option<&Expr> {
+    match args {
+        FunctionArguments::List(list) if list.args.len() == 1 => match &list.args[0] {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn args_of(args: &FunctionArguments) -> Vec<&Expr> {
+    match args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `ARRAY(SELECT …)`.
+fn array_subquery(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if function_name(&f.name)? != "array" {
+        return None;
+    }
+    let FunctionArguments::Subquery(query) = &f.args else { return None };
+    if let Some(mapped) = array_over_unnest(query) {
+        return Some(mapped);
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return wrap_array_agg(query);
+    };
+    let [item] = select.projection.as_slice() else { return None };
+    let value = match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return None,
+    };
+    if query.limit_clause.is_some()
+        || select.distinct.is_some()
+        || !matches!(select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(ref g, _) if g.is_empty())
+    {
+        return wrap_array_agg(query);
+    }
+    let order = match &query.order_by {
+        Some(o) => format!(" {o}"),
+        None => String::new(),
+    };
+    let mut inner = select.as_ref().clone();
+    inner.projection = vec![SelectItem::UnnamedExpr(parse_expr(&format!("array_agg({value}{order})"))?)];
+    let mut q = query.as_ref().clone();
+    q.order_by = None;
+    q.body = Box::new(SetExpr::Select(Box::new(inner)));
+    Some(Expr::Subquery(Box::new(q)))
+}
+
+/// `ARRAY(SELECT 'p' || x FROM unnest(a) x)`: a map over an array (psql's `\d` writes this
+/// over a joined row's array, which a derived table could not reference).
+fn array_over_unnest(query: &Query) -> Option<Expr> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    if query.order_by.is_some() || query.limit_clause.is_some() || select.selection.is_some() || select.from.len() != 1 {
+        return None;
+    }
+    let table = &select.from[0];
+    if !table.joins.is_empty() {
+        return None;
+    }
+    let (array, alias) = match &table.relation {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias: Some(alias),
+            ..
+        } if function_name(name).as_deref() == Some("unnest") && args.args.len() == 1 => match &args.args[0] {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(a)) => (a.clone(), alias.name.value.clone()),
+            _ => return None,
+        },
+        TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            ..
+        } if array_exprs.len() == 1 => (array_exprs[0].clone(), alias.name.value.clone()),
+        _ => return None,
+    };
+    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
+        return None;
+    };
+    let is_element = |e: &Expr| matches!(e, Expr::Identifier(i) if i.value == alias);
+    let literal = |e: &Expr| match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s.replace('\'', "''")),
+        _ => None,
+    };
+    match value {
+        e if is_element(e) => Some(array),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::StringConcat,
+            right,
+        } => {
+            let (prefix, suffix) = match (literal(left), literal(right)) {
+                (Some(p), None) if is_element(right) => (p, String::new()),
+                (None, Some(s)) if is_element(left) => (String::new(), s),
+                _ => return None,
+            };
+            parse_expr(&format!("_pg_concat_each({array}, '{prefix}', '{suffix}')"))
+        }
+        _ => None,
+    }
+}
+
+/// `ARRAY(<union or limited query>)`: aggregate over it as a derived table.
+fn wrap_array_agg(query: &Query) -> Option<Expr> {
+    parse_expr(&format!("(SELECT array_agg(_array._v) FROM ({query}) AS _array(_v))"))
+}
+
+/// `LIKE pattern ESCAPE 'c'` with a literal pattern.
+fn like_escape(e: &Expr) -> Option<Expr> {
+    let (Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. }) = e else {
+        return None;
+    };
+    let escape = match &escape_char.as_ref()?.value {
+        Value::SingleQuotedString(s) => s.clone(),
+        _ => return None,
+    };
+    let mut chars = escape.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    let text = literal_text(pattern)?;
+    let translated = translate_escape(&text, c);
+    let mut out = e.clone();
+    if let Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. } = &mut out {
+        **pattern = Expr::Value(Value::SingleQuotedString(translated).into());
+        *escape_char = None;
+    }
+    Some(out)
+}
+
+/// A pattern's text when it is literals joined by `||`.
+fn literal_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s),
+            ..
+        }) => Some(s.clone()),
+        Expr::Nested(inner) => literal_text(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::StringConcat,
+            right,
+        } => Some(literal_text(left)? + &literal_text(right)?),
+        _ => None,
+    }
+}
+
+/// A LIKE pattern with escape character `c` rewritten to use `\`.
+pub fn translate_escape(pattern: &str, c: char) -> String {
+    if c == '\\' {
+        return pattern.to_string();
+    }
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(ch) = chars.next() {
+        if ch == c {
+            match chars.next() {
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push(ch),
+            }
+        } else if ch == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// `(row).field` and `(f(x)).field`.
+fn field_access(e: &Expr) -> Option<Expr> {
+    let Expr::CompoundFieldAccess { root, access_chain } = e else {
+        return None;
+    };
+    if !matches!(root.as_ref(), Expr::Nested(_) | Expr::Function(_)) {
+        return None;
+    }
+    let mut current = match root.as_ref() {
+        Expr::Nested(inner) => inner.as_ref().clone(),
+        other => other.clone(),
+    };
+    for access in access_chain {
+        match access {
+            AccessExpr::Dot(Expr::Identifier(field)) => {
+                current = parse_expr(&format!("get_field({current}, '{}')", field.value.replace('\'', "''")))?;
+            }
+            _ => return None,
+        }
+    }
+    Some(current)
+}
+
+/// `information_schema._pg_expandarray(a)`: one row per element with its 1-based position.
+fn expand_array(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if function_name(&f.name)? != "_pg_expandarray" {
+        return None;
+    }
+    let arg = single_arg(&f.args)?;
+    parse_expr(&format!("unnest(_pg_expandarray({arg}))"))
+}
+
+/// `generate_subscripts(a, 1)`: 1..n (0..n-1 for the 0-based vector columns).
+fn generate_subscripts(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if function_name(&f.name)? != "generate_subscripts" {
+        return None;
+    }
+    let args = args_of(&f.args);
+    let [array, _dim] = args.as_slice() else { return None };
+    parse_expr(&format!("unnest({})", subscripts(array)))
+}
+
+fn is_zero_based(e: &Expr) -> bool {
+    let name = match e {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => &i.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    ZERO_BASED_VECTORS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+fn zero_based_subscripts(e: &mut Expr) {
+    let Expr::CompoundFieldAccess { root, access_chain } = e else {
+        return;
+    };
+    // `indkey[i]` has the column as its root; `x.indkey[i]` has it as a `.indkey` access.
+    let mut zero_based = is_zero_based(root);
+    for access in access_chain.iter_mut() {
+        match access {
+            AccessExpr::Dot(field) => zero_based = is_zero_based(field),
+            AccessExpr::Subscript(Subscript::Index { index }) if zero_based => {
+                if let Some(shifted) = parse_expr(&format!("({index}) + 1")) {
+                    *index = shifted;
+                }
+                zero_based = false;
+            }
+            AccessExpr::Subscript(_) => zero_based = false,
+        }
+    }
+}
+
+/// `polroles = '{0}'`: an array written as text, compared with an array column.
+fn array_literal_comparison(e: &Expr) -> Option<Expr> {
+    let Expr::BinaryOp { left, op, right } = e else { return None };
+    if !matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq) {
+        return None;
+    }
+    let array = |x: &Expr| match x {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) if s.starts_with('{') && s.ends_with('}') => Some(s.clone()),
+        _ => None,
+    };
+    let (literal, literal_left) = match (array(left), array(right)) {
+        (Some(l), None) => (l, true),
+        (None, Some(r)) => (r, false),
+        _ => return None,
+    };
+    let items: Vec<&str> = literal[1..literal.len() - 1]
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .collect();
+    let numeric = items.iter().all(|i| i.parse::<i64>().is_ok());
+    let elements: Vec<String> = items
+        .iter()
+        .map(|i| {
+            if numeric {
+                i.to_string()
+            } else {
+                format!("'{}'", i.trim_matches('"').replace('\'', "''"))
+            }
+        })
+        .collect();
+    let made = parse_expr(&format!("make_array({})", elements.join(", ")))?;
+    let (l, r) = if literal_left {
+        (Box::new(made), right.clone())
+    } else {
+        (left.clone(), Box::new(made))
+    };
+    Some(Expr::BinaryOp {
+        left: l,
+        op: op.clone(),
+        right: r,
+    })
+}
+
+/// `user`, `current_role`: the session's user (`session_user()` here).
+fn user_keyword(e: &Expr) -> Option<Expr> {
+    let name = match e {
+        Expr::Identifier(i) if i.quote_style.is_none() => i.value.to_ascii_lowercase(),
+        Expr::Function(f) if matches!(f.args, FunctionArguments::None) => function_name(&f.name)?,
+        _ => return None,
+    };
+    matches!(name.as_str(), "user" | "current_role")
+        .then(|| parse_expr("session_user()"))
+        .flatten()
+}
+
+/// `format('%I.%I', s, t)::regclass`: a name computed by the query, resolved when it runs.
+/// (Literal names are resolved by the pg_catalog crate's rule.)
+fn computed_regclass(e: &Expr) -> Option<Expr> {
+    let Expr::Cast { expr, data_type, .. } = e else { return None };
+    let name = data_type.to_string().to_ascii_lowercase();
+    if name.strip_prefix("pg_catalog.").unwrap_or(&name) != "regclass" {
+        return None;
+    }
+    let computed = match expr.as_ref() {
+        Expr::Function(f) => {
+            function_name(&f.name).is_some_and(|n| matches!(n.as_str(), "format" | "concat" | "concat_ws" | "quote_ident"))
+        }
+        Expr::BinaryOp {
+            op: BinaryOperator::StringConcat,
+            ..
+        } => true,
+        _ => false,
+    };
+    computed.then(|| parse_expr(&format!("to_regclass({expr})"))).flatten()
+}
+
+/// `coalesce(a, '{}')`: the untyped literal is an empty array of `a`'s type.
+fn empty_array_literal(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if function_name(&f.name)? != "coalesce" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let empty = |a: &FunctionArg| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. }))) if s == "{}");
+    if !list.args.iter().any(empty) {
+        return None;
+    }
+    let mut out = f.clone();
+    if let FunctionArguments::List(list) = &mut out.args {
+        for a in list.args.iter_mut() {
+            if empty(a) {
+                *a = FunctionArg::Unnamed(FunctionArgExpr::Expr(parse_expr("make_array()")?));
+            }
+        }
+    }
+    Some(Expr::Function(out))
+}
+
+/// `typinput = 'pg_catalog.array_in'::regproc` (or `= 'array_in'`): compare names.
+fn regproc_name_comparison(e: &Expr) -> Option<Expr> {
+    let Expr::BinaryOp { left, op, right } = e else { return None };
+    if !matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq) {
+        return None;
+    }
+    let names_column = |x: &Expr| is_named(x, REGPROC_NAME_COLUMNS);
+    let (column, other, column_left) = if names_column(left) {
+        (left, right, true)
+    } else if names_column(right) {
+        (right, left, false)
+    } else {
+        return None;
+    };
+    let name = regproc_literal(other)?;
+    let bare = name.strip_prefix("pg_catalog.").unwrap_or(&name).to_string();
+    let literal = Expr::Value(Value::SingleQuotedString(bare).into());
+    let (l, r) = if column_left {
+        (column.clone(), Box::new(literal))
+    } else {
+        (Box::new(literal), column.clone())
+    };
+    Some(Expr::BinaryOp {
+        left: l,
+        op: op.clone(),
+        right: r,
+    })
+}
+
+fn regproc_literal(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) if !s.chars().all(|c| c.is_ascii_digit()) => Some(s.clone()),
+        Expr::Cast {
+            expr,
+            data_type,
+            kind: CastKind::DoubleColon | CastKind::Cast,
+            ..
+        } if is_regproc(data_type) => regproc_literal(expr),
+        _ => None,
+    }
+}
+
+fn is_regproc(t: &DataType) -> bool {
+    let name = t.to_string().to_ascii_lowercase();
+    matches!(name.strip_prefix("pg_catalog.").unwrap_or(&name), "regproc" | "regprocedure")
+}
+
+fn is_named(e: &Expr, names: &[&str]) -> bool {
+    let last = match e {
+        Expr::Identifier(i) => i,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => i,
+            None => return false,
+        },
+        _ => return false,
+    };
+    names.contains(&last.value.to_ascii_lowercase().as_str())
+}
+
+/// Rewrites correlated scalar subqueries into forms DataFusion decorrelates.
+struct Correlated;
+
+impl VisitorMut for Correlated {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Subquery(query) = e {
+            if let Some(new) = decorrelate(query) {
+                *e = new;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Catalogs that hold no rows here: cloudpg has no row security policies, extended
+/// statistics, triggers, inheritance, rewrite rules or publications.
+pub const EMPTY_CATALOGS: &[&str] = &[
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_trigger",
+    "pg_inherits",
+    "pg_rewrite",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+];
+
+/// A SELECT whose FROM starts with an empty catalog (joined to others by inner or left
+/// joins) has no rows, so subqueries in its select list never run: they become NULL, which
+/// spares planning correlations DataFusion cannot decorrelate (psql's policy query).
+struct EmptySources;
+
+impl VisitorMut for EmptySources {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let [first] = select.from.as_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let empty = matches!(&first.relation, TableFactor::Table { name, args: None, .. }
+            if function_name(name).is_some_and(|n| EMPTY_CATALOGS.contains(&n.as_str())));
+        let keeps_rows = first.joins.iter().any(|j| {
+            !matches!(
+                j.join_operator,
+                datafusion::sql::sqlparser::ast::JoinOperator::Join(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::Inner(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::Left(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::LeftOuter(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::CrossJoin(_)
+            )
+        });
+        if !empty || keeps_rows {
+            return ControlFlow::Continue(());
+        }
+        for item in select.projection.iter_mut() {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                let _ = visit_expressions_mut(e, |x| {
+                    if matches!(x, Expr::Subquery(_)) || matches!(x, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)))
+                    {
+                        *x = Expr::Value(Value::Null.into());
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `ORDER BY <expression with a subquery>`, which DataFusion only plans in a projection: the
+/// expression is computed as a hidden column of a derived table and sorted on outside it.
+struct SortSubqueries;
+
+impl VisitorMut for SortSubqueries {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(q) = sort_outside(query) {
+            *query = q;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn has_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |x| {
+        if matches!(x, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }) {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+fn sort_outside(query: &Query) -> Option<Query> {
+    let order = query.order_by.as_ref()?;
+    let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(items) = &order.kind else {
+        return None;
+    };
+    if !items.iter().any(|i| has_subquery(&i.expr)) {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    if select.distinct.is_some() {
+        return None;
+    }
+    let names: Vec<String> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|i| i.value.clone()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let mut inner = select.as_ref().clone();
+    let mut sort = Vec::new();
+    for (k, item) in items.iter().enumerate() {
+        let mut outer_item = item.clone();
+        if has_subquery(&item.expr) {
+            let hidden = format!("__order_{k}");
+            inner.projection.push(SelectItem::ExprWithAlias {
+                expr: item.expr.clone(),
+                alias: datafusion::sql::sqlparser::ast::Ident::with_quote('"', hidden.clone()),
+            });
+            outer_item.expr = Expr::Identifier(datafusion::sql::sqlparser::ast::Ident::with_quote('"', hidden));
+        }
+        sort.push(outer_item.to_string());
+    }
+    let columns: Vec<String> = names.iter().map(|n| format!("\"{}\"", n.replace('"', "\"\""))).collect();
+    let mut text = format!(
+        "SELECT {} FROM ({inner}) AS __sorted ORDER BY {}",
+        columns.join(", "),
+        sort.join(", ")
+    );
+    if let Some(limit) = &query.limit_clause {
+        text.push_str(&format!(" {limit}"));
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &text).ok()?;
+    match statements.pop()? {
+        Statement::Query(q) => {
+            let mut q = *q;
+            q.with = query.with.clone();
+            Some(q)
+        }
+        _ => None,
+    }
+}
+
+/// `x IN (SELECT …)` in a SELECT list, which DataFusion plans only in filters: membership in
+/// the subquery's values gathered into an array by a scalar subquery.
+struct ProjectedMembership;
+
+impl VisitorMut for ProjectedMembership {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in select.projection.iter_mut() {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                let _ = visit_expressions_mut(e, |x| {
+                    if let Some(new) = membership(x) {
+                        *x = new;
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn membership(e: &Expr) -> Option<Expr> {
+    let Expr::InSubquery { expr, subquery, negated } = e else {
+        return None;
+    };
+    let values = wrap_array_agg(subquery)?;
+    let not = if *negated { "NOT " } else { "" };
+    parse_expr(&format!("{not}array_has({values}, {expr})"))
+}
+
+/// Where an expression's columns come from, seen from a subquery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refs {
+    /// Only the subquery's own tables (or none at all).
+    Inner,
+    /// Only the outer query's.
+    Outer,
+    Mixed,
+}
+
+fn refs(e: &Expr, defined: &HashSet<String>) -> Refs {
+    struct Scan<'a> {
+        defined: &'a HashSet<String>,
+        inner: bool,
+        outer: bool,
+    }
+    impl Visitor for Scan<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    let qualifier: Vec<String> = parts[..parts.len() - 1].iter().map(|i| i.value.to_ascii_lowercase()).collect();
+                    if self.defined.contains(&qualifier.join(".")) {
+                        self.inner = true;
+                    } else {
+                        self.outer = true;
+                    }
+                }
+                Expr::Identifier(_) => self.inner = true,
+                // A nested query's references are its own business: treat it as mixed.
+                Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    self.inner = true;
+                    self.outer = true;
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut scan = Scan {
+        defined,
+        inner: false,
+        outer: false,
+    };
+    let _ = e.visit(&mut scan);
+    match (scan.inner, scan.outer) {
+        (_, false) => Refs::Inner,
+        (false, true) => Refs::Outer,
+        (true, true) => Refs::Mixed,
+    }
+}
+
+fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(inner, out)
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+fn is_comparison(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq | BinaryOperator::NotEq | BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq
+    )
+}
+
+/// A correlated scalar subquery `(SELECT v FROM t WHERE …)`, which PostgreSQL requires to
+/// return at most one row, as subqueries DataFusion can decorrelate: the value is
+/// aggregated with `first_value`, conditions on the outer row alone move into a `CASE`, and
+/// a comparison between an inner and an outer column compares the inner column's own
+/// subquery to the outer column. Equality correlations stay, as DataFusion joins on them.
+fn decorrelate(query: &Query) -> Option<Expr> {
+    if query.limit_clause.is_some() || query.fetch.is_some() || query.with.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let plain_group = matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+    if select.distinct.is_some() || !plain_group || select.having.is_some() || select.projection.len() != 1 {
+        return None;
+    }
+    let value = match &select.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return None,
+    };
+    if is_aggregate_call(value) || !is_correlated(select) {
+        return None;
+    }
+    let defined = defined_names(select);
+    let mut all = Vec::new();
+    if let Some(w) = &select.selection {
+        conjuncts(w, &mut all);
+    }
+    let (mut kept, mut conditions) = (Vec::new(), Vec::new());
+    let mut compared = Vec::new();
+    for c in all {
+        match refs(&c, &defined) {
+            Refs::Inner => kept.push(c.to_string()),
+            Refs::Outer => conditions.push(c.to_string()),
+            Refs::Mixed => match &c {
+                Expr::BinaryOp { left, op, right } if is_comparison(op) => match (refs(left, &defined), refs(right, &defined)) {
+                    (Refs::Inner, Refs::Outer) | (Refs::Outer, Refs::Inner) if *op == BinaryOperator::Eq => kept.push(c.to_string()),
+                    (Refs::Inner, Refs::Outer) => compared.push((left.to_string(), op.clone(), right.to_string(), true)),
+                    (Refs::Outer, Refs::Inner) => compared.push((right.to_string(), op.clone(), left.to_string(), false)),
+                    _ => kept.push(c.to_string()),
+                },
+                _ => kept.push(c.to_string()),
+            },
+        }
+    }
+    let from: Vec<String> = select.from.iter().map(ToString::to_string).collect();
+    let filter = if kept.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", kept.join(" AND "))
+    };
+    let sub = |e: &str| format!("(SELECT first_value({e}) FROM {}{filter})", from.join(", "));
+    for (inner, op, outer, inner_left) in compared {
+        conditions.push(if inner_left {
+            format!("{} {op} {outer}", sub(&inner))
+        } else {
+            format!("{outer} {op} {}", sub(&inner))
+        });
+    }
+    let result = sub(&value.to_string());
+    if conditions.is_empty() {
+        parse_expr(&result)
+    } else {
+        parse_expr(&format!("CASE WHEN {} THEN {result} END", conditions.join(" AND ")))
+    }
+}
+
+fn is_aggregate_call(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => f.over.is_none() && function_name(&f.name).is_some_and(|n| AGGREGATES.contains(&n.as_str())),
+        Expr::Nested(inner) => is_aggregate_call(inner),
+        _ => false,
+    }
+}
+
+/// The names a SELECT's FROM defines: tables (with and without their schema) and aliases.
+fn defined_names(select: &Select) -> HashSet<String> {
+    let mut defined = HashSet::new();
+    for twj in &select.from {
+        collect_names(&twj.relation, &mut defined);
+        for j in &twj.joins {
+            collect_names(&j.relation, &mut defined);
+        }
+    }
+    defined
+}
+
+/// Whether a SELECT names a table its FROM does not define (an outer query's).
+fn is_correlated(select: &Select) -> bool {
+    let defined = defined_names(select);
+    let mut finder = OuterReference {
+        defined: &defined,
+        found: false,
+    };
+    let _ = select.visit(&mut finder);
+    finder.found
+}
+
+fn collect_names(factor: &TableFactor, out: &mut HashSet<String>) {
+    match factor {
+        TableFactor::Table { name, alias, .. } => {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+                .collect();
+            for start in 0..parts.len() {
+                out.insert(parts[start..].join("."));
+            }
+            if let Some(a) = alias {
+                out.insert(a.name.value.to_ascii_lowercase());
+            }
+        }
+        TableFactor::Derived { alias: Some(a), .. }
+        | TableFactor::Function { alias: Some(a), .. }
+        | TableFactor::UNNEST { alias: Some(a), .. } => {
+            out.insert(a.name.value.to_ascii_lowercase());
+        }
+        TableFactor::NestedJoin { table_with_joins, alias } => {
+            collect_names(&table_with_joins.relation, out);
+            for j in &table_with_joins.joins {
+                collect_names(&j.relation, out);
+            }
+            if let Some(a) = alias {
+                out.insert(a.name.value.to_ascii_lowercase());
+            }
+        }
+        _ => {}
+    }
+}
+
+struct OuterReference<'a> {
+    defined: &'a HashSet<String>,
+    found: bool,
+}
+
+impl Visitor for OuterReference<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = e {
+            if parts.len() >= 2 {
+                let qualifier: Vec<String> = parts[..parts.len() - 1].iter().map(|i| i.value.to_ascii_lowercase()).collect();
+                if !self.defined.contains(&qualifier.join(".")) {
+                    self.found = true;
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Set-returning functions in FROM. `AS i` names the column `i`, as in PostgreSQL; and a
+/// call DataFusion's table functions cannot take (`unnest`, `generate_subscripts`, or
+/// arguments that are not literals) becomes `(SELECT unnest(<the list>) AS i) AS i`.
+struct FunctionAliases;
+
+impl VisitorMut for FunctionAliases {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let Some(derived) = set_function_table(factor) {
+            *factor = derived;
+            return ControlFlow::Continue(());
+        }
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            alias: Some(alias),
+            ..
+        } = factor
+        {
+            let scalar = function_name(name).is_some_and(|n| SCALAR_SET_FUNCTIONS.contains(&n.as_str()));
+            if scalar && alias.columns.is_empty() {
+                alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn is_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Value(_) => true,
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) => is_literal(expr),
+        Expr::Cast { expr, .. } => is_literal(expr),
+        _ => false,
+    }
+}
+
+fn set_function_table(factor: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let function = function_name(name)?;
+    let values: Vec<&Expr> = args
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let list = match (function.as_str(), values.as_slice()) {
+        ("generate_series", _) if values.iter().all(|v| is_literal(v)) => return None,
+        ("generate_series", [a, b]) => format!("generate_series({a}, {b})"),
+        ("generate_series", [a, b, step]) => format!("generate_series({a}, {b}, {step})"),
+        ("unnest", [a]) => a.to_string(),
+        ("generate_subscripts", [a, _dim]) => subscripts(a),
+        // A scalar function in FROM is a one-row table.
+        (f, _) if !TABLE_FUNCTIONS.contains(&f) => {
+            let args: Vec<String> = values.iter().map(ToString::to_string).collect();
+            format!("[{function}({})]", args.join(", "))
+        }
+        _ => return None,
+    };
+    let column = alias
+        .as_ref()
+        .map(|a| a.columns.first().map_or(a.name.value.clone(), |c| c.name.value.clone()))
+        .unwrap_or_else(|| function.clone());
+    let table = alias.as_ref().map_or(function.clone(), |a| a.name.value.clone());
+    let sql = format!("SELECT * FROM (SELECT unnest({list}) AS \"{column}\") AS \"{table}\"");
+    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, &sql) else {
+        return None;
+    };
+    let Some(Statement::Query(q)) = statements.pop() else { return None };
+    let SetExpr::Select(select) = *q.body else { return None };
+    select.from.into_iter().next().map(|t| t.relation)
+}
+
+/// The subscripts of an array as a list: from 1 (from 0 for `int2vector`/`oidvector`).
+fn subscripts(array: &Expr) -> String {
+    let first = if is_zero_based(array) { 0 } else { 1 };
+    format!("range(CAST({first} AS BIGINT), CAST({first} + coalesce(array_length({array}, 1), 0) AS BIGINT))")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+        rewrite(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn array_of_a_subquery_aggregates() {
+        assert_eq!(
+            rewritten("SELECT array(SELECT rolname FROM pg_roles r WHERE r.oid = ANY(p.polroles) ORDER BY 1) FROM policies p"),
+            "SELECT (SELECT array_agg(rolname ORDER BY 1) FROM pg_roles r WHERE r.oid = ANY(p.polroles)) FROM policies p"
+        );
+        assert_eq!(
+            rewritten("SELECT array(SELECT 1 UNION SELECT 2)"),
+            "SELECT (SELECT array_agg(_array._v) FROM (SELECT 1 UNION SELECT 2) AS _array (_v))"
+        );
+    }
+
+    #[test]
+    fn correlated_scalar_subqueries_are_aggregated() {
+        assert_eq!(
+            rewritten("SELECT (SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid) FROM pg_type t"),
+            "SELECT (SELECT first_value(c.relkind = 'c') FROM pg_class c WHERE c.oid = t.typrelid) FROM pg_type t"
+        );
+        // Fully qualified outer columns, as SQLAlchemy writes them.
+        let sql =
+            "SELECT (SELECT pg_catalog.pg_get_expr(pg_catalog.pg_attrdef.adbin, pg_catalog.pg_attrdef.adrelid) FROM pg_catalog.pg_attrdef \
+                   WHERE pg_catalog.pg_attrdef.adrelid = pg_catalog.pg_attribute.attrelid) FROM pg_catalog.pg_attribute";
+        assert!(rewritten(sql).contains("first_value(pg_catalog.pg_get_expr"), "{}", rewritten(sql));
+        // Uncorrelated and already aggregated subqueries stay as they are.
+        let same = "SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = 1259)";
+        assert_eq!(rewritten(same), same);
+        let same = "SELECT (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid) FROM pg_namespace n";
+        assert_eq!(rewritten(same), same);
+    }
+
+    #[test]
+    fn like_escapes_become_backslashes() {
+        assert_eq!(translate_escape("pg/_%", '/'), "pg\\_%");
+        assert_eq!(translate_escape("a\\b", '/'), "a\\\\b");
+        assert_eq!(translate_escape("a//b", '/'), "a\\/b");
+        assert_eq!(
+            rewritten("SELECT 1 FROM n WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'"),
+            "SELECT 1 FROM n WHERE nspname NOT LIKE 'pg\\_%'"
+        );
+    }
+
+    #[test]
+    fn composite_fields_and_expandarray() {
+        assert_eq!(
+            rewritten("SELECT (information_schema._pg_expandarray(i.indkey)).n FROM pg_index i"),
+            "SELECT get_field(unnest(_pg_expandarray(i.indkey)), 'n') FROM pg_index i"
+        );
+        assert_eq!(rewritten("SELECT (r.keys).x FROM r"), "SELECT get_field(r.keys, 'x') FROM r");
+    }
+
+    #[test]
+    fn vector_subscripts_count_from_zero() {
+        assert_eq!(
+            rewritten("SELECT i.indkey[ia.attnum - 1] FROM i"),
+            "SELECT i.indkey[(ia.attnum - 1) + 1] FROM i"
+        );
+        assert_eq!(rewritten("SELECT conkey[i] FROM c"), "SELECT conkey[i] FROM c");
+        assert_eq!(
+            rewritten("SELECT generate_subscripts(pg_index.indkey, 1) FROM pg_index"),
+            "SELECT unnest(range(CAST(0 AS BIGINT), CAST(0 + coalesce(array_length(pg_index.indkey, 1), 0) AS BIGINT))) FROM pg_index"
+        );
+    }
+
+    #[test]
+    fn regproc_names_compare_as_text() {
+        assert_eq!(
+            rewritten("SELECT 1 FROM pg_type t WHERE t.typinput = 'pg_catalog.array_in'::regproc"),
+            "SELECT 1 FROM pg_type t WHERE t.typinput = 'array_in'"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 FROM t WHERE typinput='jsonb_in'"),
+            "SELECT 1 FROM t WHERE typinput = 'jsonb_in'"
+        );
+    }
+
+    #[test]
+    fn outer_conditions_and_comparisons_leave_the_subquery() {
+        let sql = "SELECT (SELECT c.collname FROM pg_collation c, pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid \
+                   AND a.attcollation <> t.typcollation AND a.attisdropped) FROM pg_attribute a";
+        assert_eq!(
+            rewritten(sql),
+            "SELECT CASE WHEN a.attisdropped AND a.attcollation <> (SELECT first_value(t.typcollation) FROM pg_collation c, pg_type t \
+             WHERE c.oid = a.attcollation AND t.oid = a.atttypid) THEN (SELECT first_value(c.collname) FROM pg_collation c, pg_type t \
+             WHERE c.oid = a.attcollation AND t.oid = a.atttypid) END FROM pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn empty_array_literals_take_the_other_type() {
+        assert_eq!(
+            rewritten("SELECT coalesce(a.f, '{}') FROM a"),
+            "SELECT coalesce(a.f, make_array()) FROM a"
+        );
+    }
+
+    #[test]
+    fn set_functions_in_from_become_derived_tables() {
+        assert_eq!(
+            rewritten("SELECT s[i] FROM generate_series(array_lower(x, 1), array_upper(x, 1)) AS i"),
+            "SELECT s[i] FROM (SELECT unnest(generate_series(array_lower(x, 1), array_upper(x, 1))) AS \"i\") AS \"i\""
+        );
+    }
+
+    #[test]
+    fn scalar_functions_in_from_are_one_row_tables() {
+        assert_eq!(
+            rewritten("SELECT s[1] FROM string_to_array('a,b', ',') s"),
+            "SELECT s[1] FROM (SELECT unnest([string_to_array('a,b', ',')]) AS \"s\") AS \"s\""
+        );
+    }
+
+    #[test]
+    fn user_and_computed_regclass() {
+        assert_eq!(rewritten("SELECT user, \"user\" FROM t"), "SELECT session_user, \"user\" FROM t");
+        assert_eq!(
+            rewritten("SELECT CAST(CAST(format('%I.%I', s, t) AS regclass) AS oid)"),
+            "SELECT CAST(to_regclass(format('%I.%I', s, t)) AS oid)"
+        );
+    }
+
+    #[test]
+    fn subqueries_in_order_by_move_into_a_derived_table() {
+        assert_eq!(
+            rewritten("SELECT a AS t, b FROM x ORDER BY CASE WHEN a IN (SELECT c FROM y) THEN 0 ELSE 1 END DESC, 1 LIMIT 5"),
+            "SELECT \"t\", \"b\" FROM (SELECT a AS t, b, CASE WHEN array_has((SELECT array_agg(_array._v) FROM (SELECT c FROM y) \
+             AS _array (_v)), a) THEN 0 ELSE 1 END AS \"__order_0\" FROM x) AS __sorted ORDER BY \"__order_0\" DESC, 1 LIMIT 5"
+        );
+    }
+
+    #[test]
+    fn membership_in_a_select_list_uses_an_array() {
+        assert_eq!(
+            rewritten("SELECT CASE WHEN a IN (SELECT c FROM y) THEN 0 END FROM x WHERE a IN (SELECT c FROM y)"),
+            "SELECT CASE WHEN array_has((SELECT array_agg(_array._v) FROM (SELECT c FROM y) AS _array (_v)), a) THEN 0 END \
+             FROM x WHERE a IN (SELECT c FROM y)"
+        );
+    }
+
+    #[test]
+    fn array_literals_compare_as_arrays() {
+        assert_eq!(
+            rewritten("SELECT 1 FROM p WHERE p.polroles = '{0}'"),
+            "SELECT 1 FROM p WHERE p.polroles = make_array(0)"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 FROM p WHERE '{a,b}' <> x"),
+            "SELECT 1 FROM p WHERE make_array('a', 'b') <> x"
+        );
+    }
+
+    #[test]
+    fn arrays_mapped_over_unnest() {
+        assert_eq!(
+            rewritten("SELECT array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x) FROM pg_class tc"),
+            "SELECT _pg_concat_each(tc.reloptions, 'toast.', '') FROM pg_class tc"
+        );
+    }
+
+    #[test]
+    fn subqueries_over_empty_catalogs_are_null() {
+        assert_eq!(
+            rewritten(
+                "SELECT pol.polname, array(select rolname from pg_roles where oid = any (pol.polroles)) FROM pg_catalog.pg_policy pol"
+            ),
+            "SELECT pol.polname, NULL FROM pg_catalog.pg_policy pol"
+        );
+    }
+
+    #[test]
+    fn function_aliases_name_the_column() {
+        assert_eq!(
+            rewritten("SELECT i FROM generate_series(1, 3) AS i"),
+            "SELECT i FROM generate_series(1, 3) AS i (i)"
+        );
+    }
+}

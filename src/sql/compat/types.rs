@@ -1,0 +1,54 @@
+//! Type names PostgreSQL clients cast to that DataFusion does not know: `name` and `"char"`
+//! are text here; oid aliases (`regclass`…) are the pg_catalog crate's, whose planner this
+//! one wraps.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::Result as DfResult;
+use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::sql::sqlparser::ast::DataType as SqlType;
+use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
+
+#[derive(Debug)]
+pub struct PgTypes;
+
+/// Text types PostgreSQL names that sqlparser leaves as custom types.
+const TEXT_TYPES: &[&str] = &["name", "char", "bpchar", "citext", "unknown"];
+
+impl TypePlanner for PgTypes {
+    fn plan_type_field(&self, sql_type: &SqlType) -> DfResult<Option<FieldRef>> {
+        if let SqlType::Custom(name, modifiers) = sql_type {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+                .collect();
+            let bare = match parts.as_slice() {
+                [t] => Some(t.as_str()),
+                [schema, t] if schema == "pg_catalog" => Some(t.as_str()),
+                _ => None,
+            };
+            if bare.is_some_and(|t| TEXT_TYPES.contains(&t)) && modifiers.is_empty() {
+                return Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))));
+            }
+        }
+        PgOidTypePlanner.plan_type_field(sql_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
+
+    #[test]
+    fn name_is_text_and_oid_aliases_are_the_crates() {
+        let custom = |n: &str| SqlType::Custom(ObjectName(vec![ObjectNamePart::Identifier(Ident::new(n))]), vec![]);
+        let planned = PgTypes.plan_type_field(&custom("name")).unwrap().unwrap();
+        assert_eq!(planned.data_type(), &DataType::Utf8);
+        let planned = PgTypes.plan_type_field(&SqlType::Regclass).unwrap().unwrap();
+        assert_eq!(planned.data_type(), &DataType::Int32);
+        assert!(PgTypes.plan_type_field(&custom("hstore")).unwrap().is_none());
+    }
+}
