@@ -97,6 +97,13 @@ pub enum Error {
     #[error("{message}")]
     CantChangeParameter { message: String, hint: Option<String> },
     /// A `$n` that no Bind can supply (`$0`, beyond `$65535`) or that was not supplied.
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
+    #[error("cursor \"{0}\" does not exist")]
+    UndefinedCursor(String),
+    /// 55000: an object is not in the state the statement needs.
+    #[error("{message}")]
+    ObjectState { message: String, hint: Option<String> },
     #[error("there is no parameter {0}")]
     UndefinedParameterRef(String),
     #[error("{0}")]
@@ -228,6 +235,9 @@ impl Error {
             Error::UndefinedParameter { .. } => "42704",
             Error::CantChangeParameter { .. } => "55P02",
             Error::UndefinedParameterRef(_) => "42P02",
+            Error::DuplicateCursor(_) => "42P03",
+            Error::UndefinedCursor(_) => "34000",
+            Error::ObjectState { .. } => "55000",
             Error::ProtocolViolation(_) => "08P01",
             Error::Config(_) => "F0000",
             Error::Schemas(_) => "58030",
@@ -257,6 +267,7 @@ impl Error {
             Error::InFailedTransaction => Some("run ROLLBACK (or ROLLBACK TO SAVEPOINT) to end the failed transaction".into()),
             Error::ActiveTransaction { hint, .. } | Error::CantChangeParameter { hint, .. } => hint.clone(),
             Error::UndefinedParameterRef(_) => Some("parameters are numbered from $1 to $65535, and each needs a value".into()),
+            Error::UndefinedCursor(_) => Some("DECLARE it first (inside BEGIN … COMMIT, or WITH HOLD)".into()),
             Error::InvalidParameter { hint, .. }
             | Error::InvalidText { hint, .. }
             | Error::DatatypeMismatch { hint, .. }
@@ -264,6 +275,7 @@ impl Error {
             | Error::NotNullViolation { hint, .. }
             | Error::GeneratedColumn { hint, .. }
             | Error::NotUpdatable { hint, .. }
+            | Error::ObjectState { hint, .. }
             | Error::WrongObjectType { hint, .. }
             | Error::Timeout { hint, .. } => hint.clone(),
             Error::Aws(e) if e.request_token.is_some() => Some(format!(

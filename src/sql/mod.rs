@@ -10,6 +10,8 @@
 //! queries are planned and run by DataFusion.
 
 pub mod compat;
+pub mod copy;
+pub mod cursor;
 pub mod dml;
 pub mod memory;
 pub mod meta;
@@ -65,6 +67,12 @@ pub enum Outcome {
     },
     /// A command tag, complete (`INSERT 0 3`, `BEGIN`).
     Command(String),
+    /// `COPY … TO STDOUT`: the rows, written in a COPY format.
+    Copy {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        options: copy::CopyOptions,
+    },
 }
 
 /// A WARNING or NOTICE for the client.

@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::ast::{visit_expressions, Expr, Statement, Value,
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use super::rewrite;
 use crate::error::{Error, Result};
@@ -100,16 +100,8 @@ pub fn check_depth(depth: usize, max_depth: usize) -> Result<()> {
 pub fn parse_checked(sql: &str) -> Result<Vec<Statement>> {
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
         .tokenize_with_location()
-        .map_err(|e| Error::Syntax(e.to_string()))?
-        .into_iter()
-        .map(|mut t| {
-            // ABORT is PostgreSQL's ROLLBACK; sqlparser does not know it.
-            if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::ABORT) {
-                t.token = Token::make_keyword("ROLLBACK");
-            }
-            t
-        })
-        .collect();
+        .map_err(|e| Error::Syntax(e.to_string()))?;
+    let tokens = postgres_statements(tokens);
     let statements = Parser::new(&PostgreSqlDialect {})
         .with_tokens_with_locations(tokens)
         .parse_statements()
@@ -122,6 +114,49 @@ pub fn parse_checked(sql: &str) -> Result<Vec<Statement>> {
             s
         })
         .collect())
+}
+
+/// PostgreSQL statements sqlparser lacks, as ones it has: `ABORT` is `ROLLBACK`, and
+/// `MOVE … FROM c` becomes `FETCH … FROM c INTO` a marker that classifies it as MOVE.
+fn postgres_statements(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let plain = |token: Token| TokenWithSpan {
+        token,
+        span: Span::empty(),
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    let (mut at_start, mut in_move) = (true, false);
+    let end_move = |out: &mut Vec<TokenWithSpan>| {
+        out.push(plain(Token::Whitespace(Whitespace::Space)));
+        out.push(plain(Token::make_keyword("INTO")));
+        out.push(plain(Token::Whitespace(Whitespace::Space)));
+        out.push(plain(Token::make_word(super::cursor::MOVE_MARKER, Some('"'))));
+    };
+    for mut t in tokens {
+        match &t.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon => {
+                if std::mem::take(&mut in_move) {
+                    end_move(&mut out);
+                }
+                at_start = true;
+            }
+            Token::Word(w) if at_start && w.keyword == Keyword::ABORT => {
+                t.token = Token::make_keyword("ROLLBACK");
+                at_start = false;
+            }
+            Token::Word(w) if at_start && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("move") => {
+                t.token = Token::make_keyword("FETCH");
+                in_move = true;
+                at_start = false;
+            }
+            _ => at_start = false,
+        }
+        out.push(t);
+    }
+    if in_move {
+        end_move(&mut out);
+    }
+    out
 }
 
 fn parse_error(e: ParserError) -> Error {
@@ -353,6 +388,15 @@ mod tests {
         assert!(!a.text.contains("hunter2") && !a.text.contains("42"), "{}", a.text);
         assert_eq!(a.text, "SELECT * FROM t WHERE password = ? AND n = ?");
         assert_ne!(a.hash, scan("SELECT * FROM u").unwrap().0.hash);
+    }
+
+    #[test]
+    fn abort_and_move_become_statements_sqlparser_knows() {
+        let s = parse_checked("abort; MOVE FORWARD 5 FROM c; move all in \"c\"").unwrap();
+        assert_eq!(s[0].to_string(), "ROLLBACK");
+        assert_eq!(s[1].to_string(), "FETCH FORWARD 5 FROM c INTO \"__cloudpg_move\"");
+        assert_eq!(s[2].to_string(), "FETCH ALL IN \"c\" INTO \"__cloudpg_move\"");
+        assert_eq!(parse_checked("SELECT 1 AS move").unwrap()[0].to_string(), "SELECT 1 AS move");
     }
 
     #[test]

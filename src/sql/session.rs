@@ -18,12 +18,13 @@ use datafusion::sql::sqlparser::ast::Statement;
 use tracing::Instrument;
 
 use super::compat::{self, SessionView};
+use super::cursor::{Count, Cursors};
 use super::dml::{self, Verb};
 use super::memory::StatementMemory;
 use super::parse::{self, Fingerprint, Hints};
 use super::settings::{reported_name, SetValue, Settings};
 use super::statement::{Command, Prepared};
-use super::transaction::{Status, Transaction};
+use super::transaction::{Status, Transaction, TransactionCommand};
 use super::{meta, names, rewrite, Engine, Notice, Outcome, Output};
 use crate::auth::Role;
 use crate::catalog::provider::QuerySettings;
@@ -44,6 +45,7 @@ pub struct Session {
     pub(crate) scope: Scope,
     /// The session as its catalog functions see it.
     view: Arc<SessionView>,
+    cursors: Cursors,
 }
 
 /// The bounds of one statement.
@@ -77,6 +79,7 @@ impl Session {
         Session {
             ctx,
             view,
+            cursors: Cursors::default(),
             engine,
             settings,
             transaction: Transaction::default(),
@@ -159,6 +162,7 @@ impl Session {
             Command::Show(name) => prepared.columns = Some(meta::text_schema(&[name.as_str()])),
             Command::ShowAll => prepared.columns = Some(meta::text_schema(&["name", "setting", "description"])),
             Command::Meta(m) => prepared.columns = Some(meta::schema(m)),
+            Command::Fetch { name, discard: false, .. } => prepared.columns = self.cursors.schema(name),
             _ => {}
         }
         Ok(prepared)
@@ -243,7 +247,12 @@ impl Session {
             Command::ExplainDml(stmt) => self.explain_dml(stmt.as_ref().clone()).await,
             Command::Transaction(command) => {
                 let before = self.settings.reported();
+                let status = self.transaction.status();
                 let done = self.transaction.run(command, &mut self.settings)?;
+                if status != Status::Idle && self.transaction.status() == Status::Idle {
+                    let committed = matches!(command, TransactionCommand::Commit) && status == Status::InBlock;
+                    self.cursors.end_transaction(committed);
+                }
                 let mut out = Output::command(done.tag);
                 out.reported = changed(&before, &self.settings.reported());
                 out.notices
@@ -282,6 +291,7 @@ impl Session {
                     });
                 }
                 let mut out = Output::command("DISCARD ALL");
+                self.cursors.close(None)?;
                 out.reported = self.settings.reset_all();
                 out.forget = Some(None);
                 Ok(out)
@@ -294,7 +304,44 @@ impl Session {
             Command::Listen { tag } => Ok(Output::command(*tag)),
             Command::Meta(m) => meta::answer(m, &self.engine.backend.catalog),
             Command::Refused { message } => Err(Error::NotSupported(message.clone())),
+            Command::Invalid(e) => Err(e.clone()),
+            Command::Declare { name, query, hold } => self.declare(name, query, *hold, bypass_cache).await,
+            Command::Fetch { name, direction, discard } => {
+                let (schema, stream) = self.cursors.fetch(name, Count::of(direction)?)?;
+                if *discard {
+                    let moved = count_rows(stream).await?;
+                    return Ok(Output::command(format!("MOVE {moved}")));
+                }
+                Ok(Output::rows(schema, stream, "FETCH", true))
+            }
+            Command::Close(name) => {
+                self.cursors.close(name.as_deref())?;
+                Ok(Output::command("CLOSE CURSOR"))
+            }
+            Command::Copy { query, options } => {
+                let plan = self.plan_query(query.as_ref().clone()).await?;
+                let schema = client_schema(plan.schema().as_arrow());
+                let stream = self.run_plan(plan, bypass_cache).await?;
+                Ok(Output::from(Outcome::Copy {
+                    schema,
+                    stream,
+                    options: options.clone(),
+                }))
+            }
         }
+    }
+
+    /// `DECLARE`: the query starts, and its rows wait in the cursor for FETCH.
+    async fn declare(&mut self, name: &str, query: &Statement, hold: bool, bypass_cache: bool) -> Result<Output> {
+        let in_transaction = self.transaction.status() != Status::Idle;
+        if !hold && !in_transaction {
+            return Err(Error::NoActiveTransaction("DECLARE CURSOR".into()));
+        }
+        let plan = self.plan_query(query.clone()).await?;
+        let schema = client_schema(plan.schema().as_arrow());
+        let stream = self.run_plan(plan, bypass_cache).await?;
+        self.cursors.declare(name, schema, stream, hold, in_transaction)?;
+        Ok(Output::command("DECLARE CURSOR"))
     }
 
     /// `SET [LOCAL] name = value`, and `set_config`.
@@ -418,6 +465,16 @@ pub fn client_schema(planned: &Schema) -> SchemaRef {
         .map(|f| f.as_ref().clone().with_name(names::client_name(f.name())))
         .collect();
     Arc::new(Schema::new_with_metadata(fields, planned.metadata().clone()))
+}
+
+/// Reads a stream to its end, counting its rows (MOVE).
+async fn count_rows(mut stream: SendableRecordBatchStream) -> Result<u64> {
+    use futures::StreamExt;
+    let mut n = 0;
+    while let Some(batch) = stream.next().await {
+        n += batch.map_err(Error::from)?.num_rows() as u64;
+    }
+    Ok(n)
 }
 
 /// Reported parameters whose value changed.

@@ -7,14 +7,18 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{
-    CloseCursor, ContextModifier, DiscardObject, Expr, ObjectName, Reset, Set, Statement, TransactionAccessMode, TransactionMode, Value,
+    CloseCursor, ContextModifier, Declare, DeclareType, DiscardObject, Expr, FetchDirection, ObjectName, Reset, Set, Statement,
+    TransactionAccessMode, TransactionMode, Value,
 };
 
+use super::copy::{self, CopyOptions};
+use super::cursor;
 use super::dml::Verb;
 use super::meta::Meta;
 use super::parse::{Fingerprint, Hints};
 use super::settings::SetValue;
 use super::transaction::TransactionCommand;
+use crate::error::Error;
 
 /// A statement, classified.
 #[derive(Debug, Clone)]
@@ -50,6 +54,27 @@ pub enum Command {
     },
     /// StackQL's SHOW SERVICES, SHOW RESOURCES IN, DESCRIBE.
     Meta(Meta),
+    /// `DECLARE name CURSOR [WITH HOLD] FOR query`.
+    Declare {
+        name: String,
+        query: Box<Statement>,
+        hold: bool,
+    },
+    /// `FETCH` (or `MOVE`, which skips the rows: `discard`).
+    Fetch {
+        name: String,
+        direction: FetchDirection,
+        discard: bool,
+    },
+    /// `CLOSE name`; `None` for `CLOSE ALL`.
+    Close(Option<String>),
+    /// `COPY … TO STDOUT`: the query whose rows it writes, and how.
+    Copy {
+        query: Box<Statement>,
+        options: CopyOptions,
+    },
+    /// A statement that fails when it runs, with this error.
+    Invalid(Error),
     /// A statement cloudpg does not run, with why and what to do instead.
     Refused {
         message: String,
@@ -105,6 +130,23 @@ impl Command {
                     Command::Deallocate(Some(name.value))
                 }
             }
+            Statement::Declare { stmts } => classify_declare(stmts),
+            Statement::Fetch { name, direction, into, .. } => Command::Fetch {
+                name: name.value,
+                direction,
+                discard: into.is_some_and(|i| i.0.len() == 1 && i.0[0].as_ident().is_some_and(|x| x.value == cursor::MOVE_MARKER)),
+            },
+            Statement::Close { cursor } => Command::Close(match cursor {
+                CloseCursor::All => None,
+                CloseCursor::Specific { name } => Some(name.value),
+            }),
+            Statement::Copy { .. } => match copy::classify(&statement) {
+                Ok((query, options)) => Command::Copy {
+                    query: Box::new(query),
+                    options,
+                },
+                Err(e) => Command::Invalid(e),
+            },
             Statement::LISTEN { .. } => Command::Listen { tag: "LISTEN" },
             Statement::UNLISTEN { .. } => Command::Listen { tag: "UNLISTEN" },
             other => refuse(&other),
@@ -126,6 +168,12 @@ impl Command {
             Command::Listen { tag } => tag,
             Command::Meta(_) => "META",
             Command::Refused { .. } => "REFUSED",
+            Command::Declare { .. } => "DECLARE CURSOR",
+            Command::Fetch { discard: false, .. } => "FETCH",
+            Command::Fetch { discard: true, .. } => "MOVE",
+            Command::Close(_) => "CLOSE CURSOR",
+            Command::Copy { .. } => "COPY",
+            Command::Invalid(_) => "INVALID",
         }
     }
 
@@ -229,15 +277,34 @@ fn parameter_name(words: &[String]) -> String {
     }
 }
 
+/// `DECLARE name [BINARY] [NO SCROLL] CURSOR [WITH HOLD] FOR query`.
+fn classify_declare(mut stmts: Vec<Declare>) -> Command {
+    let refused = |message: &str| Command::Refused { message: message.into() };
+    if stmts.len() != 1 {
+        return refused("DECLARE one cursor at a time");
+    }
+    let d = stmts.remove(0);
+    let (Some(DeclareType::Cursor), Some(query), [name]) = (&d.declare_type, d.for_query, d.names.as_slice()) else {
+        return refused("only DECLARE name CURSOR FOR query is supported");
+    };
+    if d.scroll == Some(true) {
+        return refused("SCROLL cursors are not supported: cloudpg's cursors read forward only (NO SCROLL)");
+    }
+    if d.binary == Some(true) {
+        return refused("BINARY cursors are not supported: FETCH through the extended protocol to get binary rows");
+    }
+    Command::Declare {
+        name: name.value.clone(),
+        query: Box::new(Statement::Query(query)),
+        hold: d.hold == Some(true),
+    }
+}
+
 /// Statements cloudpg does not run: what they are, and what to do instead.
 fn refuse(s: &Statement) -> Command {
     let message = match s {
         Statement::CreateTable(_) | Statement::CreateView(_) | Statement::CreateSchema { .. } | Statement::CreateIndex(_) | Statement::Drop { .. } | Statement::AlterTable(_) | Statement::Truncate(_) => {
             "cloudpg does not store tables: its tables are the Cloud Control resource types. Create, change and delete resources with INSERT, UPDATE and DELETE on awscc.<service>.<table>".to_string()
-        }
-        Statement::Copy { .. } => "COPY is not supported yet: read with SELECT".to_string(),
-        Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { cursor: CloseCursor::All | CloseCursor::Specific { .. } } => {
-            "cursors (DECLARE, FETCH, CLOSE) are not supported yet: read with SELECT (drivers fetch in batches through the extended protocol)".to_string()
         }
         Statement::Prepare { .. } | Statement::Execute { .. } => {
             "PREPARE and EXECUTE statements are not supported: use your driver's prepared statements (the extended protocol)".to_string()

@@ -268,6 +268,11 @@ impl ExtendedQueryHandler for Extended {
                                 .await?;
                             return run::send_reported(client, &output.reported).await;
                         }
+                        Outcome::Copy { schema, stream, options } => {
+                            *state = PortalExecutionState::Finished;
+                            run::send_copy(client, schema, stream, &options).await?;
+                            return run::send_reported(client, &output.reported).await;
+                        }
                     }
                     run::send_reported(client, &output.reported).await?;
                 }
@@ -282,6 +287,7 @@ impl ExtendedQueryHandler for Extended {
                                 .feed(PgWireBackendMessage::CommandComplete(run::rows_complete(&tag, sent)))
                                 .await?;
                             *state = PortalExecutionState::Finished;
+                            run::send_reported(client, &session.settle()).await?;
                         }
                     }
                     _ => {

@@ -19,6 +19,8 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{QueryResponse, Tag};
 use pgwire::api::{ClientInfo, ConnectionHandle};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::data::DataRow;
 use pgwire::messages::response::CommandComplete;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::PgWireBackendMessage;
@@ -27,6 +29,7 @@ use tokio::time::Instant;
 use super::connection::Disconnect;
 use super::{encode, to_pg_error};
 use crate::error::Error;
+use crate::sql::copy::{self, CopyOptions};
 use crate::sql::{Notice, Session};
 
 /// What may stop the statement running now.
@@ -139,6 +142,86 @@ where
         }
     }
     Ok((sent, true))
+}
+
+/// `COPY … TO STDOUT`: CopyOutResponse, a CopyData per row (after the binary header or the
+/// HEADER line), CopyDone and `COPY n`. Rows are encoded as SELECT encodes them, then
+/// formatted as COPY lines.
+pub async fn send_copy<C>(client: &mut C, schema: SchemaRef, stream: SendableRecordBatchStream, options: &CopyOptions) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let binary = options.format == copy::Format::Binary;
+    let format = if binary { Format::UnifiedBinary } else { Format::UnifiedText };
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let code = i16::from(binary);
+    let columns = i16::try_from(names.len()).map_err(|_| PgWireError::ApiError("COPY of more than 32767 columns".into()))?;
+    let mut rows = query_response(schema, stream, "COPY", &format)?;
+    client
+        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            code as i8,
+            columns,
+            vec![code; names.len()],
+        )))
+        .await?;
+    let start = if binary {
+        Some(copy::BINARY_HEADER.to_vec())
+    } else {
+        options.header_line(&names)
+    };
+    if let Some(bytes) = start {
+        client.feed(PgWireBackendMessage::CopyData(CopyData::new(bytes.into()))).await?;
+    }
+    let mut sent = 0usize;
+    while let Some(row) = rows.data_rows().next().await {
+        let row = row?;
+        let values = data_row_values(&row)?;
+        let bytes = if binary {
+            copy::binary_row(&values)
+        } else {
+            options.line(&values, &names)
+        };
+        client.feed(PgWireBackendMessage::CopyData(CopyData::new(bytes.into()))).await?;
+        sent += 1;
+    }
+    if binary {
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(copy::BINARY_TRAILER.to_vec().into())))
+            .await?;
+    }
+    client.feed(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
+    client
+        .feed(PgWireBackendMessage::CommandComplete(command_complete(&format!("COPY {sent}"))))
+        .await?;
+    Ok(())
+}
+
+/// The fields of an encoded row: each value's bytes, `None` for NULL.
+fn data_row_values(row: &DataRow) -> PgWireResult<Vec<Option<&[u8]>>> {
+    let data: &[u8] = &row.data;
+    let mut values = Vec::with_capacity(usize::try_from(row.field_count).unwrap_or(0));
+    let mut at = 0;
+    for _ in 0..row.field_count {
+        let len_bytes: [u8; 4] = data
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| PgWireError::ApiError("a row ended early".into()))?;
+        at += 4;
+        let len = i32::from_be_bytes(len_bytes);
+        if len < 0 {
+            values.push(None);
+            continue;
+        }
+        let end = at + len as usize;
+        values.push(Some(
+            data.get(at..end)
+                .ok_or_else(|| PgWireError::ApiError("a value ended early".into()))?,
+        ));
+        at = end;
+    }
+    Ok(values)
 }
 
 /// The CommandComplete of a row-returning statement: `SELECT 3`, `INSERT 0 1`, or `SHOW`.

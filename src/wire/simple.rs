@@ -126,8 +126,10 @@ impl Simple {
                             .feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag)))
                             .await?;
                     }
+                    Outcome::Copy { schema, stream, options } => run::send_copy(client, schema, stream, &options).await?,
                 }
-                run::send_reported(client, &output.reported).await
+                run::send_reported(client, &output.reported).await?;
+                run::send_reported(client, &session.settle()).await
             })
             .await
     }

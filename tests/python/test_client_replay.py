@@ -113,13 +113,14 @@ def run_entry(conn, client, entry, oids):
     sql = prepare_sql(client, entry, oids)
     pgconn = conn.pgconn
     if "extended" in (entry.get("protocol") or []):
-        param_oids = entry.get("param_oids") or []
         values = entry.get("sample_params") or []
-        formats = (entry.get("param_formats") or [[]])[0] or [0] * len(values)
+        # asyncpg declares no types (it asks the server with Describe) yet binds binary values.
+        param_oids = ((entry.get("param_oids") or []) + [0] * len(values))[: len(values)]
+        formats = ((entry.get("param_formats") or [[]])[0] or [0] * len(values))[: len(values)]
         params = [encode_param(v, o, f, oids) for v, o, f in zip(values, param_oids, formats)]
         result_formats = (entry.get("result_formats") or [[]])[0]
         binary = 1 if result_formats and all(f == 1 for f in result_formats) else 0
-        res = pgconn.exec_params(sql.encode(), params, param_oids or None, formats or None, binary)
+        res = pgconn.exec_params(sql.encode(), params, param_oids if any(param_oids) else None, formats or None, binary)
     else:
         res = pgconn.exec_(sql.encode())
     if res.status in (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.BAD_RESPONSE, pq.ExecStatus.NONFATAL_ERROR):

@@ -453,6 +453,20 @@ pub fn functions(lookup: &Arc<Lookup>) -> Vec<ScalarUDF> {
         text_list,
         concat_each,
     ));
+    out.push(PgFunction::new(
+        "_pg_like_escape",
+        &[Arg::Text, Arg::Text],
+        2,
+        DataType::Utf8,
+        |a| {
+            let escape = text(&a[1]).unwrap_or_default();
+            let mut chars = escape.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Ok(utf8(text(&a[0]).map(|p| super::syntax::translate_escape(p, c)))),
+                _ => datafusion::common::exec_err!("invalid escape string: ESCAPE must be a single character"),
+            }
+        },
+    ));
     out.push(PgFunction::new("json_build_object", &[Arg::Any; 100], 0, DataType::Utf8, json_build_object).lenient());
     let mut format_params = vec![Arg::Text];
     format_params.extend([Arg::Any; 100]);

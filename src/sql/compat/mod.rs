@@ -10,9 +10,10 @@
 //! - `parameters`: the run-time parameters `SET` and `pg_settings` know.
 //! - `syntax`: rewrites of PostgreSQL syntax DataFusion lacks.
 //! - `rows`: building catalog tables row by row.
-//! - `types`: type names clients cast to (`name`, `regclass`).
+//! - `types`: type names clients cast to (`name`, `regclass`); `coercion`: untyped literals.
 
 pub mod builtin;
+pub mod coercion;
 pub mod function;
 pub mod functions;
 pub mod information_schema;
@@ -93,8 +94,12 @@ pub fn install(ctx: &SessionContext, catalog_name: &str, relations: Arc<relation
     }
     let state = ctx.state_ref();
     let existing = state.read().clone();
+    let mut rules = existing.analyzer().rules.clone();
+    // Before DataFusion's type coercion, which would refuse the comparison.
+    rules.insert(0, Arc::new(coercion::UnknownLiterals));
     *state.write() = datafusion::execution::session_state::SessionStateBuilder::new_from_existing(existing)
         .with_type_planner(Arc::new(types::PgTypes))
+        .with_analyzer_rules(rules)
         .build();
     Ok(lookup)
 }

@@ -654,6 +654,8 @@ mod tests {
                 "pg_publication" => &statics.pg_publication,
                 "pg_publication_rel" => &statics.pg_publication_rel,
                 "pg_publication_namespace" => &statics.pg_publication_namespace,
+                "pg_sequence" => &statics.pg_sequence,
+                "pg_attrdef" => &statics.pg_attrdef,
                 other => panic!("{other} is not checked"),
             };
             let rows: usize = table.data().iter().map(|b| b.num_rows()).sum();

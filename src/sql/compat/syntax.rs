@@ -72,6 +72,7 @@ pub fn rewrite(stmt: &mut Statement) {
     let _ = stmt.visit(&mut EmptySources);
     let _ = stmt.visit(&mut SortSubqueries);
     let _ = stmt.visit(&mut ProjectedMembership);
+    let _ = stmt.visit(&mut ProjectedSeries);
     let _ = stmt.visit(&mut Correlated);
     let _ = stmt.visit(&mut FunctionAliases);
 }
@@ -242,11 +243,14 @@ fn like_escape(e: &Expr) -> Option<Expr> {
     let (Some(c), None) = (chars.next(), chars.next()) else {
         return None;
     };
-    let text = literal_text(pattern)?;
-    let translated = translate_escape(&text, c);
+    // A literal pattern is translated now; a computed one (a parameter) when it runs.
+    let translated = match literal_text(pattern) {
+        Some(text) => Expr::Value(Value::SingleQuotedString(translate_escape(&text, c)).into()),
+        None => parse_expr(&format!("_pg_like_escape({pattern}, '{}')", escape.replace('\'', "''")))?,
+    };
     let mut out = e.clone();
     if let Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. } = &mut out {
-        **pattern = Expr::Value(Value::SingleQuotedString(translated).into());
+        **pattern = translated;
         *escape_char = None;
     }
     Some(out)
@@ -561,6 +565,8 @@ pub const EMPTY_CATALOGS: &[&str] = &[
     "pg_publication",
     "pg_publication_rel",
     "pg_publication_namespace",
+    "pg_sequence",
+    "pg_attrdef",
 ];
 
 /// A SELECT whose FROM starts with an empty catalog (joined to others by inner or left
@@ -571,30 +577,26 @@ struct EmptySources;
 impl VisitorMut for EmptySources {
     type Break = ();
 
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        // A scalar subquery over an empty catalog is NULL.
+        if let Expr::Subquery(q) = e {
+            if matches!(q.body.as_ref(), SetExpr::Select(select) if reads_empty_catalog(select)) {
+                *e = Expr::Value(Value::Null.into());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let [first] = select.from.as_slice() else {
-            return ControlFlow::Continue(());
-        };
-        let empty = matches!(&first.relation, TableFactor::Table { name, args: None, .. }
-            if function_name(name).is_some_and(|n| EMPTY_CATALOGS.contains(&n.as_str())));
-        let keeps_rows = first.joins.iter().any(|j| {
-            !matches!(
-                j.join_operator,
-                datafusion::sql::sqlparser::ast::JoinOperator::Join(_)
-                    | datafusion::sql::sqlparser::ast::JoinOperator::Inner(_)
-                    | datafusion::sql::sqlparser::ast::JoinOperator::Left(_)
-                    | datafusion::sql::sqlparser::ast::JoinOperator::LeftOuter(_)
-                    | datafusion::sql::sqlparser::ast::JoinOperator::CrossJoin(_)
-            )
-        });
-        if !empty || keeps_rows {
+        if !reads_empty_catalog(select) {
             return ControlFlow::Continue(());
         }
         for item in select.projection.iter_mut() {
             if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
                 let _ = visit_expressions_mut(e, |x| {
-                    if matches!(x, Expr::Subquery(_)) || matches!(x, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)))
-                    {
+                    let subquery = matches!(x, Expr::Subquery(_))
+                        || matches!(x, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)));
+                    if subquery {
                         *x = Expr::Value(Value::Null.into());
                     }
                     ControlFlow::<()>::Continue(())
@@ -603,6 +605,26 @@ impl VisitorMut for EmptySources {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether a SELECT has no rows: its FROM starts with an empty catalog, joined to the rest by
+/// inner or left joins.
+fn reads_empty_catalog(select: &Select) -> bool {
+    use datafusion::sql::sqlparser::ast::JoinOperator;
+    let Some(first) = select.from.first() else { return false };
+    let empty = matches!(&first.relation, TableFactor::Table { name, args: None, .. }
+        if function_name(name).is_some_and(|n| EMPTY_CATALOGS.contains(&n.as_str())));
+    let keeps_rows = first.joins.iter().any(|j| {
+        !matches!(
+            j.join_operator,
+            JoinOperator::Join(_)
+                | JoinOperator::Inner(_)
+                | JoinOperator::Left(_)
+                | JoinOperator::LeftOuter(_)
+                | JoinOperator::CrossJoin(_)
+        )
+    });
+    empty && !keeps_rows
 }
 
 /// `ORDER BY <expression with a subquery>`, which DataFusion only plans in a projection: the
@@ -687,6 +709,27 @@ fn sort_outside(query: &Query) -> Option<Query> {
             Some(q)
         }
         _ => None,
+    }
+}
+
+/// `SELECT generate_series(a, b) AS i`: a set-returning function in a SELECT list returns rows,
+/// as `unnest` of the list DataFusion's scalar `generate_series` returns.
+struct ProjectedSeries;
+
+impl VisitorMut for ProjectedSeries {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in select.projection.iter_mut() {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                if matches!(e, Expr::Function(f) if function_name(&f.name).as_deref() == Some("generate_series")) {
+                    if let Some(rows) = parse_expr(&format!("unnest({e})")) {
+                        *e = rows;
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -1077,9 +1120,8 @@ mod tests {
             "SELECT (SELECT first_value(c.relkind = 'c') FROM pg_class c WHERE c.oid = t.typrelid) FROM pg_type t"
         );
         // Fully qualified outer columns, as SQLAlchemy writes them.
-        let sql =
-            "SELECT (SELECT pg_catalog.pg_get_expr(pg_catalog.pg_attrdef.adbin, pg_catalog.pg_attrdef.adrelid) FROM pg_catalog.pg_attrdef \
-                   WHERE pg_catalog.pg_attrdef.adrelid = pg_catalog.pg_attribute.attrelid) FROM pg_catalog.pg_attribute";
+        let sql = "SELECT (SELECT pg_catalog.pg_get_expr(pg_catalog.defaults.adbin, pg_catalog.defaults.adrelid) FROM pg_catalog.defaults \
+                   WHERE pg_catalog.defaults.adrelid = pg_catalog.pg_attribute.attrelid) FROM pg_catalog.pg_attribute";
         assert!(rewritten(sql).contains("first_value(pg_catalog.pg_get_expr"), "{}", rewritten(sql));
         // Uncorrelated and already aggregated subqueries stay as they are.
         let same = "SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = 1259)";
@@ -1223,6 +1265,26 @@ mod tests {
                 "SELECT pol.polname, array(select rolname from pg_roles where oid = any (pol.polroles)) FROM pg_catalog.pg_policy pol"
             ),
             "SELECT pol.polname, NULL FROM pg_catalog.pg_policy pol"
+        );
+    }
+
+    #[test]
+    fn series_in_a_select_list_are_rows() {
+        assert_eq!(
+            rewritten("SELECT generate_series(array_lower(k, 1), array_upper(k, 1)) AS i FROM c"),
+            "SELECT unnest(generate_series(array_lower(k, 1), array_upper(k, 1))) AS i FROM c"
+        );
+    }
+
+    #[test]
+    fn subqueries_reading_empty_catalogs_are_null() {
+        assert_eq!(
+            rewritten("SELECT (SELECT json_build_object('start', s.seqstart) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = a.attrelid) FROM pg_attribute a"),
+            "SELECT NULL FROM pg_attribute a"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 FROM n WHERE nspname NOT LIKE $1::VARCHAR || '%' ESCAPE '/'"),
+            "SELECT 1 FROM n WHERE nspname NOT LIKE _pg_like_escape($1::VARCHAR || '%', '/')"
         );
     }
 
