@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and checks it on every run:
 #   - Debian packages: psql (postgresql-client), openssl (test certificates), a JDK with
-#     pgjdbc (tests run Java source files), python3 with venv support;
+#     pgjdbc (tests run Java source files), python3 with venv support, psqlODBC with unixODBC,
+#     Node.js with npm;
 #   - Rust components: rustfmt and clippy;
 #   - the pinned Python packages of tests/python/requirements.txt, in a virtual environment
 #     inside the clone (.venv/), so a CI run on a fresh clone installs them for real instead of
-#     trusting what the machine already has.
+#     trusting what the machine already has;
+#   - node-postgres, pinned by tests/node/package-lock.json, into tests/node/node_modules.
 # Every step says what it does; a failing step names itself, the command and how to fix it.
 # Safe to run again: a step whose result is already there is skipped.
 #
@@ -33,7 +35,7 @@ on_error() {
 trap on_error ERR
 
 # --- Debian packages -------------------------------------------------------------------------
-step "Debian packages (psql, openssl, JDK, pgjdbc, python3-venv)" \
+step "Debian packages (psql, openssl, JDK, pgjdbc, python3-venv, psqlODBC, Node.js)" \
     "run as root or with sudo, on Debian or Ubuntu with apt; or install the packages listed above by hand"
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
@@ -48,6 +50,11 @@ elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     # Debian splits venv's pip bootstrap into its own package.
     need_apt+=(python3-venv)
 fi
+# pyodbc loads unixODBC's libodbc; the driver package registers "PostgreSQL Unicode".
+command -v odbcinst >/dev/null 2>&1 || need_apt+=(unixodbc)
+odbcinst -q -d -n "PostgreSQL Unicode" >/dev/null 2>&1 || need_apt+=(odbc-postgresql)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if ((${#need_apt[@]})); then
     echo "installing: ${need_apt[*]}"
     SUDO=""
@@ -94,6 +101,18 @@ else
     rm -f "$stamp_file"
     "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off -r "$REQUIREMENTS"
     echo "$stamp" >"$stamp_file"
+fi
+
+# --- node-postgres, in the clone --------------------------------------------------------------
+step "node-postgres from tests/node/package-lock.json into tests/node/node_modules" \
+    "check that the npm registry is reachable; delete tests/node/node_modules and rerun"
+node_stamp_file="$ROOT/tests/node/node_modules/.cloudpg-lock.sha256"
+node_stamp="$( { cat "$ROOT/tests/node/package-lock.json"; node --version; } | sha256sum | cut -d' ' -f1)"
+if [ -f "$node_stamp_file" ] && [ "$(cat "$node_stamp_file")" = "$node_stamp" ]; then
+    echo "already installed"
+else
+    (cd "$ROOT/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$node_stamp" >"$node_stamp_file"
 fi
 
 step "done" ""

@@ -123,8 +123,8 @@ fn postgres_statements(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         token,
         span: Span::empty(),
     };
-    let mut out = Vec::with_capacity(tokens.len());
-    let (mut at_start, mut in_move) = (true, false);
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let (mut at_start, mut in_move, mut in_fetch) = (true, false, false);
     let end_move = |out: &mut Vec<TokenWithSpan>| {
         out.push(plain(Token::Whitespace(Whitespace::Space)));
         out.push(plain(Token::make_keyword("INTO")));
@@ -138,6 +138,7 @@ fn postgres_statements(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
                 if std::mem::take(&mut in_move) {
                     end_move(&mut out);
                 }
+                in_fetch = false;
                 at_start = true;
             }
             Token::Word(w) if at_start && w.keyword == Keyword::ABORT => {
@@ -146,8 +147,15 @@ fn postgres_statements(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             }
             Token::Word(w) if at_start && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("move") => {
                 t.token = Token::make_keyword("FETCH");
-                in_move = true;
-                at_start = false;
+                (in_move, in_fetch, at_start) = (true, true, false);
+            }
+            Token::Word(w) if at_start && w.keyword == Keyword::FETCH => (in_fetch, at_start) = (true, false),
+            // `FETCH -1` / `MOVE -5`: sqlparser wants an unsigned count; the sign goes into the
+            // number, so the cursor can refuse to go backward.
+            Token::Number(n, long) if in_fetch && matches!(out.last().map(|t| &t.token), Some(Token::Minus)) => {
+                let (n, long) = (n.clone(), *long);
+                out.pop();
+                t.token = Token::Number(format!("-{n}"), long);
             }
             _ => at_start = false,
         }
@@ -397,6 +405,11 @@ mod tests {
         assert_eq!(s[1].to_string(), "FETCH FORWARD 5 FROM c INTO \"__cloudpg_move\"");
         assert_eq!(s[2].to_string(), "FETCH ALL IN \"c\" INTO \"__cloudpg_move\"");
         assert_eq!(parse_checked("SELECT 1 AS move").unwrap()[0].to_string(), "SELECT 1 AS move");
+        assert_eq!(
+            parse_checked("MOVE -1 FROM c").unwrap()[0].to_string(),
+            "FETCH -1 FROM c INTO \"__cloudpg_move\""
+        );
+        assert_eq!(parse_checked("SELECT 2 -1").unwrap()[0].to_string(), "SELECT 2 - 1");
     }
 
     #[test]

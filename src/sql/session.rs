@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
@@ -142,9 +142,19 @@ impl Session {
                 let count = parse::parameter_count(stmt)?;
                 let plan = self.plan_query(stmt.as_ref().clone()).await?;
                 let inferred = plan.get_parameter_types().map_err(Error::from)?;
-                prepared.parameters = (1..=count.max(declared))
-                    .map(|n| inferred.get(&format!("${n}")).cloned().flatten())
-                    .collect();
+                let casts = compat::syntax::placeholder_casts(stmt);
+                let mut parameters = Vec::new();
+                for n in 1..=count.max(declared) {
+                    let t = match inferred.get(&format!("${n}")).cloned().flatten() {
+                        Some(t) => Some(t),
+                        None => match casts.get(&n) {
+                            Some(sql_type) => self.arrow_type(sql_type).await,
+                            None => None,
+                        },
+                    };
+                    parameters.push(t);
+                }
+                prepared.parameters = parameters;
                 prepared.columns = Some(client_schema(plan.schema().as_arrow()));
                 prepared.plan = Some(Arc::new(plan));
             }
@@ -362,6 +372,11 @@ impl Session {
         Ok(out)
     }
 
+    /// The columns of an open cursor (a cursor is a portal clients may describe).
+    pub fn cursor_schema(&self, name: &str) -> Option<SchemaRef> {
+        self.cursors.schema(name).map(|s| client_schema(&s))
+    }
+
     /// The transaction status a ReadyForQuery reports.
     pub fn status(&self) -> Status {
         self.transaction.status()
@@ -428,6 +443,17 @@ impl Session {
             let e = Error::from(e);
             compat::unsupported(&e).unwrap_or(e)
         })
+    }
+
+    /// The Arrow type of an SQL type name, as a cast to it plans (`None` if it does not).
+    async fn arrow_type(&self, sql_type: &str) -> Option<DataType> {
+        let plan = self
+            .ctx
+            .state()
+            .create_logical_plan(&format!("SELECT CAST(NULL AS {sql_type})"))
+            .await
+            .ok()?;
+        plan.schema().fields().first().map(|f| f.data_type().clone())
     }
 
     /// Runs a plan with the session's settings and the statement's scope.

@@ -36,12 +36,32 @@ pub fn wire_schema(schema: &Schema) -> SchemaRef {
 pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
     let mut out = arrow_schema_to_pg_fields(schema, format, None)?;
     for (i, f) in schema.fields().iter().enumerate() {
-        if is_json(f) {
-            let old = &out[i];
-            out[i] = FieldInfo::new(old.name().to_string(), None, None, Type::JSON, old.format());
-        }
+        let replaced = if is_json(f) {
+            Type::JSON
+        } else if is_oid_list(f.data_type()) {
+            Type::OID_ARRAY
+        } else {
+            continue;
+        };
+        let old = &out[i];
+        out[i] = FieldInfo::new(old.name().to_string(), None, None, replaced, old.format());
     }
     Ok(out)
+}
+
+/// Lists of 32-bit integers are OID arrays here: only catalogs have 32-bit integers (resource
+/// properties are `bigint`), and their integers are OIDs. Clients that know `oid[]` but not
+/// `int4[]` (asyncpg) then need no type lookup, which its own lookup query would need again.
+pub fn is_oid_list(t: &DataType) -> bool {
+    matches!(t, DataType::List(f) if f.data_type() == &DataType::Int32)
+}
+
+/// The PostgreSQL type a parameter is described with.
+pub fn parameter_type(t: &DataType) -> Option<Type> {
+    if is_oid_list(t) {
+        return Some(Type::OID_ARRAY);
+    }
+    arrow_pg::datatypes::into_pg_type(t).ok()
 }
 
 /// A batch in the wire schema: union columns converted to JSON text.

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::{Portal, PortalExecutionState};
-use pgwire::api::query::ExtendedQueryHandler;
+use pgwire::api::query::{send_describe_response, ExtendedQueryHandler};
 use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldInfo, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Close, CloseComplete, Execute, Parse, ParseComplete, PortalSuspended, Sync as SyncMessage, TARGET_TYPE_BYTE_PORTAL,
-    TARGET_TYPE_BYTE_STATEMENT,
+    Bind, BindComplete, Close, CloseComplete, Describe, Execute, Parse, ParseComplete, PortalSuspended, Sync as SyncMessage,
+    TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
 use pgwire::messages::PgWireBackendMessage;
@@ -75,11 +75,7 @@ impl QueryParser for Parser {
         Ok(stmt
             .parameter_types()
             .iter()
-            .map(|t| {
-                t.as_ref()
-                    .and_then(|t| arrow_pg::datatypes::into_pg_type(t).ok())
-                    .unwrap_or(Type::UNKNOWN)
-            })
+            .map(|t| t.as_ref().and_then(encode::parameter_type).unwrap_or(Type::UNKNOWN))
             .collect())
     }
 
@@ -153,6 +149,28 @@ impl ExtendedQueryHandler for Extended {
         }
         client.send(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
         Ok(())
+    }
+
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // A cursor DECLAREd by SQL is a portal too: psycopg describes it to learn its columns.
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL && client.portal_store().get_portal(name).is_none() {
+            let schema = {
+                let guard = self.connection.session().await?;
+                guard.as_ref().and_then(|s| s.cursor_schema(name))
+            };
+            if let Some(schema) = schema {
+                let fields = encode::fields(&encode::wire_schema(&schema), &pgwire::api::portal::Format::UnifiedText)?;
+                return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
+            }
+        }
+        self._on_describe(client, message).await
     }
 
     async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>

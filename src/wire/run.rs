@@ -166,30 +166,28 @@ where
             vec![code; names.len()],
         )))
         .await?;
-    let start = if binary {
-        Some(copy::BINARY_HEADER.to_vec())
-    } else {
-        options.header_line(&names)
-    };
-    if let Some(bytes) = start {
+    if let Some(bytes) = options.header_line(&names) {
         client.feed(PgWireBackendMessage::CopyData(CopyData::new(bytes.into()))).await?;
     }
+    // PostgreSQL sends the binary header in the same message as the first row (psycopg reads
+    // it there), and the trailer on its own.
+    let mut header = if binary { copy::BINARY_HEADER.to_vec() } else { Vec::new() };
     let mut sent = 0usize;
     while let Some(row) = rows.data_rows().next().await {
         let row = row?;
         let values = data_row_values(&row)?;
-        let bytes = if binary {
+        let mut bytes = std::mem::take(&mut header);
+        bytes.extend(if binary {
             copy::binary_row(&values)
         } else {
             options.line(&values, &names)
-        };
+        });
         client.feed(PgWireBackendMessage::CopyData(CopyData::new(bytes.into()))).await?;
         sent += 1;
     }
     if binary {
-        client
-            .feed(PgWireBackendMessage::CopyData(CopyData::new(copy::BINARY_TRAILER.to_vec().into())))
-            .await?;
+        header.extend_from_slice(copy::BINARY_TRAILER);
+        client.feed(PgWireBackendMessage::CopyData(CopyData::new(header.into()))).await?;
     }
     client.feed(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
     client

@@ -56,6 +56,8 @@ pub struct PgTypeRow {
     /// The array type of this type, else 0.
     pub array: i32,
     pub collation: i32,
+    /// The type a domain is over, else 0.
+    pub basetype: i32,
 }
 
 /// PostgreSQL's relations and types.
@@ -132,6 +134,20 @@ impl Builtin {
         Some(sql_type_name(&t.name).unwrap_or(&t.name).to_string())
     }
 
+    /// The type at the bottom of a chain of domains (0 for a type that is not a domain), as
+    /// asyncpg's recursive `typebases` query computes it.
+    pub fn domain_base(&self, oid: i32) -> i32 {
+        let mut current = self.type_by_oid(oid).map_or(0, |t| t.basetype);
+        // Domains nest a few levels at most; the bound keeps a cycle from looping.
+        for _ in 0..32 {
+            match self.type_by_oid(current).map(|t| t.basetype) {
+                Some(next) if next != 0 => current = next,
+                _ => break,
+            }
+        }
+        current
+    }
+
     /// `to_regtype`: a type name as SQL writes it (`integer`, `pg_catalog.int4`, `text[]`,
     /// `"char"`) to its OID.
     pub fn resolve_type(&self, name: &str) -> Option<i32> {
@@ -157,7 +173,7 @@ fn load_types() -> Vec<PgTypeRow> {
     let mut out = Vec::new();
     for batch in statics.pg_type.data() {
         let col = |n: &str| batch.column_by_name(n).cloned();
-        let (Some(oid), Some(name), Some(ns), Some(len), Some(elem), Some(array), Some(coll)) = (
+        let (Some(oid), Some(name), Some(ns), Some(len), Some(elem), Some(array), Some(coll), Some(base)) = (
             col("oid"),
             col("typname"),
             col("typnamespace"),
@@ -165,10 +181,11 @@ fn load_types() -> Vec<PgTypeRow> {
             col("typelem"),
             col("typarray"),
             col("typcollation"),
+            col("typbasetype"),
         ) else {
             continue;
         };
-        let (Some(oid), Some(name), Some(ns), Some(len), Some(elem), Some(array), Some(coll)) = (
+        let (Some(oid), Some(name), Some(ns), Some(len), Some(elem), Some(array), Some(coll), Some(base)) = (
             oid.as_primitive_opt::<Int32Type>(),
             name.as_string_opt::<i32>(),
             ns.as_primitive_opt::<Int32Type>(),
@@ -176,6 +193,7 @@ fn load_types() -> Vec<PgTypeRow> {
             elem.as_primitive_opt::<Int32Type>(),
             array.as_primitive_opt::<Int32Type>(),
             coll.as_primitive_opt::<Int32Type>(),
+            base.as_primitive_opt::<Int32Type>(),
         ) else {
             continue;
         };
@@ -191,6 +209,7 @@ fn load_types() -> Vec<PgTypeRow> {
                 elem: elem.value(i),
                 array: array.value(i),
                 collation: coll.value(i),
+                basetype: base.value(i),
             });
         }
     }
@@ -265,5 +284,8 @@ mod tests {
         assert_eq!(b.resolve_type("hstore"), None);
         assert_eq!(b.type_display(1184).as_deref(), Some("timestamp with time zone"));
         assert_eq!(b.type_display(1009).as_deref(), Some("text[]"));
+        let cardinal = b.types.iter().find(|t| t.name == "cardinal_number").unwrap();
+        assert_eq!(b.domain_base(cardinal.oid), 23);
+        assert_eq!(b.domain_base(23), 0);
     }
 }

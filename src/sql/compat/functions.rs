@@ -31,6 +31,8 @@ pub struct Lookup {
     descriptions: HashMap<(i32, i32, i32), String>,
     /// Procedure OID → (result type, argument types, returns a set).
     procs: HashMap<i32, (i32, Vec<i32>, bool)>,
+    /// PostgreSQL's own constraints' definitions, by OID.
+    constraint_defs: HashMap<i32, String>,
 }
 
 impl std::fmt::Debug for Lookup {
@@ -50,6 +52,7 @@ impl Lookup {
             namespaces: NAMESPACES.iter().map(|(o, n)| (*o, n.to_string())).collect(),
             descriptions: HashMap::new(),
             procs: HashMap::new(),
+            constraint_defs: HashMap::new(),
             relations: relations.clone(),
         };
         for (i, r) in relations.relations.iter().enumerate() {
@@ -79,9 +82,36 @@ impl Lookup {
         lookup
     }
 
-    /// PostgreSQL's own comments and procedures.
+    /// PostgreSQL's own comments, procedures and constraints.
     fn load_static(&mut self) {
         let Ok(statics) = static_tables() else { return };
+        for batch in statics.pg_constraint.data() {
+            let cols = (
+                batch.column_by_name("oid").and_then(|c| c.as_primitive_opt::<Int32Type>().cloned()),
+                batch.column_by_name("conname").and_then(|c| c.as_string_opt::<i32>().cloned()),
+                batch.column_by_name("contype").and_then(|c| c.as_string_opt::<i32>().cloned()),
+                batch
+                    .column_by_name("conrelid")
+                    .and_then(|c| c.as_primitive_opt::<Int32Type>().cloned()),
+                batch.column_by_name("conkey").and_then(|c| c.as_string_opt::<i32>().cloned()),
+            );
+            let (Some(o), Some(name), Some(kind), Some(rel), Some(keys)) = cols else {
+                continue;
+            };
+            for i in 0..batch.num_rows() {
+                let keys: Vec<i16> = if keys.is_null(i) {
+                    Vec::new()
+                } else {
+                    keys.value(i)
+                        .split(|c: char| !c.is_ascii_digit())
+                        .filter_map(|k| k.parse().ok())
+                        .collect()
+                };
+                if let Some(def) = self.builtin_constraint(name.value(i), kind.value(i), rel.value(i), &keys) {
+                    self.constraint_defs.insert(o.value(i), def);
+                }
+            }
+        }
         for batch in statics.pg_description.data() {
             let cols = (
                 batch
@@ -122,6 +152,28 @@ impl Lookup {
                 };
                 self.procs.insert(o.value(i), (r.value(i), args, set.value(i)));
             }
+        }
+    }
+
+    /// A PostgreSQL catalog constraint as `pg_get_constraintdef` prints it.
+    fn builtin_constraint(&self, name: &str, kind: &str, relid: i32, keys: &[i16]) -> Option<String> {
+        let columns = || -> Option<String> {
+            let r = self.builtin.relations.iter().find(|r| r.oid == relid)?;
+            let names: Option<Vec<&str>> = keys
+                .iter()
+                .map(|k| r.columns.iter().find(|c| c.attnum == *k).map(|c| c.name.as_str()))
+                .collect();
+            Some(names?.join(", "))
+        };
+        match (kind, name) {
+            ("p", _) => Some(format!("PRIMARY KEY ({})", columns()?)),
+            ("u", _) => Some(format!("UNIQUE ({})", columns()?)),
+            // The two CHECK constraints of information_schema's domains.
+            ("c", "cardinal_number_domain_check") => Some("CHECK (VALUE >= 0)".into()),
+            ("c", "yes_or_no_check") => {
+                Some("CHECK (((VALUE)::text = ANY ((ARRAY['YES'::character varying, 'NO'::character varying])::text[])))".into())
+            }
+            _ => None,
         }
     }
 
@@ -175,6 +227,31 @@ impl Lookup {
                 .iter()
                 .find(|r| r.name == table && schema.is_none_or(|s| self.namespaces.get(&r.namespace).is_some_and(|n| n == s)))
                 .map(|r| r.oid)
+        })
+    }
+
+    /// A relation as `regclass` prints it: `schema.name`, the schema left out for
+    /// `pg_catalog` and `public`.
+    pub fn relation_name(&self, oid: i64) -> Option<String> {
+        let id = i32::try_from(oid).ok()?;
+        let (name, namespace) = match self.by_oid.get(&id) {
+            Some(i) => (self.relations.relations[*i].name.clone(), self.relations.relations[*i].namespace),
+            None => match self.by_index.get(&id) {
+                Some(i) => {
+                    let r = &self.relations.relations[*i];
+                    (r.primary_key.as_ref()?.name.clone(), r.namespace)
+                }
+                None => {
+                    let r = self.builtin.relations.iter().find(|r| r.oid == id)?;
+                    (r.name.clone(), r.namespace)
+                }
+            },
+        };
+        let schema = self.namespaces.get(&namespace)?;
+        Some(if schema == "pg_catalog" || schema == "public" {
+            name
+        } else {
+            format!("{schema}.{name}")
         })
     }
 
@@ -322,10 +399,14 @@ pub fn functions(lookup: &Arc<Lookup>) -> Vec<ScalarUDF> {
         1,
         DataType::Utf8,
         move |a| {
-            let r = oid(&a[0])
-                .and_then(|o| l.by_constraint.get(&i32::try_from(o).ok()?))
-                .map(|i| &l.relations.relations[*i]);
-            Ok(utf8(r.and_then(Relation::constraint_definition)))
+            let Some(id) = oid(&a[0]).and_then(|o| i32::try_from(o).ok()) else {
+                return Ok(utf8(None));
+            };
+            let ours = l
+                .by_constraint
+                .get(&id)
+                .and_then(|i| l.relations.relations[*i].constraint_definition());
+            Ok(utf8(ours.or_else(|| l.constraint_defs.get(&id).cloned())))
         },
     ));
     let l = lookup.clone();
@@ -453,6 +534,25 @@ pub fn functions(lookup: &Arc<Lookup>) -> Vec<ScalarUDF> {
         text_list,
         concat_each,
     ));
+    let l = lookup.clone();
+    out.push(PgFunction::new("_pg_regclass_name", &[Arg::Oid], 1, DataType::Utf8, move |a| {
+        Ok(utf8(oid(&a[0]).map(|o| l.relation_name(o).unwrap_or_else(|| o.to_string()))))
+    }));
+    let l = lookup.clone();
+    out.push(PgFunction::new("_pg_regnamespace_name", &[Arg::Oid], 1, DataType::Utf8, move |a| {
+        Ok(utf8(oid(&a[0]).map(|o| {
+            i32::try_from(o)
+                .ok()
+                .and_then(|o| l.namespaces.get(&o).cloned())
+                .unwrap_or_else(|| o.to_string())
+        })))
+    }));
+    let b = Builtin::get();
+    out.push(PgFunction::new("_pg_domain_base", &[Arg::Oid], 1, DataType::Int32, move |a| {
+        Ok(ScalarValue::Int32(
+            oid(&a[0]).and_then(|o| i32::try_from(o).ok()).map(|o| b.domain_base(o)),
+        ))
+    }));
     out.push(PgFunction::new(
         "_pg_like_escape",
         &[Arg::Text, Arg::Text],
@@ -650,7 +750,14 @@ mod tests {
         assert_eq!(lookup.resolve_relation("ec2.vpcs"), Some(vpcs.oid));
         assert_eq!(lookup.resolve_relation("pg_class"), Some(1259));
         assert_eq!(lookup.namespace_of_relation(vpcs.oid.into()).as_deref(), Some("ec2"));
+        assert_eq!(lookup.relation_name(vpcs.oid.into()).as_deref(), Some("ec2.vpcs"));
+        assert_eq!(lookup.relation_name(1259).as_deref(), Some("pg_class"));
         assert_eq!(lookup.function_result(1081).as_deref(), Some("text"));
         assert_eq!(catalog_oid("pg_catalog.pg_namespace"), Some(2615));
+        assert_eq!(lookup.constraint_defs.get(&13298).map(String::as_str), Some("CHECK (VALUE >= 0)"));
+        assert!(
+            lookup.constraint_defs.values().any(|d| d == "PRIMARY KEY (oid)"),
+            "catalog primary keys print their columns"
+        );
     }
 }

@@ -88,10 +88,32 @@ fn rewrite_expr(e: &mut Expr) {
         .or_else(|| array_literal_comparison(e))
         .or_else(|| user_keyword(e))
         .or_else(|| computed_regclass(e))
+        .or_else(|| oid_alias_text(e))
     {
         *e = new;
     }
     zero_based_subscripts(e);
+}
+
+/// The types a statement casts its parameters to (`$1::oid[]` → `oid[]`), by number: what
+/// PostgreSQL infers a parameter's type from when nothing else does.
+pub fn placeholder_casts(stmt: &Statement) -> std::collections::HashMap<usize, String> {
+    let mut out = std::collections::HashMap::new();
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Cast { expr, data_type, .. } = e {
+            if let Expr::Value(ValueWithSpan {
+                value: Value::Placeholder(p),
+                ..
+            }) = expr.as_ref()
+            {
+                if let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                    out.entry(n).or_insert_with(|| data_type.to_string());
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
 }
 
 /// Parses an expression written as text (built from Display of parts of the tree).
@@ -454,6 +476,38 @@ fn computed_regclass(e: &Expr) -> Option<Expr> {
     computed.then(|| parse_expr(&format!("to_regclass({expr})"))).flatten()
 }
 
+/// `typelem::regtype::text`, `attrelid::regclass::text`: an OID shown by its name, as the
+/// oid-alias types print themselves.
+fn oid_alias_text(e: &Expr) -> Option<Expr> {
+    let Expr::Cast { expr, data_type, .. } = e else { return None };
+    let bare = |t: &DataType| {
+        let name = t.to_string().to_ascii_lowercase();
+        name.strip_prefix("pg_catalog.").unwrap_or(&name).to_string()
+    };
+    if !matches!(bare(data_type).as_str(), "text" | "varchar" | "name" | "character varying") {
+        return None;
+    }
+    let Expr::Cast {
+        expr: inner,
+        data_type: alias,
+        ..
+    } = expr.as_ref()
+    else {
+        return None;
+    };
+    if matches!(inner.as_ref(), Expr::Value(_)) {
+        return None;
+    }
+    let function = match bare(alias).as_str() {
+        "regtype" => "format_type",
+        "regclass" => "_pg_regclass_name",
+        "regnamespace" => "_pg_regnamespace_name",
+        _ => return None,
+    };
+    let extra = if function == "format_type" { ", NULL" } else { "" };
+    parse_expr(&format!("{function}({inner}{extra})"))
+}
+
 /// `coalesce(a, '{}')`: the untyped literal is an empty array of `a`'s type.
 fn empty_array_literal(e: &Expr) -> Option<Expr> {
     let Expr::Function(f) = e else { return None };
@@ -546,7 +600,7 @@ impl VisitorMut for Correlated {
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         if let Expr::Subquery(query) = e {
-            if let Some(new) = decorrelate(query) {
+            if let Some(new) = domain_base_query(query).or_else(|| decorrelate(query)) {
                 *e = new;
             }
         }
@@ -762,6 +816,37 @@ fn membership(e: &Expr) -> Option<Expr> {
     let values = wrap_array_agg(subquery)?;
     let not = if *negated { "NOT " } else { "" };
     parse_expr(&format!("{not}array_has({values}, {expr})"))
+}
+
+/// asyncpg's type introspection finds a domain's base type with a correlated recursive query
+/// over `pg_type.typbasetype` (`WITH RECURSIVE typebases(oid, depth) AS (SELECT t2.typbasetype,
+/// 0 FROM pg_type t2 WHERE t2.oid = t.oid UNION ALL …) SELECT oid … ORDER BY depth DESC LIMIT
+/// 1`), which DataFusion cannot decorrelate: it is `_pg_domain_base(t.oid)`.
+fn domain_base_query(query: &Query) -> Option<Expr> {
+    let with = query.with.as_ref()?;
+    let [cte] = with.cte_tables.as_slice() else { return None };
+    if !with.recursive || !cte.query.to_string().to_ascii_lowercase().contains("typbasetype") {
+        return None;
+    }
+    let SetExpr::SetOperation { left, .. } = cte.query.body.as_ref() else {
+        return None;
+    };
+    let SetExpr::Select(anchor) = left.as_ref() else { return None };
+    let Some(Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    }) = &anchor.selection
+    else {
+        return None;
+    };
+    let defined = defined_names(anchor);
+    let outer = match (refs(left, &defined), refs(right, &defined)) {
+        (Refs::Inner, Refs::Outer) => right,
+        (Refs::Outer, Refs::Inner) => left,
+        _ => return None,
+    };
+    parse_expr(&format!("_pg_domain_base({outer})"))
 }
 
 /// Where an expression's columns come from, seen from a subquery.
@@ -1285,6 +1370,38 @@ mod tests {
         assert_eq!(
             rewritten("SELECT 1 FROM n WHERE nspname NOT LIKE $1::VARCHAR || '%' ESCAPE '/'"),
             "SELECT 1 FROM n WHERE nspname NOT LIKE _pg_like_escape($1::VARCHAR || '%', '/')"
+        );
+    }
+
+    #[test]
+    fn parameter_casts_name_their_types() {
+        let stmt = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT $1::bigint + 1 WHERE x = ANY($2::oid[]) AND y = $3")
+            .unwrap()
+            .remove(0);
+        let casts = placeholder_casts(&stmt);
+        assert_eq!(casts.get(&1).map(String::as_str), Some("BIGINT"));
+        assert_eq!(casts.get(&2).map(String::as_str), Some("oid[]"));
+        assert!(!casts.contains_key(&3));
+    }
+
+    #[test]
+    fn asyncpgs_domain_base_query_is_a_function() {
+        let sql =
+            "SELECT (CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE typebases(oid, depth) AS (SELECT t2.typbasetype AS oid, 0 AS depth \
+                   FROM pg_type t2 WHERE t2.oid = t.oid UNION ALL SELECT t2.typbasetype AS oid, tb.depth + 1 AS depth FROM pg_type t2, \
+                   typebases tb WHERE tb.oid = t2.oid AND t2.typbasetype != 0) SELECT oid FROM typebases ORDER BY depth DESC LIMIT 1) \
+                   ELSE NULL END) FROM pg_type t";
+        assert_eq!(
+            rewritten(sql),
+            "SELECT (CASE WHEN t.typtype = 'd' THEN _pg_domain_base(t.oid) ELSE NULL END) FROM pg_type t"
+        );
+    }
+
+    #[test]
+    fn oid_aliases_print_names() {
+        assert_eq!(
+            rewritten("SELECT elemtype::regtype::text, c.oid::pg_catalog.regclass::pg_catalog.text, 'x'::regclass::text FROM t"),
+            "SELECT format_type(elemtype, NULL), _pg_regclass_name(c.oid), 'x'::REGCLASS::TEXT FROM t"
         );
     }
 
