@@ -86,6 +86,10 @@ fn name_item(item: &mut SelectItem, position: usize, has_wildcard: bool, used: &
                 alias: Ident::with_quote('"', alias),
             };
         }
+        // Named already (statements are named when parsed and again when planned).
+        SelectItem::ExprWithAlias { alias, .. } if alias.value.contains(MARK) => {
+            used.insert(alias.value.clone());
+        }
         SelectItem::ExprWithAlias { alias, .. } => {
             let name = ident_name(alias);
             let unique_name = unique(&name, used);
@@ -257,9 +261,12 @@ mod tests {
     ];
 
     fn name_of(item: &str) -> String {
-        let stmt = crate::sql::parse::parse_checked(&format!("SELECT {item} FROM t"))
-            .unwrap()
-            .remove(0);
+        let stmt = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            &format!("SELECT {item} FROM t"),
+        )
+        .unwrap()
+        .remove(0);
         let Statement::Query(q) = stmt else { panic!() };
         let SetExpr::Select(s) = *q.body else { panic!() };
         match &s.projection[0] {
@@ -287,10 +294,7 @@ mod tests {
         assert_eq!(aliased("SELECT x, x FROM t"), "SELECT x, x AS \"x#1\" FROM t");
         assert_eq!(aliased("SELECT count(*) FROM t"), "SELECT count(*) AS \"count\" FROM t");
         assert_eq!(aliased("SELECT 1 AS a, 2 AS A"), "SELECT 1 AS a, 2 AS \"a#1\"");
-        assert_eq!(
-            aliased("SELECT *, region FROM t"),
-            "SELECT *, region AS \"__alias_region#1\" FROM t"
-        );
+        assert_eq!(aliased("SELECT *, region FROM t"), "SELECT *, region AS \"region#1\" FROM t");
         assert_eq!(client_name("__alias_region\u{7f}1"), "region");
         assert_eq!(
             aliased("SELECT * FROM (SELECT 1, 1) s"),

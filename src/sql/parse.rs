@@ -109,6 +109,11 @@ pub fn parse_checked(sql: &str) -> Result<Vec<Statement>> {
     Ok(statements
         .into_iter()
         .map(|s| {
+            let mut s = s;
+            // Names first: PostgreSQL names columns after what the client wrote, not after
+            // the rewrites below.
+            super::names::name_columns(&mut s);
+            super::compat::syntax::shown_oid_aliases(&mut s);
             let mut s = super::compat::rewrite(s);
             rewrite::rewrite(&mut s);
             s
@@ -409,7 +414,7 @@ mod tests {
             parse_checked("MOVE -1 FROM c").unwrap()[0].to_string(),
             "FETCH -1 FROM c INTO \"__cloudpg_move\""
         );
-        assert_eq!(parse_checked("SELECT 2 -1").unwrap()[0].to_string(), "SELECT 2 - 1");
+        assert_eq!(parse_checked("SELECT 2 -1").unwrap()[0].to_string(), "SELECT 2 - 1 AS \"?column?\"");
     }
 
     #[test]

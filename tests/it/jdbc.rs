@@ -1,6 +1,7 @@
 //! pgjdbc (Debian's libpostgresql-jdbc-java) against the server: `executeUpdate` returns
 //! PostgreSQL's row counts for INSERT, UPDATE and DELETE, with and without parameters;
-//! transactions, savepoints and portions fetched through suspended portals with autocommit off.
+//! transactions, savepoints and portions fetched through suspended portals with autocommit off;
+//! DatabaseMetaData as JDBC tools browse with it, and prepared statements past the threshold.
 
 use std::process::Command;
 
@@ -54,6 +55,32 @@ async fn transactions_savepoints_and_fetch_sizes_with_autocommit_off() {
         stack.emulator.counters().calls("DeleteResource"),
         1,
         "only the autocommit DELETE reached Cloud Control"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn database_metadata_prepared_statements_and_fetch_sizes() {
+    let stack = Stack::start().await;
+    let out = run_java(&stack, "Metadata").await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "product=PostgreSQL major=16",
+            "schemas.ec2=true",
+            "table=ec2.vpcs type=TABLE remarks=true",
+            "columns=cidr_block:text:VARCHAR:null,enable_dns_hostnames:bool:BIT:null,ipv4_netmask_length:int8:BIGINT:null,\
+             tags:json:OTHER:null,region:text:VARCHAR:notnull",
+            "keys=1:region:vpcs_pkey,2:identifier:vpcs_pkey",
+            "types=bool:BIT,int8:BIGINT,json:OTHER,text:VARCHAR",
+            "functions=true constraintdef=true",
+            "prepared=5,5,5,5,5",
+            "typed=42/true/true/1.5 same=1",
+            "fetch10=1000/500500",
+            "fetchmax=1000",
+        ],
+        "{out}"
     );
     stack.stop().await;
 }

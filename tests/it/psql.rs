@@ -1,5 +1,6 @@
 //! The real psql client: the seed pages' SELECTs from a script, and psql's own catalog
-//! commands (`\dn`, `\dt`, `\d`), which run its pg_catalog queries.
+//! commands (`\dn`, `\dt`, `\d`, `\d+`, `\l`, `\df`), which run its pg_catalog queries;
+//! expanded output and `\copy … to` a file.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -79,6 +80,84 @@ async fn psql_catalog_commands() {
     assert!(
         !error.0 && error.2.contains("relation \"awscc.ec2.vpc\" does not exist"),
         "{error:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_describes_a_table_with_its_types_comments_and_primary_key() {
+    let stack = Stack::start().await;
+    let (ok, out, err) = psql(&stack, &["-c", "\\d+ awscc.ec2.instance_connect_endpoints"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Table \"ec2.instance_connect_endpoints\""), "{out}");
+    let line = |column: &str| {
+        out.lines()
+            .find(|l| l.split('|').next().map(str::trim) == Some(column))
+            .unwrap_or_else(|| panic!("no line for {column}: {out}"))
+            .to_string()
+    };
+    let cells = |column: &str| line(column).split('|').map(|c| c.trim().to_string()).collect::<Vec<_>>();
+    assert_eq!(cells("security_group_ids")[1], "json", "{out}");
+    assert_eq!(cells("preserve_client_ip")[1], "boolean", "{out}");
+    assert_eq!(cells("region")[3], "not null", "{out}");
+    assert!(
+        line("subnet_id").contains("The ID of the subnet"),
+        "the schema's description is the column comment: {out}"
+    );
+    assert!(
+        out.contains("\"instance_connect_endpoints_pkey\" PRIMARY KEY, btree (region, identifier)"),
+        "{out}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_lists_databases_and_functions_and_expands_records() {
+    let stack = Stack::start().await;
+    let (ok, out, err) = psql(&stack, &["-c", "\\l"]).await;
+    assert!(ok && out.contains("List of databases") && out.contains(" awscc "), "{out}{err}");
+    let (ok, out, err) = psql(&stack, &["-c", "\\df pg_catalog.pg_get_*def"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("pg_get_constraintdef") && out.contains("| text ") && out.contains("oid, boolean"),
+        "{out}"
+    );
+    let (ok, out, err) = psql(
+        &stack,
+        &[
+            "-c",
+            "\\x",
+            "-c",
+            "SELECT id, region FROM awscc.ec2.instance_connect_endpoints WHERE region = 'us-east-1' ORDER BY id LIMIT 2",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Expanded display is on."), "{out}");
+    assert!(out.contains("-[ RECORD 2 ]"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("region | us-east-1")), "{out}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_copies_a_query_to_a_file() {
+    let stack = Stack::start().await;
+    let file = std::env::temp_dir().join(format!("cloudpg-copy-{}.csv", std::process::id()));
+    let command = format!(
+        "\\copy (SELECT id, subnet_id FROM awscc.ec2.instance_connect_endpoints WHERE region = 'us-east-1' ORDER BY id) to '{}' with (format csv, header)",
+        file.display()
+    );
+    let (ok, out, err) = psql(&stack, &["-c", &command]).await;
+    let written = std::fs::read_to_string(&file).unwrap_or_default();
+    let _ = std::fs::remove_file(&file);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "COPY 5");
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.len(), 6, "{written}");
+    assert_eq!(lines[0], "id,subnet_id");
+    assert!(
+        lines[1..].iter().all(|l| l.starts_with("ice-") && l.contains(",subnet-")),
+        "{written}"
     );
     stack.stop().await;
 }

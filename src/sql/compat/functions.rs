@@ -18,6 +18,7 @@ use super::builtin::{Builtin, NAMESPACES};
 use super::function::{oid, text, utf8, Arg, PgFunction};
 use super::pg_catalog::static_tables;
 use super::relations::{Relation, Relations, PG_CLASS_OID};
+use crate::catalog::naming::quote_if_needed;
 
 /// Everything the catalog functions look up, built once per engine.
 pub struct Lookup {
@@ -207,32 +208,39 @@ impl Lookup {
         }
     }
 
-    /// `to_regclass`: `schema.table` or a name on the default path (`public`, `pg_catalog`).
-    fn resolve_relation(&self, name: &str) -> Option<i32> {
+    /// A relation name as `regclass` reads it: `schema.table`, or a bare name looked up in
+    /// `pg_catalog` and then the schemas of `path` (the session's `search_path`), in order.
+    pub fn resolve_relation(&self, name: &str, path: &[String]) -> Option<i32> {
         let parts: Vec<String> = name.split('.').map(|p| unquote(p.trim())).collect();
-        let (schema, table) = match parts.as_slice() {
-            [t] => (None, t.as_str()),
-            [s, t] => (Some(s.as_str()), t.as_str()),
-            _ => return None,
-        };
+        match parts.as_slice() {
+            [t] => std::iter::once("pg_catalog")
+                .chain(path.iter().map(String::as_str))
+                .find_map(|s| self.relation_in(s, t)),
+            [s, t] => self.relation_in(s, t),
+            [_, s, t] => self.relation_in(s, t),
+            _ => None,
+        }
+    }
+
+    fn relation_in(&self, schema: &str, table: &str) -> Option<i32> {
         let ours = self
             .relations
             .relations
             .iter()
-            .find(|r| r.name == table && schema.is_none_or(|s| s == r.schema))
+            .find(|r| r.name == table && r.schema == schema)
             .map(|r| r.oid);
         ours.or_else(|| {
             self.builtin
                 .relations
                 .iter()
-                .find(|r| r.name == table && schema.is_none_or(|s| self.namespaces.get(&r.namespace).is_some_and(|n| n == s)))
+                .find(|r| r.name == table && self.namespaces.get(&r.namespace).is_some_and(|n| n == schema))
                 .map(|r| r.oid)
         })
     }
 
-    /// A relation as `regclass` prints it: `schema.name`, the schema left out for
-    /// `pg_catalog` and `public`.
-    pub fn relation_name(&self, oid: i64) -> Option<String> {
+    /// A relation as `regclass` prints it: the bare name when `path` (the session's
+    /// `search_path`) finds this relation by it, `schema.name` otherwise.
+    pub fn relation_name(&self, oid: i64, path: &[String]) -> Option<String> {
         let id = i32::try_from(oid).ok()?;
         let (name, namespace) = match self.by_oid.get(&id) {
             Some(i) => (self.relations.relations[*i].name.clone(), self.relations.relations[*i].namespace),
@@ -248,10 +256,15 @@ impl Lookup {
             },
         };
         let schema = self.namespaces.get(&namespace)?;
-        Some(if schema == "pg_catalog" || schema == "public" {
-            name
+        let visible = match self.resolve_relation(&quote_if_needed(&name), path) {
+            Some(found) => i64::from(found) == oid,
+            // An index: visible when its schema is searched.
+            None => schema == "pg_catalog" || path.contains(schema),
+        };
+        Some(if visible {
+            quote_if_needed(&name)
         } else {
-            format!("{schema}.{name}")
+            format!("{}.{}", quote_if_needed(schema), quote_if_needed(&name))
         })
     }
 
@@ -456,10 +469,6 @@ pub fn functions(lookup: &Arc<Lookup>) -> Vec<ScalarUDF> {
         Ok(ScalarValue::Int32(text(&a[0]).and_then(|t| b.resolve_type(t))))
     }));
     let l = lookup.clone();
-    out.push(PgFunction::new("to_regclass", &[Arg::Text], 1, DataType::Int32, move |a| {
-        Ok(ScalarValue::Int32(text(&a[0]).and_then(|t| l.resolve_relation(t))))
-    }));
-    let l = lookup.clone();
     out.push(PgFunction::new("to_regnamespace", &[Arg::Text], 1, DataType::Int32, move |a| {
         let name = text(&a[0]).map(unquote);
         Ok(ScalarValue::Int32(
@@ -534,10 +543,6 @@ pub fn functions(lookup: &Arc<Lookup>) -> Vec<ScalarUDF> {
         text_list,
         concat_each,
     ));
-    let l = lookup.clone();
-    out.push(PgFunction::new("_pg_regclass_name", &[Arg::Oid], 1, DataType::Utf8, move |a| {
-        Ok(utf8(oid(&a[0]).map(|o| l.relation_name(o).unwrap_or_else(|| o.to_string()))))
-    }));
     let l = lookup.clone();
     out.push(PgFunction::new("_pg_regnamespace_name", &[Arg::Oid], 1, DataType::Utf8, move |a| {
         Ok(utf8(oid(&a[0]).map(|o| {
@@ -621,7 +626,7 @@ fn pg_format(args: &[ScalarValue]) -> DfResult<ScalarValue> {
         match kind {
             Some('s') => out.push_str(&display(value).unwrap_or_default()),
             Some('I') => match display(value) {
-                Some(v) => out.push_str(&crate::catalog::naming::quote_if_needed(&v)),
+                Some(v) => out.push_str(&quote_if_needed(&v)),
                 None => return datafusion::common::exec_err!("null values cannot be formatted as an SQL identifier"),
             },
             Some('L') => match display(value) {
@@ -747,11 +752,16 @@ mod tests {
             .description(vpcs.oid.into(), Some(PG_CLASS_OID), 0)
             .unwrap()
             .contains("AWS::EC2::VPC"));
-        assert_eq!(lookup.resolve_relation("ec2.vpcs"), Some(vpcs.oid));
-        assert_eq!(lookup.resolve_relation("pg_class"), Some(1259));
+        let path = ["public".to_string()];
+        assert_eq!(lookup.resolve_relation("ec2.vpcs", &path), Some(vpcs.oid));
+        assert_eq!(lookup.resolve_relation("EC2.\"vpcs\"", &path), Some(vpcs.oid));
+        assert_eq!(lookup.resolve_relation("pg_class", &path), Some(1259));
+        assert_eq!(lookup.resolve_relation("vpcs", &path), None, "ec2 is not on the path");
+        assert_eq!(lookup.resolve_relation("vpcs", &["ec2".to_string()]), Some(vpcs.oid));
         assert_eq!(lookup.namespace_of_relation(vpcs.oid.into()).as_deref(), Some("ec2"));
-        assert_eq!(lookup.relation_name(vpcs.oid.into()).as_deref(), Some("ec2.vpcs"));
-        assert_eq!(lookup.relation_name(1259).as_deref(), Some("pg_class"));
+        assert_eq!(lookup.relation_name(vpcs.oid.into(), &path).as_deref(), Some("ec2.vpcs"));
+        assert_eq!(lookup.relation_name(vpcs.oid.into(), &["ec2".into()]).as_deref(), Some("vpcs"));
+        assert_eq!(lookup.relation_name(1259, &path).as_deref(), Some("pg_class"));
         assert_eq!(lookup.function_result(1081).as_deref(), Some("text"));
         assert_eq!(catalog_oid("pg_catalog.pg_namespace"), Some(2615));
         assert_eq!(lookup.constraint_defs.get(&13298).map(String::as_str), Some("CHECK (VALUE >= 0)"));

@@ -164,6 +164,34 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
             schema == "pg_catalog" || v.search_path().contains(&schema),
         )))
     });
+    // `'name'::regclass` reads the name with the session's search_path, and fails as
+    // PostgreSQL does when nothing has it; `to_regclass` gives NULL instead.
+    let v = view.clone();
+    let regclass = PgFunction::new("_pg_regclass", &[Arg::Text], 1, DataType::Int32, move |a| {
+        let Some(name) = text(&a[0]) else {
+            return Ok(ScalarValue::Int32(None));
+        };
+        match v.lookup.resolve_relation(name, &v.search_path()) {
+            Some(oid) => Ok(ScalarValue::Int32(Some(oid))),
+            None => Err(crate::error::Error::UndefinedTable {
+                name: name.to_string(),
+                suggestions: Vec::new(),
+            }
+            .into()),
+        }
+    });
+    let v = view.clone();
+    let regclass_name = PgFunction::new("_pg_regclass_name", &[Arg::Oid], 1, DataType::Utf8, move |a| {
+        Ok(utf8(oid(&a[0]).map(|o| {
+            v.lookup.relation_name(o, &v.search_path()).unwrap_or_else(|| o.to_string())
+        })))
+    });
+    let v = view.clone();
+    let to_regclass = PgFunction::new("to_regclass", &[Arg::Text], 1, DataType::Int32, move |a| {
+        Ok(ScalarValue::Int32(
+            text(&a[0]).and_then(|t| v.lookup.resolve_relation(t, &v.search_path())),
+        ))
+    });
     let user = view.user.clone();
     let session_user = PgFunction::new("session_user", &[], 0, DataType::Utf8, move |_| Ok(utf8(Some(user.clone()))));
     let user = view.user.clone();
@@ -174,6 +202,9 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
         current_schema.udf(),
         current_schemas.udf(),
         table_is_visible.udf(),
+        regclass.udf(),
+        regclass_name.udf(),
+        to_regclass.udf(),
         session_user.udf(),
         current_user.udf(),
     ]

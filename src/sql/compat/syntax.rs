@@ -455,8 +455,9 @@ fn user_keyword(e: &Expr) -> Option<Expr> {
         .flatten()
 }
 
-/// `format('%I.%I', s, t)::regclass`: a name computed by the query, resolved when it runs.
-/// (Literal names are resolved by the pg_catalog crate's rule.)
+/// `'pg_class'::regclass`, `format('%I.%I', s, t)::regclass`: a relation name resolved when
+/// the statement runs, on the session's search_path (pg_catalog first), failing with 42P01
+/// when no relation has it. Numeric strings are OIDs, left to the pg_catalog crate's rule.
 fn computed_regclass(e: &Expr) -> Option<Expr> {
     let Expr::Cast { expr, data_type, .. } = e else { return None };
     let name = data_type.to_string().to_ascii_lowercase();
@@ -471,9 +472,20 @@ fn computed_regclass(e: &Expr) -> Option<Expr> {
             op: BinaryOperator::StringConcat,
             ..
         } => true,
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(name),
+            ..
+        }) => !name.trim().chars().all(|c| c.is_ascii_digit()),
+        Expr::Value(ValueWithSpan {
+            value: Value::Placeholder(_),
+            ..
+        }) => true,
         _ => false,
     };
-    computed.then(|| parse_expr(&format!("to_regclass({expr})"))).flatten()
+    // Still a regclass, so `::text` around it prints the name.
+    computed
+        .then(|| parse_expr(&format!("CAST(_pg_regclass({expr}) AS regclass)")))
+        .flatten()
 }
 
 /// `typelem::regtype::text`, `attrelid::regclass::text`: an OID shown by its name, as the
@@ -713,12 +725,13 @@ fn sort_outside(query: &Query) -> Option<Query> {
     let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(items) = &order.kind else {
         return None;
     };
-    if !items.iter().any(|i| has_subquery(&i.expr)) {
-        return None;
-    }
     let SetExpr::Select(select) = query.body.as_ref() else {
         return None;
     };
+    let collision = hidden_column_collision(select, items);
+    if !collision && !items.iter().any(|i| has_subquery(&i.expr)) {
+        return None;
+    }
     if select.distinct.is_some() {
         return None;
     }
@@ -736,7 +749,7 @@ fn sort_outside(query: &Query) -> Option<Query> {
     let mut sort = Vec::new();
     for (k, item) in items.iter().enumerate() {
         let mut outer_item = item.clone();
-        if has_subquery(&item.expr) {
+        if has_subquery(&item.expr) || collision && !is_output_reference(&item.expr, &names) {
             let hidden = format!("__order_{k}");
             inner.projection.push(SelectItem::ExprWithAlias {
                 expr: item.expr.clone(),
@@ -762,6 +775,92 @@ fn sort_outside(query: &Query) -> Option<Query> {
             q.with = query.with.clone();
             Some(q)
         }
+        _ => None,
+    }
+}
+
+/// Whether ORDER BY names a column `t.c` the SELECT list does not show as itself while an
+/// output column computed from other things is also called `c` (`SELECT t.oid::regclass …
+/// ORDER BY t.oid`): DataFusion would add `t.c` beside the output `c` and refuse the pair as
+/// ambiguous, so the sort moves outside.
+fn hidden_column_collision(select: &Select, items: &[datafusion::sql::sqlparser::ast::OrderByExpr]) -> bool {
+    let computed: HashSet<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } if !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => {
+                Some(crate::sql::names::client_name(&alias.value).to_ascii_lowercase())
+            }
+            _ => None,
+        })
+        .collect();
+    if computed.is_empty() {
+        return false;
+    }
+    items.iter().any(|item| {
+        let mut hit = false;
+        let _ = visit_expressions(&item.expr, |x| {
+            if let Expr::CompoundIdentifier(parts) = x {
+                hit |= parts.last().is_some_and(|c| computed.contains(&c.value.to_ascii_lowercase()));
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        hit
+    })
+}
+
+/// An ORDER BY item that names an output column or its position.
+fn is_output_reference(e: &Expr, names: &[String]) -> bool {
+    match e {
+        Expr::Identifier(i) => names
+            .iter()
+            .any(|n| crate::sql::names::client_name(n).eq_ignore_ascii_case(&i.value)),
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(..), ..
+        }) => true,
+        _ => false,
+    }
+}
+
+/// The oid-alias types print as names (`c.oid::regclass` → `ec2.vpcs`): where the outermost
+/// SELECT shows such a cast, it shows the name, as PostgreSQL's output function would.
+/// Inside the query the cast keeps its number, so joins and comparisons on it still work.
+pub fn shown_oid_aliases(stmt: &mut Statement) {
+    let Statement::Query(query) = stmt else { return };
+    show_oid_aliases(&mut query.body);
+}
+
+fn show_oid_aliases(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for item in select.projection.iter_mut() {
+                let SelectItem::ExprWithAlias { expr, .. } = item else { continue };
+                if let Some(shown) = oid_alias_shown(expr) {
+                    *expr = shown;
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            show_oid_aliases(left);
+            show_oid_aliases(right);
+        }
+        _ => {}
+    }
+}
+
+fn oid_alias_shown(e: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        expr: inner, data_type, ..
+    } = e
+    else {
+        return None;
+    };
+    let name = data_type.to_string().to_ascii_lowercase();
+    let literal = matches!(inner.as_ref(), Expr::Value(_));
+    match name.strip_prefix("pg_catalog.").unwrap_or(&name) {
+        "regclass" => parse_expr(&format!("_pg_regclass_name({e})")),
+        "regtype" if !literal => parse_expr(&format!("format_type({inner}, NULL)")),
+        "regnamespace" if !literal => parse_expr(&format!("_pg_regnamespace_name({inner})")),
         _ => None,
     }
 }
@@ -1216,6 +1315,32 @@ mod tests {
     }
 
     #[test]
+    fn oid_aliases_show_names_only_in_the_outermost_select() {
+        let shown = |sql: &str| {
+            let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+            crate::sql::names::name_columns(&mut stmt);
+            shown_oid_aliases(&mut stmt);
+            stmt.to_string()
+        };
+        assert_eq!(
+            shown("SELECT c.oid::regclass, t.typelem::regtype FROM c, t"),
+            "SELECT _pg_regclass_name(c.oid::REGCLASS) AS \"oid\", format_type(t.typelem, NULL) AS \"typelem\" FROM c, t"
+        );
+        let inner = "SELECT * FROM (SELECT c.oid::REGCLASS AS r FROM c) AS s WHERE s.r = 1";
+        assert_eq!(shown(inner), inner);
+    }
+
+    #[test]
+    fn a_sort_on_a_column_hidden_behind_a_computed_output_moves_outside() {
+        assert_eq!(
+            rewritten("SELECT f(c.oid) AS oid FROM c ORDER BY c.oid, oid LIMIT 3"),
+            "SELECT \"oid\" FROM (SELECT f(c.oid) AS oid, c.oid AS \"__order_0\" FROM c) AS __sorted ORDER BY \"__order_0\", oid LIMIT 3"
+        );
+        let plain = "SELECT c.oid AS oid FROM c ORDER BY c.oid";
+        assert_eq!(rewritten(plain), plain);
+    }
+
+    #[test]
     fn like_escapes_become_backslashes() {
         assert_eq!(translate_escape("pg/_%", '/'), "pg\\_%");
         assert_eq!(translate_escape("a\\b", '/'), "a\\\\b");
@@ -1301,7 +1426,7 @@ mod tests {
         assert_eq!(rewritten("SELECT user, \"user\" FROM t"), "SELECT session_user, \"user\" FROM t");
         assert_eq!(
             rewritten("SELECT CAST(CAST(format('%I.%I', s, t) AS regclass) AS oid)"),
-            "SELECT CAST(to_regclass(format('%I.%I', s, t)) AS oid)"
+            "SELECT CAST(CAST(_pg_regclass(format('%I.%I', s, t)) AS REGCLASS) AS oid)"
         );
     }
 
@@ -1401,7 +1526,7 @@ mod tests {
     fn oid_aliases_print_names() {
         assert_eq!(
             rewritten("SELECT elemtype::regtype::text, c.oid::pg_catalog.regclass::pg_catalog.text, 'x'::regclass::text FROM t"),
-            "SELECT format_type(elemtype, NULL), _pg_regclass_name(c.oid), 'x'::REGCLASS::TEXT FROM t"
+            "SELECT format_type(elemtype, NULL), _pg_regclass_name(c.oid), _pg_regclass_name(_pg_regclass('x')) FROM t"
         );
     }
 

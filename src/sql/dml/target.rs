@@ -264,7 +264,8 @@ mod tests {
         let e = |sql: &str| match crate::sql::parse::parse_checked(&format!("SELECT {sql}")).unwrap().pop().unwrap() {
             Statement::Query(q) => match *q.body {
                 datafusion::sql::sqlparser::ast::SetExpr::Select(s) => match &s.projection[0] {
-                    datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e) => e.clone(),
+                    datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e)
+                    | datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
                     _ => unreachable!(),
                 },
                 _ => unreachable!(),
