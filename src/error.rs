@@ -31,6 +31,8 @@ pub enum Error {
     Syntax(String),
     #[error("relation \"{name}\" does not exist")]
     UndefinedTable { name: String, suggestions: Vec<String> },
+    #[error("function {name}() does not exist")]
+    UndefinedFunction { name: String, suggestions: Vec<String> },
     #[error("schema \"{name}\" does not exist")]
     UndefinedSchema { name: String, suggestions: Vec<String> },
     #[error("column \"{column}\" does not exist{}", table.as_ref().map(|t| format!(" in {t}")).unwrap_or_default())]
@@ -209,6 +211,7 @@ impl Error {
             Error::Syntax(_) => "42601",
             Error::UndefinedTable { .. } => "42P01",
             Error::UndefinedSchema { .. } => "3F000",
+            Error::UndefinedFunction { .. } => "42883",
             Error::UndefinedColumn { .. } => "42703",
             Error::InvalidParameter { .. } => "22023",
             Error::InvalidText { .. } => "22P02",
@@ -258,6 +261,8 @@ impl Error {
         };
         match self {
             Error::UndefinedTable { suggestions, .. } | Error::UndefinedSchema { suggestions, .. } => did_you_mean(suggestions),
+            Error::UndefinedFunction { suggestions, .. } => did_you_mean(suggestions)
+                .or_else(|| Some("\\df lists the functions cloudpg has; check the name and the argument types".into())),
             Error::UndefinedColumn { suggestions, .. } | Error::UndefinedParameter { suggestions, .. } => did_you_mean(suggestions),
             Error::TooComplex(_) => Some("split the expression: a long chain of OR/AND can often be written as col IN (…) or run as several statements".into()),
             Error::TooManyCalls { .. } => Some(

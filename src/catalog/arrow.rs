@@ -35,8 +35,14 @@ pub fn field(c: &ColumnDef) -> Field {
     }
 }
 
-fn json_field(name: &str) -> Field {
+/// A JSON column: text tagged as `json`.
+pub fn json_field(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())]))
+}
+
+/// Whether a field holds JSON text.
+pub fn is_json(field: &Field) -> bool {
+    field.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("json")
 }
 
 /// Kinds of the columns of tables cloudpg builds itself (request lists, RETURNING frames).

@@ -441,7 +441,7 @@ impl Session {
         let state = self.ctx.state();
         state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_err(|e| {
             let e = Error::from(e);
-            compat::unsupported(&e).unwrap_or(e)
+            compat::unknown_object(&e).unwrap_or(e)
         })
     }
 

@@ -11,12 +11,8 @@ use pgwire::api::results::FieldInfo;
 use pgwire::api::Type;
 use pgwire::error::PgWireResult;
 
-use crate::catalog::arrow::PG_TYPE_KEY;
+use crate::catalog::arrow::{is_json, PG_TYPE_KEY};
 use crate::error::{Error, Result};
-
-fn is_json(field: &Field) -> bool {
-    field.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("json")
-}
 
 /// The schema clients see: JSON unions (what `json_col -> key` returns) become json text.
 pub fn wire_schema(schema: &Schema) -> SchemaRef {
@@ -40,6 +36,11 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
             Type::JSON
         } else if is_oid_list(f.data_type()) {
             Type::OID_ARRAY
+        } else if is_oid_alias(out[i].datatype()) && f.data_type() == &DataType::Int32 {
+            // The catalogs' OID columns are tagged with the alias they point at (`regclass`
+            // for `attrelid`); PostgreSQL's columns are plain `oid`, and a `regclass` would
+            // have to print a name, not the number these hold.
+            Type::OID
         } else {
             continue;
         };
@@ -47,6 +48,23 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
         out[i] = FieldInfo::new(old.name().to_string(), None, None, replaced, old.format());
     }
     Ok(out)
+}
+
+fn is_oid_alias(t: &Type) -> bool {
+    [
+        Type::REGCLASS,
+        Type::REGTYPE,
+        Type::REGNAMESPACE,
+        Type::REGROLE,
+        Type::REGPROC,
+        Type::REGPROCEDURE,
+        Type::REGOPER,
+        Type::REGOPERATOR,
+        Type::REGCONFIG,
+        Type::REGDICTIONARY,
+        Type::REGCOLLATION,
+    ]
+    .contains(t)
 }
 
 /// Lists of 32-bit integers are OID arrays here: only catalogs have 32-bit integers (resource

@@ -4,6 +4,7 @@
 
 mod catalog_cli;
 mod common;
+mod compat;
 mod dml;
 mod jdbc;
 mod pipeline;

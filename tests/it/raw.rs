@@ -50,6 +50,8 @@ pub struct Answer {
     pub errors: Vec<(String, String)>,
     pub notices: Vec<(String, String)>,
     pub suspended: usize,
+    /// ParameterStatus messages: (name, value).
+    pub parameters: Vec<(String, String)>,
     /// The transaction status byte of the ReadyForQuery.
     pub status: u8,
 }
@@ -65,6 +67,8 @@ pub struct Raw {
     writer: OwnedWriteHalf,
     pub pid: i32,
     pub key: i32,
+    /// The ParameterStatus messages of startup, in order.
+    pub startup_parameters: Vec<(String, String)>,
 }
 
 impl Raw {
@@ -76,6 +80,7 @@ impl Raw {
             writer: w,
             pid: 0,
             key: 0,
+            startup_parameters: Vec::new(),
         };
         raw.startup().await;
         raw
@@ -106,6 +111,7 @@ impl Raw {
                     self.pid = i32::from_be_bytes(m.body[0..4].try_into().unwrap());
                     self.key = i32::from_be_bytes(m.body[4..8].try_into().unwrap());
                 }
+                b'S' => self.startup_parameters.push(parameter_status(&m.body)),
                 b'Z' => return,
                 b'E' => panic!("startup failed: {:?}", m.field(b'M')),
                 _ => {}
@@ -212,6 +218,7 @@ impl Raw {
                     .notices
                     .push((m.field(b'C').unwrap_or_default(), m.field(b'M').unwrap_or_default())),
                 b's' => a.suspended += 1,
+                b'S' => a.parameters.push(parameter_status(&m.body)),
                 b'Z' => {
                     a.status = m.body.first().copied().unwrap_or(0);
                     return a;
@@ -243,6 +250,11 @@ fn cstr(s: &str) -> Vec<u8> {
     let mut v = s.as_bytes().to_vec();
     v.push(0);
     v
+}
+
+fn parameter_status(body: &[u8]) -> (String, String) {
+    let mut parts = body.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned());
+    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
 }
 
 fn first_column(body: &[u8]) -> Option<String> {

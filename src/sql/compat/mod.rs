@@ -111,20 +111,46 @@ pub fn install_session(ctx: &SessionContext, view: &Arc<SessionView>) {
     }
 }
 
-/// A planning error about a function or relation PostgreSQL has and cloudpg does not:
-/// 0A000 naming it, rather than "does not exist".
-pub fn unsupported(e: &Error) -> Option<Error> {
+/// DataFusion's planning error about an unknown function or relation, as PostgreSQL reports
+/// it: 0A000 naming one PostgreSQL has and cloudpg does not, 42883 or 42P01 otherwise.
+pub fn unknown_object(e: &Error) -> Option<Error> {
+    if !matches!(e, Error::DataFusion(_)) {
+        return None;
+    }
     let message = e.to_string();
     if let Some(name) = quoted_after(&message, "Invalid function '") {
-        let known = builtin_function_names().contains(name.to_ascii_lowercase().as_str());
-        return known.then(|| Error::NotSupported(format!("function {name}() is not supported by cloudpg")));
+        if builtin_function_names().contains(name.to_ascii_lowercase().as_str()) {
+            return Some(Error::NotSupported(format!("function {name}() is not supported by cloudpg")));
+        }
+        let suggestions = quoted_after(&message, "Did you mean '")
+            .map(|s| vec![s.to_string()])
+            .unwrap_or_default();
+        return Some(Error::UndefinedFunction {
+            name: name.to_string(),
+            suggestions,
+        });
     }
     if let Some(name) = quoted_after(&message, "table '") {
+        let shown = shown_relation(name);
         let relation = name.rsplit('.').next().unwrap_or(name);
-        let known = builtin::Builtin::get().relations.iter().any(|r| r.name == relation);
-        return known.then(|| Error::NotSupported(format!("relation {name} is not supported by cloudpg")));
+        if builtin::Builtin::get().relations.iter().any(|r| r.name == relation) {
+            return Some(Error::NotSupported(format!("relation \"{shown}\" is not supported by cloudpg")));
+        }
+        return Some(Error::UndefinedTable {
+            name: shown,
+            suggestions: Vec::new(),
+        });
     }
     None
+}
+
+/// A resolved relation name as the user wrote it: without the database, and without
+/// `public`, where unqualified names land.
+fn shown_relation(resolved: &str) -> String {
+    let name = resolved
+        .strip_prefix(&format!("{}.", crate::catalog::model::CATALOG))
+        .unwrap_or(resolved);
+    name.strip_prefix("public.").unwrap_or(name).to_string()
 }
 
 fn quoted_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {

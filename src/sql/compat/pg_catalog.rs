@@ -22,7 +22,7 @@ use datafusion_pg_catalog::pg_catalog::{ArrowTable, PgCatalogStaticTables};
 use datafusion_pg_catalog::pg_catalog::oid_field::{kind, oid_field};
 
 use super::builtin::{Builtin, NAMESPACES};
-use super::relations::{Relation, Relations, PG_CLASS_OID, PG_NAMESPACE_OID};
+use super::relations::{Relation, Relations, PG_CATALOG_NAMESPACE, PG_CLASS_OID, PG_NAMESPACE_OID};
 use super::rows::{boolean, int16, int32, list, list_type, parse_vectors, text, LazyTables, Rows, Tables};
 use super::session::SessionView;
 
@@ -448,20 +448,44 @@ fn column(r: &Relation, attnum: i16) -> Option<&super::relations::Attribute> {
     r.columns.get(usize::try_from(attnum).ok()?.checked_sub(1)?)
 }
 
-/// A schema with the table's [`ARRAYS`] columns as lists.
+/// A schema with the table's [`ARRAYS`] columns as lists, and its `"char"` columns marked
+/// so the wire reports them as `"char"` (a one-byte type clients decode as such).
 fn with_arrays(schema: &Schema, table: &str) -> SchemaRef {
     let arrays = arrays_of(table);
+    let chars = char_columns(table);
     Arc::new(Schema::new_with_metadata(
         schema
             .fields()
             .iter()
             .map(|f| match arrays.iter().find(|(n, _)| n == f.name()) {
                 Some((_, elem)) => Arc::new(Field::new(f.name(), list_type(elem.data_type()), true)),
+                None if f.data_type() == &DataType::Utf8 && chars.contains(f.name()) => {
+                    let mut metadata = f.metadata().clone();
+                    metadata.insert(arrow_pg::datatypes::PG_CHAR_KEY.to_string(), "true".to_string());
+                    Arc::new(f.as_ref().clone().with_metadata(metadata))
+                }
                 None => f.clone(),
             })
             .collect::<Vec<_>>(),
         schema.metadata().clone(),
     ))
+}
+
+/// The columns of a pg_catalog table whose PostgreSQL type is `"char"`.
+fn char_columns(table: &str) -> Vec<String> {
+    const CHAR_OID: i32 = 18;
+    Builtin::get()
+        .relations
+        .iter()
+        .find(|r| r.name == table && r.namespace == PG_CATALOG_NAMESPACE)
+        .map(|r| {
+            r.columns
+                .iter()
+                .filter(|c| c.type_oid == CHAR_OID)
+                .map(|c| c.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The snapshot's batches with the table's array columns parsed into lists.

@@ -1,5 +1,5 @@
 //! Type names PostgreSQL clients cast to that DataFusion does not know: `name` and `"char"`
-//! are text here; oid aliases (`regclass`…) are the pg_catalog crate's, whose planner this
+//! are text here, `json` text tagged as json; oid aliases (`regclass`…) are the pg_catalog crate's, whose planner this
 //! one wraps.
 
 use std::sync::Arc;
@@ -18,6 +18,10 @@ const TEXT_TYPES: &[&str] = &["name", "char", "bpchar", "citext", "unknown"];
 
 impl TypePlanner for PgTypes {
     fn plan_type_field(&self, sql_type: &SqlType) -> DfResult<Option<FieldRef>> {
+        // JSON is text tagged as json, as resource tables' JSON columns are.
+        if matches!(sql_type, SqlType::JSON | SqlType::JSONB) {
+            return Ok(Some(Arc::new(crate::catalog::arrow::json_field(""))));
+        }
         if let SqlType::Custom(name, modifiers) = sql_type {
             let parts: Vec<String> = name
                 .0
@@ -50,5 +54,7 @@ mod tests {
         let planned = PgTypes.plan_type_field(&SqlType::Regclass).unwrap().unwrap();
         assert_eq!(planned.data_type(), &DataType::Int32);
         assert!(PgTypes.plan_type_field(&custom("hstore")).unwrap().is_none());
+        let json = PgTypes.plan_type_field(&SqlType::JSON).unwrap().unwrap();
+        assert!(crate::catalog::arrow::is_json(&json), "{json:?}");
     }
 }

@@ -1,0 +1,306 @@
+//! What clients learn about the server at startup and from its settings and catalogs:
+//! PostgreSQL 16's parameter statuses, `set_config` reported like `SET`, PostgreSQL's errors
+//! for unknown and unsupported objects, binary results for every type, and the `[catalog]`
+//! configuration that decides which tables clients see.
+
+use cloudpg::config::Config;
+use cloudpg_emulator::EmulatorConfig;
+
+use crate::common::{db_error, rows, Stack};
+use crate::raw::Raw;
+
+#[tokio::test]
+async fn startup_reports_what_postgres_16_reports() {
+    let stack = Stack::start().await;
+    let raw = Raw::connect(stack.addr).await;
+    let names: Vec<&str> = raw.startup_parameters.iter().map(|(k, _)| k.as_str()).collect();
+    for expected in [
+        "application_name",
+        "client_encoding",
+        "DateStyle",
+        "default_transaction_read_only",
+        "in_hot_standby",
+        "integer_datetimes",
+        "IntervalStyle",
+        "is_superuser",
+        "server_encoding",
+        "server_version",
+        "session_authorization",
+        "standard_conforming_strings",
+        "TimeZone",
+    ] {
+        assert!(names.contains(&expected), "no {expected} in {names:?}");
+    }
+    let value = |name: &str| {
+        raw.startup_parameters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(value("server_encoding"), "UTF8");
+    assert_eq!(value("client_encoding"), "UTF8");
+    assert_eq!(value("DateStyle"), "ISO, MDY");
+    assert_eq!(value("integer_datetimes"), "on");
+    assert_eq!(value("standard_conforming_strings"), "on");
+    assert_eq!(value("session_authorization"), "postgres");
+
+    // version(), server_version and server_version_num tell one story.
+    let c = stack.client().await;
+    let r = rows(
+        &c,
+        "SELECT version(), current_setting('server_version'), current_setting('server_version_num')",
+    )
+    .await
+    .unwrap();
+    let version = value("server_version");
+    assert_eq!(r[0].get(1), Some(version.as_str()));
+    assert!(
+        r[0].get(0).unwrap().starts_with(&format!("PostgreSQL {version} ")),
+        "{:?}",
+        r[0].get(0)
+    );
+    let (major, minor) = version.split_once('.').unwrap();
+    let num = format!("{}{:04}", major, minor.parse::<u32>().unwrap());
+    assert_eq!(r[0].get(2), Some(num.as_str()));
+    assert_eq!(major, "16");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn set_config_is_reported_and_read_back_like_set() {
+    let stack = Stack::start().await;
+    let mut raw = Raw::connect(stack.addr).await;
+    let a = raw.simple("SELECT set_config('application_name', 'grafana', false)").await;
+    assert_eq!(a.values, vec![Some("grafana".to_string())], "{a:?}");
+    assert!(
+        a.parameters.contains(&("application_name".into(), "grafana".into())),
+        "set_config reports a reported parameter as SET does: {a:?}"
+    );
+    let a = raw.simple("SET application_name = 'metabase'").await;
+    assert!(a.parameters.contains(&("application_name".into(), "metabase".into())), "{a:?}");
+    let a = raw
+        .simple("SELECT current_setting('application_name') || '/' || (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'application_name')")
+        .await;
+    assert_eq!(a.values, vec![Some("metabase/metabase".to_string())], "{a:?}");
+
+    // Local to the transaction: back to the old value at its end.
+    raw.simple("BEGIN").await;
+    let a = raw.simple("SELECT set_config('search_path', 'ec2, public', true)").await;
+    assert!(a.errors.is_empty(), "{a:?}");
+    let a = raw
+        .simple("SELECT count(*) FROM pg_catalog.pg_class c WHERE relname = 'vpcs' AND pg_table_is_visible(c.oid)")
+        .await;
+    assert_eq!(a.values, vec![Some("1".to_string())], "ec2 is on the path: {a:?}");
+    raw.simple("COMMIT").await;
+    let a = raw.simple("SHOW search_path").await;
+    assert_eq!(a.values, vec![Some("\"$user\", public".to_string())], "{a:?}");
+
+    let a = raw.simple("SELECT set_config('no_such_setting', 'x', false)").await;
+    assert_eq!(a.error_code(), Some("42704"), "{a:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_and_unsupported_objects_get_postgres_errors() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let cases = [
+        // PostgreSQL has these; cloudpg does not.
+        ("SELECT pg_ls_dir('.')", "0A000", "function pg_ls_dir() is not supported by cloudpg"),
+        (
+            "SELECT * FROM pg_catalog.pg_stat_activity",
+            "0A000",
+            "relation \"pg_catalog.pg_stat_activity\" is not supported",
+        ),
+        ("SELECT * FROM pg_locks", "0A000", "relation \"pg_locks\" is not supported"),
+        // Nobody has these.
+        ("SELECT no_such_function(1)", "42883", "function no_such_function() does not exist"),
+        (
+            "SELECT * FROM pg_catalog.pg_no_such",
+            "42P01",
+            "relation \"pg_catalog.pg_no_such\" does not exist",
+        ),
+        (
+            "SELECT 'no_such_table'::regclass",
+            "42P01",
+            "relation \"no_such_table\" does not exist",
+        ),
+    ];
+    for (sql, code, message) in cases {
+        let (got_code, got_message, _) = db_error(c.simple_query(sql).await.unwrap_err());
+        assert_eq!(
+            (got_code.as_str(), got_message.contains(message)),
+            (code, true),
+            "{sql}: {got_message}"
+        );
+    }
+    let (code, message, hint) = db_error(c.simple_query("SET search_pth = 'ec2'").await.unwrap_err());
+    assert_eq!(code, "42704");
+    assert!(message.contains("\"search_pth\""), "{message}");
+    assert!(hint.contains("search_path"), "{hint}");
+    // 'pg_class'::regclass finds pg_catalog first, whatever the search_path says.
+    c.simple_query("SET search_path = ec2").await.unwrap();
+    let r = rows(&c, "SELECT 'pg_class'::regclass::oid::text, 'vpcs'::regclass::text")
+        .await
+        .unwrap();
+    assert_eq!((r[0].get(0), r[0].get(1)), (Some("1259"), Some("vpcs")));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn binary_results_for_every_type() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    // tokio-postgres asks for binary results of every column.
+    let row = c
+        .query_one(
+            "SELECT true AS b, 7::int2 AS i2, 42::int4 AS i4, 9000000000::int8 AS i8, 1.5::float4 AS f4, 2.25::float8 AS f8, \
+             'text'::text AS t, 'name'::name AS n, 'x'::varchar AS v, '{\"a\": [1, 2]}'::json AS j, \
+             ARRAY['a', 'b'] AS ta, ARRAY[1, 2]::int8[] AS ia, NULL::text AS missing",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>("b"));
+    assert_eq!(row.get::<_, i16>("i2"), 7);
+    assert_eq!(row.get::<_, i32>("i4"), 42);
+    assert_eq!(row.get::<_, i64>("i8"), 9_000_000_000);
+    assert_eq!(row.get::<_, f32>("f4"), 1.5);
+    assert_eq!(row.get::<_, f64>("f8"), 2.25);
+    assert_eq!(row.get::<_, String>("t"), "text");
+    assert_eq!(row.get::<_, String>("n"), "name");
+    assert_eq!(row.get::<_, String>("v"), "x");
+    assert_eq!(row.get::<_, serde_json::Value>("j"), serde_json::json!({"a": [1, 2]}));
+    assert_eq!(row.get::<_, Vec<String>>("ta"), vec!["a", "b"]);
+    assert_eq!(row.get::<_, Vec<i64>>("ia"), vec![1, 2]);
+    assert_eq!(row.get::<_, Option<String>>("missing"), None);
+
+    // A resource table's columns (text, bool, int8, json) and a catalog's (oid, name, char,
+    // int2, bool, oid[]) in binary.
+    let rows = c
+        .query(
+            "SELECT id, preserve_client_ip, tags, security_group_ids FROM awscc.ec2.instance_connect_endpoints WHERE region = $1",
+            &[&"us-east-1"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        assert!(r.get::<_, String>("id").starts_with("ice-"));
+        let _: Option<bool> = r.get("preserve_client_ip");
+        let _: Option<serde_json::Value> = r.get("tags");
+        let groups: Option<serde_json::Value> = r.get("security_group_ids");
+        assert!(groups.is_none_or(|g| g.is_array()));
+    }
+    let r = c
+        .query_one(
+            "SELECT oid, relname, relkind, relnatts, relhasindex, relnamespace FROM pg_catalog.pg_class WHERE relname = 'vpcs'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(r.get::<_, u32>("oid") > 0);
+    assert_eq!(r.get::<_, String>("relname"), "vpcs");
+    assert_eq!(r.get::<_, i8>("relkind"), b'r' as i8);
+    assert!(r.get::<_, i16>("relnatts") > 2);
+    assert!(r.get::<_, bool>("relhasindex"));
+    assert!(r.get::<_, u32>("relnamespace") > 0);
+    let r = c
+        .query_one(
+            "SELECT ipv4_netmask_length FROM awscc.ec2.vpcs WHERE region = 'us-east-1' LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let _: Option<i64> = r.get(0);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_catalog_config_decides_what_clients_see() {
+    let mut config = Config::default();
+    config.catalog.services = vec!["ec2".into(), "events".into(), "logs".into()];
+    config.catalog.exclude_tables = vec!["ec2.vpc_*".into()];
+    let stack = Stack::start_with(EmulatorConfig::default(), config).await;
+    let c = stack.client().await;
+    let schemas = rows(
+        &c,
+        "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname IN ('ec2', 'events', 'logs', 's3') ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    let schemas: Vec<&str> = schemas.iter().filter_map(|r| r.get(0)).collect();
+    assert_eq!(schemas, vec!["ec2", "events", "logs"]);
+    let (code, _, _) = db_error(
+        c.simple_query("SELECT * FROM awscc.s3.buckets WHERE region = 'us-east-1'")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "42P01", "a service left out is not there");
+    let (code, _, _) = db_error(
+        c.simple_query("SELECT * FROM awscc.ec2.vpc_endpoints WHERE region = 'us-east-1'")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "42P01", "an excluded table is not there");
+    let tables = rows(
+        &c,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'ec2' AND table_name LIKE 'vpc%' ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    let tables: Vec<&str> = tables.iter().filter_map(|r| r.get(0)).collect();
+    assert!(tables.contains(&"vpcs"), "{tables:?}");
+    assert!(
+        !tables.iter().any(|t| t.starts_with("vpc_") || t.ends_with("_list_only")),
+        "neither excluded tables nor _list_only ones are listed: {tables:?}"
+    );
+
+    // _list_only tables stay queryable by name, and out of pg_class by default.
+    let listed = rows(&c, "SELECT count(*) FROM pg_catalog.pg_class WHERE relname LIKE '%\\_list\\_only'")
+        .await
+        .unwrap();
+    assert_eq!(listed[0].get(0), Some("0"));
+    let r = rows(&c, "SELECT name FROM awscc.events.connections_list_only WHERE region = 'us-east-1'")
+        .await
+        .unwrap();
+    assert!(!r.is_empty());
+    stack.stop().await;
+
+    let mut config = Config::default();
+    config.catalog.services = vec!["events".into()];
+    config.catalog.list_only_in_listings = true;
+    let stack = Stack::start_with(EmulatorConfig::default(), config).await;
+    let c = stack.client().await;
+    let listed = rows(
+        &c,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'events' AND table_name = 'connections_list_only'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed[0].get(0), Some("1"), "listed when configured");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_bi_sync_over_every_region_meets_the_call_cap() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    c.simple_query("SET cloudpg.max_api_calls = 2").await.unwrap();
+    // Metabase's per-table sync: no region, so every configured region is listed.
+    let (code, message, hint) = db_error(
+        c.simple_query("SELECT \"ec2\".\"vpcs\".\"cidr_block\" AS \"cidr_block\" FROM \"ec2\".\"vpcs\" LIMIT 10000")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "54000", "{message}");
+    assert!(
+        message.contains("made 2 Cloud Control calls") && message.contains("cloudpg.max_api_calls"),
+        "{message}"
+    );
+    assert!(hint.contains("region"), "{hint}");
+    let listed = stack.emulator.counters().calls("ListResources");
+    assert!(listed <= 2, "stopped at the cap, not after: {listed} calls");
+    stack.stop().await;
+}
