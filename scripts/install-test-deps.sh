@@ -11,13 +11,13 @@
 # Every step says what it does; a failing step names itself, the command and how to fix it.
 # Safe to run again: a step whose result is already there is skipped.
 #
-# CLOUDPG_VENV and CLOUDPG_REQUIREMENTS override the environment's folder and the pins (the
+# CLOUDPG_TEST_VENV and CLOUDPG_TEST_REQUIREMENTS override the environment's folder and the pins (the
 # script's own test uses them); nobody else needs to set them.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-VENV="${CLOUDPG_VENV:-$ROOT/.venv}"
-REQUIREMENTS="${CLOUDPG_REQUIREMENTS:-$ROOT/tests/python/requirements.txt}"
+VENV="${CLOUDPG_TEST_VENV:-$ROOT/.venv}"
+REQUIREMENTS="${CLOUDPG_TEST_REQUIREMENTS:-$ROOT/tests/python/requirements.txt}"
 
 STEP="start"
 FIX=""

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
-PYTHON="${CLOUDPG_VENV:-$PWD/.venv}/bin/python"
+PYTHON="${CLOUDPG_TEST_VENV:-$PWD/.venv}/bin/python"
 
 echo "== cargo fmt"
 cargo fmt --all --check
@@ -15,9 +15,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build"
 cargo build --workspace --locked
 echo "== cargo test"
-# The Rust tests run psycopg and other Python clients through this interpreter.
-CLOUDPG_PYTHON="$PYTHON" cargo test --workspace --locked
+cargo test --workspace --locked
 echo "== python client tests"
-CLOUDPG_BIN="$(cargo metadata --format-version 1 --no-deps | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/cloudpg"
-export CLOUDPG_BIN
+CLOUDPG_TEST_BIN="$(cargo metadata --format-version 1 --no-deps | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/cloudpg"
+export CLOUDPG_TEST_BIN
 "$PYTHON" -m pytest -q tests/python

@@ -25,7 +25,7 @@ pub const SCRAM_ITERATIONS: u32 = 4096;
 pub const MAX_NAME_BYTES: usize = 63;
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// SELECT only; settings that widen what a session may do are refused.
@@ -312,7 +312,7 @@ pub struct Users {
 }
 
 /// How clients authenticate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub enum Method {
     #[serde(rename = "trust")]
     Trust,

@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod cloudcontrol;
 pub mod config;
 pub mod error;
+pub mod observe;
 pub mod server;
 pub mod sql;
 pub mod tls;

@@ -6,12 +6,16 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use cloudpg::catalog::{describe, Catalog};
+use cloudpg::config::{Config, LogFormat};
 
 #[derive(Parser)]
 #[command(name = "cloudpg", version, about = "AWS Cloud Control resources as PostgreSQL tables")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text or as JSON objects; overrides `[log] format` in the config.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -29,6 +33,21 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Check configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a file with the CLOUDPG_… environment over it, and print the configuration the
+    /// server would run with (passwords masked); exits 1 when it is invalid.
+    Check {
+        /// The TOML file (config/default.toml documents every key).
+        file: std::path::PathBuf,
     },
 }
 
@@ -106,7 +125,6 @@ enum CatalogCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -119,7 +137,7 @@ fn main() -> ExitCode {
 /// Logs to stderr, filtered by RUST_LOG (default `info`). Crates that log the SQL they parse
 /// or plan (and so its literals, which may be secrets) never log below INFO, whatever
 /// RUST_LOG asks: statements are logged by cloudpg itself, as fingerprints.
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use std::io::IsTerminal;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     for quiet in ["sqlparser=info", "datafusion=info", "arrow=info", "pgwire=info"] {
@@ -127,20 +145,50 @@ fn init_tracing() {
             filter = filter.add_directive(directive);
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line: the event's fields at the top level, with the spans it ran in
+        // (the statement's fingerprint lives on its span).
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let log_format = cli.log_format;
     match cli.command {
-        Command::Catalog { command } => run_catalog(command),
-        Command::User { command } => run_user(command),
-        Command::Emulator(args) => runtime()?.block_on(run_emulator(args)),
-        Command::Serve(args) => runtime()?.block_on(run_serve(args)),
+        Command::Catalog { command } => {
+            init_tracing(log_format.unwrap_or_default());
+            run_catalog(command)
+        }
+        Command::User { command } => {
+            init_tracing(log_format.unwrap_or_default());
+            run_user(command)
+        }
+        Command::Config { command } => run_config(command),
+        Command::Emulator(args) => {
+            init_tracing(log_format.unwrap_or_default());
+            runtime()?.block_on(run_emulator(args))
+        }
+        Command::Serve(args) => {
+            let config = Config::load_layered(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            init_tracing(log_format.unwrap_or(config.log.format));
+            runtime()?.block_on(run_serve(args, config))
+        }
     }
+}
+
+fn run_config(command: ConfigCommand) -> anyhow::Result<()> {
+    let ConfigCommand::Check { file } = command;
+    let raw = cloudpg::config::sources::read(Some(&file), std::env::vars()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Config::from_raw(raw.clone()).map_err(|e| anyhow::anyhow!("config file {}: {e}", file.display()))?;
+    let text = cloudpg::config::effective_toml(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    print_stdout(&format!("# {} is valid; the effective configuration:\n{text}", file.display())).context("writing to standard output")
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -150,11 +198,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => cloudpg::config::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => cloudpg::config::Config::default(),
-    };
+async fn run_serve(args: ServeArgs, mut config: Config) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -195,11 +239,40 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, emulator = args.emulator, "cloudpg listening");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let metrics = match config.metrics_listen {
+        Some(metrics_addr) => {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_addr} (metrics.listen)"))?;
+            let bound = metrics_listener.local_addr()?;
+            let shutdown = stop.clone().cancelled_owned();
+            let task = tokio::spawn(cloudpg::server::serve_metrics(engine.clone(), metrics_listener, shutdown));
+            Some((bound, task))
+        }
+        None => None,
+    };
+    tracing::info!(%addr, emulator = args.emulator, metrics = ?metrics.as_ref().map(|m| m.0), "cloudpg listening");
     print_stdout(&format!("listening on {addr}\n"))?;
-    cloudpg::server::run(listener, engine, stop_signal())
+    if let Some((bound, _)) = &metrics {
+        print_stdout(&format!("metrics on http://{bound}\n"))?;
+    }
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        stop_signal().await;
+        stopper.cancel();
+    });
+    cloudpg::server::run(listener, engine, stop.clone().cancelled_owned())
         .await
         .context("serving connections")?;
+    stop.cancel();
+    if let Some((_, task)) = metrics {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(cause = %e, "the metrics listener failed"),
+            Err(e) => tracing::warn!(cause = %e, "the metrics listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     if let Some(emu) = emulator {
         emu.shutdown().await;
     }

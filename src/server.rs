@@ -157,6 +157,7 @@ pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: impl Futu
                 let span = tracing::info_span!("connection", %peer);
                 let (limits, stopping) = (limits.clone(), stopping.clone());
                 connections.spawn_on(tracing::Instrument::instrument(async move {
+                    let _open = crate::observe::metrics::ConnectionGauge::open();
                     match tokio::net::TcpStream::from_std(std_socket) {
                         Ok(tcp) => {
                             if let Err(e) = crate::wire::serve(tcp, peer, handlers, limits, stopping).await {
@@ -192,6 +193,32 @@ async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option
         Some(s) => s.recv().await,
         None => futures::future::pending().await,
     }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` for `engine` on `listener` until `shutdown`.
+/// Installs the process's metrics recorder; without this nothing records.
+pub async fn serve_metrics(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Some(handle) = crate::observe::metrics::install() else {
+        return Err(std::io::Error::other("another metrics recorder is installed in this process"));
+    };
+    let api = engine.backend.api.clone();
+    let ready: crate::observe::http::ReadyCheck = Arc::new(move || {
+        let api = api.clone();
+        Box::pin(async move { api.ready().await.map_err(|e| e.to_string()) })
+    });
+    let api = engine.backend.api.clone();
+    let refresh: crate::observe::http::Refresh = Arc::new(move || {
+        let api = api.clone();
+        Box::pin(async move {
+            let (entries, bytes) = api.size().await;
+            crate::observe::metrics::cache_size(entries, bytes);
+        })
+    });
+    crate::observe::http::serve(listener, handle, ready, refresh, shutdown).await
 }
 
 /// Tells a client over the limit why, as PostgreSQL does (53300), then closes.

@@ -80,6 +80,19 @@ impl CachedApi {
         }
     }
 
+    /// Whether calls can be made: the credentials can be had.
+    pub async fn ready(&self) -> Result<()> {
+        self.inner.ready().await
+    }
+
+    /// (entries, approximate bytes) cached now.
+    pub async fn size(&self) -> (u64, u64) {
+        let Some(cache) = &self.cache else { return (0, 0) };
+        // The counts lag inserts until the cache's housekeeping has run.
+        cache.run_pending_tasks().await;
+        (cache.entry_count(), cache.weighted_size())
+    }
+
     /// Starts a mutation (never cached; the caller invalidates what it touches).
     pub async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent> {
         self.inner.mutate(request).await
@@ -113,10 +126,15 @@ impl CachedApi {
             request: request.clone(),
             token: next_token.map(str::to_string),
         };
+        let missed = std::sync::atomic::AtomicBool::new(false);
         let entry = cache
-            .try_get_with(key, async { call().await.map(|p| Entry::Page(Arc::new(p))) })
+            .try_get_with(key, async {
+                missed.store(true, std::sync::atomic::Ordering::Relaxed);
+                call().await.map(|p| Entry::Page(Arc::new(p)))
+            })
             .await
             .map_err(shared_error)?;
+        crate::observe::metrics::cache_lookup("page", !missed.load(std::sync::atomic::Ordering::Relaxed));
         match entry {
             Entry::Page(p) => Ok(p),
             Entry::Get(_) => Err(Error::internal("cache entry of the wrong kind")),
@@ -146,10 +164,15 @@ impl CachedApi {
             type_name: type_name.to_string(),
             identifier: identifier.to_string(),
         };
+        let missed = std::sync::atomic::AtomicBool::new(false);
         let entry = cache
-            .try_get_with(key, async { call().await.map(|r| Entry::Get(Arc::new(r))) })
+            .try_get_with(key, async {
+                missed.store(true, std::sync::atomic::Ordering::Relaxed);
+                call().await.map(|r| Entry::Get(Arc::new(r)))
+            })
             .await
             .map_err(shared_error)?;
+        crate::observe::metrics::cache_lookup("get", !missed.load(std::sync::atomic::Ordering::Relaxed));
         match entry {
             Entry::Get(r) => Ok(r),
             Entry::Page(_) => Err(Error::internal("cache entry of the wrong kind")),

@@ -97,6 +97,7 @@ impl SdkApi {
             .or_insert_with(|| {
                 let conf = aws_sdk_cloudcontrol::config::Builder::from(&self.base)
                     .region(Region::new(region.to_string()))
+                    .interceptor(AttemptMetrics)
                     .build();
                 Client::from_conf(conf)
             })
@@ -110,6 +111,48 @@ impl SdkApi {
             .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
             .clone()
     }
+}
+
+/// Counts every HTTP attempt of a call (the SDK retries inside one `send`) and the throttled
+/// ones, which only an interceptor sees.
+#[derive(Debug)]
+struct AttemptMetrics;
+
+impl aws_sdk_cloudcontrol::config::Intercept for AttemptMetrics {
+    fn name(&self) -> &'static str {
+        "cloudpg.attempt_metrics"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_cloudcontrol::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_cloudcontrol::config::RuntimeComponents,
+        cfg: &mut aws_sdk_cloudcontrol::config::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map_or("unknown", |m| m.name());
+        let throttled = context.response().is_some_and(|r| {
+            r.status().as_u16() == 429
+                || r.headers()
+                    .get("x-amzn-errortype")
+                    .is_some_and(|t| t.starts_with("Throttling") || t.starts_with("TooManyRequests"))
+        });
+        crate::observe::metrics::api_attempt(operation, throttled);
+        Ok(())
+    }
+}
+
+/// Runs one call (with its retries), recording its outcome and time.
+async fn timed<T>(operation: &'static str, type_name: &str, region: &str, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let out = call.await;
+    let code = out.as_ref().err().map(|e| match e {
+        Error::Aws(a) => a.code.as_str(),
+        _ => "error",
+    });
+    crate::observe::metrics::api_call(operation, type_name, region, code, started.elapsed());
+    out
 }
 
 /// An SDK error as our error, keeping AWS's code and message and saying where it came from.
@@ -138,7 +181,7 @@ where
 impl ResourceApi for SdkApi {
     async fn list_page(&self, request: &ListRequest, next_token: Option<&str>) -> Result<ListPage> {
         let span = tracing::debug_span!("cloudcontrol.ListResources", region = %request.region, type_name = %request.type_name);
-        async {
+        let call = async {
             let limit = self.limit(&request.region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
             let out = self
@@ -162,14 +205,13 @@ impl ResourceApi for SdkApi {
                 resources,
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
-        }
-        .instrument(span)
-        .await
+        };
+        timed("ListResources", &request.type_name, &request.region, call.instrument(span)).await
     }
 
     async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
         let span = tracing::debug_span!("cloudcontrol.GetResource", %region, %type_name, %identifier);
-        async {
+        let call = async {
             let limit = self.limit(region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
             let result = self
@@ -187,13 +229,25 @@ impl ResourceApi for SdkApi {
                 Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
                 Err(e) => Err(aws_error(e, "GetResource", region, type_name)),
             }
-        }
-        .instrument(span)
-        .await
+        };
+        timed("GetResource", type_name, region, call.instrument(span)).await
     }
 
     fn identity(&self) -> String {
         self.identity.clone()
+    }
+
+    async fn ready(&self) -> Result<()> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let provider = self
+            .base
+            .credentials_provider()
+            .ok_or_else(|| Error::Config("no AWS credentials provider is configured".into()))?;
+        provider
+            .provide_credentials()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Config(format!("AWS credentials cannot be had: {e}")))
     }
 
     async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent> {
@@ -206,7 +260,7 @@ impl ResourceApi for SdkApi {
             identifier = request.change.identifier().unwrap_or(""),
             client_token = %request.client_token,
         );
-        async {
+        let call = async {
             let limit = self.limit(&request.region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
             let client = self.client(&request.region);
@@ -261,14 +315,13 @@ impl ResourceApi for SdkApi {
                     Some(&request.type_name),
                 )
             })
-        }
-        .instrument(span)
-        .await
+        };
+        timed(operation, &request.type_name, &request.region, call.instrument(span)).await
     }
 
     async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
         let span = tracing::debug_span!("cloudcontrol.GetResourceRequestStatus", %region, %request_token);
-        async {
+        let call = async {
             let limit = self.limit(region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
             let out = self
@@ -290,15 +343,14 @@ impl ResourceApi for SdkApi {
                     request_token,
                 )
             })
-        }
-        .instrument(span)
-        .await
+        };
+        timed("GetResourceRequestStatus", "", region, call.instrument(span)).await
     }
 
     async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
         use aws_sdk_cloudcontrol::types::{Operation, OperationStatus, ResourceRequestStatusFilter};
         let span = tracing::debug_span!("cloudcontrol.ListResourceRequests", %region);
-        async {
+        let call = async {
             let limit = self.limit(region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
             let sdk_filter = (!filter.operations.is_empty() || !filter.statuses.is_empty()).then(|| {
@@ -324,9 +376,8 @@ impl ResourceApi for SdkApi {
                     .collect(),
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
-        }
-        .instrument(span)
-        .await
+        };
+        timed("ListResourceRequests", "", region, call.instrument(span)).await
     }
 }
 

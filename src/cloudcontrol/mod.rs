@@ -85,6 +85,11 @@ pub trait ResourceApi: Send + Sync {
 
     /// One page of ListResourceRequests.
     async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage>;
+
+    /// Whether calls can be made now (credentials can be had); `/readyz` asks.
+    async fn ready(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a mutation asks Cloud Control to do.

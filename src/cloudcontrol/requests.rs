@@ -116,6 +116,8 @@ impl RequestLog {
     }
 
     async fn submit_concealed(self: &Arc<Self>, request: MutationRequest, user: &str, secrets: Vec<String>) -> Result<Arc<TrackedRequest>> {
+        // In flight from submission until it ends (the tracking task keeps it past here).
+        let in_flight = crate::observe::metrics::MutationGauge::start();
         self.api.invalidate_type(&request.region, &request.type_name);
         let mut delay = self.poll.initial;
         let mut round = 1;
@@ -157,7 +159,14 @@ impl RequestLog {
             self.api.invalidate_type(&request.region, &request.type_name);
         } else {
             let span = tracing::info_span!(parent: None, "mutation.track", request_token = %event.request_token, region = %request.region, type_name = %request.type_name);
-            tokio::spawn(self.clone().track(tracked.clone()).instrument(span));
+            let track = self.clone().track(tracked.clone());
+            tokio::spawn(
+                async move {
+                    let _in_flight = in_flight;
+                    track.await
+                }
+                .instrument(span),
+            );
         }
         Ok(tracked)
     }

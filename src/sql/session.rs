@@ -201,6 +201,11 @@ impl Session {
         }
     }
 
+    /// Cloud Control calls the current (or last) statement made.
+    pub fn api_calls(&self) -> u64 {
+        self.scope.budget.used()
+    }
+
     /// Applies the `set_config` calls of the statement that just ended; returns the reported
     /// parameters that changed (ParameterStatus).
     pub fn settle(&mut self) -> Vec<(String, String)> {

@@ -254,6 +254,8 @@ impl ExtendedQueryHandler for Extended {
             return Err(PgWireError::NotReadyForQuery);
         };
         let mut interrupts = Interrupts::start(client, session).await;
+        let started = std::time::Instant::now();
+        let kind = portal.statement.statement.command.kind();
         let state = portal.state();
         let mut state = state.lock().await;
         let connection = &self.connection;
@@ -321,6 +323,17 @@ impl ExtendedQueryHandler for Extended {
             // A failed portal cannot be resumed; its stream (and the work under it) ends here.
             *state = PortalExecutionState::Finished;
             session.fail();
+        }
+        if result.is_err() || matches!(*state, PortalExecutionState::Finished) {
+            // The time of the Execute that finished the portal (a suspended portal's earlier
+            // Executes are not counted: the client's pace is not the statement's).
+            let finished = run::Finished {
+                kind,
+                fingerprint: &portal.statement.statement.fingerprint,
+                api_calls: session.api_calls(),
+                started,
+            };
+            run::record_statement(finished, &result);
         }
         client.set_transaction_status(transaction_status(session.status()));
         client.set_state(PgWireConnectionState::ReadyForQuery);

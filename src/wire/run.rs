@@ -30,6 +30,7 @@ use super::connection::Disconnect;
 use super::{encode, to_pg_error};
 use crate::error::Error;
 use crate::sql::copy::{self, CopyOptions};
+use crate::sql::parse::Fingerprint;
 use crate::sql::{Notice, Session};
 
 /// What may stop the statement running now.
@@ -265,6 +266,45 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// What the log and the metrics keep of a statement that ended.
+pub struct Finished<'a> {
+    pub kind: &'static str,
+    pub fingerprint: &'a Fingerprint,
+    pub api_calls: u64,
+    pub started: std::time::Instant,
+}
+
+/// Counts a statement that ended and logs it (by fingerprint, never its literals): at DEBUG
+/// when it succeeded, at INFO with its SQLSTATE when it failed.
+pub fn record_statement<T>(finished: Finished<'_>, result: &PgWireResult<T>) {
+    let code = match result {
+        Ok(_) => None,
+        Err(PgWireError::UserError(info)) => Some(info.code.clone()),
+        Err(_) => Some("08000".to_string()),
+    };
+    let took = finished.started.elapsed();
+    crate::observe::metrics::statement(finished.kind, code.as_deref(), took);
+    let duration_ms = took.as_secs_f64() * 1000.0;
+    let fingerprint = finished.fingerprint.hex();
+    match &code {
+        None => tracing::debug!(
+            kind = finished.kind,
+            %fingerprint,
+            duration_ms,
+            api_calls = finished.api_calls,
+            "statement finished"
+        ),
+        Some(sqlstate) => tracing::info!(
+            kind = finished.kind,
+            %fingerprint,
+            duration_ms,
+            api_calls = finished.api_calls,
+            %sqlstate,
+            "statement failed"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -103,7 +103,10 @@ impl Simple {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut interrupts = Interrupts::start(client, session).await;
-        interrupts
+        let started = std::time::Instant::now();
+        let kind = parsed.command.kind();
+        let fingerprint = parsed.fingerprint.clone();
+        let result = interrupts
             .guard(async {
                 let prepared = session.prepare_parsed(parsed, 0).await.map_err(|e| to_pg_error(&e))?;
                 let output = session.execute(&prepared, None).await.map_err(|e| to_pg_error(&e))?;
@@ -131,6 +134,14 @@ impl Simple {
                 run::send_reported(client, &output.reported).await?;
                 run::send_reported(client, &session.settle()).await
             })
-            .await
+            .await;
+        let finished = run::Finished {
+            kind,
+            fingerprint: &fingerprint,
+            api_calls: session.api_calls(),
+            started,
+        };
+        run::record_statement(finished, &result);
+        result
     }
 }

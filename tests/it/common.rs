@@ -97,21 +97,35 @@ pub struct Process {
     child: std::process::Child,
     pub addr: std::net::SocketAddr,
     config: std::path::PathBuf,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Process {
     /// `cloudpg serve --emulator` with `config` (TOML) on 127.0.0.1, port 0.
     pub fn serve(config: &str) -> Process {
-        Self::spawn(config, std::process::Stdio::null(), None)
+        Self::spawn(config, std::process::Stdio::null(), None, &[])
     }
 
     /// The same, logging to `log` at `level` (a RUST_LOG filter).
     pub fn serve_with_log(config: &str, log: &std::path::Path, level: &str) -> Process {
-        let file = std::fs::File::create(log).unwrap();
-        Self::spawn(config, std::process::Stdio::from(file), Some(level))
+        Self::serve_with_log_args(config, log, level, &[])
     }
 
-    fn spawn(config: &str, stderr: std::process::Stdio, level: Option<&str>) -> Process {
+    /// The same, with more command-line arguments.
+    pub fn serve_with_log_args(config: &str, log: &std::path::Path, level: &str, args: &[&str]) -> Process {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(config, std::process::Stdio::from(file), Some(level), args)
+    }
+
+    /// The next line the server printed on stdout after `listening on …`.
+    pub fn next_line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.trim().to_string()
+    }
+
+    fn spawn(config: &str, stderr: std::process::Stdio, level: Option<&str>, args: &[&str]) -> Process {
         use std::io::BufRead;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -121,22 +135,28 @@ impl Process {
         command
             .args(["serve", "--emulator", "--listen", "127.0.0.1:0", "--config"])
             .arg(&path)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(stderr);
         if let Some(level) = level {
             command.env("RUST_LOG", level);
         }
         let mut child = command.spawn().expect("the cloudpg binary starts");
-        let stdout = child.stdout.take().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        stdout.read_line(&mut line).unwrap();
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .parse()
             .unwrap();
-        Process { child, addr, config: path }
+        Process {
+            child,
+            addr,
+            config: path,
+            stdout,
+        }
     }
 
     pub fn pid(&self) -> u32 {

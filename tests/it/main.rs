@@ -7,6 +7,7 @@ mod common;
 mod compat;
 mod dml;
 mod jdbc;
+mod observe;
 mod pipeline;
 mod protocol;
 mod psql;

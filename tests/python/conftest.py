@@ -7,9 +7,9 @@ import pytest
 
 
 def _binary():
-    path = os.environ.get("CLOUDPG_BIN")
+    path = os.environ.get("CLOUDPG_TEST_BIN")
     if not path or not os.path.exists(path):
-        pytest.fail("CLOUDPG_BIN must name the built cloudpg binary (scripts/test.sh sets it)")
+        pytest.fail("CLOUDPG_TEST_BIN must name the built cloudpg binary (scripts/test.sh sets it)")
     return path
 
 

@@ -24,7 +24,7 @@ def test_second_run_is_a_no_op():
 def test_an_unknown_pin_fails_naming_the_step(tmp_path):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("pytest==0.0.999\n")
-    broken = run({"CLOUDPG_VENV": str(tmp_path / "venv"), "CLOUDPG_REQUIREMENTS": str(requirements)})
+    broken = run({"CLOUDPG_TEST_VENV": str(tmp_path / "venv"), "CLOUDPG_TEST_REQUIREMENTS": str(requirements)})
     assert broken.returncode != 0
     assert "step 'Python test packages from" in broken.stderr, broken.stderr
     assert "pytest==0.0.999" in broken.stderr, broken.stderr

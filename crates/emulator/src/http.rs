@@ -40,7 +40,12 @@ fn aws_response(status: u16, body: Value) -> Response {
 }
 
 fn error_response(e: &ApiError) -> Response {
-    aws_response(e.status, json!({"__type": e.code, "Message": e.message}))
+    let mut resp = aws_response(e.status, json!({"__type": e.code, "Message": e.message}));
+    // As AWS's JSON protocol does: the SDK reads the error code from this header first.
+    if let Ok(code) = HeaderValue::from_str(e.code) {
+        resp.headers_mut().insert("x-amzn-errortype", code);
+    }
+    resp
 }
 
 /// The region of a SigV4 `Authorization` header's credential scope

@@ -1,11 +1,17 @@
-//! Configuration: the TOML file (documented key by key in `config/default.toml`) read into
-//! [`RawConfig`], then checked once into [`Config`], so later code never re-parses strings.
+//! Configuration: the TOML file (documented key by key in `config/default.toml`) and the
+//! environment read into [`RawConfig`] (`sources`), then checked once into [`Config`], so later
+//! code never re-parses strings; `show` prints the effective configuration with secrets masked.
+
+mod show;
+pub mod sources;
+
+pub use show::effective_toml;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{Method, Role, ScramVerifier, User, Verifier};
 use crate::error::{Error, Result};
@@ -17,7 +23,7 @@ pub const MAX_EXPRESSION_DEPTH: usize = 10_000;
 pub const MIN_MESSAGE_SIZE: usize = 64 * 1024;
 
 /// The file as written; every key optional, defaults from `config/default.toml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: String,
@@ -35,10 +41,37 @@ pub struct RawConfig {
     pub redact: RawRedact,
     pub catalog: RawCatalog,
     pub emulator: RawEmulator,
+    pub metrics: RawMetrics,
+    pub log: RawLog,
+}
+
+/// The Prometheus and health endpoints (`[metrics]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Address of the HTTP listener serving `/metrics`, `/healthz` and `/readyz`; unset is off.
+    pub listen: Option<String>,
+}
+
+/// How the server logs (`[log]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Who may connect (`[auth]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAuth {
     /// Unset: `scram-sha-256` when users are configured, `trust` when there are none.
@@ -59,7 +92,7 @@ impl Default for RawAuth {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUser {
     pub name: String,
@@ -77,7 +110,7 @@ fn reader() -> Role {
 }
 
 /// TLS for client connections (`[tls]`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawTls {
     pub mode: TlsMode,
@@ -85,7 +118,7 @@ pub struct RawTls {
     pub key: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     /// Plaintext only; SSLRequest is answered `N`.
@@ -99,7 +132,7 @@ pub enum TlsMode {
 
 /// Which tables clients see (`[catalog]`). BI tools read every table they list on each sync;
 /// against a real account each table is at least one API call per region.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawCatalog {
     /// Services to expose (`ec2`, `s3`); empty exposes every service.
@@ -114,7 +147,7 @@ pub struct RawCatalog {
 }
 
 /// Readable but sensitive columns, masked for everyone (`[redact]`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawRedact {
     /// `awscc.<service>.<table>.<column>`.
@@ -123,7 +156,7 @@ pub struct RawRedact {
 
 /// What one client, one statement and one connection may use; each bound is a number a
 /// client cannot raise past the config (sessions may lower the per-statement ones).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawLimits {
     /// A connection that has not finished its startup (and authentication) by then is closed.
@@ -155,14 +188,14 @@ pub struct RawLimits {
     pub workers: usize,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAws {
     pub endpoint_url: Option<String>,
     pub profile: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawApi {
     pub concurrency_per_region: usize,
@@ -174,7 +207,7 @@ pub struct RawApi {
     pub initial_backoff: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawCache {
     #[serde(with = "humantime_serde")]
@@ -182,7 +215,7 @@ pub struct RawCache {
     pub max_bytes: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawMutations {
     pub allow: Option<bool>,
@@ -196,7 +229,7 @@ pub struct RawMutations {
     pub poll_max: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawEmulator {
     pub resources_per_type: usize,
@@ -224,6 +257,8 @@ impl Default for RawConfig {
             redact: RawRedact::default(),
             catalog: RawCatalog::default(),
             emulator: RawEmulator::default(),
+            metrics: RawMetrics::default(),
+            log: RawLog::default(),
         }
     }
 }
@@ -318,6 +353,9 @@ pub struct Config {
     pub redact: RawRedact,
     pub catalog: RawCatalog,
     pub emulator: RawEmulator,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` is off.
+    pub metrics_listen: Option<SocketAddr>,
+    pub log: RawLog,
 }
 
 /// The checked `[auth]`: the method and users with parsed verifiers.
@@ -329,11 +367,17 @@ pub struct AuthConfig {
 }
 
 impl Config {
-    /// Reads and checks a TOML file.
+    /// Reads and checks a TOML file alone (no environment).
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))?;
+        let raw = sources::read(Some(path), std::iter::empty())?;
         Config::from_raw(raw).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+    }
+
+    /// The file (if any), then the `CLOUDPG_…` environment variables over it, checked.
+    pub fn load_layered(path: Option<&Path>) -> Result<Config> {
+        let raw = sources::read(path, std::env::vars())?;
+        let at = path.map(|p| format!("config file {} with the environment", p.display()));
+        Config::from_raw(raw).map_err(|e| Error::Config(format!("{}: {e}", at.as_deref().unwrap_or("configuration"))))
     }
 
     pub fn from_raw(raw: RawConfig) -> Result<Config> {
@@ -397,6 +441,13 @@ impl Config {
                 raw.limits.memory_pool, raw.limits.query_memory
             )));
         }
+        let metrics_listen = match &raw.metrics.listen {
+            Some(addr) => Some(
+                addr.parse()
+                    .map_err(|e| Error::Config(format!("metrics.listen = {addr:?} is not an address like 127.0.0.1:9187: {e}")))?,
+            ),
+            None => None,
+        };
         let auth = check_auth(&raw.auth)?;
         check_tls(&raw.tls)?;
         if raw.mutations.poll_initial.is_zero() || raw.mutations.poll_max < raw.mutations.poll_initial {
@@ -419,6 +470,8 @@ impl Config {
             redact: raw.redact,
             catalog: raw.catalog,
             emulator: raw.emulator,
+            metrics_listen,
+            log: raw.log,
         })
     }
 }
@@ -540,7 +593,7 @@ mod tests {
 
     #[test]
     fn default_toml_matches_the_built_in_defaults() {
-        let text = include_str!("../config/default.toml");
+        let text = include_str!("../../config/default.toml");
         let raw: RawConfig = toml::from_str(text).expect("config/default.toml parses");
         let file = Config::from_raw(raw).expect("config/default.toml is valid");
         let builtin = Config::default();

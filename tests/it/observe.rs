@@ -1,0 +1,216 @@
+//! Running cloudpg as a service: the metrics and health endpoints, JSON logs, and
+//! `cloudpg config check` with the environment over the file.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_postgres::NoTls;
+
+use crate::common::Process;
+
+/// (status, body) of a plain HTTP/1.0 GET.
+async fn http_get(base: &str, path: &str) -> (u16, String) {
+    let host = base.strip_prefix("http://").unwrap_or(base);
+    let mut socket = tokio::net::TcpStream::connect(host).await.unwrap();
+    socket
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_string(&mut response))
+        .await
+        .expect("the metrics listener answers")
+        .unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Sample values by their full name with labels (`name{a="b"}`).
+fn samples(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sum_of(samples: &HashMap<String, f64>, prefix: &str) -> f64 {
+    samples.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
+}
+
+async fn connect(server: &Process) -> tokio_postgres::Client {
+    let conn = format!("host=127.0.0.1 port={} user=postgres dbname=awscc", server.addr.port());
+    let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn metrics_and_health_endpoints() {
+    let mut server = Process::serve("[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    let line = server.next_line();
+    let base = line
+        .strip_prefix("metrics on ")
+        .unwrap_or_else(|| panic!("no metrics line: {line:?}"))
+        .to_string();
+    assert_eq!(http_get(&base, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(http_get(&base, "/readyz").await, (200, "ready\n".to_string()));
+
+    let c = connect(&server).await;
+    let sql = "SELECT count(*) FROM awscc.ec2.vpcs WHERE region = 'us-east-1'";
+    c.simple_query(sql).await.unwrap();
+    c.simple_query(sql).await.unwrap();
+    c.query(
+        "SELECT id FROM awscc.ec2.instance_connect_endpoints WHERE region = $1",
+        &[&"us-east-1"],
+    )
+    .await
+    .unwrap();
+    assert!(c.simple_query("SELECT * FROM awscc.ec2.nope").await.is_err());
+
+    let (status, text) = http_get(&base, "/metrics").await;
+    assert_eq!(status, 200);
+    let s = samples(&text);
+    assert_eq!(
+        s.get("cloudpg_statements_total{kind=\"SELECT\",outcome=\"ok\"}"),
+        Some(&3.0),
+        "{text}"
+    );
+    assert_eq!(
+        s.get("cloudpg_statements_total{kind=\"SELECT\",outcome=\"error_42\"}"),
+        Some(&1.0),
+        "{text}"
+    );
+    assert_eq!(
+        s.get("cloudpg_api_calls_total{operation=\"ListResources\",type=\"AWS::EC2::VPC\",region=\"us-east-1\",outcome=\"ok\"}"),
+        Some(&1.0),
+        "the second count came from the cache: {text}"
+    );
+    assert!(sum_of(&s, "cloudpg_cache_hits_total") >= 1.0, "{text}");
+    assert!(sum_of(&s, "cloudpg_cache_misses_total") >= 2.0, "{text}");
+    assert!(s.get("cloudpg_cache_entries").is_some_and(|n| *n >= 2.0), "{text}");
+    assert!(sum_of(&s, "cloudpg_api_attempts_total") >= 2.0, "{text}");
+    assert_eq!(s.get("cloudpg_connections_open"), Some(&1.0), "{text}");
+    assert!(
+        s.get("cloudpg_statement_duration_seconds_count{kind=\"SELECT\"}")
+            .is_some_and(|n| *n >= 3.0),
+        "{text}"
+    );
+
+    // Prometheus conventions: prefixed snake_case names, counters end in _total, histograms
+    // are in seconds, every family is described.
+    let mut families = 0;
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let (name, kind) = (parts[2], parts[3]);
+        families += 1;
+        assert!(name.starts_with("cloudpg_"), "{line}");
+        assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{line}");
+        match kind {
+            "counter" => assert!(name.ends_with("_total"), "{line}"),
+            "histogram" => assert!(name.ends_with("_seconds"), "{line}"),
+            "gauge" => assert!(!name.ends_with("_total"), "{line}"),
+            other => panic!("unexpected metric type {other}: {line}"),
+        }
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP");
+    }
+    assert!(families >= 8, "{text}");
+    assert!(!text.contains("us-east-1'"), "no SQL text in metrics");
+    drop(c);
+}
+
+#[tokio::test]
+async fn json_logs_carry_fingerprints_not_literals() {
+    let log = std::env::temp_dir().join(format!("cloudpg-json-{}.log", std::process::id()));
+    let server = Process::serve_with_log_args("", &log, "info,cloudpg=debug", &["--log-format", "json"]);
+    let c = connect(&server).await;
+    c.simple_query("SELECT count(*) FROM awscc.ec2.vpcs WHERE region = 'us-east-1' AND vpc_id = 'vpc-secret-literal'")
+        .await
+        .unwrap();
+    drop(c);
+    // The statement's line is written when it ends; give the writer a moment.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("statement finished") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(server);
+    let _ = std::fs::remove_file(&log);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let statement = lines
+        .iter()
+        .find(|l| l["message"] == "statement finished")
+        .unwrap_or_else(|| panic!("no statement line in {text}"));
+    assert!(statement["fingerprint"].as_str().is_some_and(|f| f.len() == 16), "{statement}");
+    assert!(statement["duration_ms"].as_f64().is_some(), "{statement}");
+    assert_eq!(statement["api_calls"], 1, "{statement}");
+    assert_eq!(statement["kind"], "SELECT");
+    assert!(!text.contains("vpc-secret-literal"), "literals never reach the log");
+}
+
+fn cloudpg(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpg"));
+    command.args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test]
+async fn config_check_validates_and_shows_the_effective_configuration() {
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
+    let out = cloudpg(&["config", "check", default], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ttl = \"5m\""), "{stdout}");
+
+    let out = cloudpg(
+        &["config", "check", default],
+        &[("CLOUDPG_CACHE__TTL", "90s"), ("CLOUDPG_MAX_CONNECTIONS", "12")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("ttl = \"1m 30s\"") && stdout.contains("max_connections = 12"),
+        "{stdout}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("cloudpg-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[cache]\nttl = \"1m\"\nsize = 3\n").unwrap();
+    let out = cloudpg(&["config", "check", bad.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("bad.toml") && stderr.contains("size"), "{stderr}");
+
+    let verifier = cloudpg::auth::ScramVerifier::from_password("pw").to_string();
+    let users = dir.join("users.toml");
+    std::fs::write(&users, format!("[[auth.users]]\nname = \"alice\"\npassword = \"{verifier}\"\n")).unwrap();
+    let out = cloudpg(&["config", "check", users.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!stdout.contains(&verifier) && stdout.contains("[masked]"), "{stdout}");
+
+    let out = cloudpg(&["config", "check", default], &[("CLOUDPG_LISTN", "0.0.0.0:1")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("CLOUDPG_LISTN") && stderr.contains("listen"), "{stderr}");
+
+    let out = cloudpg(&["config", "check", dir.join("missing.toml").to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing.toml") && stderr.contains("No such file"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
