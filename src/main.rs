@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod cli;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -34,6 +36,8 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Run SQL once and print what it returns.
+    Query(QueryArgs),
     /// Check configuration files.
     Config {
         #[command(subcommand)]
@@ -72,6 +76,24 @@ struct ServeArgs {
     /// Start the Cloud Control emulator in-process and query it instead of AWS.
     #[arg(long)]
     emulator: bool,
+}
+
+#[derive(clap::Args)]
+struct QueryArgs {
+    /// The statement(s) to run.
+    sql: String,
+    /// A running cloudpg (or any PostgreSQL), as a libpq connection string or postgres:// URL.
+    #[arg(long, conflicts_with_all = ["emulator", "config"])]
+    url: Option<String>,
+    /// Run on an in-process server over the embedded emulator instead of AWS.
+    #[arg(long)]
+    emulator: bool,
+    /// Configuration file of the in-process server.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// How to print rows.
+    #[arg(long, value_enum, default_value = "table")]
+    format: cli::query::Format,
 }
 
 #[derive(clap::Args)]
@@ -138,8 +160,13 @@ fn main() -> ExitCode {
 /// or plan (and so its literals, which may be secrets) never log below INFO, whatever
 /// RUST_LOG asks: statements are logged by cloudpg itself, as fingerprints.
 fn init_tracing(format: LogFormat) {
+    init_tracing_at(format, "info");
+}
+
+/// `default` applies when RUST_LOG is unset.
+fn init_tracing_at(format: LogFormat, default: &str) {
     use std::io::IsTerminal;
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     for quiet in ["sqlparser=info", "datafusion=info", "arrow=info", "pgwire=info"] {
         if let Ok(directive) = quiet.parse() {
             filter = filter.add_directive(directive);
@@ -175,6 +202,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing(log_format.unwrap_or_default());
             runtime()?.block_on(run_emulator(args))
         }
+        Command::Query(args) => {
+            // Its output is the result; the in-process server's own lines only when they matter.
+            init_tracing_at(log_format.unwrap_or_default(), "warn");
+            runtime()?.block_on(run_query(args))
+        }
         Command::Serve(args) => {
             let config = Config::load_layered(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
             init_tracing(log_format.unwrap_or(config.log.format));
@@ -198,6 +230,71 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+async fn run_query(args: QueryArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        let out = cli::query::run(url, &args.sql, args.format).await?;
+        return print_stdout(&out).context("writing to standard output");
+    }
+    let mut config = Config::load_layered(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Its own server, for this process alone: loopback, any port, no password, no metrics.
+    config.listen = "127.0.0.1:0".parse()?;
+    config.auth = cloudpg::config::AuthConfig {
+        method: cloudpg::auth::Method::Trust,
+        users: Vec::new(),
+        max_failure_delay: config.auth.max_failure_delay,
+    };
+    config.metrics_listen = None;
+    config.shutdown_timeout = std::time::Duration::from_secs(1);
+    let (emulator, target) = start_target(&config, args.emulator).await?;
+    let engine = cloudpg::server::engine(std::sync::Arc::new(config), target)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("listening on a loopback port")?;
+    let port = listener.local_addr()?.port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(cloudpg::server::run(listener, engine, stop.clone().cancelled_owned()));
+    let conninfo = format!("host=127.0.0.1 port={port} user=cloudpg dbname=awscc application_name=cloudpg-query");
+    let out = cli::query::run(&conninfo, &args.sql, args.format).await;
+    stop.cancel();
+    let _ = server.await;
+    if let Some(emu) = emulator {
+        emu.shutdown().await;
+    }
+    print_stdout(&out?).context("writing to standard output")
+}
+
+/// Where Cloud Control calls go: an embedded emulator started here, or AWS.
+async fn start_target(
+    config: &Config,
+    emulator: bool,
+) -> anyhow::Result<(Option<cloudpg_emulator::Emulator>, cloudpg::cloudcontrol::client::Target)> {
+    if !emulator {
+        return Ok((None, cloudpg::cloudcontrol::client::Target::Aws));
+    }
+    let e = &config.emulator;
+    let emu_config = cloudpg_emulator::EmulatorConfig {
+        resources_per_type: e.resources_per_type,
+        page_size: e.page_size,
+        seed: e.seed,
+        mutation_delay_ms: e.mutation_delay.as_millis() as u64,
+        faults: cloudpg_emulator::FaultConfig {
+            global: cloudpg_emulator::FaultRule {
+                latency_ms: Some(e.latency_ms),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let emu = cloudpg_emulator::Emulator::start("127.0.0.1:0".parse()?, emu_config)
+        .await
+        .context("starting the embedded emulator")?;
+    let url = emu.endpoint_url();
+    Ok((Some(emu), cloudpg::cloudcontrol::client::Target::Emulator(url)))
+}
+
 async fn run_serve(args: ServeArgs, mut config: Config) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -205,32 +302,7 @@ async fn run_serve(args: ServeArgs, mut config: Config) -> anyhow::Result<()> {
     for warning in config.check_exposure(args.emulator).map_err(|e| anyhow::anyhow!("{e}"))? {
         tracing::warn!("{warning}");
     }
-    let mut emulator = None;
-    let target = if args.emulator {
-        let e = &config.emulator;
-        let emu_config = cloudpg_emulator::EmulatorConfig {
-            resources_per_type: e.resources_per_type,
-            page_size: e.page_size,
-            seed: e.seed,
-            mutation_delay_ms: e.mutation_delay.as_millis() as u64,
-            faults: cloudpg_emulator::FaultConfig {
-                global: cloudpg_emulator::FaultRule {
-                    latency_ms: Some(e.latency_ms),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let emu = cloudpg_emulator::Emulator::start("127.0.0.1:0".parse()?, emu_config)
-            .await
-            .context("starting the embedded emulator")?;
-        let url = emu.endpoint_url();
-        emulator = Some(emu);
-        cloudpg::cloudcontrol::client::Target::Emulator(url)
-    } else {
-        cloudpg::cloudcontrol::client::Target::Aws
-    };
+    let (emulator, target) = start_target(&config, args.emulator).await?;
     let config = std::sync::Arc::new(config);
     let engine = cloudpg::server::engine(config.clone(), target)
         .await

@@ -214,3 +214,36 @@ async fn config_check_validates_and_shows_the_effective_configuration() {
     assert!(stderr.contains("missing.toml") && stderr.contains("No such file"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn query_prints_csv_json_and_tables_from_an_in_process_server() {
+    let sql =
+        "SELECT id, preserve_client_ip, tags FROM awscc.ec2.instance_connect_endpoints WHERE region = 'us-east-1' ORDER BY id LIMIT 3";
+    let out = tokio::task::spawn_blocking(move || cloudpg(&["query", "--emulator", "--format", "csv", sql], &[]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "id,preserve_client_ip,tags");
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("ice-")), "{stdout}");
+
+    let out = tokio::task::spawn_blocking(move || cloudpg(&["query", "--emulator", "--format", "json", sql], &[]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    for line in stdout.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(row["id"].as_str().unwrap().starts_with("ice-"));
+        assert!(row["preserve_client_ip"].is_boolean() || row["preserve_client_ip"].is_null());
+        assert!(row["tags"].is_array() || row["tags"].is_null(), "json columns stay JSON: {line}");
+    }
+
+    let out = tokio::task::spawn_blocking(|| cloudpg(&["query", "--emulator", "SELECT * FROM awscc.ec2.vpc"], &[]))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("42P01") && stderr.contains("awscc.ec2.vpcs"), "{stderr}");
+}

@@ -56,7 +56,7 @@ fn compiled(pattern: &str) -> Compiled {
     let c = match fancy_regex::Regex::new(&to_rust_syntax(pattern)) {
         Ok(r) => Some(Arc::new(r)),
         Err(e) => {
-            tracing::warn!(pattern, cause = %e, "schema pattern does not compile; values are not checked against it");
+            tracing::debug!(pattern, cause = %e, "schema pattern does not compile; values are not checked against it");
             None
         }
     };
