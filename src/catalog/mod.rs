@@ -8,6 +8,7 @@ pub mod arrow;
 pub mod describe;
 pub mod model;
 pub mod naming;
+pub mod progress;
 pub mod provider;
 pub mod pushdown;
 pub mod requests;

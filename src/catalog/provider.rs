@@ -40,6 +40,8 @@ pub struct QuerySettings {
     pub regions: DefaultRegions,
     pub bypass_cache: bool,
     pub budget: Arc<CallBudget>,
+    /// Where the statement's scans count how far they have got.
+    pub progress: Arc<crate::catalog::progress::Progress>,
 }
 
 impl QuerySettings {
@@ -53,6 +55,7 @@ impl QuerySettings {
                 regions: backend.config.regions.clone(),
                 bypass_cache: false,
                 budget: Arc::new(CallBudget::new(backend.config.limits.max_api_calls)),
+                progress: Arc::default(),
             })
     }
 }
@@ -231,6 +234,7 @@ pub fn plan_scan(
         bypass_cache: settings.bypass_cache,
         hydrate_concurrency: backend.config.api.hydrate_concurrency,
         budget: settings.budget.clone(),
+        progress: settings.progress.clone(),
     })
 }
 

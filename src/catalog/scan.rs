@@ -58,6 +58,8 @@ pub struct ScanSpec {
     pub hydrate_concurrency: usize,
     /// The statement's Cloud Control calls; every call this scan makes is taken from it.
     pub budget: Arc<CallBudget>,
+    /// Where the statement's scans report how far they have got.
+    pub progress: Arc<crate::catalog::progress::Progress>,
 }
 
 impl ScanSpec {
@@ -208,7 +210,21 @@ type Sender = mpsc::Sender<datafusion::error::Result<RecordBatch>>;
 /// The producer task: owns its inputs so the spawned future is `'static`, and reports a
 /// failure through the channel so the query ends with the error.
 async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx: Sender) {
+    let named = spec.identifiers.as_ref().map_or(0, Vec::len);
+    let lists = if spec.identifiers.is_some() {
+        0
+    } else {
+        spec.regions.len() * spec.models.len()
+    };
+    let progress = spec.progress.track(
+        &spec.table.qualified_name(),
+        lists,
+        spec.models.len() <= 1,
+        spec.hydrate || spec.identifiers.is_some(),
+        named * spec.regions.len(),
+    );
     let producer = Producer {
+        progress: progress.clone(),
         spec: Arc::new(spec),
         api,
         schema,
@@ -217,7 +233,9 @@ async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx
         missing: Arc::new(AtomicUsize::new(0)),
         missed: Arc::new(tokio::sync::Notify::new()),
     };
-    if let Err(e) = producer.run().await {
+    let result = producer.run().await;
+    progress.finish();
+    if let Err(e) = result {
         let _ = tx.send(Err(e.into())).await;
     }
 }
@@ -226,6 +244,7 @@ async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx
 #[derive(Clone)]
 struct Producer {
     spec: Arc<ScanSpec>,
+    progress: Arc<crate::catalog::progress::TableProgress>,
     api: Arc<CachedApi>,
     schema: SchemaRef,
     tx: Sender,
@@ -285,14 +304,19 @@ impl Producer {
         region: &str,
         id: String,
     ) -> impl std::future::Future<Output = Result<Arc<Option<crate::cloudcontrol::Resource>>>> + Send + 'static {
-        let (api, region, type_name, bypass, budget) = (
+        let (api, region, type_name, bypass, budget, progress) = (
             self.api.clone(),
             region.to_string(),
             self.spec.table.type_name().to_string(),
             self.spec.bypass_cache,
             self.spec.budget.clone(),
+            self.progress.clone(),
         );
-        async move { api.get_cached(&region, &type_name, &id, bypass, &budget).await }
+        async move {
+            let read = api.get_cached(&region, &type_name, &id, bypass, &budget).await;
+            progress.read_one();
+            read
+        }
     }
 
     fn rows_of(
@@ -360,8 +384,12 @@ impl Producer {
                         parents: parents.clone(),
                     })
                     .collect();
+                self.progress.listed_page(rows.len());
                 self.send(&rows).await?;
                 token = page.next_token.clone();
+                if token.is_none() {
+                    self.progress.list_done();
+                }
                 if token.is_none() || self.done() {
                     return Ok(());
                 }
@@ -419,6 +447,7 @@ impl Producer {
                     return;
                 }
             };
+            self.progress.listed_page(page.resources.len());
             for r in &page.resources {
                 if ids.send(Ok(r.identifier.clone())).await.is_err() {
                     return;
@@ -427,7 +456,10 @@ impl Producer {
             }
             match &page.next_token {
                 Some(next) => token = Some(next.clone()),
-                None => return,
+                None => {
+                    self.progress.list_done();
+                    return;
+                }
             }
         }
     }

@@ -52,6 +52,7 @@ pub struct Session {
 pub(crate) struct Scope {
     pub budget: Arc<CallBudget>,
     pub memory: Arc<StatementMemory>,
+    pub progress: Arc<crate::catalog::progress::Progress>,
 }
 
 /// One statement of a query string, classified.
@@ -199,6 +200,14 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// The current statement's scans and how often to report them, when the session wants
+    /// progress NOTICEs (`cloudpg.progress`).
+    pub fn progress(&self) -> Option<(Arc<crate::catalog::progress::Progress>, std::time::Duration)> {
+        self.settings
+            .progress
+            .then(|| (self.scope.progress.clone(), self.settings.progress_interval))
     }
 
     /// Cloud Control calls the current (or last) statement made.
@@ -467,6 +476,7 @@ impl Session {
             regions: self.settings.regions.clone(),
             bypass_cache: bypass_cache || self.settings.bypass_cache,
             budget: self.scope.budget.clone(),
+            progress: self.scope.progress.clone(),
         };
         self.view.refresh(&self.settings);
         let mut state = self.ctx.state();
@@ -484,6 +494,7 @@ impl Engine {
         Scope {
             budget: Arc::new(CallBudget::new(max_api_calls)),
             memory: StatementMemory::new(self.backend.config.limits.query_memory, self.memory.clone()),
+            progress: Arc::default(),
         }
     }
 }

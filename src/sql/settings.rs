@@ -35,6 +35,11 @@ pub const REPORTED: &[&str] = &[
     "timezone",
 ];
 
+/// How often progress NOTICEs come unless a session says otherwise.
+const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+/// More often would be noise on the wire.
+const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The settings of one session.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -49,6 +54,10 @@ pub struct Settings {
     pub autocommit_mutations: bool,
     /// `cloudpg.max_api_calls`: Cloud Control calls one statement may make.
     pub max_api_calls: u64,
+    /// `cloudpg.progress`: NOTICEs on how far a long scan has got, while the client waits.
+    pub progress: bool,
+    /// `cloudpg.progress_interval`: how often those NOTICEs come.
+    pub progress_interval: Duration,
     pub statement_timeout: Duration,
     pub idle_session_timeout: Duration,
     pub idle_in_transaction_session_timeout: Duration,
@@ -103,6 +112,14 @@ const CLOUDPG: &[Known] = &[
         name: "cloudpg.max_api_calls",
         description: "Cloud Control calls one statement may make; at most the server's limits.max_api_calls.",
     },
+    Known {
+        name: "cloudpg.progress",
+        description: "Sends NOTICEs on how far a running scan has got (regions listed, resources read).",
+    },
+    Known {
+        name: "cloudpg.progress_interval",
+        description: "How often progress NOTICEs come while a statement runs (at least 100ms).",
+    },
 ];
 
 const TIMEOUTS: &[Known] = &[
@@ -150,6 +167,8 @@ impl Settings {
             nowait: false,
             autocommit_mutations: false,
             max_api_calls: config.limits.max_api_calls,
+            progress: true,
+            progress_interval: DEFAULT_PROGRESS_INTERVAL,
             statement_timeout: config.limits.statement_timeout,
             idle_session_timeout: config.limits.idle_session_timeout,
             idle_in_transaction_session_timeout: config.limits.idle_in_transaction_session_timeout,
@@ -215,6 +234,20 @@ impl Settings {
             "cloudpg.nowait" => self.nowait = bool_setting(&name, &text)?,
             "cloudpg.autocommit_mutations" => self.autocommit_mutations = bool_setting(&name, &text)?,
             "cloudpg.max_api_calls" => self.max_api_calls = self.api_calls(&text)?,
+            "cloudpg.progress" => self.progress = bool_setting(&name, &text)?,
+            "cloudpg.progress_interval" => {
+                let every = parse_duration(&name, &text, Unit::Millis)?;
+                if every < MIN_PROGRESS_INTERVAL {
+                    return Err(Error::invalid_parameter(
+                        format!(
+                            "{} is below the minimum of parameter \"cloudpg.progress_interval\" (100ms)",
+                            show_duration(every)
+                        ),
+                        Some("SET cloudpg.progress = off stops the NOTICEs".into()),
+                    ));
+                }
+                self.progress_interval = every;
+            }
             "statement_timeout" => self.statement_timeout = parse_duration(&name, &text, Unit::Millis)?,
             "idle_session_timeout" => self.idle_session_timeout = parse_duration(&name, &text, Unit::Millis)?,
             "idle_in_transaction_session_timeout" => self.idle_in_transaction_session_timeout = parse_duration(&name, &text, Unit::Millis)?,
@@ -268,6 +301,8 @@ impl Settings {
             "cloudpg.nowait" => self.nowait = false,
             "cloudpg.autocommit_mutations" => self.autocommit_mutations = false,
             "cloudpg.max_api_calls" => self.max_api_calls = defaults.max_api_calls,
+            "cloudpg.progress" => self.progress = defaults.progress,
+            "cloudpg.progress_interval" => self.progress_interval = defaults.progress_interval,
             "statement_timeout" => self.statement_timeout = defaults.statement_timeout,
             "idle_session_timeout" => self.idle_session_timeout = defaults.idle_session_timeout,
             "idle_in_transaction_session_timeout" => {
@@ -323,6 +358,8 @@ impl Settings {
             "cloudpg.nowait" => on_off(self.nowait),
             "cloudpg.autocommit_mutations" => on_off(self.autocommit_mutations),
             "cloudpg.max_api_calls" => self.max_api_calls.to_string(),
+            "cloudpg.progress" => on_off(self.progress),
+            "cloudpg.progress_interval" => show_duration(self.progress_interval),
             "statement_timeout" => show_duration(self.statement_timeout),
             "idle_session_timeout" => show_duration(self.idle_session_timeout),
             "idle_in_transaction_session_timeout" => show_duration(self.idle_in_transaction_session_timeout),

@@ -298,7 +298,7 @@ impl ExtendedQueryHandler for Extended {
                 }
                 match &mut *state {
                     PortalExecutionState::Suspended(rows) => {
-                        let (sent, more) = run::send_rows(client, rows, max_rows).await?;
+                        let (sent, more) = run::send_rows(client, rows, max_rows, session.progress()).await?;
                         if more {
                             client.feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new())).await?;
                         } else {

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::connection::Disconnect;
 use super::{encode, to_pg_error};
+use crate::catalog::progress::Progress;
 use crate::error::Error;
 use crate::sql::copy::{self, CopyOptions};
 use crate::sql::parse::Fingerprint;
@@ -125,16 +126,46 @@ fn until_error<T, E>(rows: impl Iterator<Item = Result<T, E>>) -> impl Iterator<
     })
 }
 
+/// The statement's scans and how often to tell the client how far they have got.
+pub type ProgressReport = Option<(Arc<Progress>, std::time::Duration)>;
+
 /// Sends up to `max_rows` rows (0: all); returns how many were sent and whether rows remain.
-pub async fn send_rows<C>(client: &mut C, rows: &mut QueryResponse, max_rows: usize) -> PgWireResult<(usize, bool)>
+/// While the next row is slow to come, a progress NOTICE goes out every interval (flushed at
+/// once, so psql shows it while the client waits).
+pub async fn send_rows<C>(
+    client: &mut C,
+    rows: &mut QueryResponse,
+    max_rows: usize,
+    progress: ProgressReport,
+) -> PgWireResult<(usize, bool)>
 where
     C: Sink<PgWireBackendMessage> + Unpin,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
+    let mut ticks = progress.as_ref().map(|(_, every)| {
+        let mut t = tokio::time::interval_at(Instant::now() + *every, *every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     let mut sent = 0;
     while max_rows == 0 || sent < max_rows {
-        match rows.data_rows().next().await {
+        let next = match (&mut ticks, &progress) {
+            (Some(ticks), Some((scans, _))) => {
+                tokio::select! {
+                    row = rows.data_rows().next() => row,
+                    _ = ticks.tick() => {
+                        if let Some(text) = scans.describe() {
+                            let info = ErrorInfo::new("NOTICE".into(), "00000".into(), text);
+                            client.send(PgWireBackendMessage::NoticeResponse(info.into())).await?;
+                        }
+                        continue;
+                    }
+                }
+            }
+            _ => rows.data_rows().next().await,
+        };
+        match next {
             Some(row) => {
                 client.feed(PgWireBackendMessage::DataRow(row?)).await?;
                 sent += 1;

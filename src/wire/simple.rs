@@ -119,7 +119,7 @@ impl Simple {
                         let mut rows = run::query_response(schema, stream, tag, &Format::UnifiedText)?;
                         let description = RowDescription::new(rows.row_schema.iter().map(Into::into).collect());
                         client.feed(PgWireBackendMessage::RowDescription(description)).await?;
-                        let (sent, _) = run::send_rows(client, &mut rows, 0).await?;
+                        let (sent, _) = run::send_rows(client, &mut rows, 0, session.progress()).await?;
                         client
                             .feed(PgWireBackendMessage::CommandComplete(run::rows_complete(tag, sent)))
                             .await?;

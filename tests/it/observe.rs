@@ -247,3 +247,74 @@ async fn query_prints_csv_json_and_tables_from_an_in_process_server() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("42P01") && stderr.contains("awscc.ec2.vpcs"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_slow_scan_reports_progress_before_its_rows() {
+    // 200 ms per call over 17 regions: the scan lists each region and reads each resource.
+    let regions = [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-central-1",
+        "eu-north-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-south-1",
+        "sa-east-1",
+    ];
+    let quoted: Vec<String> = regions.iter().map(|r| format!("\"{r}\"")).collect();
+    let server = Process::serve(&format!("regions = [{}]\n[emulator]\nlatency_ms = 200\n", quoted.join(", ")));
+    let port = server.addr.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                "psql -X -h 127.0.0.1 -p \"$PORT\" -U postgres awscc \
+                 -c \"SET cloudpg.progress_interval = '100ms'\" \
+                 -c \"SELECT id, subnet_id FROM awscc.ec2.instance_connect_endpoints\" 2>&1",
+            )
+            .env("PORT", port)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let notice = text
+        .find("NOTICE:  awscc.ec2.instance_connect_endpoints: ")
+        .unwrap_or_else(|| panic!("no progress NOTICE: {text}"));
+    assert!(text[notice..].contains("/17 regions listed"), "{text}");
+    let first_row = text.find("ice-").unwrap_or_else(|| panic!("no rows: {text}"));
+    assert!(notice < first_row, "the NOTICE comes before the rows: {text}");
+    assert!(text.contains(" rows)"), "{text}");
+
+    // Off, nothing is reported; an interval under 100ms is refused.
+    let port = server.addr.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                "psql -X -h 127.0.0.1 -p \"$PORT\" -U postgres awscc \
+                 -c \"SET cloudpg.progress_interval = '100ms'\" -c \"SET cloudpg.progress = off\" \
+                 -c \"SELECT id FROM awscc.ec2.instance_connect_endpoints /*+ NOCACHE */\" \
+                 -c \"SET cloudpg.progress_interval = '10ms'\" 2>&1",
+            )
+            .env("PORT", port)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("NOTICE:"), "{text}");
+    assert!(text.contains("ice-") && text.contains("below the minimum"), "{text}");
+}
