@@ -33,7 +33,8 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
     let catalog = Arc::new(Catalog::build(registry).restrict(&config.catalog)?);
     let scrubber = Arc::new(Scrubber::new(registry, redacted_properties(&config, &catalog)?));
-    let sdk = SdkApi::connect(&config, target.clone(), scrubber).await?;
+    let calls = Arc::new(crate::cloudcontrol::calls::CallLog::default());
+    let sdk = SdkApi::connect(&config, target.clone(), scrubber, calls.clone()).await?;
     let api = Arc::new(CachedApi::new(Arc::new(sdk), config.cache.ttl, config.cache.max_bytes));
     let poll = PollSettings {
         initial: config.mutations.poll_initial,
@@ -47,6 +48,7 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
         api,
         config: config.clone(),
         mutations_allowed,
+        calls,
     });
     Ok(Arc::new(Engine::new(backend)?))
 }

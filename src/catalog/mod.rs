@@ -13,5 +13,6 @@ pub mod provider;
 pub mod pushdown;
 pub mod requests;
 pub mod scan;
+pub mod system;
 
 pub use model::{Catalog, ColumnDef, ColumnSource, PgType, SqlOperation, TableDef, TableKind};

@@ -32,6 +32,8 @@ pub struct Backend {
     pub requests: Arc<RequestLog>,
     /// Whether this server mutates at all (`mutations.allow`, defaulted by target).
     pub mutations_allowed: bool,
+    /// The most recent Cloud Control calls (`cloudpg.api_calls`).
+    pub calls: Arc<crate::cloudcontrol::calls::CallLog>,
 }
 
 /// Per-statement settings a session passes to scans through DataFusion's config extensions.

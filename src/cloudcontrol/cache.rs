@@ -55,6 +55,21 @@ impl Entry {
 pub struct CachedApi {
     inner: Arc<dyn ResourceApi>,
     cache: Option<Cache<Key, Entry>>,
+    ttl: Duration,
+    max_bytes: u64,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+}
+
+/// The cache as `cloudpg.cache` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheStats {
+    pub entries: u64,
+    pub bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub ttl: Duration,
+    pub max_bytes: u64,
 }
 
 impl CachedApi {
@@ -68,7 +83,14 @@ impl CachedApi {
                 .support_invalidation_closures()
                 .build()
         });
-        CachedApi { inner, cache }
+        CachedApi {
+            inner,
+            cache,
+            ttl,
+            max_bytes,
+            hits: Default::default(),
+            misses: Default::default(),
+        }
     }
 
     /// Drops everything cached for a type in a region (after a mutation).
@@ -91,6 +113,25 @@ impl CachedApi {
         // The counts lag inserts until the cache's housekeeping has run.
         cache.run_pending_tasks().await;
         (cache.entry_count(), cache.weighted_size())
+    }
+
+    /// Size, hit counts since start, and bounds.
+    pub async fn stats(&self) -> CacheStats {
+        let (entries, bytes) = self.size().await;
+        CacheStats {
+            entries,
+            bytes,
+            hits: self.hits.load(std::sync::atomic::Ordering::Relaxed),
+            misses: self.misses.load(std::sync::atomic::Ordering::Relaxed),
+            ttl: if self.cache.is_some() { self.ttl } else { Duration::ZERO },
+            max_bytes: self.max_bytes,
+        }
+    }
+
+    fn count_lookup(&self, kind: &'static str, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::observe::metrics::cache_lookup(kind, hit);
     }
 
     /// Starts a mutation (never cached; the caller invalidates what it touches).
@@ -134,7 +175,7 @@ impl CachedApi {
             })
             .await
             .map_err(shared_error)?;
-        crate::observe::metrics::cache_lookup("page", !missed.load(std::sync::atomic::Ordering::Relaxed));
+        self.count_lookup("page", !missed.load(std::sync::atomic::Ordering::Relaxed));
         match entry {
             Entry::Page(p) => Ok(p),
             Entry::Get(_) => Err(Error::internal("cache entry of the wrong kind")),
@@ -172,7 +213,7 @@ impl CachedApi {
             })
             .await
             .map_err(shared_error)?;
-        crate::observe::metrics::cache_lookup("get", !missed.load(std::sync::atomic::Ordering::Relaxed));
+        self.count_lookup("get", !missed.load(std::sync::atomic::Ordering::Relaxed));
         match entry {
             Entry::Get(r) => Ok(r),
             Entry::Page(_) => Err(Error::internal("cache entry of the wrong kind")),

@@ -40,10 +40,41 @@ pub struct SdkApi {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     concurrency: usize,
     identity: String,
+    calls: Arc<super::calls::CallLog>,
 }
 
 impl SdkApi {
-    pub async fn connect(config: &Config, target: Target, scrubber: Arc<Scrubber>) -> Result<SdkApi> {
+    /// Runs one call (with its retries), recording its outcome, time and attempts in the
+    /// metrics and the recent-calls log.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        type_name: &str,
+        region: &str,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = std::time::Instant::now();
+        let at = std::time::SystemTime::now();
+        let (out, attempts) = super::calls::counting_attempts(call).await;
+        let duration = started.elapsed();
+        let code = out.as_ref().err().map(|e| match e {
+            Error::Aws(a) => a.code.as_str(),
+            _ => "error",
+        });
+        crate::observe::metrics::api_call(operation, type_name, region, code, duration);
+        self.calls.push(super::calls::CallRecord {
+            at,
+            operation,
+            type_name: type_name.to_string(),
+            region: region.to_string(),
+            duration,
+            attempts,
+            outcome: code.unwrap_or("ok").to_string(),
+        });
+        out
+    }
+
+    pub async fn connect(config: &Config, target: Target, scrubber: Arc<Scrubber>, calls: Arc<super::calls::CallLog>) -> Result<SdkApi> {
         let retry = RetryConfig::standard()
             .with_max_attempts(config.api.max_attempts)
             .with_initial_backoff(config.api.initial_backoff);
@@ -87,6 +118,7 @@ impl SdkApi {
             limits: Mutex::new(HashMap::new()),
             concurrency: config.api.concurrency_per_region,
             identity,
+            calls,
         })
     }
 
@@ -139,20 +171,9 @@ impl aws_sdk_cloudcontrol::config::Intercept for AttemptMetrics {
                     .is_some_and(|t| t.starts_with("Throttling") || t.starts_with("TooManyRequests"))
         });
         crate::observe::metrics::api_attempt(operation, throttled);
+        super::calls::count_attempt();
         Ok(())
     }
-}
-
-/// Runs one call (with its retries), recording its outcome and time.
-async fn timed<T>(operation: &'static str, type_name: &str, region: &str, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    let started = std::time::Instant::now();
-    let out = call.await;
-    let code = out.as_ref().err().map(|e| match e {
-        Error::Aws(a) => a.code.as_str(),
-        _ => "error",
-    });
-    crate::observe::metrics::api_call(operation, type_name, region, code, started.elapsed());
-    out
 }
 
 /// An SDK error as our error, keeping AWS's code and message and saying where it came from.
@@ -206,7 +227,8 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        timed("ListResources", &request.type_name, &request.region, call.instrument(span)).await
+        self.timed("ListResources", &request.type_name, &request.region, call.instrument(span))
+            .await
     }
 
     async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
@@ -230,7 +252,7 @@ impl ResourceApi for SdkApi {
                 Err(e) => Err(aws_error(e, "GetResource", region, type_name)),
             }
         };
-        timed("GetResource", type_name, region, call.instrument(span)).await
+        self.timed("GetResource", type_name, region, call.instrument(span)).await
     }
 
     fn identity(&self) -> String {
@@ -316,7 +338,8 @@ impl ResourceApi for SdkApi {
                 )
             })
         };
-        timed(operation, &request.type_name, &request.region, call.instrument(span)).await
+        self.timed(operation, &request.type_name, &request.region, call.instrument(span))
+            .await
     }
 
     async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
@@ -344,7 +367,7 @@ impl ResourceApi for SdkApi {
                 )
             })
         };
-        timed("GetResourceRequestStatus", "", region, call.instrument(span)).await
+        self.timed("GetResourceRequestStatus", "", region, call.instrument(span)).await
     }
 
     async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
@@ -377,7 +400,7 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        timed("ListResourceRequests", "", region, call.instrument(span)).await
+        self.timed("ListResourceRequests", "", region, call.instrument(span)).await
     }
 }
 

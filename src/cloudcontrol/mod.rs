@@ -14,6 +14,7 @@
 
 pub mod budget;
 pub mod cache;
+pub mod calls;
 pub mod client;
 pub mod requests;
 pub mod scrub;

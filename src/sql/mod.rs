@@ -9,6 +9,7 @@
 //! DESCRIBE), `names` (PostgreSQL's result column names), `memory` (per-statement limits);
 //! queries are planned and run by DataFusion.
 
+pub mod activity;
 pub mod compat;
 pub mod copy;
 pub mod cursor;
@@ -127,6 +128,8 @@ pub struct Engine {
     memory: Arc<dyn MemoryPool>,
     /// What catalog functions look up.
     pub(crate) lookup: Arc<compat::Lookup>,
+    /// The connections and what they run (`pg_stat_activity`).
+    pub(crate) activity: Arc<activity::Activity>,
 }
 
 impl Engine {
@@ -159,13 +162,15 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         rewrite::register_functions(&ctx);
         let relations = compat::relations::Relations::build(&backend.catalog, &system, backend.config.catalog.list_only_in_listings);
-        let lookup = compat::install(&ctx, CATALOG, relations.shared())?;
+        let activity = Arc::new(activity::Activity::default());
+        let lookup = compat::install(&ctx, CATALOG, relations.shared(), activity.clone())?;
         let memory = memory::server_pool(backend.config.limits.memory_pool);
         Ok(Engine {
             backend,
             base: ctx,
             memory,
             lookup,
+            activity,
         })
     }
 
@@ -185,12 +190,35 @@ fn register_request_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) ->
         log: backend.requests.clone(),
     });
     let api_table = Arc::new(ApiRequestsTable { backend: backend.clone() });
+    let calls_table = Arc::new(crate::catalog::system::ApiCallsTable {
+        log: backend.calls.clone(),
+    });
+    let cache_table = Arc::new(crate::catalog::system::CacheTable { api: backend.api.clone() });
+    let settings_table = Arc::new(compat::pg_catalog::PgSettings { only_cloudpg: true });
     let system = vec![
         compat::relations::SystemTable {
             schema: SERVER_SCHEMA,
             name: SERVER_REQUESTS,
             arrow: server_table.schema(),
             comment: "Mutations this server started, with their latest status",
+        },
+        compat::relations::SystemTable {
+            schema: SERVER_SCHEMA,
+            name: crate::catalog::system::API_CALLS,
+            arrow: calls_table.schema(),
+            comment: "The most recent Cloud Control calls: when, what, where, how long, attempts, outcome",
+        },
+        compat::relations::SystemTable {
+            schema: SERVER_SCHEMA,
+            name: crate::catalog::system::CACHE,
+            arrow: cache_table.schema(),
+            comment: "The cache: entries, bytes, hits and misses since start, TTL and bound",
+        },
+        compat::relations::SystemTable {
+            schema: SERVER_SCHEMA,
+            name: "settings",
+            arrow: settings_table.schema(),
+            comment: "cloudpg's own parameters as this session has them (SET changes them)",
         },
         compat::relations::SystemTable {
             schema: API_SCHEMA,
@@ -203,6 +231,13 @@ fn register_request_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) ->
     server
         .register_table(SERVER_REQUESTS.to_string(), server_table)
         .map_err(Error::from)?;
+    server
+        .register_table(crate::catalog::system::API_CALLS.to_string(), calls_table)
+        .map_err(Error::from)?;
+    server
+        .register_table(crate::catalog::system::CACHE.to_string(), cache_table)
+        .map_err(Error::from)?;
+    server.register_table("settings".to_string(), settings_table).map_err(Error::from)?;
     catalog.register_schema(SERVER_SCHEMA, Arc::new(server)).map_err(Error::from)?;
     let api = MemorySchemaProvider::new();
     api.register_table(API_REQUESTS.to_string(), api_table).map_err(Error::from)?;

@@ -46,6 +46,8 @@ pub struct Session {
     /// The session as its catalog functions see it.
     view: Arc<SessionView>,
     cursors: Cursors,
+    /// This connection's row of `pg_stat_activity`.
+    activity: super::activity::ActivityGuard,
 }
 
 /// The bounds of one statement.
@@ -76,11 +78,13 @@ impl Session {
         let scope = engine.scope(settings.max_api_calls);
         let ctx = SessionContext::new_with_state(engine.base.state());
         let view = SessionView::new(user, &settings, engine.lookup.clone());
+        let engine_activity = engine.activity.join(user, database);
         compat::install_session(&ctx, &view);
         Session {
             ctx,
             view,
             cursors: Cursors::default(),
+            activity: engine_activity,
             engine,
             settings,
             transaction: Transaction::default(),
@@ -189,6 +193,12 @@ impl Session {
             user = %self.user,
         );
         self.scope = self.engine.scope(self.settings.max_api_calls);
+        self.activity.entry.started(
+            &prepared.fingerprint.text,
+            &self.settings.get("application_name").unwrap_or_default(),
+            self.status() != Status::Idle,
+            self.scope.budget.clone(),
+        );
         let earlier = self.settle();
         match self.dispatch(prepared, params).instrument(span).await {
             Ok(mut out) => {
@@ -208,6 +218,20 @@ impl Session {
         self.settings
             .progress
             .then(|| (self.scope.progress.clone(), self.settings.progress_interval))
+    }
+
+    /// The connection's backend PID and client address, for `pg_stat_activity`.
+    pub fn connected(&self, pid: i32, client: Option<std::net::SocketAddr>) {
+        self.activity.entry.connected(pid, client);
+    }
+
+    /// The statement's rows have all been sent (or it failed): the connection is idle again.
+    pub fn statement_done(&self) {
+        self.activity.entry.finished(match self.status() {
+            Status::Idle => "idle",
+            Status::InBlock => "idle in transaction",
+            Status::Failed => "idle in transaction (aborted)",
+        });
     }
 
     /// Cloud Control calls the current (or last) statement made.

@@ -334,6 +334,7 @@ impl ExtendedQueryHandler for Extended {
                 started,
             };
             run::record_statement(finished, &result);
+            session.statement_done();
         }
         client.set_transaction_status(transaction_status(session.status()));
         client.set_state(PgWireConnectionState::ReadyForQuery);

@@ -142,6 +142,7 @@ impl Simple {
             started,
         };
         run::record_statement(finished, &result);
+        session.statement_done();
         result
     }
 }

@@ -311,6 +311,7 @@ impl Startup {
         client.session_extensions().insert(guard);
 
         let session = shared.engine.session(user, &database, &parameters, role);
+        session.connected(pid, Some(client.socket_addr()));
         let mut reported = session.settings.reported();
         reported.push(("session_authorization".into(), user.to_string()));
         *shared.session.lock().await = Some(session);

@@ -109,11 +109,15 @@ async fn unknown_and_unsupported_objects_get_postgres_errors() {
         // PostgreSQL has these; cloudpg does not.
         ("SELECT pg_ls_dir('.')", "0A000", "function pg_ls_dir() is not supported by cloudpg"),
         (
-            "SELECT * FROM pg_catalog.pg_stat_activity",
+            "SELECT * FROM pg_catalog.pg_stat_replication",
             "0A000",
-            "relation \"pg_catalog.pg_stat_activity\" is not supported",
+            "relation \"pg_catalog.pg_stat_replication\" is not supported",
         ),
-        ("SELECT * FROM pg_locks", "0A000", "relation \"pg_locks\" is not supported"),
+        (
+            "SELECT * FROM pg_locks",
+            "0A000",
+            "relation \"pg_catalog.pg_locks\" is not supported",
+        ),
         // Nobody has these.
         ("SELECT no_such_function(1)", "42883", "function no_such_function() does not exist"),
         (

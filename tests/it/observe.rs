@@ -318,3 +318,100 @@ async fn a_slow_scan_reports_progress_before_its_rows() {
     assert!(!text.contains("NOTICE:"), "{text}");
     assert!(text.contains("ice-") && text.contains("below the minimum"), "{text}");
 }
+
+#[tokio::test]
+async fn system_tables_show_calls_cache_settings_and_activity() {
+    use cloudpg_emulator::{EmulatorConfig, FaultRule};
+
+    let mut emu = EmulatorConfig::default();
+    emu.resources_per_type_overrides.insert("AWS::Logs::LogGroup".into(), 2_000);
+    emu.faults.global = FaultRule {
+        latency_ms: Some(30),
+        ..Default::default()
+    };
+    let stack = crate::common::Stack::start_with(emu, cloudpg::config::Config::default()).await;
+    let a = stack.client().await;
+    let sql = "SELECT count(*) FROM awscc.ec2.vpcs WHERE region = 'us-east-1'";
+    a.simple_query(sql).await.unwrap();
+    a.simple_query(sql).await.unwrap();
+
+    let calls = crate::common::rows(
+        &a,
+        "SELECT operation, type_name, region, attempts::text, outcome, duration_ms > 0 FROM cloudpg.api_calls ORDER BY called_at",
+    )
+    .await
+    .unwrap();
+    let first: Vec<Option<&str>> = (0..6).map(|i| calls[0].get(i)).collect();
+    assert_eq!(
+        first,
+        vec![
+            Some("ListResources"),
+            Some("AWS::EC2::VPC"),
+            Some("us-east-1"),
+            Some("1"),
+            Some("ok"),
+            Some("t")
+        ]
+    );
+    assert_eq!(calls.len(), 1, "the second count came from the cache");
+
+    let cache = crate::common::rows(&a, "SELECT entries, hits, misses, ttl_seconds::int8 FROM cloudpg.cache")
+        .await
+        .unwrap();
+    assert_eq!(
+        (cache[0].get(0), cache[0].get(1), cache[0].get(2), cache[0].get(3)),
+        (Some("1"), Some("1"), Some("1"), Some("300"))
+    );
+
+    a.simple_query("SET cloudpg.max_api_calls = 77").await.unwrap();
+    let settings = crate::common::rows(&a, "SELECT setting FROM cloudpg.settings WHERE name = 'cloudpg.max_api_calls'")
+        .await
+        .unwrap();
+    assert_eq!(settings[0].get(0), Some("77"));
+    let names = crate::common::rows(&a, "SELECT count(*) FROM cloudpg.settings WHERE name NOT LIKE 'cloudpg.%'")
+        .await
+        .unwrap();
+    assert_eq!(names[0].get(0), Some("0"));
+
+    // A second connection runs a slow scan; the first sees it in pg_stat_activity.
+    let b = stack.client().await;
+    b.simple_query("SET application_name = 'grafana'").await.unwrap();
+    let scan = tokio::spawn(async move {
+        b.simple_query("SELECT log_group_name FROM awscc.logs.log_groups WHERE region = 'us-east-1' AND log_group_name <> 'secret-literal'")
+            .await
+            .map(|_| ())
+    });
+    let mut seen = None;
+    for _ in 0..200 {
+        let r = crate::common::rows(
+            &a,
+            "SELECT state, query, cloudpg_api_calls::text, usename, datname FROM pg_stat_activity WHERE application_name = 'grafana'",
+        )
+        .await
+        .unwrap();
+        if r.first().is_some_and(|r| r.get(0) == Some("active") && r.get(2) != Some("0")) {
+            seen = Some((
+                r[0].get(1).unwrap().to_string(),
+                r[0].get(3).unwrap().to_string(),
+                r[0].get(4).unwrap().to_string(),
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (query, user, database) = seen.expect("the scan shows as active with calls made");
+    assert!(
+        query.contains("awscc.logs.log_groups") && !query.contains("secret-literal"),
+        "{query}"
+    );
+    assert_eq!((user.as_str(), database.as_str()), ("postgres", "awscc"));
+    let me = crate::common::rows(
+        &a,
+        "SELECT state, pid > 0 FROM pg_stat_activity WHERE query LIKE '%pg_stat_activity%'",
+    )
+    .await
+    .unwrap();
+    assert_eq!((me[0].get(0), me[0].get(1)), (Some("active"), Some("t")));
+    scan.abort();
+    stack.stop().await;
+}

@@ -22,6 +22,7 @@ pub mod pg_catalog;
 pub mod relations;
 pub mod rows;
 pub mod session;
+pub mod stat_activity;
 pub mod syntax;
 pub mod types;
 
@@ -45,6 +46,7 @@ use crate::error::{Error, Result};
 /// subqueries by NULL are left out: they change answers).
 pub fn rewrite(mut stmt: Statement) -> Statement {
     syntax::rewrite(&mut stmt);
+    syntax::qualify_catalog_relations(&mut stmt);
     for rule in crate_rules() {
         stmt = rule.rewrite(stmt);
     }
@@ -72,7 +74,12 @@ fn crate_rules() -> &'static [Arc<dyn SqlStatementRewriteRule>] {
 
 /// Puts our `pg_catalog` over the crate's, registers `information_schema` and the catalog
 /// functions. Call after the crate's `setup_pg_catalog`.
-pub fn install(ctx: &SessionContext, catalog_name: &str, relations: Arc<relations::Relations>) -> Result<Arc<Lookup>> {
+pub fn install(
+    ctx: &SessionContext,
+    catalog_name: &str,
+    relations: Arc<relations::Relations>,
+    activity: Arc<crate::sql::activity::Activity>,
+) -> Result<Arc<Lookup>> {
     let catalog = ctx
         .catalog(catalog_name)
         .ok_or_else(|| Error::Internal(format!("catalog {catalog_name} is not registered")))?;
@@ -80,7 +87,10 @@ pub fn install(ctx: &SessionContext, catalog_name: &str, relations: Arc<relation
         .schema("pg_catalog")
         .ok_or_else(|| Error::Internal("pg_catalog is not registered".into()))?;
     catalog
-        .register_schema("pg_catalog", Arc::new(pg_catalog::PgCatalogSchema::new(inner, relations.clone())))
+        .register_schema(
+            "pg_catalog",
+            Arc::new(pg_catalog::PgCatalogSchema::new(inner, relations.clone(), activity)),
+        )
         .map_err(Error::from)?;
     catalog
         .register_schema(

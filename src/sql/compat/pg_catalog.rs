@@ -10,7 +10,7 @@
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
@@ -45,6 +45,9 @@ pub fn static_tables() -> DfResult<Arc<PgCatalogStaticTables>> {
         .clone()
         .map_err(DataFusionError::Internal)
 }
+
+/// Live, not built once: the server's connections.
+const STAT_ACTIVITY: &str = "pg_stat_activity";
 
 /// The tables this module answers instead of the pg_catalog crate.
 const OVERRIDDEN: &[&str] = &[
@@ -139,14 +142,20 @@ pub struct PgCatalogSchema {
     inner: Arc<dyn SchemaProvider>,
     relations: Arc<Relations>,
     built: LazyTables,
+    activity: Arc<crate::sql::activity::Activity>,
 }
 
 impl PgCatalogSchema {
-    pub fn new(inner: Arc<dyn SchemaProvider>, relations: Arc<Relations>) -> PgCatalogSchema {
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        relations: Arc<Relations>,
+        activity: Arc<crate::sql::activity::Activity>,
+    ) -> PgCatalogSchema {
         PgCatalogSchema {
             inner,
             relations,
             built: LazyTables::default(),
+            activity,
         }
     }
 
@@ -173,11 +182,16 @@ impl SchemaProvider for PgCatalogSchema {
         if OVERRIDDEN.contains(&lower.as_str()) {
             return self.ours(&lower);
         }
+        if lower == STAT_ACTIVITY {
+            return Ok(Some(Arc::new(super::stat_activity::StatActivity {
+                activity: self.activity.clone(),
+            })));
+        }
         self.inner.table(name).await
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        name.eq_ignore_ascii_case(STAT_ACTIVITY) || self.inner.table_exist(name)
     }
 }
 
@@ -208,7 +222,7 @@ fn build(relations: &Relations) -> DfResult<Tables> {
         let batches = snapshot_with_arrays(table, &schema, name)?;
         out.insert(name, Arc::new(MemTable::try_new(schema, vec![batches])?));
     }
-    out.insert("pg_settings", Arc::new(PgSettings));
+    out.insert("pg_settings", Arc::new(PgSettings { only_cloudpg: false }));
     Ok(out)
 }
 
@@ -633,9 +647,12 @@ fn pg_tables(builtin: &Builtin, relations: &Relations) -> DfResult<RecordBatch> 
     rows.finish()
 }
 
-/// `pg_settings`, the session's parameters as `SHOW ALL` has them.
+/// `pg_settings` (the session's parameters as `SHOW ALL` has them), or with `only_cloudpg` the `cloudpg.settings` view of cloudpg's own
+/// parameters, as the session running the query has them.
 #[derive(Debug)]
-struct PgSettings;
+pub struct PgSettings {
+    pub only_cloudpg: bool,
+}
 
 #[async_trait]
 impl TableProvider for PgSettings {
@@ -655,7 +672,16 @@ impl TableProvider for PgSettings {
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let view = state.config().get_extension::<SessionView>();
-        let batch = super::parameters::pg_settings(view.as_deref())?;
+        let mut batch = super::parameters::pg_settings(view.as_deref())?;
+        if self.only_cloudpg {
+            let names = batch
+                .column_by_name("name")
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
+                .ok_or_else(|| DataFusionError::Internal("pg_settings has no name column".into()))?;
+            let keep: datafusion::arrow::array::BooleanArray =
+                names.iter().map(|n| Some(n.is_some_and(|n| n.starts_with("cloudpg.")))).collect();
+            batch = datafusion::arrow::compute::filter_record_batch(&batch, &keep)?;
+        }
         let table = MemTable::try_new(self.schema(), vec![vec![batch]])?;
         table.scan(state, projection, &[], None).await
     }

@@ -77,6 +77,37 @@ pub fn rewrite(stmt: &mut Statement) {
     let _ = stmt.visit(&mut FunctionAliases);
 }
 
+/// An unqualified `pg_stat_activity` is pg_catalog's, as PostgreSQL searches pg_catalog
+/// first; DataFusion would look in `public`. CTE names shadow, as in PostgreSQL.
+pub fn qualify_catalog_relations(stmt: &mut Statement) {
+    let mut ctes = HashSet::new();
+    let _ = datafusion::sql::sqlparser::ast::visit_statements(&*stmt, |s| {
+        if let Statement::Query(q) = s {
+            if let Some(with) = &q.with {
+                ctes.extend(with.cte_tables.iter().map(|c| c.alias.name.value.to_ascii_lowercase()));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let builtin = super::builtin::Builtin::get();
+    let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(stmt, |name| {
+        if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() {
+            let bare = ident.value.to_ascii_lowercase();
+            let catalog = builtin
+                .relations
+                .iter()
+                .any(|r| r.name == bare && r.namespace == super::relations::PG_CATALOG_NAMESPACE);
+            if ident.quote_style.is_none() && catalog && !ctes.contains(&bare) {
+                name.0.insert(
+                    0,
+                    ObjectNamePart::Identifier(datafusion::sql::sqlparser::ast::Ident::new("pg_catalog")),
+                );
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 fn rewrite_expr(e: &mut Expr) {
     if let Some(new) = array_subquery(e)
         .or_else(|| like_escape(e))
@@ -1338,6 +1369,23 @@ mod tests {
         );
         let plain = "SELECT c.oid AS oid FROM c ORDER BY c.oid";
         assert_eq!(rewritten(plain), plain);
+    }
+
+    #[test]
+    fn unqualified_catalog_relations_are_pg_catalogs() {
+        let qualified = |sql: &str| {
+            let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+            qualify_catalog_relations(&mut stmt);
+            stmt.to_string()
+        };
+        assert_eq!(
+            qualified("SELECT pid FROM pg_stat_activity"),
+            "SELECT pid FROM pg_catalog.pg_stat_activity"
+        );
+        let shadowed = "WITH pg_stat_activity AS (SELECT 1 AS pid) SELECT pid FROM pg_stat_activity";
+        assert_eq!(qualified(shadowed), shadowed);
+        let quoted = "SELECT * FROM \"pg_stat_activity\"";
+        assert_eq!(qualified(quoted), quoted);
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! The most recent Cloud Control calls, for `cloudpg.api_calls`: when, what, where, how long,
+//! how many HTTP attempts (the SDK retries inside one call) and how it ended.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// How many calls the log keeps.
+pub const RECENT_CALLS: usize = 1_000;
+
+tokio::task_local! {
+    /// Attempts of the call running in this task, counted by the SDK interceptor.
+    static ATTEMPTS: Cell<u32>;
+}
+
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub at: SystemTime,
+    pub operation: &'static str,
+    pub type_name: String,
+    pub region: String,
+    pub duration: Duration,
+    pub attempts: u32,
+    /// `ok`, or AWS's error code.
+    pub outcome: String,
+}
+
+#[derive(Debug, Default)]
+pub struct CallLog {
+    recent: Mutex<VecDeque<CallRecord>>,
+}
+
+impl CallLog {
+    pub fn push(&self, record: CallRecord) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT_CALLS {
+            recent.pop_front();
+        }
+        recent.push_back(record);
+    }
+
+    /// Oldest first.
+    pub fn snapshot(&self) -> Vec<CallRecord> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+}
+
+/// Runs `call` counting the attempts the SDK makes for it; returns its output and the count.
+pub async fn counting_attempts<T>(call: impl std::future::Future<Output = T>) -> (T, u32) {
+    ATTEMPTS
+        .scope(Cell::new(0), async {
+            let out = call.await;
+            (out, ATTEMPTS.with(Cell::get))
+        })
+        .await
+}
+
+/// One HTTP attempt of the call running in this task (no-op outside [`counting_attempts`]).
+pub fn count_attempt() {
+    let _ = ATTEMPTS.try_with(|a| a.set(a.get() + 1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_the_most_recent_calls_and_counts_attempts() {
+        let log = CallLog::default();
+        for i in 0..RECENT_CALLS + 5 {
+            log.push(CallRecord {
+                at: SystemTime::now(),
+                operation: "GetResource",
+                type_name: format!("T{i}"),
+                region: "us-east-1".into(),
+                duration: Duration::ZERO,
+                attempts: 1,
+                outcome: "ok".into(),
+            });
+        }
+        let calls = log.snapshot();
+        assert_eq!(calls.len(), RECENT_CALLS);
+        assert_eq!(calls[0].type_name, "T5");
+        let ((), attempts) = counting_attempts(async {
+            count_attempt();
+            count_attempt();
+        })
+        .await;
+        assert_eq!(attempts, 2);
+        count_attempt();
+    }
+}
