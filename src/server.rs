@@ -35,6 +35,12 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     let scrubber = Arc::new(Scrubber::new(registry, redacted_properties(&config, &catalog)?));
     let calls = Arc::new(crate::cloudcontrol::calls::CallLog::default());
     let sdk = SdkApi::connect(&config, target.clone(), scrubber, calls.clone()).await?;
+    if matches!(target, Target::Aws) {
+        // Fail at startup, not on the first query, when no credentials can be had.
+        crate::cloudcontrol::ResourceApi::ready(&sdk)
+            .await
+            .map_err(|e| no_credentials(&config, &e))?;
+    }
     let api = Arc::new(CachedApi::new(Arc::new(sdk), config.cache.ttl, config.cache.max_bytes));
     let poll = PollSettings {
         initial: config.mutations.poll_initial,
@@ -51,6 +57,18 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
         calls,
     });
     Ok(Arc::new(Engine::new(backend)?))
+}
+
+/// Startup without AWS credentials: where the SDK looked and how to try cloudpg without AWS.
+fn no_credentials(config: &Config, cause: &Error) -> Error {
+    let profile = config.aws.profile.as_deref().unwrap_or("default");
+    Error::Config(format!(
+        "no AWS credentials could be found ({cause}). Looked in: the environment (AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), the shared files ~/.aws/credentials and ~/.aws/config \
+         (profile {profile:?}, including SSO and credential_process), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), \
+         the ECS container endpoint and EC2 instance metadata. Give credentials one of those ways, set \
+         [aws] profile, or run `cloudpg serve --emulator` to try cloudpg on its built-in emulator without AWS"
+    ))
 }
 
 /// `[redact] columns` as the properties they show, by type; an unknown column is an error.

@@ -415,3 +415,72 @@ async fn system_tables_show_calls_cache_settings_and_activity() {
     scan.abort();
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn every_statement_of_the_shipped_grafana_dashboard_runs() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docker/grafana/dashboards/cloudpg.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let statements: Vec<(String, String)> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            let title = p["title"].as_str().unwrap_or("").to_string();
+            p["targets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |t| (title.clone(), t["rawSql"].as_str().unwrap_or("").to_string()))
+        })
+        .collect();
+    assert!(statements.len() >= 5);
+    let stack = crate::common::Stack::start().await;
+    let c = stack.client().await;
+    // Grafana sends its panel queries through the extended protocol.
+    for round in 0..2 {
+        for (title, sql) in &statements {
+            let rows = c
+                .query(sql.as_str(), &[])
+                .await
+                .unwrap_or_else(|e| panic!("panel {title:?}: {e:?}\n{sql}"));
+            if round == 1 && !title.starts_with("Mutations") {
+                assert!(!rows.is_empty(), "panel {title:?} shows nothing after a round of queries");
+            }
+        }
+    }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn startup_without_credentials_says_where_it_looked() {
+    let home = std::env::temp_dir().join(format!("cloudpg-nohome-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let home_str = home.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpg"));
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                command.env_remove(k);
+            }
+        }
+        command
+            .env("HOME", &home_str)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&home).ok();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials") && stderr.contains("~/.aws/credentials") && stderr.contains("--emulator"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
+}
