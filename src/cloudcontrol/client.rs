@@ -62,6 +62,15 @@ impl SdkApi {
             _ => "error",
         });
         crate::observe::metrics::api_call(operation, type_name, region, code, duration);
+        tracing::debug!(
+            operation,
+            type_name,
+            region,
+            duration_ms = duration.as_secs_f64() * 1000.0,
+            attempts,
+            outcome = code.unwrap_or("ok"),
+            "cloud control call"
+        );
         self.calls.push(super::calls::CallRecord {
             at,
             operation,
