@@ -88,35 +88,10 @@ const SERVER_COLUMNS: &[(&str, ExtraKind)] = &[
 ];
 
 /// `cloudpg.requests`.
-pub struct ServerRequestsTable {
-    pub log: Arc<RequestLog>,
-}
-
-impl std::fmt::Debug for ServerRequestsTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ServerRequestsTable")
-    }
-}
-
-#[async_trait]
-impl TableProvider for ServerRequestsTable {
-    fn schema(&self) -> SchemaRef {
-        schema_of(SERVER_COLUMNS)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let rows: Vec<Vec<Cell>> = self
-            .log
+pub fn server_requests(log: Arc<RequestLog>) -> super::live::LiveTable {
+    let schema = schema_of(SERVER_COLUMNS);
+    super::live::LiveTable::new(SERVER_REQUESTS, schema.clone(), move || {
+        let rows: Vec<Vec<Cell>> = log
             .snapshot()
             .into_iter()
             .map(|(t, e)| {
@@ -136,10 +111,9 @@ impl TableProvider for ServerRequestsTable {
                 ]
             })
             .collect();
-        let schema = self.schema();
-        let batch = batch(&schema, SERVER_COLUMNS, &rows)?;
-        memory_exec(schema, batch, projection)
-    }
+        let columns = batch(&schema, SERVER_COLUMNS, &rows).map(|b| b.columns().to_vec());
+        Box::pin(async move { columns })
+    })
 }
 
 const API_COLUMNS: &[(&str, ExtraKind)] = &[

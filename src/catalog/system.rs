@@ -9,17 +9,11 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::TableType;
-use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 use super::arrow::{extra_field, text_array, time_array, ExtraKind};
+use super::live::LiveTable;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::calls::CallLog;
 use crate::cloudcontrol::requests::epoch_seconds;
@@ -35,108 +29,60 @@ fn float(name: &str) -> Field {
     Field::new(name, DataType::Float64, true)
 }
 
-fn exec(schema: SchemaRef, columns: Vec<ArrayRef>, projection: Option<&Vec<usize>>) -> DfResult<Arc<dyn ExecutionPlan>> {
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], schema, projection.cloned())?)
-}
-
 /// `cloudpg.api_calls`.
-pub struct ApiCallsTable {
-    pub log: Arc<CallLog>,
-}
-
-impl std::fmt::Debug for ApiCallsTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiCallsTable")
-    }
-}
-
-#[async_trait]
-impl TableProvider for ApiCallsTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            extra_field("called_at", ExtraKind::Time),
-            extra_field("operation", ExtraKind::Text),
-            extra_field("type_name", ExtraKind::Text),
-            extra_field("region", ExtraKind::Text),
-            float("duration_ms"),
-            int("attempts"),
-            extra_field("outcome", ExtraKind::Text),
-        ]))
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let calls = self.log.snapshot();
-        let columns: Vec<ArrayRef> = vec![
-            time_array(calls.iter().map(|c| Some(epoch_seconds(c.at)))),
-            text_array(calls.iter().map(|c| Some(c.operation.to_string()))),
-            text_array(calls.iter().map(|c| (!c.type_name.is_empty()).then(|| c.type_name.clone()))),
-            text_array(calls.iter().map(|c| Some(c.region.clone()))),
-            Arc::new(Float64Array::from_iter_values(
-                calls.iter().map(|c| c.duration.as_secs_f64() * 1000.0),
-            )),
-            Arc::new(Int64Array::from_iter_values(calls.iter().map(|c| i64::from(c.attempts)))),
-            text_array(calls.iter().map(|c| Some(c.outcome.clone()))),
-        ];
-        exec(self.schema(), columns, projection)
-    }
+pub fn api_calls(log: Arc<CallLog>) -> LiveTable {
+    let schema = Arc::new(Schema::new(vec![
+        extra_field("called_at", ExtraKind::Time),
+        extra_field("operation", ExtraKind::Text),
+        extra_field("type_name", ExtraKind::Text),
+        extra_field("region", ExtraKind::Text),
+        float("duration_ms"),
+        int("attempts"),
+        extra_field("outcome", ExtraKind::Text),
+    ]));
+    LiveTable::new(API_CALLS, schema, move || {
+        let calls = log.snapshot();
+        Box::pin(async move {
+            let columns: Vec<ArrayRef> = vec![
+                time_array(calls.iter().map(|c| Some(epoch_seconds(c.at)))),
+                text_array(calls.iter().map(|c| Some(c.operation.to_string()))),
+                text_array(calls.iter().map(|c| (!c.type_name.is_empty()).then(|| c.type_name.clone()))),
+                text_array(calls.iter().map(|c| Some(c.region.clone()))),
+                Arc::new(Float64Array::from_iter_values(
+                    calls.iter().map(|c| c.duration.as_secs_f64() * 1000.0),
+                )),
+                Arc::new(Int64Array::from_iter_values(calls.iter().map(|c| i64::from(c.attempts)))),
+                text_array(calls.iter().map(|c| Some(c.outcome.clone()))),
+            ];
+            Ok(columns)
+        })
+    })
 }
 
 /// `cloudpg.cache`.
-pub struct CacheTable {
-    pub api: Arc<CachedApi>,
-}
-
-impl std::fmt::Debug for CacheTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CacheTable")
-    }
-}
-
-#[async_trait]
-impl TableProvider for CacheTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            int("entries"),
-            int("bytes"),
-            int("hits"),
-            int("misses"),
-            float("ttl_seconds"),
-            int("max_bytes"),
-        ]))
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let s = self.api.stats().await;
-        let n = |v: u64| -> ArrayRef { Arc::new(Int64Array::from(vec![i64::try_from(v).unwrap_or(i64::MAX)])) };
-        let columns: Vec<ArrayRef> = vec![
-            n(s.entries),
-            n(s.bytes),
-            n(s.hits),
-            n(s.misses),
-            Arc::new(Float64Array::from(vec![s.ttl.as_secs_f64()])),
-            n(s.max_bytes),
-        ];
-        exec(self.schema(), columns, projection)
-    }
+pub fn cache(api: Arc<CachedApi>) -> LiveTable {
+    let schema = Arc::new(Schema::new(vec![
+        int("entries"),
+        int("bytes"),
+        int("hits"),
+        int("misses"),
+        float("ttl_seconds"),
+        int("max_bytes"),
+    ]));
+    LiveTable::new(CACHE, schema, move || {
+        let api = api.clone();
+        Box::pin(async move {
+            let s = api.stats().await;
+            let n = |v: u64| -> ArrayRef { Arc::new(Int64Array::from(vec![i64::try_from(v).unwrap_or(i64::MAX)])) };
+            let columns: Vec<ArrayRef> = vec![
+                n(s.entries),
+                n(s.bytes),
+                n(s.hits),
+                n(s.misses),
+                Arc::new(Float64Array::from(vec![s.ttl.as_secs_f64()])),
+                n(s.max_bytes),
+            ];
+            Ok(columns)
+        })
+    })
 }

@@ -149,7 +149,7 @@ impl Engine {
         catalog
             .register_schema("public", Arc::new(MemorySchemaProvider::new()))
             .map_err(Error::from)?;
-        let system = register_request_tables(&catalog, &backend)?;
+        let system = register_system_tables(&catalog, &backend)?;
         ctx.register_catalog(CATALOG, catalog);
         datafusion_pg_catalog::pg_catalog::setup_pg_catalog(
             &ctx,
@@ -183,17 +183,13 @@ impl Engine {
 
 /// `cloudpg.requests` and `awscc.cloudcontrol.resource_requests`, returned as catalogs
 /// describe them.
-fn register_request_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> Result<Vec<compat::relations::SystemTable>> {
-    use crate::catalog::requests::{ApiRequestsTable, ServerRequestsTable, API_REQUESTS, API_SCHEMA, SERVER_REQUESTS, SERVER_SCHEMA};
+fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> Result<Vec<compat::relations::SystemTable>> {
+    use crate::catalog::requests::{server_requests, ApiRequestsTable, API_REQUESTS, API_SCHEMA, SERVER_REQUESTS, SERVER_SCHEMA};
     use datafusion::catalog::{SchemaProvider, TableProvider};
-    let server_table = Arc::new(ServerRequestsTable {
-        log: backend.requests.clone(),
-    });
+    let server_table = Arc::new(server_requests(backend.requests.clone()));
     let api_table = Arc::new(ApiRequestsTable { backend: backend.clone() });
-    let calls_table = Arc::new(crate::catalog::system::ApiCallsTable {
-        log: backend.calls.clone(),
-    });
-    let cache_table = Arc::new(crate::catalog::system::CacheTable { api: backend.api.clone() });
+    let calls_table = Arc::new(crate::catalog::system::api_calls(backend.calls.clone()));
+    let cache_table = Arc::new(crate::catalog::system::cache(backend.api.clone()));
     let settings_table = Arc::new(compat::pg_catalog::PgSettings { only_cloudpg: true });
     let system = vec![
         compat::relations::SystemTable {

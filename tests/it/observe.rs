@@ -248,6 +248,41 @@ async fn query_prints_csv_json_and_tables_from_an_in_process_server() {
     assert!(stderr.contains("42P01") && stderr.contains("awscc.ec2.vpcs"), "{stderr}");
 }
 
+/// psql running `commands` in one session, stdout and stderr in one stream (so NOTICEs and
+/// rows keep the order they arrived in); (success, output).
+async fn psql_merged(server: &Process, commands: &[&str]) -> (bool, String) {
+    let mut args: Vec<String> = [
+        "-X",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &server.addr.port().to_string(),
+        "-U",
+        "postgres",
+        "awscc",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    for c in commands {
+        args.push("-c".into());
+        args.push(c.to_string());
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut child = std::process::Command::new("psql")
+            .args(&args)
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .spawn()
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut { reader }, &mut text).unwrap();
+        (child.wait().unwrap().success(), text)
+    });
+    out.await.unwrap()
+}
+
 #[tokio::test]
 async fn a_slow_scan_reports_progress_before_its_rows() {
     // 200 ms per call over 17 regions: the scan lists each region and reads each resource.
@@ -272,23 +307,15 @@ async fn a_slow_scan_reports_progress_before_its_rows() {
     ];
     let quoted: Vec<String> = regions.iter().map(|r| format!("\"{r}\"")).collect();
     let server = Process::serve(&format!("regions = [{}]\n[emulator]\nlatency_ms = 200\n", quoted.join(", ")));
-    let port = server.addr.port().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(
-                "psql -X -h 127.0.0.1 -p \"$PORT\" -U postgres awscc \
-                 -c \"SET cloudpg.progress_interval = '100ms'\" \
-                 -c \"SELECT id, subnet_id FROM awscc.ec2.instance_connect_endpoints\" 2>&1",
-            )
-            .env("PORT", port)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = psql_merged(
+        &server,
+        &[
+            "SET cloudpg.progress_interval = '100ms'",
+            "SELECT id, subnet_id FROM awscc.ec2.instance_connect_endpoints",
+        ],
+    )
+    .await;
+    assert!(ok, "{text}");
     let notice = text
         .find("NOTICE:  awscc.ec2.instance_connect_endpoints: ")
         .unwrap_or_else(|| panic!("no progress NOTICE: {text}"));
@@ -298,23 +325,16 @@ async fn a_slow_scan_reports_progress_before_its_rows() {
     assert!(text.contains(" rows)"), "{text}");
 
     // Off, nothing is reported; an interval under 100ms is refused.
-    let port = server.addr.port().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(
-                "psql -X -h 127.0.0.1 -p \"$PORT\" -U postgres awscc \
-                 -c \"SET cloudpg.progress_interval = '100ms'\" -c \"SET cloudpg.progress = off\" \
-                 -c \"SELECT id FROM awscc.ec2.instance_connect_endpoints /*+ NOCACHE */\" \
-                 -c \"SET cloudpg.progress_interval = '10ms'\" 2>&1",
-            )
-            .env("PORT", port)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, text) = psql_merged(
+        &server,
+        &[
+            "SET cloudpg.progress_interval = '100ms'",
+            "SET cloudpg.progress = off",
+            "SELECT id FROM awscc.ec2.instance_connect_endpoints /*+ NOCACHE */",
+            "SET cloudpg.progress_interval = '10ms'",
+        ],
+    )
+    .await;
     assert!(!text.contains("NOTICE:"), "{text}");
     assert!(text.contains("ice-") && text.contains("below the minimum"), "{text}");
 }

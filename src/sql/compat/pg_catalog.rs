@@ -183,9 +183,7 @@ impl SchemaProvider for PgCatalogSchema {
             return self.ours(&lower);
         }
         if lower == STAT_ACTIVITY {
-            return Ok(Some(Arc::new(super::stat_activity::StatActivity {
-                activity: self.activity.clone(),
-            })));
+            return Ok(Some(Arc::new(super::stat_activity::stat_activity(self.activity.clone()))));
         }
         self.inner.table(name).await
     }
