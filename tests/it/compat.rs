@@ -308,3 +308,44 @@ async fn a_bi_sync_over_every_region_meets_the_call_cap() {
     assert!(listed <= 2, "stopped at the cap, not after: {listed} calls");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn pg_typeof_uuid_and_hash_functions_as_postgres_has_them() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let r = rows(
+        &c,
+        "SELECT pg_typeof(tags), pg_typeof(preserve_client_ip), pg_typeof(id), pg_typeof(1.5::float8), pg_typeof(NULL) \
+         FROM awscc.ec2.instance_connect_endpoints WHERE region = 'us-east-1' LIMIT 1",
+    )
+    .await
+    .unwrap();
+    let names: Vec<Option<&str>> = (0..5).map(|i| r[0].get(i)).collect();
+    assert_eq!(
+        names,
+        vec![
+            Some("json"),
+            Some("boolean"),
+            Some("text"),
+            Some("double precision"),
+            Some("unknown")
+        ]
+    );
+    let r = rows(
+        &c,
+        "SELECT gen_random_uuid()::text, gen_random_uuid() <> gen_random_uuid(), md5('abc'), encode(sha256('abc'::bytea), 'hex'), \
+         encode('abc'::bytea, 'base64'), encode(decode('616263', 'hex'), 'hex')",
+    )
+    .await
+    .unwrap();
+    let uuid = r[0].get(0).unwrap();
+    assert!(uuid.len() == 36 && uuid.as_bytes()[14] == b'4', "a version 4 UUID: {uuid}");
+    assert_eq!(r[0].get(1), Some("t"));
+    assert_eq!(r[0].get(2), Some("900150983cd24fb0d6963f7d28e17f72"));
+    assert_eq!(
+        r[0].get(3),
+        Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    assert_eq!((r[0].get(4), r[0].get(5)), (Some("YWJj"), Some("616263")));
+    stack.stop().await;
+}

@@ -24,6 +24,7 @@ pub mod rows;
 pub mod session;
 pub mod stat_activity;
 pub mod syntax;
+pub mod typeof_fn;
 pub mod types;
 
 use std::sync::Arc;
@@ -101,6 +102,11 @@ pub fn install(
     let lookup = Arc::new(Lookup::new(relations));
     for f in functions::functions(&lookup) {
         ctx.register_udf(f);
+    }
+    ctx.register_udf(typeof_fn::udf());
+    // PostgreSQL's name for DataFusion's uuid().
+    if let Ok(uuid) = datafusion::execution::FunctionRegistry::udf(ctx, "uuid") {
+        ctx.register_udf(uuid.as_ref().clone().with_aliases(["gen_random_uuid"]));
     }
     let state = ctx.state_ref();
     let existing = state.read().clone();
