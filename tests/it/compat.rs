@@ -349,3 +349,60 @@ async fn pg_typeof_uuid_and_hash_functions_as_postgres_has_them() {
     assert_eq!((r[0].get(4), r[0].get(5)), (Some("YWJj"), Some("616263")));
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn network_casts_operators_and_functions() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    // The inventory question: which subnets lie inside 10.0.0.0/8.
+    let inside = rows(
+        &c,
+        "SELECT subnet_id, cidr_block FROM awscc.ec2.subnets WHERE region = 'us-east-1' AND cidr_block::cidr << '10.0.0.0/8'",
+    )
+    .await
+    .unwrap();
+    let all = rows(
+        &c,
+        "SELECT cidr_block FROM awscc.ec2.subnets WHERE region = 'us-east-1' AND cidr_block IS NOT NULL",
+    )
+    .await
+    .unwrap();
+    assert!(!inside.is_empty());
+    let expected = all.iter().filter(|r| r.get(0).is_some_and(|b| b.starts_with("10."))).count();
+    assert_eq!(inside.len(), expected);
+    let r = rows(
+        &c,
+        "SELECT '10.0.0.0/8'::cidr >>= '10.0.0.0/8'::cidr, '10.0.0.0/8'::cidr >> '10.0.0.0/8'::cidr, \
+         '10.0.0.0/8'::cidr && '10.200.0.0/16'::cidr, '192.168.1.5/24'::inet <<= '192.168.1.0/24'::cidr, \
+         host('192.168.1.5/24'::inet), masklen('192.168.1.5/24'::inet)::text, network('192.168.1.5/24'::inet), \
+         family('2001:db8::1'::inet)::text, '10/8'::cidr::text, '2001:DB8::/32'::cidr",
+    )
+    .await
+    .unwrap();
+    let got: Vec<Option<&str>> = (0..10).map(|i| r[0].get(i)).collect();
+    assert_eq!(
+        got,
+        vec![
+            Some("t"),
+            Some("f"),
+            Some("t"),
+            Some("t"),
+            Some("192.168.1.5"),
+            Some("24"),
+            Some("192.168.1.0/24"),
+            Some("6"),
+            Some("10.0.0.0/8"),
+            Some("2001:db8::/32")
+        ]
+    );
+    for (sql, hint) in [
+        ("SELECT '10.0.0.1/16'::cidr", "10.0.0.0/16"),
+        ("SELECT 'not-an-address'::inet", "10.0.0.0/16"),
+        ("SELECT '10.0.0.0/40'::cidr", "from 0 to 32"),
+    ] {
+        let (code, message, got_hint) = db_error(c.simple_query(sql).await.unwrap_err());
+        assert_eq!(code, "22P02", "{sql}: {message}");
+        assert!(got_hint.contains(hint), "{sql}: {got_hint}");
+    }
+    stack.stop().await;
+}

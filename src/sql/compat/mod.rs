@@ -17,6 +17,7 @@ pub mod coercion;
 pub mod function;
 pub mod functions;
 pub mod information_schema;
+pub mod network;
 pub mod parameters;
 pub mod pg_catalog;
 pub mod relations;
@@ -104,6 +105,9 @@ pub fn install(
         ctx.register_udf(f);
     }
     ctx.register_udf(typeof_fn::udf());
+    for f in network::functions() {
+        ctx.register_udf(f);
+    }
     // PostgreSQL's name for DataFusion's uuid().
     if let Ok(uuid) = datafusion::execution::FunctionRegistry::udf(ctx, "uuid") {
         ctx.register_udf(uuid.as_ref().clone().with_aliases(["gen_random_uuid"]));

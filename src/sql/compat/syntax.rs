@@ -120,6 +120,8 @@ fn rewrite_expr(e: &mut Expr) {
         .or_else(|| user_keyword(e))
         .or_else(|| computed_regclass(e))
         .or_else(|| oid_alias_text(e))
+        .or_else(|| network_cast(e))
+        .or_else(|| network_operator(e))
     {
         *e = new;
     }
@@ -517,6 +519,42 @@ fn computed_regclass(e: &Expr) -> Option<Expr> {
     computed
         .then(|| parse_expr(&format!("CAST(_pg_regclass({expr}) AS regclass)")))
         .flatten()
+}
+
+/// `x::cidr`, `x::inet` → `_pg_cidr(x)`, `_pg_inet(x)`: checked, printed as PostgreSQL does.
+fn network_cast(e: &Expr) -> Option<Expr> {
+    let Expr::Cast { expr, data_type, .. } = e else { return None };
+    let name = data_type.to_string().to_ascii_lowercase();
+    match name.strip_prefix("pg_catalog.").unwrap_or(&name) {
+        "cidr" => parse_expr(&format!("_pg_cidr({expr})")),
+        "inet" => parse_expr(&format!("_pg_inet({expr})")),
+        _ => None,
+    }
+}
+
+/// `a << b`, `<<=`, `>>`, `>>=`, `&&` where a side is a network (a `::cidr`/`::inet` cast,
+/// or `network(…)`): containment and overlap, not bit shifts or array overlap.
+fn network_operator(e: &Expr) -> Option<Expr> {
+    let Expr::BinaryOp { left, op, right } = e else { return None };
+    let is_net = |x: &Expr| {
+        let mut x = x;
+        while let Expr::Nested(inner) = x {
+            x = inner;
+        }
+        matches!(x, Expr::Function(f) if function_name(&f.name).is_some_and(|n| matches!(n.as_str(), "_pg_cidr" | "_pg_inet" | "network")))
+    };
+    if !is_net(left) && !is_net(right) {
+        return None;
+    }
+    let call = match op {
+        BinaryOperator::PGBitwiseShiftLeft => format!("_pg_net_contains({right}, {left}, true)"),
+        BinaryOperator::PGBitwiseShiftRight => format!("_pg_net_contains({left}, {right}, true)"),
+        BinaryOperator::Custom(o) if o == "<<=" => format!("_pg_net_contains({right}, {left}, false)"),
+        BinaryOperator::Custom(o) if o == ">>=" => format!("_pg_net_contains({left}, {right}, false)"),
+        BinaryOperator::PGOverlap => format!("_pg_net_overlaps({left}, {right})"),
+        _ => return None,
+    };
+    parse_expr(&call)
 }
 
 /// `typelem::regtype::text`, `attrelid::regclass::text`: an OID shown by its name, as the
@@ -1386,6 +1424,21 @@ mod tests {
         assert_eq!(qualified(shadowed), shadowed);
         let quoted = "SELECT * FROM \"pg_stat_activity\"";
         assert_eq!(qualified(quoted), quoted);
+    }
+
+    #[test]
+    fn network_casts_and_operators_become_calls() {
+        assert_eq!(
+            rewritten("SELECT 1 FROM s WHERE cidr_block::cidr << '10.0.0.0/8'"),
+            "SELECT 1 FROM s WHERE _pg_net_contains('10.0.0.0/8', _pg_cidr(cidr_block), true)"
+        );
+        assert_eq!(
+            rewritten("SELECT a::inet >>= b::inet, a::cidr && '10.0.0.0/8'::cidr, a::cidr <<= '0.0.0.0/0'"),
+            "SELECT _pg_net_contains(_pg_inet(a), _pg_inet(b), false), _pg_net_overlaps(_pg_cidr(a), _pg_cidr('10.0.0.0/8')), \
+             _pg_net_contains('0.0.0.0/0', _pg_cidr(a), false)"
+        );
+        // Without a network on either side they stay what they are.
+        assert_eq!(rewritten("SELECT 1 << 2"), "SELECT 1 << 2");
     }
 
     #[test]
