@@ -114,6 +114,7 @@ fn value_of<'a>(c: &ColumnDef, row: &'a Row) -> Option<std::borrow::Cow<'a, Valu
         ColumnSource::ListParam(_) => row.parents.get(&c.name).map(|v| Cow::Owned(Value::String(v.clone()))),
         ColumnSource::Region => Some(Cow::Owned(Value::String(row.region.clone()))),
         ColumnSource::Identifier => Some(Cow::Owned(Value::String(row.identifier.clone()))),
+        ColumnSource::TagMap(p) => row.properties.get(p).and_then(super::model::tag_map).map(Cow::Owned),
     }
 }
 

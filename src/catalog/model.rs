@@ -75,6 +75,9 @@ pub enum ColumnSource {
     ListParam(String),
     Region,
     Identifier,
+    /// `tag_map`: the `Tags` property (a list of `{Key, Value}` or a map) as one JSON object,
+    /// `{"env": "staging"}`, so `tag_map->>'env'` works on every table with tags.
+    TagMap(String),
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +281,14 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
             source: ColumnSource::Property(prop.to_string()),
         });
     }
+    if kind == TableKind::Full && props.contains_key(TAGS_PROPERTY) {
+        columns.push(ColumnDef {
+            name: unique_name(&mut taken, TAG_MAP_COLUMN),
+            pg_type: PgType::Json,
+            description: "The tags as one JSON object ({\"env\": \"prod\"}), whichever form `tags` has; read-only.".to_string(),
+            source: ColumnSource::TagMap(TAGS_PROPERTY.to_string()),
+        });
+    }
     if let Some(hs) = resource.list_handler_schema() {
         for p in &hs.params {
             let is_property = p.property.as_deref().is_some_and(|x| props.contains_key(x)) || props.contains_key(&p.name);
@@ -311,6 +322,27 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
         });
     }
     columns
+}
+
+/// The property `tag_map` is derived from, and the column's name.
+const TAGS_PROPERTY: &str = "Tags";
+const TAG_MAP_COLUMN: &str = "tag_map";
+
+/// Tags as one object: `[{"Key": "env", "Value": "prod"}]` and `{"env": "prod"}` both give
+/// `{"env": "prod"}`; anything else gives `None`.
+pub fn tag_map(tags: &Value) -> Option<Value> {
+    match tags {
+        Value::Object(map) => Some(Value::Object(map.clone())),
+        Value::Array(items) => {
+            let mut out = serde_json::Map::new();
+            for item in items {
+                let key = item.get("Key").and_then(Value::as_str)?;
+                out.insert(key.to_string(), item.get("Value").cloned().unwrap_or(Value::Null));
+            }
+            Some(Value::Object(out))
+        }
+        _ => None,
+    }
 }
 
 /// `name`, or `name_property` when cloudpg's own columns use it, or `name_2`… after that.
@@ -530,6 +562,21 @@ fn resolve_table_collision(tables: &BTreeMap<String, Arc<TableDef>>, base: &str,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_maps_from_lists_and_maps() {
+        let list = serde_json::json!([{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "data"}]);
+        assert_eq!(tag_map(&list), Some(serde_json::json!({"env": "prod", "team": "data"})));
+        let map = serde_json::json!({"env": "dev"});
+        assert_eq!(tag_map(&map), Some(map.clone()));
+        assert_eq!(tag_map(&serde_json::json!("x")), None);
+        assert_eq!(tag_map(&serde_json::json!([{"Value": "no key"}])), None);
+        let catalog = Catalog::build(resource_schemas::Registry::shared().unwrap());
+        let vpcs = catalog.resolve("awscc.ec2.vpcs").unwrap();
+        assert!(vpcs.column("tag_map").is_some());
+        let list_only = catalog.resolve("awscc.ec2.vpcs_list_only").unwrap();
+        assert!(list_only.column("tag_map").is_none());
+    }
 
     fn catalog() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();

@@ -32,7 +32,8 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 /// The seed page's columns, plus what today's schema adds (read-only properties the older page
-/// did not show) and the `identifier` column cloudpg adds to every full table.
+/// did not show) and the `identifier` column cloudpg adds to every full table (and `tag_map` to
+/// every full table with tags).
 fn assert_seed_columns(table: &str, seed: &[&str], additions: &[&str]) {
     let expected: BTreeSet<String> = set(seed).union(&set(additions)).cloned().collect();
     assert_eq!(described_columns(table), expected, "{table}");
@@ -63,6 +64,7 @@ fn seed_000_instance_connect_endpoints() {
             "state_message",
             "vpc_id",
             "identifier",
+            "tag_map",
         ],
     );
 }
@@ -84,7 +86,7 @@ fn seed_001_connect_instances() {
             "tags",
             "region",
         ],
-        &["identifier"],
+        &["identifier", "tag_map"],
     );
 }
 

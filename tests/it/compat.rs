@@ -406,3 +406,43 @@ async fn network_casts_operators_and_functions() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn tag_map_reads_tags_of_either_shape() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    // ec2 keeps tags as a list of {Key, Value}; ssm parameters as a map.
+    for (table, key_column) in [("awscc.ec2.vpcs", "vpc_id"), ("awscc.ssm.parameters", "name")] {
+        let all = rows(
+            &c,
+            &format!("SELECT {key_column}, tags::text, tag_map ->> 'env' FROM {table} WHERE region = 'us-east-1'"),
+        )
+        .await
+        .unwrap();
+        assert!(all.iter().any(|r| r.get(2).is_some()), "{table}: some rows have an env tag");
+        for r in &all {
+            if let Some(env) = r.get(2) {
+                assert!(r.get(1).unwrap().contains(&format!("\"{env}\"")), "{table}: {:?}", r.get(1));
+            }
+        }
+        let env = all.iter().find_map(|r| r.get(2)).unwrap().to_string();
+        let filtered = rows(
+            &c,
+            &format!("SELECT count(*) FROM {table} WHERE region = 'us-east-1' AND tag_map ->> 'env' = '{env}'"),
+        )
+        .await
+        .unwrap();
+        let expected = all.iter().filter(|r| r.get(2) == Some(env.as_str())).count();
+        assert_eq!(filtered[0].get(0), Some(expected.to_string().as_str()), "{table}");
+    }
+    let (code, _, hint) = db_error(
+        c.simple_query(
+            "INSERT INTO awscc.ssm.parameters (name, type, value, tag_map, region) VALUES ('p', 'String', 'v', '{}', 'us-east-1')",
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, "428C9");
+    assert!(hint.contains("tags"), "{hint}");
+    stack.stop().await;
+}

@@ -209,6 +209,10 @@ pub fn resolve_field(table: &TableDef, name: &str) -> Result<Field> {
                     table.resource.primary_identifier_names().join(", ")
                 )),
             }),
+            ColumnSource::TagMap(p) => Err(Error::GeneratedColumn {
+                message: format!("column \"{}\" of {} is derived from {p}", c.name, table.qualified_name()),
+                hint: Some(format!("set column \"tags\" ({p}) instead")),
+            }),
             ColumnSource::ListParam(p) => Err(Error::GeneratedColumn {
                 message: format!(
                     "column \"{}\" of {} is a list filter ({p}), not a property",
