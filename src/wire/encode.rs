@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UnionArray};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef};
 use pgwire::api::portal::Format;
-use pgwire::api::results::FieldInfo;
+use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
 use pgwire::error::PgWireResult;
 
@@ -134,4 +134,107 @@ fn union_to_json(u: &UnionArray) -> datafusion::arrow::array::StringArray {
         }
     }
     out.finish()
+}
+
+/// Float columns sent as text, printed as PostgreSQL prints them (`300`, `1e+20`, `1e-07`,
+/// `Infinity`): pgwire's own text form (`300.0`, `1e20`, `inf`) is not PostgreSQL's. Binary
+/// columns are left to the encoder.
+pub fn postgres_float_text(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBatch> {
+    let is_text_float = |i: usize, c: &ArrayRef| {
+        matches!(c.data_type(), DataType::Float64 | DataType::Float32) && fields.get(i).is_some_and(|f| f.format() == FieldFormat::Text)
+    };
+    if !batch.columns().iter().enumerate().any(|(i, c)| is_text_float(i, c)) {
+        return Ok(batch);
+    }
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut schema_fields = Vec::with_capacity(batch.num_columns());
+    for (i, (c, f)) in batch.columns().iter().zip(batch.schema().fields()).enumerate() {
+        if !is_text_float(i, c) {
+            columns.push(c.clone());
+            schema_fields.push(f.as_ref().clone());
+            continue;
+        }
+        let mut out = StringBuilder::with_capacity(c.len(), c.len() * 8);
+        for row in 0..c.len() {
+            if c.is_null(row) {
+                out.append_null();
+            } else if let Some(a) = c.as_primitive_opt::<Float64Type>() {
+                out.append_value(float_text(a.value(row), 15));
+            } else if let Some(a) = c.as_primitive_opt::<Float32Type>() {
+                out.append_value(float4_text(a.value(row)));
+            }
+        }
+        columns.push(Arc::new(out.finish()) as ArrayRef);
+        schema_fields.push(Field::new(f.name(), DataType::Utf8, true));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).map_err(|e| Error::internal(format!("formatting floats: {e}")))
+}
+
+fn float4_text(v: f32) -> String {
+    if v.is_finite() && v != 0.0 {
+        // The shortest digits of the float4 value itself, not of its widened float8.
+        let exp = format!("{v:e}");
+        return shortest(&exp, &format!("{v}"), 6);
+    }
+    float_text(f64::from(v), 6)
+}
+
+/// PostgreSQL's shortest-exact output (`extra_float_digits` of 1 or more, its default): plain
+/// notation for decimal exponents from -4 to below `digits` (15 for float8, 6 for float4),
+/// scientific with a signed two-digit exponent otherwise.
+pub fn float_text(v: f64, digits: i32) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    shortest(&format!("{v:e}"), &format!("{v}"), digits)
+}
+
+/// From Rust's shortest round-trip forms (`3e2`, `300`) to PostgreSQL's.
+fn shortest(scientific: &str, plain: &str, digits: i32) -> String {
+    let Some((mantissa, exp)) = scientific.split_once('e') else {
+        return plain.to_string();
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..digits).contains(&exp) {
+        plain.to_string()
+    } else {
+        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_postgres_prints_them() {
+        let cases = [
+            (300.0, "300"),
+            (1.5, "1.5"),
+            (1e20, "1e+20"),
+            (1e-7, "1e-07"),
+            (1e14, "100000000000000"),
+            (1e15, "1e+15"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5e-300, "-2.5e-300"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (-0.0, "-0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for (v, expected) in cases {
+            assert_eq!(float_text(v, 15), expected, "{v:?}");
+        }
+        assert_eq!(float4_text(0.1), "0.1");
+        assert_eq!(float4_text(1_234_567.0), "1.234567e+06");
+        assert_eq!(float4_text(123_456.0), "123456");
+    }
 }

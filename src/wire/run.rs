@@ -103,12 +103,16 @@ pub fn query_response(schema: SchemaRef, stream: SendableRecordBatchStream, tag:
     let schema = encode::wire_schema(&schema);
     let fields = Arc::new(encode::fields(&schema, format)?);
     let row_fields = fields.clone();
-    let rows = stream.flat_map(
-        move |batch| match batch.map_err(Error::from).and_then(|b| encode::wire_batch(b, &schema)) {
+    let rows = stream.flat_map(move |batch| {
+        match batch
+            .map_err(Error::from)
+            .and_then(|b| encode::wire_batch(b, &schema))
+            .and_then(|b| encode::postgres_float_text(b, &row_fields))
+        {
             Ok(b) => stream::iter(until_error(encode_recordbatch(row_fields.clone(), b)).collect::<Vec<_>>()),
             Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),
-        },
-    );
+        }
+    });
     let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     Ok(response)

@@ -446,3 +446,28 @@ async fn tag_map_reads_tags_of_either_shape() {
     assert!(hint.contains("tags"), "{hint}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn floats_print_as_postgres_prints_them_in_text_and_stay_exact_in_binary() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let sql = "SELECT 300::float8, 1e20::float8, 1e-7::float8, 'Infinity'::float8, 0.1::float4, 1234567::float4";
+    let text = rows(&c, sql).await.unwrap();
+    let got: Vec<Option<&str>> = (0..6).map(|i| text[0].get(i)).collect();
+    assert_eq!(
+        got,
+        vec![
+            Some("300"),
+            Some("1e+20"),
+            Some("1e-07"),
+            Some("Infinity"),
+            Some("0.1"),
+            Some("1.234567e+06")
+        ]
+    );
+    let binary = c.query_one(sql, &[]).await.unwrap();
+    assert_eq!((binary.get::<_, f64>(0), binary.get::<_, f64>(1)), (300.0, 1e20));
+    assert!(binary.get::<_, f64>(3).is_infinite());
+    assert_eq!(binary.get::<_, f32>(5), 1_234_567.0);
+    stack.stop().await;
+}
