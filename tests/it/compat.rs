@@ -471,3 +471,55 @@ async fn floats_print_as_postgres_prints_them_in_text_and_stay_exact_in_binary()
     assert_eq!(binary.get::<_, f32>(5), 1_234_567.0);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn json_containment_paths_and_functions() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    // VPCs tagged env=staging, by containment, agree with tag_map.
+    let by_containment = rows(
+        &c,
+        "SELECT vpc_id FROM awscc.ec2.vpcs WHERE region = 'us-east-1' AND tags @> '[{\"Key\": \"env\", \"Value\": \"staging\"}]' ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    let by_map = rows(
+        &c,
+        "SELECT vpc_id FROM awscc.ec2.vpcs WHERE region = 'us-east-1' AND tag_map ->> 'env' = 'staging' ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    let ids = |r: &[tokio_postgres::SimpleQueryRow]| r.iter().map(|r| r.get(0).map(str::to_string)).collect::<Vec<_>>();
+    assert_eq!(ids(&by_containment), ids(&by_map));
+    let r = rows(
+        &c,
+        "SELECT '[1,2,3]'::jsonb @> '[3,1]', '{\"a\": 1}' <@ '{\"a\": 1, \"b\": 2}'::jsonb, '[1,2]'::jsonb @> '[[1]]', \
+         '{\"a\": [{\"b\": \"x\"}]}'::jsonb #>> '{a,0,b}', '{\"a\": [1, 2]}'::jsonb #> '{a,-1}', \
+         jsonb_typeof('{\"a\": 1}'), json_array_length('[1, 2, 3]')::text, jsonb_extract_path_text('{\"a\": {\"b\": 7}}', 'a', 'b'), \
+         jsonb_build_array(1, 'a', true, NULL), to_jsonb('x'::text), jsonb_strip_nulls('{\"a\": null, \"b\": 1}')",
+    )
+    .await
+    .unwrap();
+    let got: Vec<Option<&str>> = (0..11).map(|i| r[0].get(i)).collect();
+    assert_eq!(
+        got,
+        vec![
+            Some("t"),
+            Some("t"),
+            Some("f"),
+            Some("x"),
+            Some("2"),
+            Some("object"),
+            Some("3"),
+            Some("7"),
+            Some("[1,\"a\",true,null]"),
+            Some("\"x\""),
+            Some("{\"b\":1}")
+        ]
+    );
+    let (code, message, _) = db_error(c.simple_query("SELECT jsonb_array_length('{}')").await.unwrap_err());
+    assert_eq!(code, "22023", "{message}");
+    let (code, message, _) = db_error(c.simple_query("SELECT 'not json' @> '1'::jsonb").await.unwrap_err());
+    assert_eq!(code, "22P02", "{message}");
+    stack.stop().await;
+}

@@ -17,6 +17,7 @@ pub mod coercion;
 pub mod function;
 pub mod functions;
 pub mod information_schema;
+pub mod json;
 pub mod network;
 pub mod parameters;
 pub mod pg_catalog;
@@ -108,6 +109,14 @@ pub fn install(
     for f in network::functions() {
         ctx.register_udf(f);
     }
+    let json_functions = json::functions();
+    let json_operators = json::JsonOperators::new(&json_functions);
+    for f in json_functions {
+        ctx.register_udf(f);
+    }
+    if let Ok(f) = datafusion::execution::FunctionRegistry::udf(ctx, "json_build_object") {
+        ctx.register_udf(f.as_ref().clone().with_aliases(["jsonb_build_object"]));
+    }
     // PostgreSQL's name for DataFusion's uuid().
     if let Ok(uuid) = datafusion::execution::FunctionRegistry::udf(ctx, "uuid") {
         ctx.register_udf(uuid.as_ref().clone().with_aliases(["gen_random_uuid"]));
@@ -117,9 +126,16 @@ pub fn install(
     let mut rules = existing.analyzer().rules.clone();
     // Before DataFusion's type coercion, which would refuse the comparison.
     rules.insert(0, Arc::new(coercion::UnknownLiterals));
+    // Ours first: the first planner that plans an operator wins.
+    let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> = Vec::new();
+    if let Some(ops) = json_operators {
+        planners.push(Arc::new(ops));
+    }
+    planners.extend(existing.expr_planners().iter().cloned());
     *state.write() = datafusion::execution::session_state::SessionStateBuilder::new_from_existing(existing)
         .with_type_planner(Arc::new(types::PgTypes))
         .with_analyzer_rules(rules)
+        .with_expr_planners(planners)
         .build();
     Ok(lookup)
 }

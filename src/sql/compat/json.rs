@@ -1,0 +1,296 @@
+//! PostgreSQL's JSON operators and functions that `datafusion-functions-json` (which gives
+//! `->`, `->>` and `?`) lacks: containment `@>` and `<@`, path extraction `#>` and `#>>`
+//! (with PostgreSQL's `'{a,0,b}'` paths), and `jsonb_typeof`, `jsonb_array_length`,
+//! `jsonb_extract_path(_text)`, `jsonb_pretty`, `jsonb_strip_nulls`, `jsonb_build_array`,
+//! `to_jsonb` under both their `json` and `jsonb` names. JSON values are text here.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DFSchema, DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::{Expr, ExprSchemable, ScalarUDF};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+use serde_json::Value;
+
+use super::function::{boolean, text, utf8, Arg, PgFunction};
+use crate::error::Error;
+
+fn parse(t: &str, what: &str) -> DfResult<Value> {
+    serde_json::from_str(t).map_err(|e| {
+        DataFusionError::External(Box::new(Error::InvalidText {
+            message: format!("invalid input syntax for type json: {what} is not JSON ({e})"),
+            hint: None,
+        }))
+    })
+}
+
+fn json_arg(v: &ScalarValue, what: &str) -> DfResult<Option<Value>> {
+    text(v).map(|t| parse(t, what)).transpose()
+}
+
+/// `a @> b` as jsonb defines it: objects by key, arrays element-wise in any order, scalars
+/// by value (numbers numerically), and a top-level array contains a scalar it has.
+pub fn contains(a: &Value, b: &Value, top: bool) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => y.iter().all(|(k, v)| x.get(k).is_some_and(|w| contains(w, v, false))),
+        (Value::Array(x), Value::Array(y)) => y.iter().all(|v| x.iter().any(|w| contains(w, v, false))),
+        (Value::Array(x), scalar) if top && !scalar.is_object() => x.iter().any(|w| same_scalar(w, scalar)),
+        (x, y) => same_scalar(x, y),
+    }
+}
+
+fn same_scalar(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// The elements of a PostgreSQL text-array path: `{a,0,"b c"}`.
+fn path_elements(path: &str) -> Vec<String> {
+    let inner = path.trim().trim_start_matches('{').trim_end_matches('}');
+    if inner.is_empty() {
+        return Vec::new();
+    }
+    inner.split(',').map(|p| p.trim().trim_matches('"').to_string()).collect()
+}
+
+/// Follows `path` (keys of objects, indexes of arrays, negative from the end).
+pub fn at_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, step| match v {
+        Value::Object(m) => m.get(step),
+        Value::Array(items) => {
+            let i: i64 = step.parse().ok()?;
+            let i = if i < 0 { i + items.len() as i64 } else { i };
+            items.get(usize::try_from(i).ok()?)
+        }
+        _ => None,
+    })
+}
+
+/// A JSON value as `->>` gives it: strings unquoted, null as SQL NULL.
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+fn typeof_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A SQL value as JSON: text as a string, numbers and booleans as themselves.
+fn to_json(v: &ScalarValue) -> Value {
+    match v {
+        ScalarValue::Boolean(Some(b)) => Value::Bool(*b),
+        ScalarValue::Int8(Some(n)) => Value::from(*n),
+        ScalarValue::Int16(Some(n)) => Value::from(*n),
+        ScalarValue::Int32(Some(n)) => Value::from(*n),
+        ScalarValue::Int64(Some(n)) => Value::from(*n),
+        ScalarValue::Float32(Some(n)) => Value::from(f64::from(*n)),
+        ScalarValue::Float64(Some(n)) => Value::from(*n),
+        v if v.is_null() => Value::Null,
+        other => Value::String(text(other).map(str::to_string).unwrap_or_else(|| other.to_string())),
+    }
+}
+
+pub fn functions() -> Vec<ScalarUDF> {
+    let mut out = Vec::new();
+    out.push(
+        PgFunction::new("_pg_json_contains", &[Arg::Text, Arg::Text], 2, DataType::Boolean, |a| {
+            let (x, y) = (
+                json_arg(&a[0], "the left operand of @>")?,
+                json_arg(&a[1], "the right operand of @>")?,
+            );
+            Ok(ScalarValue::Boolean(x.zip(y).map(|(x, y)| contains(&x, &y, true))))
+        })
+        .udf(),
+    );
+    out.push(
+        PgFunction::new("_pg_json_path", &[Arg::Text, Arg::Text, Arg::Bool], 3, DataType::Utf8, |a| {
+            let Some(v) = json_arg(&a[0], "the left operand of #>")? else {
+                return Ok(utf8(None));
+            };
+            let path = path_elements(text(&a[1]).unwrap_or_default());
+            let found = at_path(&v, &path);
+            Ok(utf8(if boolean(&a[2]).unwrap_or(false) {
+                found.and_then(as_text)
+            } else {
+                found.map(Value::to_string)
+            }))
+        })
+        .udf(),
+    );
+    for prefix in ["json", "jsonb"] {
+        out.push(
+            PgFunction::new(&format!("{prefix}_typeof"), &[Arg::Text], 1, DataType::Utf8, |a| {
+                Ok(utf8(json_arg(&a[0], "the argument")?.map(|v| typeof_name(&v).to_string())))
+            })
+            .udf(),
+        );
+        out.push(
+            PgFunction::new(
+                &format!("{prefix}_array_length"),
+                &[Arg::Text],
+                1,
+                DataType::Int32,
+                |a| match json_arg(&a[0], "the argument")? {
+                    None => Ok(ScalarValue::Int32(None)),
+                    Some(Value::Array(items)) => Ok(ScalarValue::Int32(i32::try_from(items.len()).ok())),
+                    Some(_) => Err(DataFusionError::External(Box::new(Error::InvalidParameter {
+                        message: "cannot get array length of a non-array".into(),
+                        hint: Some("check jsonb_typeof(x) = 'array' first".into()),
+                    }))),
+                },
+            )
+            .udf(),
+        );
+        for (suffix, as_text_result) in [("extract_path", false), ("extract_path_text", true)] {
+            out.push(
+                PgFunction::new(&format!("{prefix}_{suffix}"), &[Arg::Text; 64], 1, DataType::Utf8, move |a| {
+                    let Some(v) = json_arg(&a[0], "the first argument")? else {
+                        return Ok(utf8(None));
+                    };
+                    let path: Vec<String> = a[1..].iter().filter_map(|p| text(p).map(str::to_string)).collect();
+                    let found = at_path(&v, &path);
+                    Ok(utf8(if as_text_result {
+                        found.and_then(as_text)
+                    } else {
+                        found.map(Value::to_string)
+                    }))
+                })
+                .udf(),
+            );
+        }
+        out.push(
+            PgFunction::new(&format!("{prefix}_strip_nulls"), &[Arg::Text], 1, DataType::Utf8, |a| {
+                Ok(utf8(json_arg(&a[0], "the argument")?.map(|v| strip_nulls(v).to_string())))
+            })
+            .udf(),
+        );
+        out.push(
+            PgFunction::new(&format!("{prefix}_build_array"), &[Arg::Any; 100], 0, DataType::Utf8, |a| {
+                Ok(utf8(Some(Value::Array(a.iter().map(to_json).collect()).to_string())))
+            })
+            .lenient()
+            .udf(),
+        );
+        out.push(
+            PgFunction::new(&format!("to_{prefix}"), &[Arg::Any], 1, DataType::Utf8, |a| {
+                Ok(utf8((!a[0].is_null()).then(|| to_json(&a[0]).to_string())))
+            })
+            .lenient()
+            .udf(),
+        );
+    }
+    out.push(
+        PgFunction::new("jsonb_pretty", &[Arg::Text], 1, DataType::Utf8, |a| {
+            let v = json_arg(&a[0], "the argument")?;
+            Ok(utf8(v.map(|v| {
+                serde_json::to_string_pretty(&v).unwrap_or_default().replace("  ", "    ")
+            })))
+        })
+        .udf(),
+    );
+    out
+}
+
+/// Plans `@>`, `<@`, `#>` and `#>>` on text operands (JSON here) before
+/// `datafusion-functions-json`, which knows no containment and reads `#>` paths as keys.
+#[derive(Debug)]
+pub struct JsonOperators {
+    contains: Arc<ScalarUDF>,
+    path: Arc<ScalarUDF>,
+}
+
+impl JsonOperators {
+    pub fn new(udfs: &[ScalarUDF]) -> Option<JsonOperators> {
+        let find = |name: &str| udfs.iter().find(|u| u.name() == name).cloned().map(Arc::new);
+        Some(JsonOperators {
+            contains: find("_pg_json_contains")?,
+            path: find("_pg_json_path")?,
+        })
+    }
+}
+
+fn is_text(e: &Expr, schema: &DFSchema) -> bool {
+    e.get_type(schema)
+        .is_ok_and(|t| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+}
+
+impl ExprPlanner for JsonOperators {
+    fn plan_binary_op(&self, expr: RawBinaryExpr, schema: &DFSchema) -> DfResult<PlannerResult<RawBinaryExpr>> {
+        let call = |udf: &Arc<ScalarUDF>, args: Vec<Expr>| Expr::ScalarFunction(ScalarFunction::new_udf(udf.clone(), args));
+        let text_bool = |b: bool| Expr::Literal(ScalarValue::Boolean(Some(b)), None);
+        let planned = match &expr.op {
+            BinaryOperator::AtArrow if is_text(&expr.left, schema) => call(&self.contains, vec![expr.left.clone(), expr.right.clone()]),
+            BinaryOperator::ArrowAt if is_text(&expr.right, schema) => call(&self.contains, vec![expr.right.clone(), expr.left.clone()]),
+            BinaryOperator::HashArrow if is_text(&expr.left, schema) => {
+                call(&self.path, vec![expr.left.clone(), expr.right.clone(), text_bool(false)])
+            }
+            BinaryOperator::HashLongArrow if is_text(&expr.left, schema) => {
+                call(&self.path, vec![expr.left.clone(), expr.right.clone(), text_bool(true)])
+            }
+            _ => return Ok(PlannerResult::Original(expr)),
+        };
+        Ok(PlannerResult::Planned(planned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn containment_as_jsonb_defines_it() {
+        assert!(contains(&json!([1, 2, 3]), &json!([3, 1]), true));
+        assert!(contains(&json!([1, 2, 3]), &json!(2), true));
+        assert!(
+            !contains(&json!([[1, 2]]), &json!(1), true),
+            "only the top level array contains scalars"
+        );
+        assert!(contains(&json!({"a": 1, "b": {"c": [1, 2]}}), &json!({"b": {"c": [2]}}), true));
+        assert!(!contains(&json!({"a": 1}), &json!({"a": 1, "b": 2}), true));
+        assert!(contains(&json!([{"Key": "env", "Value": "prod"}]), &json!([{"Key": "env"}]), true));
+        assert!(contains(&json!(1.0), &json!(1), true), "numbers compare by value");
+        assert!(!contains(&json!("1"), &json!(1), true));
+    }
+
+    #[test]
+    fn paths_follow_keys_and_indexes() {
+        let v = json!({"a": [{"b": "x"}, {"b": null}], "n": 1});
+        assert_eq!(path_elements("{a,0,b}"), vec!["a", "0", "b"]);
+        assert_eq!(at_path(&v, &path_elements("{a,0,b}")), Some(&json!("x")));
+        assert_eq!(at_path(&v, &path_elements("{a,-1}")), Some(&json!({"b": null})));
+        assert_eq!(at_path(&v, &path_elements("{a,9}")), None);
+        assert_eq!(at_path(&v, &path_elements("{}")), Some(&v));
+        assert_eq!(as_text(&json!("x")).as_deref(), Some("x"));
+        assert_eq!(as_text(&json!({"k": 1})).as_deref(), Some("{\"k\":1}"));
+        assert_eq!(strip_nulls(json!({"a": null, "b": [null, {"c": null}]})), json!({"b": [null, {}]}));
+    }
+}
