@@ -523,3 +523,36 @@ async fn json_containment_paths_and_functions() {
     assert_eq!(code, "22P02", "{message}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn json_set_functions_return_rows() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    // Every tag of every VPC, one row each.
+    let tags = rows(
+        &c,
+        "SELECT vpc_id, jsonb_array_elements(tags) ->> 'Key' AS k FROM awscc.ec2.vpcs WHERE region = 'us-east-1' ORDER BY 1, 2",
+    )
+    .await
+    .unwrap();
+    let lengths = rows(
+        &c,
+        "SELECT sum(jsonb_array_length(tags))::text FROM awscc.ec2.vpcs WHERE region = 'us-east-1' AND tags IS NOT NULL",
+    )
+    .await
+    .unwrap();
+    assert_eq!(Some(tags.len().to_string().as_str()), lengths[0].get(0));
+    let keys = rows(
+        &c,
+        "SELECT jsonb_object_keys(tag_map) AS k, count(*) FROM awscc.ec2.vpcs WHERE region = 'us-east-1' GROUP BY 1 ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    assert!(keys.iter().any(|r| r.get(0) == Some("env")));
+    let texts = rows(&c, "SELECT jsonb_array_elements_text('[1, \"a\", null]')").await.unwrap();
+    let texts: Vec<Option<&str>> = texts.iter().map(|r| r.get(0)).collect();
+    assert_eq!(texts, vec![Some("1"), Some("a"), None]);
+    let (code, _, _) = db_error(c.simple_query("SELECT jsonb_object_keys('[1]')").await.unwrap_err());
+    assert_eq!(code, "22023");
+    stack.stop().await;
+}

@@ -2,7 +2,9 @@
 //! `->`, `->>` and `?`) lacks: containment `@>` and `<@`, path extraction `#>` and `#>>`
 //! (with PostgreSQL's `'{a,0,b}'` paths), and `jsonb_typeof`, `jsonb_array_length`,
 //! `jsonb_extract_path(_text)`, `jsonb_pretty`, `jsonb_strip_nulls`, `jsonb_build_array`,
-//! `to_jsonb` under both their `json` and `jsonb` names. JSON values are text here.
+//! `to_jsonb` under both their `json` and `jsonb` names; `jsonb_array_elements(_text)` and
+//! `jsonb_object_keys` in a SELECT list through `_pg_json_elements`/`_pg_json_keys` (see
+//! `syntax`). JSON values are text here.
 
 use std::sync::Arc;
 
@@ -77,6 +79,23 @@ fn as_text(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }
+}
+
+fn not_a(message: &str, hint: &str) -> DataFusionError {
+    DataFusionError::External(Box::new(Error::InvalidParameter {
+        message: message.into(),
+        hint: Some(hint.into()),
+    }))
+}
+
+fn list_of(values: Vec<Option<String>>) -> ScalarValue {
+    let array = datafusion::arrow::array::StringArray::from(values);
+    ScalarValue::List(Arc::new(datafusion::arrow::array::ListArray::new(
+        Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true)),
+        datafusion::arrow::buffer::OffsetBuffer::from_lengths([datafusion::arrow::array::Array::len(&array)]),
+        Arc::new(array),
+        None,
+    )))
 }
 
 fn strip_nulls(v: Value) -> Value {
@@ -207,6 +226,44 @@ pub fn functions() -> Vec<ScalarUDF> {
             .udf(),
         );
     }
+    let text_list = DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true)));
+    out.push(
+        PgFunction::new("_pg_json_elements", &[Arg::Text, Arg::Bool], 2, text_list.clone(), |a| {
+            let as_text_elements = boolean(&a[1]).unwrap_or(false);
+            let items = match json_arg(&a[0], "the argument")? {
+                None => Vec::new(),
+                Some(Value::Array(items)) => items,
+                Some(_) => {
+                    return Err(not_a(
+                        "cannot extract elements from a non-array",
+                        "check jsonb_typeof(x) = 'array' first",
+                    ))
+                }
+            };
+            let values: Vec<Option<String>> = items
+                .iter()
+                .map(|v| if as_text_elements { as_text(v) } else { Some(v.to_string()) })
+                .collect();
+            Ok(list_of(values))
+        })
+        .udf(),
+    );
+    out.push(
+        PgFunction::new("_pg_json_keys", &[Arg::Text], 1, text_list, |a| {
+            let keys = match json_arg(&a[0], "the argument")? {
+                None => Vec::new(),
+                Some(Value::Object(m)) => m.keys().cloned().map(Some).collect(),
+                Some(_) => {
+                    return Err(not_a(
+                        "cannot call jsonb_object_keys on a non-object",
+                        "check jsonb_typeof(x) = 'object' first",
+                    ))
+                }
+            };
+            Ok(list_of(keys))
+        })
+        .udf(),
+    );
     out.push(
         PgFunction::new("jsonb_pretty", &[Arg::Text], 1, DataType::Utf8, |a| {
             let v = json_arg(&a[0], "the argument")?;

@@ -948,11 +948,34 @@ impl VisitorMut for ProjectedSeries {
                     if let Some(rows) = parse_expr(&format!("unnest({e})")) {
                         *e = rows;
                     }
+                    continue;
                 }
+                // Anywhere in the item: `jsonb_array_elements(tags) ->> 'Key'` is a set too.
+                let _ = visit_expressions_mut(e, |x| {
+                    if let Expr::Function(f) = &*x {
+                        if let Some(rows) = function_name(&f.name).and_then(|n| json_set_function(&n, single_arg(&f.args))) {
+                            *x = rows;
+                        }
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
             }
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `jsonb_array_elements(x)`, `…_text`, `jsonb_object_keys(x)` (and the `json_` names) in a
+/// SELECT list: one row per element or key, as `unnest` of the list they make.
+fn json_set_function(name: &str, arg: Option<&Expr>) -> Option<Expr> {
+    let arg = arg?;
+    let call = match name {
+        "jsonb_array_elements" | "json_array_elements" => format!("_pg_json_elements({arg}, false)"),
+        "jsonb_array_elements_text" | "json_array_elements_text" => format!("_pg_json_elements({arg}, true)"),
+        "jsonb_object_keys" | "json_object_keys" => format!("_pg_json_keys({arg})"),
+        _ => return None,
+    };
+    parse_expr(&format!("unnest({call})"))
 }
 
 /// `x IN (SELECT …)` in a SELECT list, which DataFusion plans only in filters: membership in
@@ -1439,6 +1462,22 @@ mod tests {
         );
         // Without a network on either side they stay what they are.
         assert_eq!(rewritten("SELECT 1 << 2"), "SELECT 1 << 2");
+    }
+
+    #[test]
+    fn json_set_functions_in_the_select_list_unnest() {
+        assert_eq!(
+            rewritten("SELECT id, jsonb_array_elements(tags) AS tag FROM t"),
+            "SELECT id, unnest(_pg_json_elements(tags, false)) AS tag FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT json_object_keys(tag_map) FROM t"),
+            "SELECT unnest(_pg_json_keys(tag_map)) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT jsonb_array_elements(tags) ->> 'Key' FROM t"),
+            "SELECT unnest(_pg_json_elements(tags, false)) ->> 'Key' FROM t"
+        );
     }
 
     #[test]
