@@ -680,7 +680,8 @@ fn json_build_object(args: &[ScalarValue]) -> DfResult<ScalarValue> {
     Ok(utf8(Some(serde_json::Value::Object(object).to_string())))
 }
 
-fn json_value(v: &ScalarValue) -> serde_json::Value {
+/// A SQL value as JSON: text as a string, numbers and booleans as themselves.
+pub(super) fn json_value(v: &ScalarValue) -> serde_json::Value {
     use serde_json::Value;
     if v.is_null() {
         return Value::Null;

@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 use serde_json::Value;
 
 use super::function::{boolean, text, utf8, Arg, PgFunction};
+use super::functions::json_value;
 use crate::error::Error;
 
 fn parse(t: &str, what: &str) -> DfResult<Value> {
@@ -122,21 +123,6 @@ fn typeof_name(v: &Value) -> &'static str {
     }
 }
 
-/// A SQL value as JSON: text as a string, numbers and booleans as themselves.
-fn to_json(v: &ScalarValue) -> Value {
-    match v {
-        ScalarValue::Boolean(Some(b)) => Value::Bool(*b),
-        ScalarValue::Int8(Some(n)) => Value::from(*n),
-        ScalarValue::Int16(Some(n)) => Value::from(*n),
-        ScalarValue::Int32(Some(n)) => Value::from(*n),
-        ScalarValue::Int64(Some(n)) => Value::from(*n),
-        ScalarValue::Float32(Some(n)) => Value::from(f64::from(*n)),
-        ScalarValue::Float64(Some(n)) => Value::from(*n),
-        v if v.is_null() => Value::Null,
-        other => Value::String(text(other).map(str::to_string).unwrap_or_else(|| other.to_string())),
-    }
-}
-
 pub fn functions() -> Vec<ScalarUDF> {
     let mut out = Vec::new();
     out.push(
@@ -213,14 +199,14 @@ pub fn functions() -> Vec<ScalarUDF> {
         );
         out.push(
             PgFunction::new(&format!("{prefix}_build_array"), &[Arg::Any; 100], 0, DataType::Utf8, |a| {
-                Ok(utf8(Some(Value::Array(a.iter().map(to_json).collect()).to_string())))
+                Ok(utf8(Some(Value::Array(a.iter().map(json_value).collect()).to_string())))
             })
             .lenient()
             .udf(),
         );
         out.push(
             PgFunction::new(&format!("to_{prefix}"), &[Arg::Any], 1, DataType::Utf8, |a| {
-                Ok(utf8((!a[0].is_null()).then(|| to_json(&a[0]).to_string())))
+                Ok(utf8((!a[0].is_null()).then(|| json_value(&a[0]).to_string())))
             })
             .lenient()
             .udf(),
