@@ -521,6 +521,15 @@ async fn json_containment_paths_and_functions() {
     assert_eq!(code, "22023", "{message}");
     let (code, message, _) = db_error(c.simple_query("SELECT 'not json' @> '1'::jsonb").await.unwrap_err());
     assert_eq!(code, "22P02", "{message}");
+    for bad in ["SELECT 'not json'::jsonb", "SELECT '{\"a\":'::json"] {
+        let (code, message, _) = db_error(c.simple_query(bad).await.unwrap_err());
+        assert_eq!(code, "22P02", "{bad}: {message}");
+        assert!(message.contains("type json"), "{message}");
+    }
+    let typed = rows(&c, "SELECT pg_typeof('[1]'::jsonb), ('{\"a\": 1}'::jsonb -> 'a')")
+        .await
+        .unwrap();
+    assert_eq!((typed[0].get(0), typed[0].get(1)), (Some("json"), Some("1")));
     stack.stop().await;
 }
 

@@ -126,6 +126,14 @@ fn typeof_name(v: &Value) -> &'static str {
 pub fn functions() -> Vec<ScalarUDF> {
     let mut out = Vec::new();
     out.push(
+        PgFunction::new("_pg_json_checked", &[Arg::Text], 1, DataType::Utf8, |a| {
+            let Some(t) = text(&a[0]) else { return Ok(utf8(None)) };
+            parse(t, "the value")?;
+            Ok(utf8(Some(t.to_string())))
+        })
+        .udf(),
+    );
+    out.push(
         PgFunction::new("_pg_json_contains", &[Arg::Text, Arg::Text], 2, DataType::Boolean, |a| {
             let (x, y) = (
                 json_arg(&a[0], "the left operand of @>")?,

@@ -121,6 +121,7 @@ fn rewrite_expr(e: &mut Expr) {
         .or_else(|| computed_regclass(e))
         .or_else(|| oid_alias_text(e))
         .or_else(|| network_cast(e))
+        .or_else(|| json_cast(e))
         .or_else(|| network_operator(e))
     {
         *e = new;
@@ -530,6 +531,19 @@ fn network_cast(e: &Expr) -> Option<Expr> {
         "inet" => parse_expr(&format!("_pg_inet({expr})")),
         _ => None,
     }
+}
+
+/// `x::json`, `x::jsonb` of text: the text is checked (22P02 naming what is wrong) and stays
+/// a cast, which types it as JSON. Already checked (`_pg_json_checked(…)`) is left alone.
+fn json_cast(e: &Expr) -> Option<Expr> {
+    let Expr::Cast { expr, data_type, .. } = e else { return None };
+    if !matches!(data_type, DataType::JSON | DataType::JSONB) {
+        return None;
+    }
+    if matches!(expr.as_ref(), Expr::Function(f) if function_name(&f.name).as_deref() == Some("_pg_json_checked")) {
+        return None;
+    }
+    parse_expr(&format!("CAST(_pg_json_checked({expr}) AS {data_type})"))
 }
 
 /// `a << b`, `<<=`, `>>`, `>>=`, `&&` where a side is a network (a `::cidr`/`::inet` cast,
@@ -1459,6 +1473,10 @@ mod tests {
             rewritten("SELECT a::inet >>= b::inet, a::cidr && '10.0.0.0/8'::cidr, a::cidr <<= '0.0.0.0/0'"),
             "SELECT _pg_net_contains(_pg_inet(a), _pg_inet(b), false), _pg_net_overlaps(_pg_cidr(a), _pg_cidr('10.0.0.0/8')), \
              _pg_net_contains('0.0.0.0/0', _pg_cidr(a), false)"
+        );
+        assert_eq!(
+            rewritten("SELECT x::jsonb -> 'a'"),
+            "SELECT CAST(_pg_json_checked(x) AS JSONB) -> 'a'"
         );
         // Without a network on either side they stay what they are.
         assert_eq!(rewritten("SELECT 1 << 2"), "SELECT 1 << 2");
