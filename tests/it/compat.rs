@@ -526,10 +526,24 @@ async fn json_containment_paths_and_functions() {
         assert_eq!(code, "22P02", "{bad}: {message}");
         assert!(message.contains("type json"), "{message}");
     }
-    let typed = rows(&c, "SELECT pg_typeof('[1]'::jsonb), ('{\"a\": 1}'::jsonb -> 'a')")
+    let typed = rows(&c, "SELECT pg_typeof('[1]'::jsonb), ('{\"a\": 1}'::jsonb -> 'a')::text")
         .await
         .unwrap();
     assert_eq!((typed[0].get(0), typed[0].get(1)), (Some("json"), Some("1")));
+    let texts = rows(
+        &c,
+        "SELECT (tags -> 0 -> 'Key')::text, (tags -> 0)::text, tags -> 0 ->> 'Key' FROM awscc.ec2.vpcs \
+         WHERE region = 'us-east-1' AND tags IS NOT NULL LIMIT 1",
+    )
+    .await
+    .unwrap();
+    let key = texts[0].get(2).unwrap();
+    assert_eq!(
+        texts[0].get(0),
+        Some(format!("\"{key}\"").as_str()),
+        "a json string cast to text keeps its quotes"
+    );
+    assert!(texts[0].get(1).unwrap().starts_with('{'), "{:?}", texts[0].get(1));
     stack.stop().await;
 }
 

@@ -122,6 +122,7 @@ fn rewrite_expr(e: &mut Expr) {
         .or_else(|| oid_alias_text(e))
         .or_else(|| network_cast(e))
         .or_else(|| json_cast(e))
+        .or_else(|| json_arrow_text(e))
         .or_else(|| network_operator(e))
     {
         *e = new;
@@ -531,6 +532,32 @@ fn network_cast(e: &Expr) -> Option<Expr> {
         "inet" => parse_expr(&format!("_pg_inet({expr})")),
         _ => None,
     }
+}
+
+/// `(x -> k)::text`: the JSON text of the value, as PostgreSQL prints a json value cast to
+/// text. `->` gives datafusion-functions-json's union, which a plain cast turns into NULL.
+fn json_arrow_text(e: &Expr) -> Option<Expr> {
+    let Expr::Cast { expr, data_type, .. } = e else { return None };
+    let name = data_type.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.strip_prefix("pg_catalog.").unwrap_or(&name),
+        "text" | "varchar" | "character varying" | "string"
+    ) {
+        return None;
+    }
+    let mut inner = expr.as_ref();
+    while let Expr::Nested(x) = inner {
+        inner = x;
+    }
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Arrow,
+        right,
+    } = inner
+    else {
+        return None;
+    };
+    parse_expr(&format!("json_get_json({left}, {right})"))
 }
 
 /// `x::json`, `x::jsonb` of text: the text is checked (22P02 naming what is wrong) and stays
@@ -1473,6 +1500,10 @@ mod tests {
             rewritten("SELECT a::inet >>= b::inet, a::cidr && '10.0.0.0/8'::cidr, a::cidr <<= '0.0.0.0/0'"),
             "SELECT _pg_net_contains(_pg_inet(a), _pg_inet(b), false), _pg_net_overlaps(_pg_cidr(a), _pg_cidr('10.0.0.0/8')), \
              _pg_net_contains('0.0.0.0/0', _pg_cidr(a), false)"
+        );
+        assert_eq!(
+            rewritten("SELECT (tags -> 0 -> 'Key')::text"),
+            "SELECT json_get_json(tags -> 0, 'Key')"
         );
         assert_eq!(
             rewritten("SELECT x::jsonb -> 'a'"),
