@@ -10,6 +10,7 @@
 //! queries are planned and run by DataFusion.
 
 pub mod activity;
+pub mod ast;
 pub mod compat;
 pub mod copy;
 pub mod cursor;

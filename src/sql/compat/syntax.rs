@@ -1133,31 +1133,6 @@ fn refs(e: &Expr, defined: &HashSet<String>) -> Refs {
     }
 }
 
-fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
-    match e {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
-        }
-        Expr::Nested(inner)
-            if matches!(
-                inner.as_ref(),
-                Expr::BinaryOp {
-                    op: BinaryOperator::And,
-                    ..
-                }
-            ) =>
-        {
-            conjuncts(inner, out)
-        }
-        other => out.push(other.clone()),
-    }
-}
-
 fn is_comparison(op: &BinaryOperator) -> bool {
     matches!(
         op,
@@ -1189,10 +1164,11 @@ fn decorrelate(query: &Query) -> Option<Expr> {
         return None;
     }
     let defined = defined_names(select);
-    let mut all = Vec::new();
-    if let Some(w) = &select.selection {
-        conjuncts(w, &mut all);
-    }
+    let all: Vec<Expr> = select
+        .selection
+        .as_ref()
+        .map(|w| crate::sql::ast::conjuncts(w).into_iter().cloned().collect())
+        .unwrap_or_default();
     let (mut kept, mut conditions) = (Vec::new(), Vec::new());
     let mut compared = Vec::new();
     for c in all {

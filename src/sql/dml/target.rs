@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::tokenizer::Span;
 
 use crate::catalog::model::{IDENTIFIER_COLUMN, REGION_COLUMN};
 use crate::error::{Error, Result};
+use crate::sql::ast::conjuncts;
 
 /// Resources a WHERE clause names.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -42,22 +43,6 @@ pub fn named(selection: Option<&Expr>) -> Option<Named> {
     let mut seen = std::collections::HashSet::new();
     out.identifiers = identifiers?.into_iter().filter(|id| seen.insert(id.clone())).collect();
     Some(out)
-}
-
-fn conjuncts(e: &Expr) -> Vec<&Expr> {
-    match e {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut v = conjuncts(left);
-            v.extend(conjuncts(right));
-            v
-        }
-        Expr::Nested(inner) => conjuncts(inner),
-        other => vec![other],
-    }
 }
 
 /// `col = 'v'`, `'v' = col`, `col IN ('a', 'b')`, and ORs of those on one column.
