@@ -92,18 +92,7 @@ impl Raw {
     }
 
     async fn startup(&mut self) {
-        let mut body = Vec::new();
-        body.extend_from_slice(&196_608i32.to_be_bytes());
-        for (k, v) in [("user", "postgres"), ("database", "awscc")] {
-            body.extend_from_slice(k.as_bytes());
-            body.push(0);
-            body.extend_from_slice(v.as_bytes());
-            body.push(0);
-        }
-        body.push(0);
-        let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-        msg.extend(body);
-        self.writer.write_all(&msg).await.unwrap();
+        self.writer.write_all(&startup_message("postgres")).await.unwrap();
         loop {
             let m = self.read().await.expect("startup answer");
             match m.kind {
@@ -244,6 +233,21 @@ impl Raw {
             .await
             .is_ok()
     }
+}
+
+/// A protocol 3.0 StartupMessage for `user` on database `awscc`.
+pub fn startup_message(user: &str) -> Vec<u8> {
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    for (k, v) in [("user", user), ("database", "awscc")] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    msg.extend(body);
+    msg
 }
 
 fn cstr(s: &str) -> Vec<u8> {

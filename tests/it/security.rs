@@ -55,6 +55,16 @@ async fn psql(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         .unwrap()
 }
 
+/// psql printed `expected` (its stderr shown when it did not).
+fn assert_printed(out: &std::process::Output, expected: &str) {
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        expected,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn scram_logins_need_the_right_password() {
     let stack = Stack::start_with(EmulatorConfig::default(), with_users(Config::default())).await;
@@ -89,12 +99,7 @@ async fn scram_logins_need_the_right_password() {
         &[("PGPASSWORD", BOB)],
     )
     .await;
-    assert_eq!(
-        String::from_utf8_lossy(&ok.stdout).trim(),
-        "psql-in",
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_printed(&ok, "psql-in");
     let bad = psql(
         &["-h", "127.0.0.1", "-p", &port, "-U", "bob", "-d", "awscc", "-Atc", "SELECT 1"],
         &[("PGPASSWORD", "wrong")],
@@ -243,12 +248,7 @@ async fn tls_verifies_and_require_refuses_plaintext() {
         &[("PGPASSWORD", ALICE)],
     )
     .await;
-    assert_eq!(
-        String::from_utf8_lossy(&verified.stdout).trim(),
-        "secure",
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_printed(&verified, "secure");
     let plaintext = psql(
         &[
             &format!("host=localhost port={port} user=alice dbname=awscc sslmode=disable"),
@@ -374,17 +374,7 @@ async fn a_key_that_does_not_load_stops_the_server_at_startup() {
 async fn startup_as(addr: std::net::SocketAddr, user: &str) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut body = 196_608i32.to_be_bytes().to_vec();
-    for (k, v) in [("user", user), ("database", "awscc")] {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    msg.extend(body);
-    s.write_all(&msg).await.unwrap();
+    s.write_all(&crate::raw::startup_message(user)).await.unwrap();
     s
 }
 
