@@ -99,6 +99,18 @@ fn list_of(values: Vec<Option<String>>) -> ScalarValue {
     )))
 }
 
+/// `jsonb_pretty`: four spaces a level, as PostgreSQL indents (only the layout changes, never
+/// the text inside strings).
+fn pretty(v: &Value) -> String {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    match v.serialize(&mut serializer) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => v.to_string(),
+    }
+}
+
 fn strip_nulls(v: Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
@@ -261,9 +273,7 @@ pub fn functions() -> Vec<ScalarUDF> {
     out.push(
         PgFunction::new("jsonb_pretty", &[Arg::Text], 1, DataType::Utf8, |a| {
             let v = json_arg(&a[0], "the argument")?;
-            Ok(utf8(v.map(|v| {
-                serde_json::to_string_pretty(&v).unwrap_or_default().replace("  ", "    ")
-            })))
+            Ok(utf8(v.map(|v| pretty(&v))))
         })
         .udf(),
     );
@@ -343,5 +353,6 @@ mod tests {
         assert_eq!(as_text(&json!("x")).as_deref(), Some("x"));
         assert_eq!(as_text(&json!({"k": 1})).as_deref(), Some("{\"k\":1}"));
         assert_eq!(strip_nulls(json!({"a": null, "b": [null, {"c": null}]})), json!({"b": [null, {}]}));
+        assert_eq!(pretty(&json!({"a": ["x  y"]})), "{\n    \"a\": [\n        \"x  y\"\n    ]\n}");
     }
 }
