@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use cloudpg::catalog::{describe, Catalog};
 use cloudpg::config::{Config, LogFormat};
+use cloudpg::observe::logging;
 
 #[derive(Parser)]
 #[command(name = "cloudpg", version, about = "AWS Cloud Control resources as PostgreSQL tables")]
@@ -156,60 +157,38 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by RUST_LOG (default `info`). Crates that log the SQL they parse
-/// or plan (and so its literals, which may be secrets) never log below INFO, whatever
-/// RUST_LOG asks: statements are logged by cloudpg itself, as fingerprints.
-fn init_tracing(format: LogFormat) {
-    init_tracing_at(format, "info");
-}
-
-/// `default` applies when RUST_LOG is unset.
-fn init_tracing_at(format: LogFormat, default: &str) {
-    use std::io::IsTerminal;
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    for quiet in ["sqlparser=info", "datafusion=info", "arrow=info", "pgwire=info"] {
-        if let Ok(directive) = quiet.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        // One object per line: the event's fields at the top level, with the spans it ran in
-        // (the statement's fingerprint lives on its span).
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
-            .init(),
-    }
+/// Logs to stderr, filtered by RUST_LOG (default `info`), as `format` says.
+fn init_tracing(format: LogFormat) -> anyhow::Result<logging::Guard> {
+    logging::init(format, "info", None).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let log_format = cli.log_format;
     match cli.command {
         Command::Catalog { command } => {
-            init_tracing(log_format.unwrap_or_default());
+            let _logs = init_tracing(log_format.unwrap_or_default())?;
             run_catalog(command)
         }
         Command::User { command } => {
-            init_tracing(log_format.unwrap_or_default());
+            let _logs = init_tracing(log_format.unwrap_or_default())?;
             run_user(command)
         }
         Command::Config { command } => run_config(command),
         Command::Emulator(args) => {
-            init_tracing(log_format.unwrap_or_default());
+            let _logs = init_tracing(log_format.unwrap_or_default())?;
             runtime()?.block_on(run_emulator(args))
         }
         Command::Query(args) => {
             // Its output is the result; the in-process server's own lines only when they matter.
-            init_tracing_at(log_format.unwrap_or_default(), "warn");
+            let _logs = logging::init(log_format.unwrap_or_default(), "warn", None).map_err(|e| anyhow::anyhow!("{e}"))?;
             runtime()?.block_on(run_query(args))
         }
         Command::Serve(args) => {
             let config = Config::load_layered(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            init_tracing(log_format.unwrap_or(config.log.format));
+            // Declared before the runtime so it is dropped after it: the last spans are sent
+            // once every task has finished.
+            let _logs = logging::init(log_format.unwrap_or(config.log.format), "info", Some(&config.tracing))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             runtime()?.block_on(run_serve(args, config))
         }
     }

@@ -44,6 +44,9 @@ pub struct QuerySettings {
     pub budget: Arc<CallBudget>,
     /// Where the statement's scans count how far they have got.
     pub progress: Arc<crate::catalog::progress::Progress>,
+    /// The statement's span: scans run on tasks of their own, and their spans (with the API
+    /// calls under them) belong to the statement.
+    pub span: tracing::Span,
 }
 
 impl QuerySettings {
@@ -58,6 +61,7 @@ impl QuerySettings {
                 bypass_cache: false,
                 budget: Arc::new(CallBudget::new(backend.config.limits.max_api_calls)),
                 progress: Arc::default(),
+                span: tracing::Span::current(),
             })
     }
 }
@@ -237,6 +241,7 @@ pub fn plan_scan(
         hydrate_concurrency: backend.config.api.hydrate_concurrency,
         budget: settings.budget.clone(),
         progress: settings.progress.clone(),
+        span: settings.span.clone(),
     })
 }
 

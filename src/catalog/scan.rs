@@ -29,6 +29,7 @@ use crate::cloudcontrol::budget::CallBudget;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::ListRequest;
 use crate::error::{Error, Result};
+use tracing::Instrument;
 
 /// Rows per batch while hydrating; list pages without hydration keep their own size.
 const HYDRATE_BATCH_ROWS: usize = 64;
@@ -60,6 +61,8 @@ pub struct ScanSpec {
     pub budget: Arc<CallBudget>,
     /// Where the statement's scans report how far they have got.
     pub progress: Arc<crate::catalog::progress::Progress>,
+    /// The statement's span, the parent of the scan's.
+    pub span: tracing::Span,
 }
 
 impl ScanSpec {
@@ -186,8 +189,8 @@ impl ExecutionPlan for ResourceScanExec {
         let spec = self.spec.clone();
         let api = self.api.clone();
         let schema = self.schema.clone();
-        let span = tracing::info_span!("scan", table = %spec.table.qualified_name(), regions = ?spec.regions);
-        let task = tokio::spawn(tracing::Instrument::instrument(run_producer(spec, api, schema, tx), span));
+        let span = tracing::info_span!(parent: &spec.span, "scan", table = %spec.table.qualified_name(), regions = ?spec.regions);
+        let task = tokio::spawn(run_producer(spec, api, schema, tx).instrument(span));
         let abort = AbortOnDrop(task);
         let out = stream::unfold((rx, abort), |(mut rx, abort)| async move {
             rx.recv().await.map(|item| (item, (rx, abort)))
@@ -263,11 +266,11 @@ impl Producer {
         for region in &self.spec.regions {
             if self.spec.identifiers.is_some() {
                 let (p, region) = (self.clone(), region.clone());
-                jobs.spawn(async move { p.read_identifiers(region).await });
+                jobs.spawn(async move { p.read_identifiers(region).await }.in_current_span());
             } else {
                 for model in &self.spec.models {
                     let (p, region, model) = (self.clone(), region.clone(), model.clone());
-                    jobs.spawn(async move { p.list(region, model).await });
+                    jobs.spawn(async move { p.list(region, model).await }.in_current_span());
                 }
             }
         }
@@ -399,7 +402,7 @@ impl Producer {
         // concurrent GetResource calls read them, so paging and reading overlap instead of each
         // page boundary stalling the reads.
         let (id_tx, mut id_rx) = mpsc::channel::<Result<String>>(LIST_PREFETCH_IDS);
-        let _pager = AbortOnDrop(tokio::spawn(self.clone().page_identifiers(request, id_tx)));
+        let _pager = AbortOnDrop(tokio::spawn(self.clone().page_identifiers(request, id_tx).in_current_span()));
         let pages = stream::poll_fn(move |cx| id_rx.poll_recv(cx));
         let (reader, read_region) = (self.clone(), region.clone());
         let reads = pages

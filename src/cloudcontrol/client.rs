@@ -33,6 +33,21 @@ pub enum Target {
     Emulator(String),
 }
 
+/// A span for one Cloud Control call (its retries included) at `$level`, with the fields
+/// [`SdkApi::timed`] fills in when the call ends.
+macro_rules! call_span {
+    ($level:expr, $name:literal, $($field:tt)*) => {
+        tracing::span!(
+            $level,
+            $name,
+            attempts = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            $($field)*
+        )
+    };
+}
+
 pub struct SdkApi {
     base: SdkConfig,
     scrubber: Arc<Scrubber>,
@@ -46,31 +61,40 @@ pub struct SdkApi {
 impl SdkApi {
     /// Runs one call (with its retries), recording its outcome, time and attempts in the
     /// metrics and the recent-calls log.
+    /// `span` is the call's, made by `call_span!`.
     async fn timed<T>(
         &self,
         operation: &'static str,
         type_name: &str,
         region: &str,
+        span: tracing::Span,
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let started = std::time::Instant::now();
         let at = std::time::SystemTime::now();
-        let (out, attempts) = super::calls::counting_attempts(call).await;
+        let (out, attempts) = super::calls::counting_attempts(call).instrument(span.clone()).await;
         let duration = started.elapsed();
         let code = out.as_ref().err().map(|e| match e {
             Error::Aws(a) => a.code.as_str(),
             _ => "error",
         });
         crate::observe::metrics::api_call(operation, type_name, region, code, duration);
-        tracing::debug!(
-            operation,
-            type_name,
-            region,
-            duration_ms = duration.as_secs_f64() * 1000.0,
-            attempts,
-            outcome = code.unwrap_or("ok"),
-            "cloud control call"
-        );
+        let duration_ms = duration.as_secs_f64() * 1000.0;
+        // As i64: OpenTelemetry has no unsigned integers, and an u64 would be exported as text.
+        span.record("attempts", i64::from(attempts));
+        span.record("duration_ms", duration_ms);
+        span.record("outcome", code.unwrap_or("ok"));
+        span.in_scope(|| {
+            tracing::debug!(
+                operation,
+                type_name,
+                region,
+                duration_ms,
+                attempts,
+                outcome = code.unwrap_or("ok"),
+                "cloud control call"
+            )
+        });
         self.calls.push(super::calls::CallRecord {
             at,
             operation,
@@ -210,7 +234,8 @@ where
 #[async_trait]
 impl ResourceApi for SdkApi {
     async fn list_page(&self, request: &ListRequest, next_token: Option<&str>) -> Result<ListPage> {
-        let span = tracing::debug_span!("cloudcontrol.ListResources", region = %request.region, type_name = %request.type_name);
+        let span =
+            call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResources", region = %request.region, type_name = %request.type_name);
         let call = async {
             let limit = self.limit(&request.region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
@@ -236,12 +261,11 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        self.timed("ListResources", &request.type_name, &request.region, call.instrument(span))
-            .await
+        self.timed("ListResources", &request.type_name, &request.region, span, call).await
     }
 
     async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
-        let span = tracing::debug_span!("cloudcontrol.GetResource", %region, %type_name, %identifier);
+        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResource", %region, %type_name, %identifier);
         let call = async {
             let limit = self.limit(region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
@@ -261,7 +285,7 @@ impl ResourceApi for SdkApi {
                 Err(e) => Err(aws_error(e, "GetResource", region, type_name)),
             }
         };
-        self.timed("GetResource", type_name, region, call.instrument(span)).await
+        self.timed("GetResource", type_name, region, span, call).await
     }
 
     fn identity(&self) -> String {
@@ -283,7 +307,8 @@ impl ResourceApi for SdkApi {
 
     async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent> {
         let operation = request.change.api_operation();
-        let span = tracing::info_span!(
+        let span = call_span!(
+            tracing::Level::INFO,
             "cloudcontrol.mutate",
             operation,
             region = %request.region,
@@ -347,12 +372,11 @@ impl ResourceApi for SdkApi {
                 )
             })
         };
-        self.timed(operation, &request.type_name, &request.region, call.instrument(span))
-            .await
+        self.timed(operation, &request.type_name, &request.region, span, call).await
     }
 
     async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
-        let span = tracing::debug_span!("cloudcontrol.GetResourceRequestStatus", %region, %request_token);
+        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResourceRequestStatus", %region, %request_token);
         let call = async {
             let limit = self.limit(region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
@@ -376,12 +400,12 @@ impl ResourceApi for SdkApi {
                 )
             })
         };
-        self.timed("GetResourceRequestStatus", "", region, call.instrument(span)).await
+        self.timed("GetResourceRequestStatus", "", region, span, call).await
     }
 
     async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
         use aws_sdk_cloudcontrol::types::{Operation, OperationStatus, ResourceRequestStatusFilter};
-        let span = tracing::debug_span!("cloudcontrol.ListResourceRequests", %region);
+        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResourceRequests", %region);
         let call = async {
             let limit = self.limit(region);
             let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
@@ -409,7 +433,7 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        self.timed("ListResourceRequests", "", region, call.instrument(span)).await
+        self.timed("ListResourceRequests", "", region, span, call).await
     }
 }
 

@@ -43,6 +43,7 @@ pub struct RawConfig {
     pub emulator: RawEmulator,
     pub metrics: RawMetrics,
     pub log: RawLog,
+    pub tracing: RawTracing,
 }
 
 /// The Prometheus and health endpoints (`[metrics]`).
@@ -58,6 +59,28 @@ pub struct RawMetrics {
 #[serde(default, deny_unknown_fields)]
 pub struct RawLog {
     pub format: LogFormat,
+}
+
+/// OpenTelemetry span export (`[tracing]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTracing {
+    /// OTLP/HTTP (protobuf) URL spans are sent to, with its path (`…:4318/v1/traces`); unset is off.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute of every exported span.
+    pub service_name: String,
+    /// Headers sent with every export, e.g. a tracing vendor's API key.
+    pub otlp_headers: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RawTracing {
+    fn default() -> Self {
+        RawTracing {
+            otlp_endpoint: None,
+            service_name: "cloudpg".into(),
+            otlp_headers: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
@@ -259,6 +282,7 @@ impl Default for RawConfig {
             emulator: RawEmulator::default(),
             metrics: RawMetrics::default(),
             log: RawLog::default(),
+            tracing: RawTracing::default(),
         }
     }
 }
@@ -356,6 +380,7 @@ pub struct Config {
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` is off.
     pub metrics_listen: Option<SocketAddr>,
     pub log: RawLog,
+    pub tracing: RawTracing,
 }
 
 /// The checked `[auth]`: the method and users with parsed verifiers.
@@ -450,6 +475,7 @@ impl Config {
         };
         let auth = check_auth(&raw.auth)?;
         check_tls(&raw.tls)?;
+        check_tracing(&raw.tracing)?;
         if raw.mutations.poll_initial.is_zero() || raw.mutations.poll_max < raw.mutations.poll_initial {
             return Err(Error::Config(
                 "mutations.poll_initial must be above 0 and at most mutations.poll_max".into(),
@@ -472,8 +498,40 @@ impl Config {
             emulator: raw.emulator,
             metrics_listen,
             log: raw.log,
+            tracing: raw.tracing,
         })
     }
+}
+
+/// The OTLP endpoint is an http(s) URL with a host, so a typo stops the server at startup
+/// rather than dropping every span in the background.
+fn check_tracing(raw: &RawTracing) -> Result<()> {
+    let Some(endpoint) = &raw.otlp_endpoint else {
+        return Ok(());
+    };
+    let host = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+        .map(|rest| rest.split(['/', ':']).next().unwrap_or(""));
+    match host {
+        Some(host) if !host.is_empty() => {}
+        _ => {
+            return Err(Error::Config(format!(
+                "tracing.otlp_endpoint = {endpoint:?} is not a URL like \"http://127.0.0.1:4318/v1/traces\""
+            )))
+        }
+    }
+    if raw.service_name.trim().is_empty() {
+        return Err(Error::Config("tracing.service_name must not be empty".into()));
+    }
+    for name in raw.otlp_headers.keys() {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(Error::Config(format!(
+                "tracing.otlp_headers: {name:?} is not an HTTP header name (letters, digits, '-')"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Verifiers parsed, `password_env` read, the method settled.
@@ -614,6 +672,24 @@ mod tests {
         assert!(err.contains("nope"), "{err}");
         let raw: RawConfig = toml::from_str("regions = [\"*\"]").unwrap();
         assert_eq!(Config::from_raw(raw).unwrap().regions, DefaultRegions::All);
+    }
+
+    #[test]
+    fn otlp_endpoints_must_be_http_urls() {
+        for (text, ok) in [
+            ("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"", true),
+            ("[tracing]\notlp_endpoint = \"https://otel.example.com/v1/traces\"", true),
+            ("[tracing]\notlp_endpoint = \"127.0.0.1:4318\"", false),
+            ("[tracing]\notlp_endpoint = \"http:///v1/traces\"", false),
+            ("[tracing]\notlp_endpoint = \"http://h\"\nservice_name = \" \"", false),
+            ("[tracing]\notlp_endpoint = \"http://h\"\notlp_headers = { \"a b\" = \"1\" }", false),
+        ] {
+            let result = auth(text);
+            assert_eq!(result.is_ok(), ok, "{text}: {result:?}");
+            if let Err(e) = result {
+                assert!(e.to_string().contains("tracing."), "{e}");
+            }
+        }
     }
 
     fn auth(toml_text: &str) -> Result<Config> {

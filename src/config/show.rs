@@ -6,9 +6,13 @@ use crate::error::{Error, Result};
 
 const MASK: &str = "[masked]";
 
-/// The configuration as a TOML document, with every user's `password` masked.
+/// The configuration as a TOML document, with every user's `password` and the values of the
+/// OTLP headers (API keys) masked.
 pub fn effective_toml(raw: &RawConfig) -> Result<String> {
     let mut shown = raw.clone();
+    for value in shown.tracing.otlp_headers.values_mut() {
+        *value = MASK.into();
+    }
     for user in &mut shown.auth.users {
         if user.password.is_some() {
             user.password = Some(MASK.into());
@@ -36,5 +40,17 @@ mod tests {
         );
         let back: RawConfig = toml::from_str(&text.replace(MASK, &verifier)).unwrap();
         assert_eq!(format!("{back:?}"), format!("{raw:?}"));
+    }
+
+    #[test]
+    fn otlp_header_values_are_masked() {
+        let raw: RawConfig =
+            toml::from_str("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\notlp_headers = { x-api-key = \"k-123\" }\n")
+                .unwrap();
+        let text = effective_toml(&raw).unwrap();
+        assert!(
+            !text.contains("k-123") && text.contains("x-api-key") && text.contains(MASK),
+            "{text}"
+        );
     }
 }

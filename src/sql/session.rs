@@ -501,6 +501,7 @@ impl Session {
             bypass_cache: bypass_cache || self.settings.bypass_cache,
             budget: self.scope.budget.clone(),
             progress: self.scope.progress.clone(),
+            span: tracing::Span::current(),
         };
         self.view.refresh(&self.settings);
         let mut state = self.ctx.state();

@@ -123,6 +123,102 @@ async fn metrics_and_health_endpoints() {
     drop(c);
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// An OTLP/HTTP collector on a loopback port: the bodies of the exports it received.
+async fn otlp_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<bytes::Bytes>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let store = store.clone();
+            async move {
+                store.lock().unwrap().push(body);
+                ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn spans_are_exported_by_otlp_with_fingerprints_not_literals() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message;
+
+    let (url, received) = otlp_receiver().await;
+    let config = format!("[tracing]\notlp_endpoint = \"{url}\"\nservice_name = \"cloudpg-test\"\n");
+    let mut server = Process::serve(&config);
+    let c = connect(&server).await;
+    c.simple_query("SELECT count(*) FROM awscc.ec2.vpcs WHERE region = 'us-east-1' AND cidr_block = '10.99.0.0/16'")
+        .await
+        .unwrap();
+    drop(c);
+    // Spans are batched; stopping the server sends what is left.
+    server.terminate();
+    assert!(server.exited_within(Duration::from_secs(20)).await.is_some(), "the server stops");
+
+    let bodies = received.lock().unwrap().clone();
+    assert!(!bodies.is_empty(), "the collector received exports");
+    let mut spans = Vec::new();
+    for body in &bodies {
+        assert!(!String::from_utf8_lossy(body).contains("10.99.0.0"), "literals are never exported");
+        let request = ExportTraceServiceRequest::decode(body.as_ref()).expect("an OTLP protobuf export");
+        for resource in request.resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|a| a.key == "service.name")
+                .and_then(|a| a.value.as_ref()?.value.clone());
+            assert_eq!(service, Some(Value::StringValue("cloudpg-test".into())));
+            spans.extend(resource.scope_spans.into_iter().flat_map(|s| s.spans));
+        }
+    }
+    let attribute = |span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
+        span.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.as_ref()?.value.clone())
+    };
+    let statement = spans
+        .iter()
+        .find(|s| s.name == "statement" && attribute(s, "kind") == Some(Value::StringValue("SELECT".into())))
+        .unwrap_or_else(|| panic!("no statement span in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+    assert!(
+        matches!(attribute(statement, "fingerprint"), Some(Value::StringValue(f)) if f.len() == 16),
+        "{statement:?}"
+    );
+    // The List call is a descendant of the statement (through its scan), with how it went.
+    let list = spans
+        .iter()
+        .find(|s| s.name == "cloudcontrol.ListResources" && s.trace_id == statement.trace_id)
+        .unwrap_or_else(|| {
+            let names: Vec<_> = spans
+                .iter()
+                .map(|s| (&s.name, hex(&s.trace_id), hex(&s.parent_span_id), hex(&s.span_id)))
+                .collect();
+            panic!("the ListResources call is not in the statement's trace: {names:?}")
+        });
+    assert_eq!(attribute(list, "outcome"), Some(Value::StringValue("ok".into())));
+    assert_eq!(attribute(list, "attempts"), Some(Value::IntValue(1)));
+    assert_eq!(attribute(list, "region"), Some(Value::StringValue("us-east-1".into())));
+    assert!(list.end_time_unix_nano >= list.start_time_unix_nano);
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "connection" && s.span_id == statement.parent_span_id),
+        "the statement runs in its connection's span"
+    );
+}
+
 #[tokio::test]
 async fn json_logs_carry_fingerprints_not_literals() {
     let log = std::env::temp_dir().join(format!("cloudpg-json-{}.log", std::process::id()));
