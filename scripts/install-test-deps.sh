@@ -7,7 +7,8 @@
 #   - the pinned Python packages of tests/python/requirements.txt, in a virtual environment
 #     inside the clone (.venv/), so a CI run on a fresh clone installs them for real instead of
 #     trusting what the machine already has;
-#   - node-postgres, pinned by tests/node/package-lock.json, into tests/node/node_modules.
+#   - node-postgres and pluralize (StackQL's plurals), pinned by tests/node/package-lock.json,
+#     into tests/node/node_modules.
 # Every step says what it does; a failing step names itself, the command and how to fix it.
 # Safe to run again: a step whose result is already there is skipped.
 #
@@ -104,7 +105,7 @@ else
 fi
 
 # --- node-postgres, in the clone --------------------------------------------------------------
-step "node-postgres from tests/node/package-lock.json into tests/node/node_modules" \
+step "node-postgres and pluralize from tests/node/package-lock.json into tests/node/node_modules" \
     "check that the npm registry is reachable; delete tests/node/node_modules and rerun"
 node_stamp_file="$ROOT/tests/node/node_modules/.cloudpg-lock.sha256"
 node_stamp="$( { cat "$ROOT/tests/node/package-lock.json"; node --version; } | sha256sum | cut -d' ' -f1)"

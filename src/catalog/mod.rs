@@ -14,6 +14,7 @@ pub mod provider;
 pub mod pushdown;
 pub mod requests;
 pub mod scan;
+pub mod stackql;
 pub mod system;
 
 pub use model::{Catalog, ColumnDef, ColumnSource, PgType, SqlOperation, TableDef, TableKind};

@@ -97,6 +97,15 @@ impl ColumnDef {
     }
 }
 
+/// What a StackQL column spelling reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackqlColumn {
+    /// One of our columns under another name.
+    Column(String),
+    /// A value inside a JSON column (a nested primary identifier).
+    Nested { column: String, path: Vec<String> },
+}
+
 /// Which of the two tables of a type this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {
@@ -122,6 +131,8 @@ pub struct TableDef {
     pub kind: TableKind,
     pub resource: &'static ResourceType,
     columns: OnceLock<Vec<ColumnDef>>,
+    /// StackQL's spelling of a column → what it reads, where they differ (built on first use).
+    stackql_columns: OnceLock<BTreeMap<String, StackqlColumn>>,
     /// The Arrow schema of `columns`, built once (DataFusion asks for it on every lookup).
     pub(super) arrow_schema: OnceLock<datafusion::arrow::datatypes::SchemaRef>,
 }
@@ -134,6 +145,7 @@ impl TableDef {
             kind,
             resource,
             columns: OnceLock::new(),
+            stackql_columns: OnceLock::new(),
             arrow_schema: OnceLock::new(),
         }
     }
@@ -153,6 +165,40 @@ impl TableDef {
 
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
         self.columns().iter().find(|c| c.name == name)
+    }
+
+    /// What StackQL's spelling of a column reads (`v_pn_gateway_id` is our `vpn_gateway_id`,
+    /// `schedule__schedule_id` the `ScheduleId` inside `schedule`). Only spellings that are
+    /// not one of our column names: ours win, so `identifier` is always the Cloud Control
+    /// identifier, as in StackQL's WHERE clauses.
+    pub fn stackql_column(&self, name: &str) -> Option<&StackqlColumn> {
+        self.stackql_columns.get_or_init(|| self.derive_stackql_columns()).get(name)
+    }
+
+    fn derive_stackql_columns(&self) -> BTreeMap<String, StackqlColumn> {
+        let ours: BTreeSet<&str> = self.columns().iter().map(|c| c.name.as_str()).collect();
+        let mut out = BTreeMap::new();
+        for c in self.columns() {
+            if let Some(property) = c.property() {
+                out.insert(super::stackql::column_name(property), StackqlColumn::Column(c.name.clone()));
+            }
+        }
+        // StackQL names a nested primary identifier (`/properties/Schedule/ScheduleId`) by
+        // its whole path.
+        for pointer in &self.resource.primary_identifier {
+            let parts: Vec<&str> = pointer.trim_start_matches("/properties/").split('/').collect();
+            if let [top, path @ ..] = parts.as_slice() {
+                if let (Some(column), false) = (self.column_of_property(top), path.is_empty()) {
+                    let nested = StackqlColumn::Nested {
+                        column: column.name.clone(),
+                        path: path.iter().map(|p| p.to_string()).collect(),
+                    };
+                    out.insert(super::stackql::nested_column_name(&parts), nested);
+                }
+            }
+        }
+        out.retain(|alias, target| !ours.contains(alias.as_str()) && !matches!(target, StackqlColumn::Column(c) if c == alias));
+        out
     }
 
     /// The column of a top-level property.
@@ -368,6 +414,27 @@ pub struct Catalog {
     pub registry: &'static Registry,
     schemas: BTreeMap<String, BTreeMap<String, Arc<TableDef>>>,
     by_type: BTreeMap<String, Arc<TableDef>>,
+    /// StackQL's spelling of a table → ours, per schema, where they differ.
+    stackql_tables: BTreeMap<String, BTreeMap<String, Arc<TableDef>>>,
+}
+
+/// StackQL's table names that differ from ours and name no table of ours.
+fn stackql_table_aliases(schemas: &BTreeMap<String, BTreeMap<String, Arc<TableDef>>>) -> BTreeMap<String, BTreeMap<String, Arc<TableDef>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Arc<TableDef>>> = BTreeMap::new();
+    for (schema, tables) in schemas {
+        for table in tables.values() {
+            let (_, _, resource_name) = table.resource.name_parts();
+            let mut alias = super::stackql::table_name(resource_name);
+            if table.kind == TableKind::ListOnly {
+                alias.push_str(LIST_ONLY_SUFFIX);
+            }
+            if alias != table.name && !tables.contains_key(&alias) {
+                // Types sort by name, so the AWS type keeps the alias when vendors share a name.
+                out.entry(schema.clone()).or_default().entry(alias).or_insert_with(|| table.clone());
+            }
+        }
+    }
+    out
 }
 
 impl Catalog {
@@ -395,10 +462,12 @@ impl Catalog {
                 );
             }
         }
+        let stackql_tables = stackql_table_aliases(&schemas);
         Catalog {
             registry,
             schemas,
             by_type,
+            stackql_tables,
         }
     }
 
@@ -436,6 +505,9 @@ impl Catalog {
         self.schemas.retain(|_, tables| !tables.is_empty());
         let kept: std::collections::HashSet<(String, String)> = self.tables().map(|t| (t.schema.clone(), t.name.clone())).collect();
         self.by_type.retain(|_, t| kept.contains(&(t.schema.clone(), t.name.clone())));
+        for aliases in self.stackql_tables.values_mut() {
+            aliases.retain(|_, t| kept.contains(&(t.schema.clone(), t.name.clone())));
+        }
         Ok(self)
     }
 
@@ -451,8 +523,14 @@ impl Catalog {
         self.schemas.values().flat_map(|t| t.values())
     }
 
+    /// The table of that name, or the one StackQL spells so (`appsync.graphql_apis` is
+    /// `appsync.graph_ql_apis`). Our names win: a StackQL spelling that is also one of our
+    /// table names means our table.
     pub fn table(&self, schema: &str, table: &str) -> Option<&Arc<TableDef>> {
-        self.schemas.get(schema).and_then(|t| t.get(table))
+        self.schemas
+            .get(schema)
+            .and_then(|t| t.get(table))
+            .or_else(|| self.stackql_tables.get(schema).and_then(|t| t.get(table)))
     }
 
     /// The full table of a CloudFormation type.

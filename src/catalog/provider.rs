@@ -99,9 +99,9 @@ impl CatalogProvider for ResourceCatalog {
         if let Some(s) = self.extra.read().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Some(s.clone());
         }
-        let tables = self.backend.catalog.tables_in(name)?.clone();
+        self.backend.catalog.tables_in(name)?;
         Some(Arc::new(ServiceSchema {
-            tables,
+            name: name.to_string(),
             backend: self.backend.clone(),
         }))
     }
@@ -121,8 +121,9 @@ impl CatalogProvider for ResourceCatalog {
     }
 }
 
+/// One service's tables. Lookups accept StackQL's spellings too; listings show ours only.
 struct ServiceSchema {
-    tables: BTreeMap<String, Arc<TableDef>>,
+    name: String,
     backend: Arc<Backend>,
 }
 
@@ -135,11 +136,15 @@ impl std::fmt::Debug for ServiceSchema {
 #[async_trait]
 impl SchemaProvider for ServiceSchema {
     fn table_names(&self) -> Vec<String> {
-        self.tables.keys().cloned().collect()
+        self.backend
+            .catalog
+            .tables_in(&self.name)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self.tables.get(name).map(|t| {
+        Ok(self.backend.catalog.table(&self.name, name).map(|t| {
             Arc::new(ResourceTable {
                 def: t.clone(),
                 backend: self.backend.clone(),
@@ -148,7 +153,7 @@ impl SchemaProvider for ServiceSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.contains_key(name)
+        self.backend.catalog.table(&self.name, name).is_some()
     }
 }
 

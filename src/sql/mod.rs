@@ -22,6 +22,7 @@ pub mod parse;
 pub mod rewrite;
 pub mod session;
 pub mod settings;
+pub mod stackql_columns;
 pub mod statement;
 pub mod transaction;
 

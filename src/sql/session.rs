@@ -110,8 +110,13 @@ impl Session {
         let (fingerprint, depth) = parse::scan(sql)?;
         parse::check_depth(depth, self.engine.backend.config.limits.max_expression_depth)?;
         let fingerprint = Arc::new(fingerprint);
+        let catalog = &self.engine.backend.catalog;
         Ok(parse::parse_checked(sql)?
             .into_iter()
+            .map(|mut s| {
+                super::stackql_columns::resolve(&mut s, catalog);
+                s
+            })
             .map(|s| Parsed {
                 command: Command::classify(s),
                 fingerprint: fingerprint.clone(),

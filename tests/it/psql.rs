@@ -185,3 +185,36 @@ SELECT description FROM awscc.events.connections WHERE region = 'us-east-1' AND 
     assert!(stdout.contains("patched"), "{stdout}");
     stack.stop().await;
 }
+
+/// StackQL's spellings of tables and columns, as its pages print them, run unchanged; the
+/// catalog lists each table once, under our name.
+const STACKQL_SCRIPT: &str = "SELECT region, api_id FROM awscc.appsync.graphql_apis WHERE region = 'us-east-1' LIMIT 1;\n\
+SELECT count(*) AS ec2fleets FROM awscc.ec2.ec2fleets WHERE region = 'us-east-1';\n\
+SELECT count(*) AS mfa FROM awscc.iam.virtualmfa_devices_list_only WHERE region = 'us-east-1';\n\
+SELECT count(*) AS s3s FROM awscc.datasync.location_s3s WHERE region = 'us-east-1';\n\
+SELECT count(*) AS lustres FROM awscc.datasync.locationf_sx_lustres WHERE region = 'us-east-1';\n\
+SELECT count(*) AS v2s FROM awscc.apigateway.domain_name_v2s WHERE region = 'us-east-1';\n\
+SELECT v_pn_gateway_id FROM awscc.ec2.vpn_gateways WHERE region = 'us-east-1' AND v_pn_gateway_id IS NOT NULL LIMIT 1;\n\
+SELECT g.max_ac_u FROM awscc.rds.db_shard_groups g WHERE region = 'us-east-1' ORDER BY g.max_ac_u LIMIT 1;\n\
+SELECT saml_provider_uu_id FROM awscc.iam.saml_providers WHERE region = 'us-east-1' LIMIT 1;\n\
+INSERT INTO awscc.ec2.eip_associations (e_ip, allocation_id, region) SELECT 'eipalloc-1', 'eipalloc-1', 'us-east-1' RETURNING e_ip, allocation_id;\n\
+SELECT table_name FROM information_schema.tables WHERE table_schema = 'appsync' AND table_name LIKE 'graph%apis';\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stackql_spellings_run_verbatim() {
+    let stack = Stack::start().await;
+    let script = std::env::temp_dir().join(format!("cloudpg-stackql-{}.sql", std::process::id()));
+    std::fs::write(&script, STACKQL_SCRIPT).unwrap();
+    let (ok, out, err) = psql(&stack, &["-f", &script.to_string_lossy()]).await;
+    let _ = std::fs::remove_file(&script);
+    assert!(ok, "{err}\n{out}");
+    for header in ["api_id", "v_pn_gateway_id", "max_ac_u", "saml_provider_uu_id", "e_ip"] {
+        let named = |l: &str| l.split('|').any(|c| c.trim() == header);
+        assert!(out.lines().any(named), "no {header} column in {out}");
+    }
+    assert!(out.contains("us-east-1 | a-"), "{out}");
+    assert!(out.contains("vg-") && out.contains("eipalloc-1 | eipalloc-1"), "{out}");
+    assert!(!out.contains("\n        0\n"), "every StackQL table lists rows: {out}");
+    assert!(out.contains(" graph_ql_apis\n(1 row)"), "the catalog shows our name only: {out}");
+    stack.stop().await;
+}
