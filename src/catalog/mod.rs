@@ -6,6 +6,7 @@
 
 pub mod arrow;
 pub mod describe;
+pub mod fanout;
 pub mod live;
 pub mod model;
 pub mod naming;

@@ -301,6 +301,18 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
     let props = resource.properties();
     let primary = resource.primary_identifier_names();
     let mut ordered: Vec<&str> = primary.clone();
+    if kind == TableKind::ListOnly {
+        // The parent keys a list is filtered by (or fanned out over), so `_list_only` rows say
+        // which parent they belong to, as the full table's do.
+        for p in resource.list_handler_schema().iter().flat_map(|hs| &hs.params) {
+            let property = p.property.as_deref().unwrap_or(&p.name);
+            if let Some((name, _)) = props.get_key_value(property) {
+                if !ordered.contains(&name.as_str()) {
+                    ordered.push(name);
+                }
+            }
+        }
+    }
     if kind == TableKind::Full {
         let mut required: Vec<&str> = resource
             .required

@@ -14,6 +14,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use serde_json::{Map, Value};
 
+use super::fanout::{self, FanOut};
 use super::model::{Catalog, ColumnSource, TableDef, TableKind};
 use super::pushdown;
 use super::scan::{ModelFilter, ResourceScanExec, ScanSpec};
@@ -226,10 +227,10 @@ pub fn plan_scan(
     } else {
         None
     };
-    let models = if identifiers.is_some() {
-        Vec::new()
+    let (models, fan_out) = if identifiers.is_some() {
+        (Vec::new(), None)
     } else {
-        list_models(table, &pushed.parents)?
+        list_models(&backend.catalog, table, &pushed.parents)?
     };
     check_planned_calls(&settings.budget, &regions, identifiers.as_deref(), models.len())?;
     let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..table.columns().len()).collect());
@@ -247,6 +248,7 @@ pub fn plan_scan(
         budget: settings.budget.clone(),
         progress: settings.progress.clone(),
         span: settings.span.clone(),
+        fan_out,
     })
 }
 
@@ -282,9 +284,14 @@ fn projection_served_by_list(table: &TableDef, projection: &[usize]) -> bool {
     })
 }
 
-/// The `ResourceModel`s a list needs, one per combination of the parent values given; an error
-/// naming the missing columns (with an example WHERE clause) when the list handler requires some.
-fn list_models(table: &TableDef, parents: &BTreeMap<String, Vec<String>>) -> Result<Vec<ModelFilter>, Error> {
+/// The `ResourceModel`s a list needs, one per combination of the parent values given, and the
+/// fan-out over parents that supplies the keys the WHERE clause does not give; an error naming
+/// the missing columns (with an example WHERE clause) when no parent type can supply them.
+fn list_models(
+    catalog: &Catalog,
+    table: &TableDef,
+    parents: &BTreeMap<String, Vec<String>>,
+) -> Result<(Vec<ModelFilter>, Option<Arc<FanOut>>), Error> {
     if !table.can_list() {
         return Err(Error::MissingFilter {
             message: format!(
@@ -296,46 +303,43 @@ fn list_models(table: &TableDef, parents: &BTreeMap<String, Vec<String>>) -> Res
         });
     }
     let columns = table.parent_columns();
-    if columns.is_empty() {
-        return Ok(vec![ModelFilter {
-            model: None,
-            parents: HashMap::new(),
-        }]);
-    }
+    let mut fan_out = None;
     if let Some(hs) = table.list_handler_schema() {
         let given: Vec<&str> = columns
             .iter()
             .filter(|c| parents.contains_key(&c.column))
             .map(|c| c.model_key.as_str())
             .collect();
-        let satisfied = |keys: &[String]| keys.iter().all(|k| given.contains(&k.as_str()));
-        let ok = satisfied(&hs.required)
-            && (hs.one_of.is_empty() || hs.one_of.iter().any(|alt| satisfied(alt)))
-            && (hs.any_of.is_empty() || hs.any_of.iter().any(|alt| satisfied(alt)));
-        if !ok {
-            let needed: Vec<String> = if !hs.required.is_empty() {
-                hs.required.clone()
-            } else {
-                hs.one_of.first().or(hs.any_of.first()).cloned().unwrap_or_default()
-            };
-            let missing: Vec<String> = needed
+        let missing = fanout::missing_keys(hs, &given);
+        if !missing.is_empty() {
+            // Keys given one value each can narrow the parents' own lists too.
+            let single: Map<String, Value> = columns
                 .iter()
-                .filter(|k| !given.contains(&k.as_str()))
-                .filter_map(|k| columns.iter().find(|c| &c.model_key == k).map(|c| c.column.clone()))
+                .filter_map(|c| match parents.get(&c.column).map(Vec::as_slice) {
+                    Some([one]) => Some((c.model_key.clone(), Value::String(one.clone()))),
+                    _ => None,
+                })
                 .collect();
-            return Err(Error::MissingFilter {
-                message: format!(
-                    "listing {} needs {} in the WHERE clause ({} lists only the children of a parent)",
-                    table.qualified_name(),
-                    missing.join(", "),
-                    table.type_name()
-                ),
-                hint: Some(format!(
-                    "for example: SELECT * FROM {} WHERE {}",
-                    table.qualified_name(),
-                    super::describe::list_where_example(table)
-                )),
-            });
+            let planned = fanout::plan(catalog, table, &missing, &single, 0).map_err(|why| {
+                let named: Vec<String> = missing
+                    .iter()
+                    .map(|k| columns.iter().find(|c| &c.model_key == k).map_or(k.clone(), |c| c.column.clone()))
+                    .collect();
+                Error::MissingFilter {
+                    message: format!(
+                        "listing {} needs {} in the WHERE clause ({} lists only the children of a parent, and {why})",
+                        table.qualified_name(),
+                        named.join(", "),
+                        table.type_name()
+                    ),
+                    hint: Some(format!(
+                        "for example: SELECT * FROM {} WHERE {}",
+                        table.qualified_name(),
+                        super::describe::list_where_example(table)
+                    )),
+                }
+            })?;
+            fan_out = Some(Arc::new(planned));
         }
     }
     // Cartesian product of the given parent values.
@@ -354,11 +358,12 @@ fn list_models(table: &TableDef, parents: &BTreeMap<String, Vec<String>>) -> Res
         }
         combos = next;
     }
-    Ok(combos
+    let models = combos
         .into_iter()
         .map(|(model, parents)| ModelFilter {
             model: (!model.is_empty()).then(|| Value::Object(model).to_string()),
             parents,
         })
-        .collect())
+        .collect();
+    Ok((models, fan_out))
 }

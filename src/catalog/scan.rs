@@ -63,6 +63,9 @@ pub struct ScanSpec {
     pub progress: Arc<crate::catalog::progress::Progress>,
     /// The statement's span, the parent of the scan's.
     pub span: tracing::Span,
+    /// Parents to list first when the list needs keys the statement did not give; each model
+    /// in `models` is then listed once per parent.
+    pub fan_out: Option<Arc<super::fanout::FanOut>>,
 }
 
 impl ScanSpec {
@@ -72,7 +75,10 @@ impl ScanSpec {
         match &self.identifiers {
             Some(ids) => format!("GetResource({t}) x {} per region", ids.len()),
             None => {
-                let mut s = format!("ListResources({t})");
+                let mut s = match &self.fan_out {
+                    Some(fan) => format!("{} -> ListResources({t}) per parent", fan.describe()),
+                    None => format!("ListResources({t})"),
+                };
                 if self.models.iter().any(|m| m.model.is_some()) {
                     let models: Vec<&str> = self.models.iter().filter_map(|m| m.model.as_deref()).collect();
                     s.push_str(&format!(" ResourceModel={}", models.join(" | ")));
@@ -199,6 +205,25 @@ impl ExecutionPlan for ResourceScanExec {
     }
 }
 
+/// `base` with a parent's key values added to its model and its parent columns.
+fn with_parent(base: &ModelFilter, fan: &super::fanout::FanOut, values: &serde_json::Map<String, serde_json::Value>) -> ModelFilter {
+    let mut model: serde_json::Map<String, serde_json::Value> =
+        base.model.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+    let mut parents = base.parents.clone();
+    for key in &fan.keys {
+        if let Some(value) = values.get(&key.model_key) {
+            model.insert(key.model_key.clone(), value.clone());
+            if let Some(column) = &key.column {
+                parents.insert(column.clone(), super::fanout::column_text(value));
+            }
+        }
+    }
+    ModelFilter {
+        model: Some(serde_json::Value::Object(model).to_string()),
+        parents,
+    }
+}
+
 /// Stops the producer when the client stops reading (cancel, disconnect, LIMIT reached).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -267,6 +292,9 @@ impl Producer {
             if self.spec.identifiers.is_some() {
                 let (p, region) = (self.clone(), region.clone());
                 jobs.spawn(async move { p.read_identifiers(region).await }.in_current_span());
+            } else if let Some(fan) = &self.spec.fan_out {
+                let (p, region, fan) = (self.clone(), region.clone(), fan.clone());
+                jobs.spawn(async move { p.list_under_parents(region, fan).await }.in_current_span());
             } else {
                 for model in &self.spec.models {
                     let (p, region, model) = (self.clone(), region.clone(), model.clone());
@@ -412,6 +440,43 @@ impl Producer {
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
             self.send(&self.rows_of(&region, chunk, &parents)?).await?;
+            if self.done() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists the parents in `region`, then the children under each (and under each model the
+    /// WHERE clause gave), a bounded number at once. Refuses with 54000 before the first child
+    /// list when they would go past the statement's call cap.
+    async fn list_under_parents(self, region: String, fan: Arc<super::fanout::FanOut>) -> Result<()> {
+        let lister = super::fanout::Lister {
+            api: &self.api,
+            region: &region,
+            budget: &self.spec.budget,
+            bypass_cache: self.spec.bypass_cache,
+        };
+        let parents = fan.values(&lister).await?;
+        let mut models = Vec::with_capacity(parents.len() * self.spec.models.len());
+        for base in &self.spec.models {
+            for values in &parents {
+                models.push(with_parent(base, &fan, values));
+            }
+        }
+        self.spec.budget.check_planned(
+            models.len() as u64,
+            &format!(
+                "a ListResources of {} under each of {} {} in {region}",
+                self.spec.table.type_name(),
+                parents.len(),
+                fan.parent.type_name()
+            ),
+        )?;
+        let lists = stream::iter(models.into_iter().map(|m| self.clone().list(region.clone(), m)));
+        let mut lists = std::pin::pin!(lists.buffer_unordered(self.spec.hydrate_concurrency.max(1)));
+        while let Some(listed) = lists.next().await {
+            listed?;
             if self.done() {
                 break;
             }

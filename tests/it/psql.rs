@@ -218,3 +218,42 @@ async fn stackql_spellings_run_verbatim() {
     assert!(out.contains(" graph_ql_apis\n(1 row)"), "the catalog shows our name only: {out}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn child_types_list_under_every_parent() {
+    let stack = Stack::start().await;
+    let sql = "SELECT cluster_name, id FROM awscc.eks.nodegroups_list_only WHERE region = 'us-east-1' ORDER BY 1";
+    let (ok, out, err) = psql(&stack, &["-At", "-c", sql]).await;
+    assert!(ok, "{err}");
+    let rows: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once('|')).collect();
+    let clusters = stack.emulator.counters().calls_for("ListResources", "AWS::EKS::Cluster");
+    let lists = stack.emulator.counters().calls_for("ListResources", "AWS::EKS::Nodegroup");
+    assert_eq!(clusters, 1, "one list of the clusters");
+    let distinct: std::collections::BTreeSet<&str> = rows.iter().map(|(c, _)| *c).collect();
+    assert!(distinct.len() >= 2 && distinct.iter().all(|c| c.starts_with("cluster-")), "{out}");
+    assert_eq!(lists, 5, "one nodegroup list per cluster (the emulator seeds 5): {out}");
+    assert!(rows.iter().all(|(_, id)| id.starts_with("n-")), "{out}");
+
+    // The full table fans out the same way, and a cap below the fan-out stops it first.
+    let (ok, out, err) = psql(
+        &stack,
+        &[
+            "-At",
+            "-c",
+            "SELECT count(*) FROM awscc.amplify.branches WHERE region = 'us-east-1'",
+        ],
+    )
+    .await;
+    assert!(ok && out.trim().parse::<u32>().is_ok_and(|n| n > 0), "{out}{err}");
+    let before = stack.emulator.counters().calls_for("ListResources", "AWS::AppConfig::Deployment");
+    let capped = "SET cloudpg.max_api_calls = 6; SELECT * FROM awscc.appconfig.deployments_list_only WHERE region = 'us-east-1'";
+    let (ok, _, err) = psql(&stack, &["-c", capped]).await;
+    assert!(
+        !ok && err.contains("ListResources of AWS::AppConfig::Deployment under each of"),
+        "{err}"
+    );
+    assert!(err.contains("cloudpg.max_api_calls"), "{err}");
+    let after = stack.emulator.counters().calls_for("ListResources", "AWS::AppConfig::Deployment");
+    assert_eq!(before, after, "no child list went out");
+    stack.stop().await;
+}

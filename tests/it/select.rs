@@ -378,10 +378,11 @@ async fn errors_have_sqlstates_and_name_the_problem() {
     let (code, message, _) = err("SELECT nope FROM awscc.ec2.instance_connect_endpoints").await;
     assert_eq!(code, "42703");
     assert!(message.contains("nope"), "{message}");
-    let (code, message, hint) = err("SELECT * FROM awscc.eks.nodegroups WHERE region = 'us-east-1'").await;
+    // Amplify Studio components live under an app's environment that no listable type names.
+    let (code, message, hint) = err("SELECT * FROM awscc.amplifyuibuilder.components WHERE region = 'us-east-1'").await;
     assert_eq!(code, "42P10");
     assert!(
-        message.contains("cluster_name") && hint.contains("cluster_name = '...'"),
+        message.contains("app_id, environment_name") && message.contains("no resource type supplies") && hint.contains("app_id = '...'"),
         "{message} {hint}"
     );
     let (code, message, hint) = err("SELECT * FROM awscc.ec2.vpcs WHERE region = 'mars-1'").await;

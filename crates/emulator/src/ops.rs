@@ -227,12 +227,10 @@ impl Emulator {
         let mut index = 0;
         let mut attempts = 0;
         while resources.len() < count && attempts < count * 2 + 4 {
-            let mut fixed = Map::new();
-            for (key, values) in &parent_values {
-                if !values.is_empty() {
-                    fixed.insert(key.clone(), values[index % values.len()].clone());
-                }
-            }
+            let fixed = match parent_values.len() {
+                0 => Map::new(),
+                n => parent_values[index % n].clone(),
+            };
             let mut model = Generator::new(resource, region, seed, index).resource(index, &fixed);
             for (property, values, array) in &references {
                 if let Some(v) = model.get_mut(property) {
@@ -305,53 +303,42 @@ impl Emulator {
         out
     }
 
-    /// For a type whose list needs parent values: the values its children should carry, taken
-    /// from the parent type's seeded resources (`ClusterName` ← `AWS::EKS::Cluster`'s `Name`).
-    fn parent_values(&self, state: &mut RegionState, region: &str, resource: &ResourceType, depth: usize) -> Vec<(String, Vec<Value>)> {
+    /// For a type whose list needs parent values: one set of values per seeded parent, for
+    /// its children to carry (`ClusterName` ← each `AWS::EKS::Cluster`'s `Name`). The parent
+    /// is the registry's [`Registry::list_parents`], the one the server fans out over.
+    fn parent_values(&self, state: &mut RegionState, region: &str, resource: &ResourceType, depth: usize) -> Vec<Map<String, Value>> {
         let Some(hs) = resource.list_handler_schema() else {
             return Vec::new();
         };
-        let (vendor, service, _) = resource.name_parts();
-        let mut out = Vec::new();
-        for param in &hs.params {
-            let property = param.property.clone().unwrap_or_else(|| param.name.clone());
-            if !resource.properties().contains_key(&property) {
-                continue;
-            }
-            let mut values = Vec::new();
-            for suffix in ["Name", "Id", "Arn", "ARN", "Identifier", ""] {
-                let Some(stem) = param.name.strip_suffix(suffix).filter(|s| !s.is_empty()) else {
-                    continue;
-                };
-                let parent_name = format!("{vendor}::{service}::{stem}");
-                let Some(parent) = self
-                    .registry
-                    .get(&parent_name)
-                    .filter(|p| p.exists_in(region) && p.type_name != resource.type_name)
-                else {
-                    continue;
-                };
-                if depth < 3 {
-                    self.ensure_seeded(state, region, parent, depth + 1);
-                }
-                let key = if suffix.is_empty() { "Name" } else { suffix };
-                let parent_ids = parent.primary_identifier_names();
-                for model in state.type_state(&parent_name).resources.values() {
-                    let v = model
-                        .get(&param.name)
-                        .or_else(|| model.get(key))
-                        .or_else(|| parent_ids.first().and_then(|id| model.get(*id)));
-                    if let Some(v) = v {
-                        values.push(v.clone());
-                    }
-                }
-                break;
-            }
-            if !values.is_empty() {
-                out.push((property, values));
-            }
+        // Keys that are the child's own properties, under the property's name.
+        let keys: Vec<(String, String)> = hs
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.property.clone().unwrap_or_else(|| p.name.clone())))
+            .filter(|(_, property)| resource.properties().contains_key(property))
+            .collect();
+        let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let Some(plan) = self.registry.list_parents(resource, &names) else {
+            return Vec::new();
+        };
+        if !plan.parent.exists_in(region) {
+            return Vec::new();
         }
-        out
+        if depth < 3 {
+            self.ensure_seeded(state, region, plan.parent, depth + 1);
+        }
+        state
+            .type_state(&plan.parent.type_name)
+            .resources
+            .values()
+            .filter_map(|model| {
+                plan.keys
+                    .iter()
+                    .zip(&keys)
+                    .map(|((_, from), (_, property))| model.get(*from).map(|v| (property.clone(), v.clone())))
+                    .collect::<Option<Map<String, Value>>>()
+            })
+            .collect()
     }
 
     // ---- ListResources / GetResource ------------------------------------------------------

@@ -8,6 +8,9 @@
 //!
 //! This crate knows nothing of SQL: naming tables and columns is the server's job.
 
+mod parents;
+pub use parents::{ParentKey, ParentPlan};
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
