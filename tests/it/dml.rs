@@ -811,3 +811,31 @@ async fn a_cancelled_statement_stops_waiting_but_the_request_goes_on() {
     drop(c);
     stack.stop().await;
 }
+
+/// Account-level singletons (one per account and region): SELECT shows the one resource, and
+/// a create while it exists is AWS's AlreadyExists (23505), whatever the type.
+#[tokio::test]
+async fn singletons_show_one_resource_and_refuse_a_second() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    for table in [
+        "awscc.applicationsignals.discoveries",
+        "awscc.ec2.snapshot_block_public_accesses",
+        "awscc.macie.sessions",
+        "awscc.xray.transaction_search_configs",
+    ] {
+        let got = rows(&c, &format!("SELECT identifier FROM {table} WHERE region = 'eu-west-1'"))
+            .await
+            .unwrap();
+        assert_eq!(column(&got, 0), vec![Some("123456789012".to_string())], "{table}");
+    }
+    let (code, message, _) = db_error(
+        c.simple_query("INSERT INTO awscc.applicationsignals.discoveries (region) VALUES ('eu-west-1')")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "23505");
+    assert!(message.contains("AlreadyExists") && message.contains("123456789012"), "{message}");
+    drop(c);
+    stack.stop().await;
+}

@@ -119,6 +119,11 @@ impl<'a> Generator<'a> {
         }
         let what = self.resource_kebab();
         let lower = name.to_ascii_lowercase();
+        // Identified by the account: one resource per account and region (a singleton, such
+        // as block-public-access settings), whatever the index.
+        if matches!(lower.as_str(), "accountid" | "awsaccountid" | "account") {
+            return Some(Value::String(ACCOUNT_ID.to_string()));
+        }
         let candidate = if let Some(prefix) = schema.get("format").and_then(Value::as_str).and_then(format_prefix) {
             format!("{prefix}-{:04x}{}", index, self.hex(13))
         } else if lower.ends_with("arn") {
