@@ -39,7 +39,7 @@ SCHEMA_ROOT = "cfnlint/data/schemas/"
 # Region whose schema wins when a type's schema differs between regions.
 PREFERRED_REGION = "us-east-1"
 # Keys of a property schema that carry no meaning for cloudpg or the emulator.
-DROPPED_SCHEMA_KEYS = {"$comment", "markdownDescription", "examples", "relationshipRef",
+DROPPED_SCHEMA_KEYS = {"$comment", "markdownDescription", "examples",
                        "propertyTransform", "$schema", "arrayType"}
 TOP_LEVEL_LISTS = ["required", "readOnlyProperties", "writeOnlyProperties",
                    "createOnlyProperties", "conditionalCreateOnlyProperties"]

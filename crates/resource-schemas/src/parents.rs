@@ -51,13 +51,18 @@ impl Registry {
         })
     }
 
-    /// The parent of `child`'s list key `key`, found by two rules in order:
+    /// The parent of `child`'s list key `key`, found by three rules in order:
+    /// 0. the child's property for the key says so with a `relationshipRef` (the first that
+    ///    names a known type);
     /// 1. the key is a type's resource name plus an ending (`ClusterName`, `AppId`,
     ///    `RegistryName`) and that type, in the same service, has the key or the ending as a
     ///    property (else its first primary identifier property);
     /// 2. exactly one other type of the service generates the key: has it as a read-only
     ///    property (`ApiId` of `AWS::AppSync::GraphQLApi`).
     pub fn list_parent<'a>(&'a self, child: &ResourceType, key: &str) -> Option<ParentKey<'a>> {
+        if let Some(found) = self.related(child, key) {
+            return Some(found);
+        }
         let (vendor, service, _) = child.name_parts();
         for suffix in KEY_SUFFIXES {
             let Some(stem) = key.strip_suffix(suffix).filter(|s| !s.is_empty()) else {
@@ -87,6 +92,42 @@ impl Registry {
             }
             _ => None,
         }
+    }
+}
+
+impl Registry {
+    /// Rule 0: a `relationshipRef` in the key's property schema (inside `anyOf` and the like
+    /// too), `{"typeName": "AWS::EC2::VPNGateway", "propertyPath": "/properties/VPNGatewayId"}`.
+    fn related<'a>(&'a self, child: &ResourceType, key: &str) -> Option<ParentKey<'a>> {
+        let mut refs = Vec::new();
+        collect_relationship_refs(child.properties().get(key)?, &mut refs);
+        refs.into_iter().find_map(|(type_name, path)| {
+            let parent = self.get(type_name).filter(|p| p.type_name != child.type_name)?;
+            let name = path.strip_prefix("/properties/")?;
+            let (property, _) = parent.properties().get_key_value(name)?;
+            Some(ParentKey {
+                parent,
+                property: property.as_str(),
+            })
+        })
+    }
+}
+
+fn collect_relationship_refs<'v>(schema: &'v serde_json::Value, out: &mut Vec<(&'v str, &'v str)>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(r) = map.get("relationshipRef") {
+                if let (Some(t), Some(p)) = (
+                    r.get("typeName").and_then(serde_json::Value::as_str),
+                    r.get("propertyPath").and_then(serde_json::Value::as_str),
+                ) {
+                    out.push((t, p));
+                }
+            }
+            map.values().for_each(|v| collect_relationship_refs(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_relationship_refs(v, out)),
+        _ => {}
     }
 }
 
@@ -148,6 +189,11 @@ mod tests {
             Some(("AWS::AppSync::Api".to_string(), "ApiId".to_string()))
         );
         assert_eq!(parent("AWS::EKS::Nodegroup", "NoSuchKey"), None);
+        // Named by a relationshipRef, though no rule of names would find it.
+        assert_eq!(
+            parent("AWS::DirectConnect::DirectConnectGatewayAssociation", "AssociatedGatewayId"),
+            Some(("AWS::EC2::VPNGateway".to_string(), "VPNGatewayId".to_string()))
+        );
     }
 
     #[test]
