@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// One set of dials. Probabilities are between 0 and 1.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FaultRule {
     /// Fixed latency added to a call.
     pub latency_ms: Option<u64>,
@@ -38,7 +38,7 @@ impl FaultRule {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     pub global: FaultRule,
     /// Keyed by operation, type, or "Operation Type".

@@ -38,7 +38,7 @@ pub use faults::{Counters, FaultConfig, FaultRule};
 /// How the emulator behaves; every field can be changed at runtime through
 /// `POST /_emulator/config` (fields left out keep their value).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EmulatorConfig {
     /// Resources seeded per (region, type) on first use.
     pub resources_per_type: usize,

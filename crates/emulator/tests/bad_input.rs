@@ -118,3 +118,41 @@ async fn malformed_requests_get_aws_errors() {
     assert_eq!(status, 200, "{body}");
     emu.shutdown().await;
 }
+
+/// `POST /_emulator/config` with `body`; (status, body text).
+async fn post_config(emu: &Emulator, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(emu.addr()).await.unwrap();
+    let req = format!(
+        "POST /_emulator/config HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        emu.addr(),
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("no hang")
+        .ok();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status: u16 = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+/// A key at the wrong level (or misspelt) is refused, naming it, instead of being ignored so
+/// a test believes it injected faults it did not.
+#[tokio::test]
+async fn config_keys_that_mean_nothing_are_refused() {
+    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorConfig::default())
+        .await
+        .unwrap();
+    let (status, body) = post_config(&emu, r#"{"global": {"throttle": 1.0}}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("global"), "{body}");
+    let (status, body) = post_config(&emu, r#"{"faults": {"global": {"throtle": 1.0}}}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("throtle"), "{body}");
+    let (status, body) = post_config(&emu, r#"{"faults": {"rules": {"ListResources": {"throttle": 0.5}}}}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(emu.config().faults.rules["ListResources"].throttle, Some(0.5));
+    emu.shutdown().await;
+}
