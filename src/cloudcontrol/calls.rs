@@ -11,7 +11,7 @@ pub const RECENT_CALLS: usize = 1_000;
 
 tokio::task_local! {
     /// Attempts of the call running in this task, counted by the SDK interceptor.
-    static ATTEMPTS: Cell<u32>;
+    static ATTEMPTS: Cell<Attempts>;
 }
 
 #[derive(Debug, Clone)]
@@ -46,10 +46,17 @@ impl CallLog {
     }
 }
 
+/// The HTTP attempts of one call, and how many of them were throttled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempts {
+    pub total: u32,
+    pub throttled: u32,
+}
+
 /// Runs `call` counting the attempts the SDK makes for it; returns its output and the count.
-pub async fn counting_attempts<T>(call: impl std::future::Future<Output = T>) -> (T, u32) {
+pub async fn counting_attempts<T>(call: impl std::future::Future<Output = T>) -> (T, Attempts) {
     ATTEMPTS
-        .scope(Cell::new(0), async {
+        .scope(Cell::new(Attempts::default()), async {
             let out = call.await;
             (out, ATTEMPTS.with(Cell::get))
         })
@@ -57,8 +64,13 @@ pub async fn counting_attempts<T>(call: impl std::future::Future<Output = T>) ->
 }
 
 /// One HTTP attempt of the call running in this task (no-op outside [`counting_attempts`]).
-pub fn count_attempt() {
-    let _ = ATTEMPTS.try_with(|a| a.set(a.get() + 1));
+pub fn count_attempt(throttled: bool) {
+    let _ = ATTEMPTS.try_with(|a| {
+        let mut n = a.get();
+        n.total += 1;
+        n.throttled += u32::from(throttled);
+        a.set(n);
+    });
 }
 
 #[cfg(test)]
@@ -83,11 +95,11 @@ mod tests {
         assert_eq!(calls.len(), RECENT_CALLS);
         assert_eq!(calls[0].type_name, "T5");
         let ((), attempts) = counting_attempts(async {
-            count_attempt();
-            count_attempt();
+            count_attempt(true);
+            count_attempt(false);
         })
         .await;
-        assert_eq!(attempts, 2);
-        count_attempt();
+        assert_eq!(attempts, Attempts { total: 2, throttled: 1 });
+        count_attempt(false);
     }
 }

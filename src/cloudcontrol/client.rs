@@ -14,6 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudcontrol::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudcontrol::Client;
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -72,8 +73,10 @@ impl SdkApi {
     ) -> Result<T> {
         let started = std::time::Instant::now();
         let at = std::time::SystemTime::now();
-        let (out, attempts) = super::calls::counting_attempts(call).instrument(span.clone()).await;
+        let (out, counted) = super::calls::counting_attempts(call).instrument(span.clone()).await;
         let duration = started.elapsed();
+        let attempts = counted.total;
+        let out = out.map_err(|e| throttled_out(e, counted, duration, operation, type_name, region));
         let code = out.as_ref().err().map(|e| match e {
             Error::Aws(a) => a.code.as_str(),
             _ => "error",
@@ -108,11 +111,18 @@ impl SdkApi {
     }
 
     pub async fn connect(config: &Config, target: Target, scrubber: Arc<Scrubber>, calls: Arc<super::calls::CallLog>) -> Result<SdkApi> {
+        // Retries stop at max_attempts or when the call's retry budget of time is spent,
+        // whichever comes first. (The SDK's adaptive mode, which also lowers the sending rate
+        // while throttled, is not used yet: against throttling that does not follow the rate,
+        // as the emulator's fault injection does, it sinks to its floor of a call every
+        // couple of seconds.)
         let retry = RetryConfig::standard()
             .with_max_attempts(config.api.max_attempts)
-            .with_initial_backoff(config.api.initial_backoff);
+            .with_initial_backoff(config.api.initial_backoff)
+            .with_max_backoff(config.api.max_backoff);
         let timeouts = TimeoutConfig::builder()
             .operation_attempt_timeout(config.api.request_timeout)
+            .operation_timeout(config.api.request_timeout + config.api.retry_budget)
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
@@ -160,8 +170,15 @@ impl SdkApi {
         clients
             .entry(region.to_string())
             .or_insert_with(|| {
+                // A retry partition of its own per region, whose retries draw on no shared
+                // quota: the SDK's default quota, once a burst of throttles has spent it, fails
+                // every call at its first throttle. The time budget bounds retries instead.
+                let partition = RetryPartition::custom(format!("cloudpg-{region}"))
+                    .token_bucket(TokenBucket::unlimited())
+                    .build();
                 let conf = aws_sdk_cloudcontrol::config::Builder::from(&self.base)
                     .region(Region::new(region.to_string()))
+                    .retry_partition(partition)
                     .interceptor(AttemptMetrics)
                     .build();
                 Client::from_conf(conf)
@@ -204,8 +221,35 @@ impl aws_sdk_cloudcontrol::config::Intercept for AttemptMetrics {
                     .is_some_and(|t| t.starts_with("Throttling") || t.starts_with("TooManyRequests"))
         });
         crate::observe::metrics::api_attempt(operation, throttled);
-        super::calls::count_attempt();
+        super::calls::count_attempt(throttled);
         Ok(())
+    }
+}
+
+/// A call that ran out of time while Cloud Control kept throttling it failed because of the
+/// throttling: it says so (53400), not that it timed out.
+fn throttled_out(
+    err: Error,
+    attempts: super::calls::Attempts,
+    spent: std::time::Duration,
+    operation: &str,
+    type_name: &str,
+    region: &str,
+) -> Error {
+    match &err {
+        Error::Aws(a) if a.code == "RequestTimeout" && attempts.throttled > 0 => Error::aws(
+            "ThrottlingException".to_string(),
+            format!(
+                "Rate exceeded: throttled on {} of {} attempts over {:.1} s (api.retry_budget)",
+                attempts.throttled,
+                attempts.total,
+                spent.as_secs_f64()
+            ),
+            operation,
+            region,
+            Some(type_name).filter(|t| !t.is_empty()),
+        ),
+        _ => err,
     }
 }
 

@@ -228,6 +228,12 @@ pub struct RawApi {
     pub max_attempts: u32,
     #[serde(with = "humantime_serde")]
     pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// How long one call may keep retrying throttling and 5xx answers.
+    #[serde(with = "humantime_serde")]
+    pub retry_budget: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -311,8 +317,10 @@ impl Default for RawApi {
             concurrency_per_region: 16,
             hydrate_concurrency: 16,
             request_timeout: Duration::from_secs(30),
-            max_attempts: 4,
+            max_attempts: 20,
             initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            retry_budget: Duration::from_secs(30),
         }
     }
 }
