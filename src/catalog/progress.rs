@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Default)]
 pub struct Progress {
     tables: Mutex<Vec<Arc<TableProgress>>>,
+    /// Failures a scan carried on past (`cloudpg.on_error = 'warn'`), for WARNINGs.
+    warnings: Mutex<Vec<String>>,
 }
 
 /// One scan's counts.
@@ -29,6 +31,16 @@ pub struct TableProgress {
 }
 
 impl Progress {
+    /// A failure the statement goes on without (its rows are missing from the result).
+    pub fn warn(&self, text: String) {
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+    }
+
+    /// The failures gone on without so far, once each.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Starts counting a scan of `table`.
     pub fn track(&self, table: &str, lists: usize, per_region: bool, reads: bool, to_read: usize) -> Arc<TableProgress> {
         let t = Arc::new(TableProgress {

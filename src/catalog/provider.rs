@@ -45,6 +45,8 @@ pub struct QuerySettings {
     pub budget: Arc<CallBudget>,
     /// Where the statement's scans count how far they have got.
     pub progress: Arc<crate::catalog::progress::Progress>,
+    /// `cloudpg.on_error = 'warn'`: a failing region gives a warning instead of an error.
+    pub warn_on_error: bool,
     /// The statement's span: scans run on tasks of their own, and their spans (with the API
     /// calls under them) belong to the statement.
     pub span: tracing::Span,
@@ -62,6 +64,7 @@ impl QuerySettings {
                 bypass_cache: false,
                 budget: Arc::new(CallBudget::new(backend.config.limits.max_api_calls)),
                 progress: Arc::default(),
+                warn_on_error: false,
                 span: tracing::Span::current(),
             })
     }
@@ -248,6 +251,7 @@ pub fn plan_scan(
         budget: settings.budget.clone(),
         progress: settings.progress.clone(),
         span: settings.span.clone(),
+        warn_on_error: settings.warn_on_error,
         fan_out,
     })
 }

@@ -63,6 +63,8 @@ pub struct ScanSpec {
     pub progress: Arc<crate::catalog::progress::Progress>,
     /// The statement's span, the parent of the scan's.
     pub span: tracing::Span,
+    /// Whether a failing region (or parent) is a warning and missing rows, not an error.
+    pub warn_on_error: bool,
     /// Parents to list first when the list needs keys the statement did not give; each model
     /// in `models` is then listed once per parent.
     pub fan_out: Option<Arc<super::fanout::FanOut>>,
@@ -303,7 +305,17 @@ impl Producer {
             }
         }
         while let Some(joined) = jobs.join_next().await {
-            joined.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
+            match joined.map_err(|e| Error::internal(format!("scan task failed: {e}")))? {
+                Ok(()) => {}
+                // A region the account cannot read, or whose calls keep failing: its rows are
+                // missing and the client is told, when the session asked to go on.
+                Err(e @ Error::Aws(_)) if self.spec.warn_on_error => {
+                    self.spec
+                        .progress
+                        .warn(format!("{}: no rows from here: {e}", self.spec.table.qualified_name()));
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

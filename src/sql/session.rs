@@ -225,6 +225,17 @@ impl Session {
             .then(|| (self.scope.progress.clone(), self.settings.progress_interval))
     }
 
+    /// WARNINGs for the failures the current statement went on without
+    /// (`cloudpg.on_error = 'warn'`), once each.
+    pub fn take_warnings(&self) -> Vec<Notice> {
+        self.scope
+            .progress
+            .take_warnings()
+            .into_iter()
+            .map(|text| Notice::warning("01000", text))
+            .collect()
+    }
+
     /// The connection's backend PID and client address, for `pg_stat_activity`.
     pub fn connected(&self, pid: i32, client: Option<std::net::SocketAddr>) {
         self.activity.entry.connected(pid, client);
@@ -506,6 +517,7 @@ impl Session {
             bypass_cache: bypass_cache || self.settings.bypass_cache,
             budget: self.scope.budget.clone(),
             progress: self.scope.progress.clone(),
+            warn_on_error: self.settings.warn_on_error,
             span: tracing::Span::current(),
         };
         self.view.refresh(&self.settings);

@@ -56,6 +56,9 @@ pub struct Settings {
     pub max_api_calls: u64,
     /// `cloudpg.progress`: NOTICEs on how far a long scan has got, while the client waits.
     pub progress: bool,
+    /// `cloudpg.on_error = 'warn'`: a region (or parent) whose calls fail gives a WARNING and
+    /// no rows, and the statement returns the rest, instead of failing.
+    pub warn_on_error: bool,
     /// `cloudpg.progress_interval`: how often those NOTICEs come.
     pub progress_interval: Duration,
     pub statement_timeout: Duration,
@@ -117,6 +120,11 @@ const CLOUDPG: &[Known] = &[
         description: "Sends NOTICEs on how far a running scan has got (regions listed, resources read).",
     },
     Known {
+        name: "cloudpg.on_error",
+        description:
+            "What a failing region does to a scan: 'error' fails the statement, 'warn' returns the other regions' rows with a WARNING.",
+    },
+    Known {
         name: "cloudpg.progress_interval",
         description: "How often progress NOTICEs come while a statement runs (at least 100ms).",
     },
@@ -168,6 +176,7 @@ impl Settings {
             autocommit_mutations: false,
             max_api_calls: config.limits.max_api_calls,
             progress: true,
+            warn_on_error: false,
             progress_interval: DEFAULT_PROGRESS_INTERVAL,
             statement_timeout: config.limits.statement_timeout,
             idle_session_timeout: config.limits.idle_session_timeout,
@@ -235,6 +244,18 @@ impl Settings {
             "cloudpg.autocommit_mutations" => self.autocommit_mutations = bool_setting(&name, &text)?,
             "cloudpg.max_api_calls" => self.max_api_calls = self.api_calls(&text)?,
             "cloudpg.progress" => self.progress = bool_setting(&name, &text)?,
+            "cloudpg.on_error" => {
+                self.warn_on_error = match text.to_ascii_lowercase().as_str() {
+                    "error" => false,
+                    "warn" => true,
+                    _ => {
+                        return Err(Error::InvalidParameter {
+                            message: format!("invalid value for parameter \"cloudpg.on_error\": \"{text}\""),
+                            hint: Some("Available values: error, warn.".into()),
+                        })
+                    }
+                }
+            }
             "cloudpg.progress_interval" => {
                 let every = parse_duration(&name, &text, Unit::Millis)?;
                 if every < MIN_PROGRESS_INTERVAL {
@@ -302,6 +323,7 @@ impl Settings {
             "cloudpg.autocommit_mutations" => self.autocommit_mutations = false,
             "cloudpg.max_api_calls" => self.max_api_calls = defaults.max_api_calls,
             "cloudpg.progress" => self.progress = defaults.progress,
+            "cloudpg.on_error" => self.warn_on_error = false,
             "cloudpg.progress_interval" => self.progress_interval = defaults.progress_interval,
             "statement_timeout" => self.statement_timeout = defaults.statement_timeout,
             "idle_session_timeout" => self.idle_session_timeout = defaults.idle_session_timeout,
@@ -359,6 +381,7 @@ impl Settings {
             "cloudpg.autocommit_mutations" => on_off(self.autocommit_mutations),
             "cloudpg.max_api_calls" => self.max_api_calls.to_string(),
             "cloudpg.progress" => on_off(self.progress),
+            "cloudpg.on_error" => if self.warn_on_error { "warn" } else { "error" }.into(),
             "cloudpg.progress_interval" => show_duration(self.progress_interval),
             "statement_timeout" => show_duration(self.statement_timeout),
             "idle_session_timeout" => show_duration(self.idle_session_timeout),

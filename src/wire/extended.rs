@@ -303,6 +303,7 @@ impl ExtendedQueryHandler for Extended {
                             client.feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new())).await?;
                         } else {
                             let tag = rows.command_tag().to_string();
+                            run::send_notices(client, &session.take_warnings()).await?;
                             client
                                 .feed(PgWireBackendMessage::CommandComplete(run::rows_complete(&tag, sent)))
                                 .await?;

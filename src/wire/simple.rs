@@ -120,6 +120,7 @@ impl Simple {
                         let description = RowDescription::new(rows.row_schema.iter().map(Into::into).collect());
                         client.feed(PgWireBackendMessage::RowDescription(description)).await?;
                         let (sent, _) = run::send_rows(client, &mut rows, 0, session.progress()).await?;
+                        run::send_notices(client, &session.take_warnings()).await?;
                         client
                             .feed(PgWireBackendMessage::CommandComplete(run::rows_complete(tag, sent)))
                             .await?;

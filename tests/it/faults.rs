@@ -85,3 +85,67 @@ async fn throttling_beyond_the_budget_is_53400_naming_it() {
     assert!(started.elapsed() < Duration::from_secs(30), "the budget bounds the retries");
     stack.stop().await;
 }
+
+/// A client that keeps the server's NOTICEs and WARNINGs.
+async fn client_with_notices(
+    stack: &Stack,
+) -> (
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
+) {
+    let (client, mut connection) = tokio_postgres::connect(&stack.conn_string(), tokio_postgres::NoTls).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                let _ = tx.send(notice);
+            }
+        }
+    });
+    (client, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_region_fails_the_statement_or_warns_when_asked() {
+    let mut emulator = EmulatorConfig::default();
+    emulator.faults.rules.insert(
+        "ListResources AWS::Logs::LogGroup eu-west-1".into(),
+        FaultRule {
+            access_denied: Some(1.0),
+            ..FaultRule::default()
+        },
+    );
+    let stack = Stack::start_with(emulator, quick_retries()).await;
+    let (c, mut notices) = client_with_notices(&stack).await;
+    let sql = "SELECT count(*) FROM awscc.logs.log_groups_list_only WHERE region IN ('us-east-1', 'eu-west-1')";
+    let (code, message, _) = db_error(c.simple_query(sql).await.unwrap_err());
+    assert_eq!(code, "42501", "{message}");
+    assert!(message.contains("eu-west-1") && message.contains("AccessDenied"), "{message}");
+
+    c.simple_query("SET cloudpg.progress = off; SET cloudpg.on_error = 'warn'")
+        .await
+        .unwrap();
+    let got = rows(&c, sql).await.unwrap();
+    assert_eq!(got[0].get(0), Some("5"), "the other region's rows");
+    let warning = tokio::time::timeout(Duration::from_secs(5), notices.recv())
+        .await
+        .expect("a WARNING arrives")
+        .expect("the connection is open");
+    assert_eq!((warning.severity(), warning.code().code()), ("WARNING", "01000"));
+    assert!(
+        warning.message().contains("awscc.logs.log_groups_list_only")
+            && warning.message().contains("eu-west-1")
+            && warning.message().contains("AccessDenied"),
+        "{}",
+        warning.message()
+    );
+    // Errors that are not the region's stay errors: the call cap still stops the statement.
+    c.simple_query("SET cloudpg.max_api_calls = 1").await.unwrap();
+    let (code, _, _) = db_error(c.simple_query(sql).await.unwrap_err());
+    assert_eq!(code, "54000");
+    let (code, _, hint) = db_error(c.simple_query("SET cloudpg.on_error = 'maybe'").await.unwrap_err());
+    assert_eq!(code, "22023");
+    assert!(hint.contains("error, warn"), "{hint}");
+    stack.stop().await;
+}

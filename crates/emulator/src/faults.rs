@@ -23,6 +23,9 @@ pub struct FaultRule {
     pub server_error: Option<f64>,
     /// Probability that a mutation ends FAILED instead of SUCCESS.
     pub fail_async: Option<f64>,
+    /// Probability that a call answers AccessDeniedException (not retried), as a region the
+    /// credentials may not use does.
+    pub access_denied: Option<f64>,
 }
 
 impl FaultRule {
@@ -33,6 +36,7 @@ impl FaultRule {
             throttle: over.throttle.or(self.throttle),
             server_error: over.server_error.or(self.server_error),
             fail_async: over.fail_async.or(self.fail_async),
+            access_denied: over.access_denied.or(self.access_denied),
         }
     }
 }
@@ -41,7 +45,8 @@ impl FaultRule {
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     pub global: FaultRule,
-    /// Keyed by operation, type, or "Operation Type".
+    /// Keyed by region, operation, type, "Operation Type", or "Operation Type region"; later
+    /// keys of that list win.
     pub rules: HashMap<String, FaultRule>,
 }
 
@@ -50,8 +55,11 @@ pub struct FaultConfig {
 pub struct Effective(pub FaultRule);
 
 impl FaultConfig {
-    pub fn effective(&self, operation: &str, type_name: Option<&str>) -> Effective {
+    pub fn effective(&self, operation: &str, type_name: Option<&str>, region: &str) -> Effective {
         let mut rule = self.global.clone();
+        if let Some(r) = self.rules.get(region) {
+            rule = rule.overlay(r);
+        }
         if let Some(r) = type_name.and_then(|t| self.rules.get(t)) {
             rule = rule.overlay(r);
         }
@@ -59,6 +67,9 @@ impl FaultConfig {
             rule = rule.overlay(r);
         }
         if let Some(r) = type_name.and_then(|t| self.rules.get(&format!("{operation} {t}"))) {
+            rule = rule.overlay(r);
+        }
+        if let Some(r) = type_name.and_then(|t| self.rules.get(&format!("{operation} {t} {region}"))) {
             rule = rule.overlay(r);
         }
         Effective(rule)
@@ -83,6 +94,10 @@ impl Effective {
 
     pub fn server_errors(&self, rng: &mut impl Rng) -> bool {
         Self::roll(self.0.server_error, rng)
+    }
+
+    pub fn denies_access(&self, rng: &mut impl Rng) -> bool {
+        Self::roll(self.0.access_denied, rng)
     }
 
     pub fn fails_async(&self, rng: &mut impl Rng) -> bool {
@@ -150,10 +165,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        let e = cfg.effective("ListResources", Some("AWS::S3::Bucket")).0;
+        let e = cfg.effective("ListResources", Some("AWS::S3::Bucket"), "us-east-1").0;
         assert_eq!(e.latency_ms, Some(20));
         assert_eq!(e.throttle, Some(0.5));
-        let e = cfg.effective("GetResource", Some("AWS::S3::Bucket")).0;
+        let e = cfg.effective("GetResource", Some("AWS::S3::Bucket"), "us-east-1").0;
         assert_eq!(e.throttle, Some(0.1));
         assert_eq!(e.latency_ms, Some(5));
     }

@@ -126,7 +126,7 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     let type_name = body.get("TypeName").and_then(Value::as_str).map(str::to_string);
     let span = tracing::debug_span!("emulator_call", op, %region, type_name = type_name.as_deref().unwrap_or(""));
     let _enter = span.enter();
-    let (latency, fault, fails_async) = emu.before_call(op, type_name.as_deref());
+    let (latency, fault, fails_async) = emu.before_call(op, type_name.as_deref(), &region);
     drop(_enter);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

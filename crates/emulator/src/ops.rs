@@ -130,7 +130,7 @@ impl Emulator {
 
     /// Counts the call and decides its injected faults. Returns the latency to add and an
     /// error to answer instead, if one was rolled.
-    pub fn before_call(&self, operation: &str, type_name: Option<&str>) -> (Duration, Option<ApiError>, bool) {
+    pub fn before_call(&self, operation: &str, type_name: Option<&str>, region: &str) -> (Duration, Option<ApiError>, bool) {
         {
             let mut c = lock(&self.counters);
             *c.calls.entry(operation.to_string()).or_default() += 1;
@@ -138,10 +138,15 @@ impl Emulator {
                 *c.calls_by_type.entry(format!("{operation} {t}")).or_default() += 1;
             }
         }
-        let effective = self.config().faults.effective(operation, type_name);
+        let effective = self.config().faults.effective(operation, type_name, region);
         let mut rng = lock(&self.rng);
         let latency = effective.latency(&mut *rng);
-        let fault = if effective.throttles(&mut *rng) {
+        let fault = if effective.denies_access(&mut *rng) {
+            Some(ApiError::new(
+                "AccessDeniedException",
+                format!("User is not authorized to perform: cloudformation:{operation} in {region} (injected fault)"),
+            ))
+        } else if effective.throttles(&mut *rng) {
             Some(ApiError::new("ThrottlingException", "Rate exceeded"))
         } else if effective.server_errors(&mut *rng) {
             Some(ApiError::new(
