@@ -207,6 +207,14 @@ impl ExecutionPlan for ResourceScanExec {
     }
 }
 
+/// The identifiers stopped coming: the pager reached the end of the list, or it died (a
+/// panic), which must fail the scan rather than pass for the end of the list.
+async fn pager_finished(pager: &mut tokio::task::JoinHandle<()>, what: &str) -> Result<()> {
+    pager
+        .await
+        .map_err(|e| Error::internal(format!("{what} stopped before its end ({e}); the rows would have been incomplete")))
+}
+
 /// `base` with a parent's key values added to its model and its parent columns.
 fn with_parent(base: &ModelFilter, fan: &super::fanout::FanOut, values: &serde_json::Map<String, serde_json::Value>) -> ModelFilter {
     let mut model: serde_json::Map<String, serde_json::Value> =
@@ -442,7 +450,8 @@ impl Producer {
         // concurrent GetResource calls read them, so paging and reading overlap instead of each
         // page boundary stalling the reads.
         let (id_tx, mut id_rx) = mpsc::channel::<Result<String>>(LIST_PREFETCH_IDS);
-        let _pager = AbortOnDrop(tokio::spawn(self.clone().page_identifiers(request, id_tx).in_current_span()));
+        let what = format!("the list of {} in {region}", request.type_name);
+        let mut pager = AbortOnDrop(tokio::spawn(self.clone().page_identifiers(request, id_tx).in_current_span()));
         let pages = stream::poll_fn(move |cx| id_rx.poll_recv(cx));
         let (reader, read_region) = (self.clone(), region.clone());
         let reads = pages
@@ -453,10 +462,10 @@ impl Producer {
         while let Some(chunk) = reads.next().await {
             self.send(&self.rows_of(&region, chunk, &parents)?).await?;
             if self.done() {
-                break;
+                return Ok(());
             }
         }
-        Ok(())
+        pager_finished(&mut pager.0, &what).await
     }
 
     /// Lists the parents in `region`, then the children under each (and under each model the
@@ -542,5 +551,24 @@ impl Producer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pager_that_dies_fails_the_scan() {
+        let mut finished = tokio::spawn(async {});
+        assert!(pager_finished(&mut finished, "the list").await.is_ok());
+        let mut died = tokio::spawn(async { panic!("injected") });
+        let e = pager_finished(&mut died, "the list of AWS::EC2::VPC in us-east-1")
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("AWS::EC2::VPC in us-east-1") && e.to_string().contains("incomplete"),
+            "{e}"
+        );
     }
 }
