@@ -18,12 +18,14 @@ enum Key {
         identity: String,
         request: ListRequest,
         token: Option<String>,
+        generation: u64,
     },
     Get {
         identity: String,
         region: String,
         type_name: String,
         identifier: String,
+        generation: u64,
     },
 }
 
@@ -59,6 +61,10 @@ pub struct CachedApi {
     max_bytes: u64,
     hits: std::sync::atomic::AtomicU64,
     misses: std::sync::atomic::AtomicU64,
+    /// Per (region, type): how many times its entries were invalidated. Keys carry the
+    /// generation their read started in, so a read in flight across a mutation's invalidation
+    /// stores its (possibly old) answer where no later read looks.
+    generations: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
 }
 
 /// The cache as `cloudpg.cache` shows it.
@@ -90,11 +96,23 @@ impl CachedApi {
             max_bytes,
             hits: Default::default(),
             misses: Default::default(),
+            generations: Default::default(),
         }
+    }
+
+    fn generation(&self, region: &str, type_name: &str) -> u64 {
+        let generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        generations.get(&(region.to_string(), type_name.to_string())).copied().unwrap_or(0)
     }
 
     /// Drops everything cached for a type in a region (after a mutation).
     pub fn invalidate_type(&self, region: &str, type_name: &str) {
+        *self
+            .generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((region.to_string(), type_name.to_string()))
+            .or_default() += 1;
         if let Some(cache) = &self.cache {
             let (region, type_name) = (region.to_string(), type_name.to_string());
             // Only fails when closures were not enabled at build time, which they are.
@@ -166,6 +184,7 @@ impl CachedApi {
             identity: self.inner.identity(),
             request: request.clone(),
             token: next_token.map(str::to_string),
+            generation: self.generation(&request.region, &request.type_name),
         };
         let missed = std::sync::atomic::AtomicBool::new(false);
         let entry = cache
@@ -204,6 +223,7 @@ impl CachedApi {
             region: region.to_string(),
             type_name: type_name.to_string(),
             identifier: identifier.to_string(),
+            generation: self.generation(region, type_name),
         };
         let missed = std::sync::atomic::AtomicBool::new(false);
         let entry = cache

@@ -154,10 +154,12 @@ impl RequestLog {
         if event.identifier.is_none() {
             event.identifier = request.change.identifier().map(str::to_string);
         }
-        let tracked = self.record(&request, user, event.clone(), secrets);
         if event.is_terminal() {
+            // Before the status is published: whoever sees it done must not read the old state.
             self.api.invalidate_type(&request.region, &request.type_name);
-        } else {
+        }
+        let tracked = self.record(&request, user, event.clone(), secrets);
+        if !event.is_terminal() {
             let span = tracing::info_span!(parent: None, "mutation.track", request_token = %event.request_token, region = %request.region, type_name = %request.type_name);
             let track = self.clone().track(tracked.clone());
             tokio::spawn(
@@ -236,8 +238,15 @@ impl RequestLog {
             tokio::time::sleep(next_poll_delay(backoff, current.retry_after, now, self.poll.max)).await;
             backoff = (backoff * 2).min(self.poll.max);
             match self.api.request_status(&tracked.region, &current.request_token).await {
-                Ok(event) => tracked.update(event),
+                Ok(event) => {
+                    if event.is_terminal() {
+                        // Before the final status is published, as on submission.
+                        self.api.invalidate_type(&tracked.region, &tracked.type_name);
+                    }
+                    tracked.update(event)
+                }
                 Err(Error::Aws(e)) if e.code.starts_with("RequestTokenNotFound") => {
+                    self.api.invalidate_type(&tracked.region, &tracked.type_name);
                     tracked.update(ProgressEvent {
                         operation_status: "FAILED".into(),
                         error_code: Some("RequestTokenNotFound".into()),
