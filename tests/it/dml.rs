@@ -839,3 +839,57 @@ async fn singletons_show_one_resource_and_refuse_a_second() {
     drop(c);
     stack.stop().await;
 }
+
+/// Deletes a resource behind the server's back, as another tool would: straight to Cloud
+/// Control (the emulator), so the server's cache still holds it.
+async fn delete_out_of_band(stack: &Stack, type_name: &str, identifier: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::json!({"TypeName": type_name, "Identifier": identifier}).to_string();
+    let addr = stack.emulator.addr();
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\nx-amz-target: CloudApiService.DeleteResource\r\n\
+         content-type: application/x-amz-json-1.0\r\n\
+         authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/cloudcontrolapi/aws4_request, SignedHeaders=host, Signature=00\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// An UPDATE reads its targets past the cache: a resource deleted since a SELECT cached it is
+/// not a target (UPDATE 0), rather than an UpdateResource that fails.
+#[tokio::test]
+async fn mutations_read_their_targets_uncached() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let name = first(
+        &c,
+        "SELECT log_group_name FROM awscc.logs.log_groups_list_only WHERE region = 'us-east-1' ORDER BY 1 LIMIT 1",
+    )
+    .await;
+    // `|| ''` keeps the name from becoming an identifier: the targets are found by reading.
+    let filter = format!("region = 'us-east-1' AND log_group_name || '' = '{name}'");
+    // Every column, so the cache holds the full read an UPDATE would use.
+    let select = format!("SELECT * FROM awscc.logs.log_groups WHERE {filter}");
+    assert_eq!(rows(&c, &select).await.unwrap().len(), 1);
+    delete_out_of_band(&stack, "AWS::Logs::LogGroup", &name).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rows(&c, &select).await.unwrap().len(), 1, "the SELECT still reads the cache");
+    let fresh = select.replace("SELECT", "SELECT /*+ NOCACHE */");
+    assert_eq!(rows(&c, &fresh).await.unwrap().len(), 0, "the log group is gone");
+    c.simple_query("SET cloudpg.allow_bulk_mutations = on").await.unwrap();
+    let updated = affected(
+        &c,
+        &format!("UPDATE awscc.logs.log_groups SET retention_in_days = 7 WHERE {filter}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated, 0, "the deleted log group is no target");
+    assert_eq!(stack.emulator.counters().calls("UpdateResource"), 0);
+    drop(c);
+    stack.stop().await;
+}

@@ -498,11 +498,12 @@ impl Session {
 
     /// Runs a query the statement needs (an INSERT's source, the rows an UPDATE reads). Each
     /// row becomes one request, so rows beyond the statement's call budget are refused while
-    /// they are read, before any request is sent.
+    /// they are read, before any request is sent. Read past the cache: a change is computed
+    /// from what is there now, not from what was there when another statement looked.
     async fn query_batches(&mut self, stmt: Statement) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let plan = self.plan_query(stmt).await?;
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let mut stream = self.run_plan(plan, false).await?;
+        let mut stream = self.run_plan(plan, true).await?;
         let mut batches = Vec::new();
         let mut rows: u64 = 0;
         while let Some(batch) = stream.try_next().await.map_err(Error::from)? {
