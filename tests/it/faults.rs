@@ -149,3 +149,50 @@ async fn a_failing_region_fails_the_statement_or_warns_when_asked() {
     assert!(hint.contains("error, warn"), "{hint}");
     stack.stop().await;
 }
+
+/// One AWS error keeps its SQLSTATE on every path a statement can take to the failing call:
+/// a plain scan, an aggregate, a join, a subquery, a UNION, a CTE, the extended protocol, a
+/// cursor, and the read of an UPDATE.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aws_error_keeps_its_sqlstate_on_every_path() {
+    let mut emulator = EmulatorConfig::default();
+    emulator.faults.rules.insert(
+        "ListResources AWS::EC2::VPC".into(),
+        FaultRule {
+            access_denied: Some(1.0),
+            ..FaultRule::default()
+        },
+    );
+    let stack = Stack::start_with(emulator, quick_retries()).await;
+    let c = stack.client().await;
+    let vpcs = "awscc.ec2.vpcs WHERE region = 'us-east-1'";
+    let paths = [
+        format!("SELECT * FROM {vpcs}"),
+        format!("SELECT count(*), max(cidr_block) FROM {vpcs}"),
+        format!("SELECT s.subnet_id FROM awscc.ec2.subnets s JOIN awscc.ec2.vpcs v ON v.vpc_id = s.vpc_id WHERE s.region = 'us-east-1' AND v.region = 'us-east-1'"),
+        format!("SELECT subnet_id FROM awscc.ec2.subnets WHERE region = 'us-east-1' AND vpc_id IN (SELECT vpc_id FROM {vpcs})"),
+        format!("SELECT vpc_id FROM {vpcs} UNION SELECT 'x' ORDER BY 1"),
+        format!("WITH v AS (SELECT vpc_id FROM {vpcs}) SELECT count(*) FROM v"),
+        format!("UPDATE awscc.ec2.vpcs SET enable_dns_support = true WHERE region = 'us-east-1' AND cidr_block || '' = '10.0.0.0/16'"),
+    ];
+    c.simple_query("SET cloudpg.allow_bulk_mutations = on").await.unwrap();
+    for sql in &paths {
+        let (code, message, _) = db_error(c.simple_query(sql).await.unwrap_err());
+        assert_eq!(code, "42501", "{sql}: {message}");
+        assert!(
+            message.contains("AccessDenied") && message.contains("AWS::EC2::VPC"),
+            "{sql}: {message}"
+        );
+        // The extended protocol: Parse, Bind, Execute.
+        let (code, _, _) = db_error(c.query(sql.as_str(), &[]).await.unwrap_err());
+        assert_eq!(code, "42501", "extended: {sql}");
+    }
+    c.simple_query(&format!("BEGIN; DECLARE cur CURSOR FOR SELECT * FROM {vpcs}"))
+        .await
+        .unwrap();
+    let (code, _, _) = db_error(c.simple_query("FETCH 10 FROM cur").await.unwrap_err());
+    assert_eq!(code, "42501", "a cursor's FETCH");
+    c.simple_query("ROLLBACK").await.unwrap();
+    drop(c);
+    stack.stop().await;
+}
