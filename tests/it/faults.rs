@@ -86,6 +86,19 @@ async fn throttling_beyond_the_budget_is_53400_naming_it() {
     stack.stop().await;
 }
 
+/// An emulator that denies every call its fault rule `key` matches.
+fn access_denied_on(key: &str) -> EmulatorConfig {
+    let mut emulator = EmulatorConfig::default();
+    emulator.faults.rules.insert(
+        key.into(),
+        FaultRule {
+            access_denied: Some(1.0),
+            ..FaultRule::default()
+        },
+    );
+    emulator
+}
+
 /// A client that keeps the server's NOTICEs and WARNINGs.
 async fn client_with_notices(
     stack: &Stack,
@@ -108,15 +121,7 @@ async fn client_with_notices(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_region_fails_the_statement_or_warns_when_asked() {
-    let mut emulator = EmulatorConfig::default();
-    emulator.faults.rules.insert(
-        "ListResources AWS::Logs::LogGroup eu-west-1".into(),
-        FaultRule {
-            access_denied: Some(1.0),
-            ..FaultRule::default()
-        },
-    );
-    let stack = Stack::start_with(emulator, quick_retries()).await;
+    let stack = Stack::start_with(access_denied_on("ListResources AWS::Logs::LogGroup eu-west-1"), quick_retries()).await;
     let (c, mut notices) = client_with_notices(&stack).await;
     let sql = "SELECT count(*) FROM awscc.logs.log_groups_list_only WHERE region IN ('us-east-1', 'eu-west-1')";
     let (code, message, _) = db_error(c.simple_query(sql).await.unwrap_err());
@@ -155,21 +160,13 @@ async fn a_failing_region_fails_the_statement_or_warns_when_asked() {
 /// cursor, and the read of an UPDATE.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_aws_error_keeps_its_sqlstate_on_every_path() {
-    let mut emulator = EmulatorConfig::default();
-    emulator.faults.rules.insert(
-        "ListResources AWS::EC2::VPC".into(),
-        FaultRule {
-            access_denied: Some(1.0),
-            ..FaultRule::default()
-        },
-    );
-    let stack = Stack::start_with(emulator, quick_retries()).await;
+    let stack = Stack::start_with(access_denied_on("ListResources AWS::EC2::VPC"), quick_retries()).await;
     let c = stack.client().await;
     let vpcs = "awscc.ec2.vpcs WHERE region = 'us-east-1'";
     let paths = [
         format!("SELECT * FROM {vpcs}"),
         format!("SELECT count(*), max(cidr_block) FROM {vpcs}"),
-        format!("SELECT s.subnet_id FROM awscc.ec2.subnets s JOIN awscc.ec2.vpcs v ON v.vpc_id = s.vpc_id WHERE s.region = 'us-east-1' AND v.region = 'us-east-1'"),
+        "SELECT s.subnet_id FROM awscc.ec2.subnets s JOIN awscc.ec2.vpcs v ON v.vpc_id = s.vpc_id WHERE s.region = 'us-east-1' AND v.region = 'us-east-1'".to_string(),
         format!("SELECT subnet_id FROM awscc.ec2.subnets WHERE region = 'us-east-1' AND vpc_id IN (SELECT vpc_id FROM {vpcs})"),
         format!("SELECT vpc_id FROM {vpcs} UNION SELECT 'x' ORDER BY 1"),
         format!("WITH v AS (SELECT vpc_id FROM {vpcs}) SELECT count(*) FROM v"),
