@@ -170,7 +170,7 @@ async fn an_aws_error_keeps_its_sqlstate_on_every_path() {
         format!("SELECT subnet_id FROM awscc.ec2.subnets WHERE region = 'us-east-1' AND vpc_id IN (SELECT vpc_id FROM {vpcs})"),
         format!("SELECT vpc_id FROM {vpcs} UNION SELECT 'x' ORDER BY 1"),
         format!("WITH v AS (SELECT vpc_id FROM {vpcs}) SELECT count(*) FROM v"),
-        format!("UPDATE awscc.ec2.vpcs SET enable_dns_support = true WHERE region = 'us-east-1' AND cidr_block || '' = '10.0.0.0/16'"),
+        "UPDATE awscc.ec2.vpcs SET enable_dns_support = true WHERE region = 'us-east-1' AND cidr_block || '' = '10.0.0.0/16'".to_string(),
     ];
     c.simple_query("SET cloudpg.allow_bulk_mutations = on").await.unwrap();
     for sql in &paths {
