@@ -106,7 +106,7 @@ fn is_column(e: &Expr) -> bool {
 }
 
 /// An identifier as PostgreSQL folds it: unquoted ones to lower case.
-fn ident_name(i: &Ident) -> String {
+pub fn ident_name(i: &Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {

@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::ast::{
     Visit, VisitMut, Visitor, VisitorMut,
 };
 
+use super::names::ident_name;
 use crate::catalog::model::{Catalog, StackqlColumn, TableDef};
 
 /// Rewrites StackQL column spellings in `stmt` to the columns of the tables it names.
@@ -45,7 +46,7 @@ struct Scope {
 impl Scope {
     /// What `ident` reads, when it is a StackQL spelling the rules above let through.
     fn resolve(&self, ident: &Ident) -> Option<&StackqlColumn> {
-        let name = folded(ident);
+        let name = ident_name(ident);
         if self.defined.contains(&name) || self.tables.iter().any(|t| t.column(&name).is_some()) {
             return None;
         }
@@ -146,17 +147,9 @@ impl Scope {
     }
 }
 
-/// How PostgreSQL reads an identifier: unquoted ones fold to lower case.
-fn folded(ident: &Ident) -> String {
-    match ident.quote_style {
-        None => ident.value.to_ascii_lowercase(),
-        Some(_) => ident.value.clone(),
-    }
-}
-
 /// The resource table an object name in FROM, INSERT INTO, UPDATE or DELETE FROM names.
 fn resource_table<'a>(catalog: &'a Catalog, name: &ObjectName) -> Option<&'a Arc<TableDef>> {
-    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(folded)).collect();
+    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(ident_name)).collect();
     match parts.as_slice() {
         [c, s, t] if crate::catalog::model::is_catalog_name(c) => catalog.table(s, t),
         [s, t] => catalog.table(s, t),
@@ -183,8 +176,8 @@ impl Visitor for Collector<'_> {
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         for cte in query.with.iter().flat_map(|w| &w.cte_tables) {
-            self.scope.defined.insert(folded(&cte.alias.name));
-            self.scope.defined.extend(cte.alias.columns.iter().map(|c| folded(&c.name)));
+            self.scope.defined.insert(ident_name(&cte.alias.name));
+            self.scope.defined.extend(cte.alias.columns.iter().map(|c| ident_name(&c.name)));
         }
         ControlFlow::Continue(())
     }
@@ -192,7 +185,7 @@ impl Visitor for Collector<'_> {
     fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
         for item in &select.projection {
             if let SelectItem::ExprWithAlias { alias, .. } = item {
-                self.scope.defined.insert(folded(alias));
+                self.scope.defined.insert(ident_name(alias));
             }
         }
         ControlFlow::Continue(())
@@ -208,8 +201,8 @@ impl Visitor for Collector<'_> {
             _ => None,
         };
         if let Some(alias) = alias {
-            self.scope.defined.insert(folded(&alias.name));
-            self.scope.defined.extend(alias.columns.iter().map(|c| folded(&c.name)));
+            self.scope.defined.insert(ident_name(&alias.name));
+            self.scope.defined.extend(alias.columns.iter().map(|c| ident_name(&c.name)));
         }
         ControlFlow::Continue(())
     }

@@ -140,11 +140,7 @@ impl Session {
                 }
                 SelectItem::UnnamedExpr(e) => exprs.push(df.parse_sql_expr(&e.to_string()).map_err(Error::from)?),
                 SelectItem::ExprWithAlias { expr, alias } => {
-                    let name = if alias.quote_style.is_some() {
-                        alias.value.clone()
-                    } else {
-                        alias.value.to_lowercase()
-                    };
+                    let name = crate::sql::names::ident_name(alias);
                     exprs.push(df.parse_sql_expr(&expr.to_string()).map_err(Error::from)?.alias(name));
                 }
                 SelectItem::ExprWithAliases { .. } => {
