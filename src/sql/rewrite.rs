@@ -10,9 +10,10 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, visit_relations, visit_relations_mut, Expr, Ident, ObjectNamePart, Statement,
+    visit_expressions_mut, visit_relations, visit_relations_mut, Expr, Ident, ObjectName, ObjectNamePart, Statement,
 };
 
+use super::names::ident_name;
 use crate::catalog::model::{is_catalog_name, Catalog, CATALOG, IDENTIFIER_ALIAS, IDENTIFIER_COLUMN, SYSTEM_SCHEMAS};
 
 /// Whether the SQL carries a `/*+ NAME */` hint (case-insensitive).
@@ -55,21 +56,30 @@ pub fn rewrite(stmt: &mut Statement) {
     });
 }
 
+/// The (service, table) a relation names in the resource catalog (`awscc.ec2.vpcs`,
+/// `aws.ec2.vpcs` or `ec2.vpcs`), its parts folded as PostgreSQL folds unquoted names; `None`
+/// for relations elsewhere (system schemas, CTEs, unknown schemas).
+pub fn resource_relation(name: &ObjectName, catalog: &Catalog) -> Option<(String, String)> {
+    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(ident_name)).collect();
+    match parts.as_slice() {
+        // cloudpg.requests, cloudcontrol.resource_requests, pg_catalog…: not resource tables.
+        [c, s, _] if is_catalog_name(c) && SYSTEM_SCHEMAS.contains(&s.as_str()) => None,
+        [c, s, t] if is_catalog_name(c) => Some((s.clone(), t.clone())),
+        [s, t] if catalog.tables_in(s).is_some() => Some((s.clone(), t.clone())),
+        _ => None,
+    }
+}
+
 /// 42P01 for a resource table that does not exist, naming the closest ones.
 pub fn check_tables(stmt: &Statement, catalog: &Catalog) -> crate::Result<()> {
     let mut missing = None;
     let _ = visit_relations(stmt, |name| {
-        let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(|i| i.value.clone())).collect();
-        let (schema, table) = match parts.as_slice() {
-            // cloudpg.requests, cloudcontrol.resource_requests, pg_catalog…: not resource tables.
-            [c, s, _] if is_catalog_name(c) && SYSTEM_SCHEMAS.contains(&s.as_str()) => return ControlFlow::Continue(()),
-            [c, s, t] if is_catalog_name(c) => (s.clone(), t.clone()),
-            [s, t] if catalog.tables_in(s).is_some() => (s.clone(), t.clone()),
-            _ => return ControlFlow::Continue(()),
-        };
-        if catalog.table(&schema, &table).is_none() {
-            missing = Some(parts.join("."));
-            return ControlFlow::Break(());
+        if let Some((schema, table)) = resource_relation(name, catalog) {
+            if catalog.table(&schema, &table).is_none() {
+                let written: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(ident_name)).collect();
+                missing = Some(written.join("."));
+                return ControlFlow::Break(());
+            }
         }
         ControlFlow::Continue(())
     });

@@ -147,16 +147,6 @@ impl Scope {
     }
 }
 
-/// The resource table an object name in FROM, INSERT INTO, UPDATE or DELETE FROM names.
-fn resource_table<'a>(catalog: &'a Catalog, name: &ObjectName) -> Option<&'a Arc<TableDef>> {
-    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident().map(ident_name)).collect();
-    match parts.as_slice() {
-        [c, s, t] if crate::catalog::model::is_catalog_name(c) => catalog.table(s, t),
-        [s, t] => catalog.table(s, t),
-        _ => None,
-    }
-}
-
 struct Collector<'a> {
     catalog: &'a Catalog,
     scope: &'a mut Scope,
@@ -166,7 +156,8 @@ impl Visitor for Collector<'_> {
     type Break = ();
 
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
-        if let Some(table) = resource_table(self.catalog, relation) {
+        let table = super::rewrite::resource_relation(relation, self.catalog).and_then(|(s, t)| self.catalog.table(&s, &t));
+        if let Some(table) = table {
             if !self.scope.tables.iter().any(|t| Arc::ptr_eq(t, table)) {
                 self.scope.tables.push(table.clone());
             }

@@ -465,3 +465,24 @@ async fn aws_errors_carry_code_region_and_type() {
     drop(c);
     stack.stop().await;
 }
+
+/// Unquoted names fold to lower case, as in PostgreSQL, in every part of a table's name;
+/// quoted ones are taken as written.
+#[tokio::test]
+async fn unquoted_table_names_fold_to_lower_case() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let got = rows(&c, "SELECT count(*) FROM AWSCC.EC2.VPCS WHERE region = 'us-east-1'")
+        .await
+        .unwrap();
+    assert_eq!(got[0].get(0), Some("5"));
+    let got = rows(&c, "SELECT count(*) FROM Aws.Ec2.Vpcs WHERE region = 'us-east-1'")
+        .await
+        .unwrap();
+    assert_eq!(got[0].get(0), Some("5"));
+    let (code, message, _) = db_error(c.simple_query("SELECT * FROM awscc.ec2.\"VPCS\"").await.unwrap_err());
+    assert_eq!(code, "42P01");
+    assert!(message.contains("relation \"awscc.ec2.VPCS\" does not exist"), "{message}");
+    drop(c);
+    stack.stop().await;
+}
