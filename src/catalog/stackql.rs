@@ -245,37 +245,29 @@ fn plural_by_ending(name: &str) -> String {
     {
         return format!("{stem}{plural}");
     }
-    let last = name.chars().last();
-    let before_last = name.chars().rev().nth(1);
-    let vowel = |c: Option<char>| c.is_some_and(|c| "aeiou".contains(c));
     if let Some(stem) = name.strip_suffix("sis") {
         return format!("{stem}ses");
     }
     if ["x", "ch", "ss", "sh", "zz"].iter().any(|e| name.ends_with(e)) {
         return format!("{name}es");
     }
-    if name.ends_with("us") && !matches!(before_last_n(name, 2), Some('a' | 'o' | 'u')) {
+    if name.strip_suffix("us").is_some_and(|stem| !stem.ends_with(['a', 'o', 'u'])) {
         return format!("{name}es");
     }
     if ["tlas", "tmas", "gas", "ris"].iter().any(|e| name.ends_with(e)) {
         return format!("{name}es");
     }
-    if last == Some('y') {
-        let stem = &name[..name.len() - 1];
-        if !vowel(before_last) && before_last != Some('y') || stem.ends_with("qu") {
+    if let Some(stem) = name.strip_suffix('y') {
+        // `policy` → `policies`, `soliloquy` → `soliloquies`; `key` → `keys`.
+        if stem.ends_with("qu") || !stem.ends_with(['a', 'e', 'i', 'o', 'u', 'y']) {
             return format!("{stem}ies");
         }
     }
-    if last == Some('s') {
+    if name.ends_with('s') {
         // `settings`, `lens`: a name ending in s takes no other.
         return name.to_string();
     }
     format!("{name}s")
-}
-
-/// The character `n` places before the end (`n` = 1 is the last).
-fn before_last_n(name: &str, n: usize) -> Option<char> {
-    name.chars().rev().nth(n)
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ pub struct CachedApi {
     /// Per (region, type): how many times its entries were invalidated. Keys carry the
     /// generation their read started in, so a read in flight across a mutation's invalidation
     /// stores its (possibly old) answer where no later read looks.
-    generations: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
+    /// By region, then type, so a lookup borrows the names instead of copying them.
+    generations: std::sync::Mutex<std::collections::HashMap<String, std::collections::HashMap<String, u64>>>,
 }
 
 /// The cache as `cloudpg.cache` shows it.
@@ -102,7 +103,7 @@ impl CachedApi {
 
     fn generation(&self, region: &str, type_name: &str) -> u64 {
         let generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        generations.get(&(region.to_string(), type_name.to_string())).copied().unwrap_or(0)
+        generations.get(region).and_then(|types| types.get(type_name)).copied().unwrap_or(0)
     }
 
     /// Drops everything cached for a type in a region (after a mutation).
@@ -111,7 +112,9 @@ impl CachedApi {
             .generations
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry((region.to_string(), type_name.to_string()))
+            .entry(region.to_string())
+            .or_default()
+            .entry(type_name.to_string())
             .or_default() += 1;
         if let Some(cache) = &self.cache {
             let (region, type_name) = (region.to_string(), type_name.to_string());
