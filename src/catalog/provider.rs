@@ -288,6 +288,28 @@ fn projection_served_by_list(table: &TableDef, projection: &[usize]) -> bool {
     })
 }
 
+/// 42P10 for a list whose keys neither the WHERE clause nor a parent type can give, naming
+/// their columns, why no parent serves, and an example WHERE clause.
+fn keys_needed(table: &TableDef, columns: &[super::model::ParentColumn], missing: &[String], why: &str) -> Error {
+    let named: Vec<String> = missing
+        .iter()
+        .map(|k| columns.iter().find(|c| &c.model_key == k).map_or(k.clone(), |c| c.column.clone()))
+        .collect();
+    Error::MissingFilter {
+        message: format!(
+            "listing {} needs {} in the WHERE clause ({} lists only the children of a parent, and {why})",
+            table.qualified_name(),
+            named.join(", "),
+            table.type_name()
+        ),
+        hint: Some(format!(
+            "for example: SELECT * FROM {} WHERE {}",
+            table.qualified_name(),
+            super::describe::list_where_example(table)
+        )),
+    }
+}
+
 /// The `ResourceModel`s a list needs, one per combination of the parent values given, and the
 /// fan-out over parents that supplies the keys the WHERE clause does not give; an error naming
 /// the missing columns (with an example WHERE clause) when no parent type can supply them.
@@ -324,25 +346,7 @@ fn list_models(
                     _ => None,
                 })
                 .collect();
-            let planned = fanout::plan(catalog, table, &missing, &single, 0).map_err(|why| {
-                let named: Vec<String> = missing
-                    .iter()
-                    .map(|k| columns.iter().find(|c| &c.model_key == k).map_or(k.clone(), |c| c.column.clone()))
-                    .collect();
-                Error::MissingFilter {
-                    message: format!(
-                        "listing {} needs {} in the WHERE clause ({} lists only the children of a parent, and {why})",
-                        table.qualified_name(),
-                        named.join(", "),
-                        table.type_name()
-                    ),
-                    hint: Some(format!(
-                        "for example: SELECT * FROM {} WHERE {}",
-                        table.qualified_name(),
-                        super::describe::list_where_example(table)
-                    )),
-                }
-            })?;
+            let planned = fanout::plan(catalog, table, &missing, &single, 0).map_err(|why| keys_needed(table, &columns, &missing, &why))?;
             fan_out = Some(Arc::new(planned));
         }
     }
