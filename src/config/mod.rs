@@ -317,7 +317,7 @@ impl Default for RawApi {
             concurrency_per_region: 16,
             hydrate_concurrency: 16,
             request_timeout: Duration::from_secs(30),
-            max_attempts: 20,
+            max_attempts: 100,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             retry_budget: Duration::from_secs(30),
