@@ -114,6 +114,9 @@ pub enum Error {
     Config(String),
     #[error("{0}")]
     Schemas(#[source] Arc<resource_schemas::Error>),
+    /// A file the server must write could not be (the mutation journal).
+    #[error("{0}")]
+    Io(String),
     #[error("internal error: {0}")]
     Internal(String),
     #[error("{0}")]
@@ -243,7 +246,7 @@ impl Error {
             Error::ObjectState { .. } => "55000",
             Error::ProtocolViolation(_) => "08P01",
             Error::Config(_) => "F0000",
-            Error::Schemas(_) => "58030",
+            Error::Schemas(_) | Error::Io(_) => "58030",
             Error::Internal(_) => "XX000",
             Error::DataFusion(e) => datafusion_sqlstate(e),
         }

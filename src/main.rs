@@ -347,7 +347,7 @@ async fn run_emulator(args: EmulatorArgs) -> anyhow::Result<()> {
                 throttle: probability("throttle", args.throttle)?,
                 server_error: probability("server-error", args.server_error)?,
                 fail_async: probability("fail-async", args.fail_async)?,
-                access_denied: None,
+                ..Default::default()
             },
             ..Default::default()
         },

@@ -15,6 +15,7 @@ use crate::catalog::provider::Backend;
 use crate::catalog::Catalog;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::client::{SdkApi, Target};
+use crate::cloudcontrol::journal::Journal;
 use crate::cloudcontrol::requests::{PollSettings, RequestLog};
 use crate::cloudcontrol::scrub::Scrubber;
 use crate::config::Config;
@@ -48,15 +49,46 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     };
     // The emulator is a sandbox; real accounts are read-only unless the config says otherwise.
     let mutations_allowed = config.mutations.allow.unwrap_or(matches!(target, Target::Emulator(_)));
+    let journal = match journal_path(&config, &target, mutations_allowed)? {
+        Some(path) => Some(Journal::open(&path)?),
+        None => None,
+    };
+    let requests = RequestLog::new(api.clone(), poll, journal.as_ref().map(|(j, _)| j.clone()));
+    if let Some((_, opened)) = journal {
+        requests.resume(opened);
+    }
     let backend = Arc::new(Backend {
         catalog,
-        requests: RequestLog::new(api.clone(), poll),
+        requests,
         api,
         config: config.clone(),
         mutations_allowed,
         calls,
     });
     Ok(Arc::new(Engine::new(backend)?))
+}
+
+/// Where mutations are journaled (`[mutations] journal`): a path, "off", or by default the
+/// user's state directory against AWS and nowhere on the embedded emulator, whose resources
+/// end with the process.
+fn journal_path(config: &Config, target: &Target, mutations_allowed: bool) -> Result<Option<std::path::PathBuf>> {
+    match config.mutations.journal.as_deref() {
+        Some("off") => Ok(None),
+        Some("") => Err(Error::Config(
+            "[mutations] journal is empty: give a file path, or \"off\" to keep requests in memory only".into(),
+        )),
+        Some(path) => Ok(Some(path.into())),
+        None if matches!(target, Target::Emulator(_)) => Ok(None),
+        None => match crate::cloudcontrol::journal::default_path() {
+            Some(path) => Ok(Some(path)),
+            None if !mutations_allowed => Ok(None),
+            None => Err(Error::Config(
+                "mutations are allowed but there is no state directory for the mutation journal (neither \
+                 XDG_STATE_HOME nor HOME is set): set [mutations] journal to a file path, or \"off\""
+                    .into(),
+            )),
+        },
+    }
 }
 
 /// Startup without AWS credentials: where the SDK looked and how to try cloudpg without AWS.

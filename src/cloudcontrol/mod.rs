@@ -16,6 +16,7 @@ pub mod budget;
 pub mod cache;
 pub mod calls;
 pub mod client;
+pub mod journal;
 pub mod requests;
 pub mod scrub;
 

@@ -7,16 +7,20 @@
 //! the same token. The task outlives the statement that started it: a statement that stops
 //! waiting (timeout, NOWAIT, a closed connection) leaves its request tracked and listed in
 //! `cloudpg.requests`.
+//!
+//! With a [`Journal`], each request is on disk before it is sent, with its RequestToken once
+//! known and its end; [`RequestLog::resume`] picks up what a previous run left unfinished.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::cache::CachedApi;
-use super::scrub::{conceal, secrets_of};
+use super::journal::{Entry, Journal, Opened, Submitted};
+use super::scrub::{carries_write_only, conceal, secrets_of};
 use super::{MutationRequest, ProgressEvent};
 use crate::error::{Error, Result};
 
@@ -24,8 +28,11 @@ use crate::error::{Error, Result};
 const KEEP: usize = 10_000;
 /// Submissions of one request (same ClientToken) before its fate is declared unknown.
 const SUBMIT_ROUNDS: u32 = 3;
-/// A request still unfinished after this long stops being polled (ClientTokens last 36 hours).
-const TRACK_LIMIT: Duration = Duration::from_secs(36 * 3600);
+/// How long Cloud Control honours a ClientToken: a request still unfinished after this long
+/// stops being polled, and one never acknowledged is not sent again after it.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(36 * 3600);
+/// The account requests are journaled under while the server serves one.
+pub const DEFAULT_ACCOUNT: &str = "default";
 /// The status recorded when Cloud Control never confirmed a submission.
 pub const UNKNOWN_STATUS: &str = "UNKNOWN";
 
@@ -82,15 +89,34 @@ pub struct RequestLog {
     api: Arc<CachedApi>,
     poll: PollSettings,
     entries: Mutex<VecDeque<Arc<TrackedRequest>>>,
+    journal: Option<Arc<Journal>>,
+    /// What the journal found at startup that users should know of (a file moved aside).
+    journal_note: Mutex<Option<String>>,
 }
 
 impl RequestLog {
-    pub fn new(api: Arc<CachedApi>, poll: PollSettings) -> Arc<RequestLog> {
+    pub fn new(api: Arc<CachedApi>, poll: PollSettings, journal: Option<Arc<Journal>>) -> Arc<RequestLog> {
         Arc::new(RequestLog {
             api,
             poll,
             entries: Mutex::new(VecDeque::new()),
+            journal,
+            journal_note: Mutex::new(None),
         })
+    }
+
+    /// Where requests are journaled and what was found there at startup, for the comment
+    /// of `cloudpg.requests`.
+    pub fn journal_description(&self) -> String {
+        let place = match &self.journal {
+            Some(j) => format!("journaled in {}, so they survive a restart", j.path().display()),
+            None => "kept in memory only ([mutations] journal is off)".to_string(),
+        };
+        let note = self.journal_note.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match note {
+            Some(n) => format!("{place}. {n}"),
+            None => place,
+        }
     }
 
     /// Starts a mutation and tracks it until it ends. Errors are Cloud Control's refusals; a
@@ -119,6 +145,33 @@ impl RequestLog {
         // In flight from submission until it ends (the tracking task keeps it past here).
         let in_flight = crate::observe::metrics::MutationGauge::start();
         self.api.invalidate_type(&request.region, &request.type_name);
+        let submitted_at = SystemTime::now();
+        if let Some(journal) = &self.journal {
+            let record = Submitted::of(
+                &request,
+                DEFAULT_ACCOUNT,
+                user,
+                carries_write_only(&request),
+                epoch_seconds(submitted_at),
+            );
+            // Not on disk, not sent: a crash must never leave a request nobody knows of.
+            journal.submitted(record).await.map_err(|e| match e {
+                Error::Io(m) => Error::Io(format!("{m}; the request was not sent")),
+                other => other,
+            })?;
+        }
+        self.send(request, user, secrets, submitted_at, in_flight).await
+    }
+
+    /// Sends a request (again, on a resume) and tracks it until it ends.
+    async fn send(
+        self: &Arc<Self>,
+        request: MutationRequest,
+        user: &str,
+        secrets: Vec<String>,
+        submitted_at: SystemTime,
+        in_flight: crate::observe::metrics::MutationGauge,
+    ) -> Result<Arc<TrackedRequest>> {
         let mut delay = self.poll.initial;
         let mut round = 1;
         let event = loop {
@@ -144,33 +197,148 @@ impl RequestLog {
                         )),
                         ..ProgressEvent::default()
                     };
-                    self.record(&request, user, unknown, secrets);
+                    self.record(&request, user, unknown, secrets, submitted_at);
                     return Err(e);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.journal_ended(&request.client_token, &refused_event(&request, &e)).await;
+                    return Err(e);
+                }
             }
         };
         let mut event = event;
         if event.identifier.is_none() {
             event.identifier = request.change.identifier().map(str::to_string);
         }
+        if let Some(journal) = self.journal.as_ref().filter(|_| !event.request_token.is_empty()) {
+            if let Err(e) = journal.accepted(&request.client_token, &event.request_token).await {
+                // A restart would send it again under the same ClientToken: no second request.
+                tracing::error!(error = %e, "could not journal the RequestToken");
+            }
+        }
         if event.is_terminal() {
             // Before the status is published: whoever sees it done must not read the old state.
             self.api.invalidate_type(&request.region, &request.type_name);
+            self.journal_ended(&request.client_token, &event).await;
         }
-        let tracked = self.record(&request, user, event.clone(), secrets);
+        let tracked = self.record(&request, user, event.clone(), secrets, submitted_at);
         if !event.is_terminal() {
-            let span = tracing::info_span!(parent: None, "mutation.track", request_token = %event.request_token, region = %request.region, type_name = %request.type_name);
-            let track = self.clone().track(tracked.clone());
-            tokio::spawn(
-                async move {
-                    let _in_flight = in_flight;
-                    track.await
-                }
-                .instrument(span),
-            );
+            self.spawn_track(tracked.clone(), in_flight);
         }
         Ok(tracked)
+    }
+
+    fn spawn_track(self: &Arc<Self>, tracked: Arc<TrackedRequest>, in_flight: crate::observe::metrics::MutationGauge) {
+        let latest = tracked.latest();
+        let span = tracing::info_span!(parent: None, "mutation.track", request_token = %latest.request_token, region = %tracked.region, type_name = %tracked.type_name);
+        let track = self.clone().track(tracked);
+        tokio::spawn(
+            async move {
+                let _in_flight = in_flight;
+                track.await
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Records how a request ended, so a restart does not pick it up again.
+    async fn journal_ended(&self, client_token: &str, event: &ProgressEvent) {
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.ended(client_token, event).await {
+                tracing::error!(error = %e, "could not journal the end of a request");
+            }
+        }
+    }
+
+    /// Picks up what a previous run journaled and did not see end: requests with a
+    /// RequestToken are polled; requests never acknowledged are sent again with their
+    /// ClientToken (Cloud Control returns the original request if it had started it), unless
+    /// the token has expired or the journal does not hold the whole request, which leaves
+    /// them to a person. A journal that could not be read is only shown, never resent.
+    pub fn resume(self: &Arc<Self>, opened: Opened) {
+        let mut resent = 0;
+        for entry in opened.entries {
+            resent += usize::from(self.resume_entry(entry, true));
+        }
+        if let Some(aside) = opened.set_aside {
+            let note = format!(
+                "The journal found at startup could not be read ({}); it was kept as {} and nothing in it was sent again",
+                aside.reason,
+                aside.moved_to.display()
+            );
+            tracing::error!(moved_to = %aside.moved_to.display(), reason = %aside.reason, "mutation journal unreadable; kept aside, nothing resent");
+            for entry in aside.readable {
+                self.resume_entry(entry, false);
+            }
+            *self.journal_note.lock().unwrap_or_else(|p| p.into_inner()) = Some(note);
+        }
+        if resent > 0 {
+            tracing::info!(resent, "resending unacknowledged mutations from the journal");
+        }
+    }
+
+    /// Shows one journaled request and, if unfinished, finishes it; true when it is resent.
+    fn resume_entry(self: &Arc<Self>, entry: Entry, may_resend: bool) -> bool {
+        let s = &entry.submitted;
+        let submitted_at = UNIX_EPOCH + Duration::from_secs_f64(s.submitted_at.max(0.0));
+        let mut event = ProgressEvent {
+            type_name: Some(s.type_name.clone()),
+            identifier: s.identifier.clone(),
+            request_token: entry.request_token.clone().unwrap_or_default(),
+            operation: s.operation.clone(),
+            ..ProgressEvent::default()
+        };
+        let show = |event: ProgressEvent| {
+            self.keep(TrackedRequest {
+                client_token: s.client_token.clone(),
+                region: s.region.clone(),
+                type_name: s.type_name.clone(),
+                operation: operation_name(&s.operation),
+                user: s.user.clone(),
+                submitted_at,
+                state: watch::Sender::new(event),
+                secrets: Vec::new(),
+            })
+        };
+        if let Some(ended) = &entry.ended {
+            event.operation_status = ended.status.clone();
+            event.identifier = ended.identifier.clone().or(event.identifier);
+            event.error_code = ended.error_code.clone();
+            event.status_message = ended.message.clone();
+            event.event_time = ended.event_time;
+            show(event);
+            return false;
+        }
+        if !event.request_token.is_empty() {
+            event.operation_status = "IN_PROGRESS".into();
+            let tracked = show(event);
+            self.spawn_track(tracked, crate::observe::metrics::MutationGauge::start());
+            return false;
+        }
+        let expired = SystemTime::now().duration_since(submitted_at).is_ok_and(|age| age > TOKEN_LIFETIME);
+        match s.request().filter(|_| may_resend && !expired) {
+            Some(request) => {
+                let (log, user) = (self.clone(), s.user.clone());
+                let span = tracing::info_span!(parent: None, "mutation.resume", region = %request.region, type_name = %request.type_name);
+                tokio::spawn(
+                    async move {
+                        let in_flight = crate::observe::metrics::MutationGauge::start();
+                        if let Err(e) = log.send(request, &user, Vec::new(), submitted_at, in_flight).await {
+                            tracing::warn!(error = %e.log_summary(), "resending a journaled mutation failed");
+                        }
+                    }
+                    .instrument(span),
+                );
+                true
+            }
+            None => {
+                event.operation_status = UNKNOWN_STATUS.into();
+                event.error_code = Some("NeedsDecision".into());
+                event.status_message = Some(needs_decision(s, expired, may_resend));
+                show(event);
+                false
+            }
+        }
     }
 
     /// Completes once every request this server is still polling has ended: a graceful
@@ -199,18 +367,30 @@ impl RequestLog {
         entries.iter().map(|t| (t.clone(), t.latest())).collect()
     }
 
-    fn record(&self, request: &MutationRequest, user: &str, event: ProgressEvent, secrets: Vec<String>) -> Arc<TrackedRequest> {
+    fn record(
+        &self,
+        request: &MutationRequest,
+        user: &str,
+        event: ProgressEvent,
+        secrets: Vec<String>,
+        submitted_at: SystemTime,
+    ) -> Arc<TrackedRequest> {
         let event = conceal_event(event, &secrets);
-        let tracked = Arc::new(TrackedRequest {
+        self.keep(TrackedRequest {
             secrets,
             client_token: request.client_token.clone(),
             region: request.region.clone(),
             type_name: request.type_name.clone(),
             operation: request.change.operation(),
             user: user.to_string(),
-            submitted_at: SystemTime::now(),
+            submitted_at,
             state: watch::Sender::new(event),
-        });
+        })
+    }
+
+    /// Adds a request to the log, making room by forgetting the oldest finished one.
+    fn keep(&self, tracked: TrackedRequest) -> Arc<TrackedRequest> {
+        let tracked = Arc::new(tracked);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= KEEP {
             if let Some(i) = entries.iter().position(|t| t.latest().is_terminal()) {
@@ -223,15 +403,17 @@ impl RequestLog {
 
     /// Polls until the request ends, then drops the cache entries it may have changed.
     async fn track(self: Arc<Self>, tracked: Arc<TrackedRequest>) {
-        let started = Instant::now();
         let mut backoff = self.poll.initial;
         loop {
             let current = tracked.latest();
             if current.is_terminal() {
                 break;
             }
-            if started.elapsed() > TRACK_LIMIT {
-                tracing::warn!("request still unfinished after {TRACK_LIMIT:?}; no longer polling it");
+            if SystemTime::now()
+                .duration_since(tracked.submitted_at)
+                .is_ok_and(|age| age > TOKEN_LIFETIME)
+            {
+                tracing::warn!("request still unfinished after {TOKEN_LIFETIME:?}; no longer polling it");
                 return;
             }
             let now = epoch_seconds(SystemTime::now());
@@ -242,18 +424,21 @@ impl RequestLog {
                     if event.is_terminal() {
                         // Before the final status is published, as on submission.
                         self.api.invalidate_type(&tracked.region, &tracked.type_name);
+                        self.journal_ended(&tracked.client_token, &event).await;
                     }
                     tracked.update(event)
                 }
                 Err(Error::Aws(e)) if e.code.starts_with("RequestTokenNotFound") => {
                     self.api.invalidate_type(&tracked.region, &tracked.type_name);
-                    tracked.update(ProgressEvent {
+                    let failed = ProgressEvent {
                         operation_status: "FAILED".into(),
                         error_code: Some("RequestTokenNotFound".into()),
                         status_message: Some(e.message.clone()),
                         event_time: Some(epoch_seconds(SystemTime::now())),
                         ..current
-                    });
+                    };
+                    self.journal_ended(&tracked.client_token, &failed).await;
+                    tracked.update(failed);
                 }
                 // The request itself is unaffected by a lost answer: ask again on the same token.
                 Err(e) => tracing::warn!(error = %e.log_summary(), "polling failed; asking again"),
@@ -262,6 +447,55 @@ impl RequestLog {
         tracing::debug!(status = %tracked.latest().operation_status, "request finished");
         self.api.invalidate_type(&tracked.region, &tracked.type_name);
     }
+}
+
+/// The end of a request Cloud Control refused outright (nothing was started).
+fn refused_event(request: &MutationRequest, e: &Error) -> ProgressEvent {
+    ProgressEvent {
+        operation: request.change.operation().to_string(),
+        operation_status: "FAILED".into(),
+        error_code: match e {
+            Error::Aws(a) => Some(a.code.clone()),
+            _ => None,
+        },
+        event_time: Some(epoch_seconds(SystemTime::now())),
+        ..ProgressEvent::default()
+    }
+}
+
+/// `CREATE` → the `&'static str` TrackedRequest keeps.
+fn operation_name(op: &str) -> &'static str {
+    match op {
+        "CREATE" => "CREATE",
+        "UPDATE" => "UPDATE",
+        "DELETE" => "DELETE",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Why a journaled request is left to a person, with what is known of it.
+fn needs_decision(s: &Submitted, expired: bool, may_resend: bool) -> String {
+    let why = if !may_resend {
+        "it comes from a journal that could not be fully read".to_string()
+    } else if expired {
+        format!(
+            "it was never acknowledged and its ClientToken expired ({} hours after submission), so sending it again \
+             could start it twice",
+            TOKEN_LIFETIME.as_secs() / 3600
+        )
+    } else {
+        "it was never acknowledged and it carried write-only values, which the journal never stores".to_string()
+    };
+    let target = match (&s.identifier, &s.digest) {
+        (Some(id), _) => format!("resource '{id}'"),
+        (None, Some(d)) => format!("the resource whose desired state has SHA-256 {d}"),
+        (None, None) => "the resource".to_string(),
+    };
+    format!(
+        "cloudpg cannot finish this {} of {} in {} by itself: {why}. Check whether {target} is in the state wanted \
+         (SELECT … FROM the type's table) and run the statement again if it is not",
+        s.operation, s.type_name, s.region
+    )
 }
 
 /// An event's message and model without the request's secrets (Cloud Control may quote input).

@@ -48,20 +48,50 @@ impl Scrubber {
 /// The secrets a mutation carries: text at write-only paths of its DesiredState, or in the
 /// values its patch writes under a write-only path.
 pub fn secrets_of(request: &super::MutationRequest) -> Vec<String> {
+    let mut secrets = write_only_values_of(request);
+    // Short values would mask ordinary words in messages; they are no secret worth the name.
+    secrets.retain(|s| s.len() >= 4);
+    secrets
+}
+
+/// Whether a mutation writes any write-only property, whatever its value (such a request is
+/// never written to the journal whole).
+pub fn carries_write_only(request: &super::MutationRequest) -> bool {
+    let Some(t) = resource_schemas::Registry::shared().ok().and_then(|r| r.get(&request.type_name)) else {
+        // A type the server does not know: nothing says which values are secret.
+        return true;
+    };
+    let top_level = |path: &str| path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+    match &request.change {
+        super::Change::Create { desired_state } => match serde_json::from_str::<Value>(desired_state) {
+            Ok(Value::Object(model)) => model.keys().any(|k| t.holds_write_only(k)),
+            _ => true,
+        },
+        super::Change::Update { patch, .. } => match serde_json::from_str::<Value>(patch) {
+            Ok(Value::Array(ops)) => ops.iter().any(|op| {
+                ["path", "from"]
+                    .iter()
+                    .filter_map(|k| op.get(*k).and_then(Value::as_str))
+                    .any(|p| t.holds_write_only(&top_level(p)))
+            }),
+            _ => true,
+        },
+        super::Change::Delete { .. } => false,
+    }
+}
+
+fn write_only_values_of(request: &super::MutationRequest) -> Vec<String> {
     let Some(t) = resource_schemas::Registry::shared().ok().and_then(|r| r.get(&request.type_name)) else {
         return Vec::new();
     };
-    let mut secrets = match &request.change {
+    match &request.change {
         super::Change::Create { desired_state } => match serde_json::from_str::<Value>(desired_state) {
             Ok(Value::Object(model)) => t.write_only_values(&model),
             _ => Vec::new(),
         },
         super::Change::Update { patch, .. } => patch_secrets(t, patch),
         super::Change::Delete { .. } => Vec::new(),
-    };
-    // Short values would mask ordinary words in messages; they are no secret worth the name.
-    secrets.retain(|s| s.len() >= 4);
-    secrets
+    }
 }
 
 fn patch_secrets(t: &resource_schemas::ResourceType, patch: &str) -> Vec<String> {
@@ -132,5 +162,11 @@ mod tests {
         });
         assert_eq!(secrets_of(&update), vec!["sekrit-2".to_string()]);
         assert_eq!(conceal("value sekrit-2 is bad", &secrets_of(&update)), "value [redacted] is bad");
+        assert!(carries_write_only(&create) && carries_write_only(&update));
+        let plain = request(Change::Update {
+            identifier: "c".into(),
+            patch: r#"[{"op":"replace","path":"/Description","value":"x"}]"#.into(),
+        });
+        assert!(!carries_write_only(&plain));
     }
 }

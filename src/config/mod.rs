@@ -256,6 +256,10 @@ pub struct RawMutations {
     pub poll_initial: Duration,
     #[serde(with = "humantime_serde")]
     pub poll_max: Duration,
+    /// Where mutations are journaled before they are sent: a file path, or "off". Unset: the
+    /// user's state directory against AWS, off on the embedded emulator (its state dies with
+    /// the process, so there is nothing to resume).
+    pub journal: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -342,6 +346,7 @@ impl Default for RawMutations {
             await_timeout: Duration::from_secs(600),
             poll_initial: Duration::from_millis(100),
             poll_max: Duration::from_secs(10),
+            journal: None,
         }
     }
 }

@@ -94,6 +94,39 @@ impl Notice {
             message: message.into(),
         }
     }
+
+    pub fn info(message: impl Into<String>) -> Notice {
+        Notice {
+            severity: "NOTICE",
+            code: "00000",
+            message: message.into(),
+        }
+    }
+}
+
+/// NOTICEs a statement has for the client while it still runs (a mutation's tokens the
+/// moment Cloud Control accepts it), sent by the wire layer as they come.
+#[derive(Debug, Default)]
+pub struct LiveNotices {
+    queue: std::sync::Mutex<Vec<Notice>>,
+    ready: tokio::sync::Notify,
+}
+
+impl LiveNotices {
+    pub fn push(&self, notice: Notice) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(notice);
+        self.ready.notify_one();
+    }
+
+    /// The notices not sent yet, oldest first.
+    pub fn take(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Completes when a notice has been pushed since the last wait.
+    pub async fn ready(&self) {
+        self.ready.notified().await
+    }
 }
 
 impl Output {
@@ -198,31 +231,34 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
             schema: SERVER_SCHEMA,
             name: SERVER_REQUESTS,
             arrow: server_table.schema(),
-            comment: "Mutations this server started, with their latest status",
+            comment: format!(
+                "Mutations this server started, with their latest status; {}",
+                backend.requests.journal_description()
+            ),
         },
         compat::relations::SystemTable {
             schema: SERVER_SCHEMA,
             name: crate::catalog::system::API_CALLS,
             arrow: calls_table.schema(),
-            comment: "The most recent Cloud Control calls: when, what, where, how long, attempts, outcome",
+            comment: "The most recent Cloud Control calls: when, what, where, how long, attempts, outcome".into(),
         },
         compat::relations::SystemTable {
             schema: SERVER_SCHEMA,
             name: crate::catalog::system::CACHE,
             arrow: cache_table.schema(),
-            comment: "The cache: entries, bytes, hits and misses since start, TTL and bound",
+            comment: "The cache: entries, bytes, hits and misses since start, TTL and bound".into(),
         },
         compat::relations::SystemTable {
             schema: SERVER_SCHEMA,
             name: "settings",
             arrow: settings_table.schema(),
-            comment: "cloudpg's own parameters as this session has them (SET changes them)",
+            comment: "cloudpg's own parameters as this session has them (SET changes them)".into(),
         },
         compat::relations::SystemTable {
             schema: API_SCHEMA,
             name: API_REQUESTS,
             arrow: api_table.schema(),
-            comment: "Cloud Control's resource requests (ListResourceRequests), by region",
+            comment: "Cloud Control's resource requests (ListResourceRequests), by region".into(),
         },
     ];
     let server = MemorySchemaProvider::new();

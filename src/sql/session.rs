@@ -25,7 +25,7 @@ use super::parse::{self, Fingerprint, Hints};
 use super::settings::{reported_name, SetValue, Settings};
 use super::statement::{Command, Prepared};
 use super::transaction::{Status, Transaction, TransactionCommand};
-use super::{meta, names, rewrite, Engine, Notice, Outcome, Output};
+use super::{meta, names, rewrite, Engine, LiveNotices, Notice, Outcome, Output};
 use crate::auth::Role;
 use crate::catalog::provider::QuerySettings;
 use crate::cloudcontrol::budget::CallBudget;
@@ -48,6 +48,8 @@ pub struct Session {
     cursors: Cursors,
     /// This connection's row of `pg_stat_activity`.
     activity: super::activity::ActivityGuard,
+    /// NOTICEs for the client while the statement still runs.
+    pub(crate) live: Arc<LiveNotices>,
 }
 
 /// The bounds of one statement.
@@ -92,7 +94,14 @@ impl Session {
             database: database.to_string(),
             role,
             scope,
+            live: Arc::default(),
         }
+    }
+
+    /// Where the running statement leaves NOTICEs the client should see before it ends; the
+    /// wire layer sends them as they come.
+    pub fn live_notices(&self) -> Arc<LiveNotices> {
+        self.live.clone()
     }
 
     /// The statements of a query string, parsed and classified. A StackQL meta command is

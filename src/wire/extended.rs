@@ -271,7 +271,10 @@ impl ExtendedQueryHandler for Extended {
                         let values = arrow_pg::datatypes::df::deserialize_parameters(portal.as_ref(), &types)?;
                         Some(cast_parameters(values, &prepared.parameters).map_err(|e| to_pg_error(&e))?)
                     };
-                    let output = session.execute(prepared, params).await.map_err(|e| to_pg_error(&e))?;
+                    let live = session.live_notices();
+                    let output = run::forwarding_notices(client, &live, session.execute(prepared, params))
+                        .await?
+                        .map_err(|e| to_pg_error(&e))?;
                     if let Some(name) = &output.forget {
                         forget_statements(connection, client, name.as_deref())?;
                     }

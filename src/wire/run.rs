@@ -32,7 +32,7 @@ use crate::catalog::progress::Progress;
 use crate::error::Error;
 use crate::sql::copy::{self, CopyOptions};
 use crate::sql::parse::Fingerprint;
-use crate::sql::{Notice, Session};
+use crate::sql::{LiveNotices, Notice, Session};
 
 /// What may stop the statement running now.
 pub struct Interrupts {
@@ -284,6 +284,29 @@ where
         client.feed(PgWireBackendMessage::NoticeResponse(info.into())).await?;
     }
     Ok(())
+}
+
+/// Runs a statement, sending the NOTICEs it leaves in `live` (flushed, so the client sees
+/// them at once) while it runs, and the rest when it is done.
+pub async fn forwarding_notices<C, T>(client: &mut C, live: &LiveNotices, work: impl std::future::Future<Output = T>) -> PgWireResult<T>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => {
+                send_notices(client, &live.take()).await?;
+                return Ok(out);
+            }
+            _ = live.ready() => {
+                send_notices(client, &live.take()).await?;
+                client.flush().await?;
+            }
+        }
+    }
 }
 
 pub async fn send_reported<C>(client: &mut C, reported: &[(String, String)]) -> PgWireResult<()>

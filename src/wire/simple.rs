@@ -109,7 +109,10 @@ impl Simple {
         let result = interrupts
             .guard(async {
                 let prepared = session.prepare_parsed(parsed, 0).await.map_err(|e| to_pg_error(&e))?;
-                let output = session.execute(&prepared, None).await.map_err(|e| to_pg_error(&e))?;
+                let live = session.live_notices();
+                let output = run::forwarding_notices(client, &live, session.execute(&prepared, None))
+                    .await?
+                    .map_err(|e| to_pg_error(&e))?;
                 if let Some(name) = &output.forget {
                     super::extended::forget_statements(&self.0, client, name.as_deref())?;
                 }

@@ -64,6 +64,21 @@ impl Stack {
     }
 }
 
+/// A client whose NOTICEs and WARNINGs arrive on the receiver as the server sends them.
+pub async fn client_with_notices(conn: &str) -> (Client, tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>) {
+    let (client, mut connection) = tokio_postgres::connect(conn, NoTls).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                let _ = tx.send(notice);
+            }
+        }
+    });
+    (client, rx)
+}
+
 /// The data rows of a simple query.
 pub async fn rows(c: &Client, sql: &str) -> Result<Vec<SimpleQueryRow>, tokio_postgres::Error> {
     Ok(c.simple_query(sql)
@@ -91,7 +106,7 @@ pub fn db_error(e: tokio_postgres::Error) -> (String, String, String) {
     )
 }
 
-/// The `cloudpg` binary serving on the embedded emulator, as its own process (so a crash or
+/// The `cloudpg` binary serving on the embedded emulator (or one at a URL), as its own process (so a crash or
 /// its memory is its own, not the test's). Killed when dropped.
 pub struct Process {
     child: std::process::Child,
@@ -103,7 +118,14 @@ pub struct Process {
 impl Process {
     /// `cloudpg serve --emulator` with `config` (TOML) on 127.0.0.1, port 0.
     pub fn serve(config: &str) -> Process {
-        Self::spawn(config, std::process::Stdio::null(), None, &[])
+        Self::spawn(config, std::process::Stdio::null(), None, &[], None)
+    }
+
+    /// `cloudpg serve` against an emulator at `endpoint` (as against AWS, with fixed
+    /// credentials), logging to `log`.
+    pub fn serve_against(endpoint: &str, config: &str, log: &std::path::Path) -> Process {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(config, std::process::Stdio::from(file), Some("info"), &[], Some(endpoint))
     }
 
     /// The same, logging to `log` at `level` (a RUST_LOG filter).
@@ -114,7 +136,7 @@ impl Process {
     /// The same, with more command-line arguments.
     pub fn serve_with_log_args(config: &str, log: &std::path::Path, level: &str, args: &[&str]) -> Process {
         let file = std::fs::File::create(log).unwrap();
-        Self::spawn(config, std::process::Stdio::from(file), Some(level), args)
+        Self::spawn(config, std::process::Stdio::from(file), Some(level), args, None)
     }
 
     /// The next line the server printed on stdout after `listening on …`.
@@ -125,19 +147,22 @@ impl Process {
         line.trim().to_string()
     }
 
-    fn spawn(config: &str, stderr: std::process::Stdio, level: Option<&str>, args: &[&str]) -> Process {
+    fn spawn(config: &str, stderr: std::process::Stdio, level: Option<&str>, args: &[&str], endpoint: Option<&str>) -> Process {
         use std::io::BufRead;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("cloudpg-test-{}-{n}.toml", std::process::id()));
         std::fs::write(&path, config).unwrap();
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpg"));
-        command
-            .args(["serve", "--emulator", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&path)
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(stderr);
+        match endpoint {
+            Some(url) => command
+                .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .env("AWS_ACCESS_KEY_ID", "AKIATESTTESTTESTTEST")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("CLOUDPG_AWS__ENDPOINT_URL", url),
+            None => command.args(["serve", "--emulator", "--listen", "127.0.0.1:0", "--config"]),
+        };
+        command.arg(&path).args(args).stdout(std::process::Stdio::piped()).stderr(stderr);
         if let Some(level) = level {
             command.env("RUST_LOG", level);
         }

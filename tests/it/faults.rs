@@ -106,17 +106,7 @@ async fn client_with_notices(
     tokio_postgres::Client,
     tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::error::DbError>,
 ) {
-    let (client, mut connection) = tokio_postgres::connect(&stack.conn_string(), tokio_postgres::NoTls).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {
-            if let tokio_postgres::AsyncMessage::Notice(notice) = message {
-                let _ = tx.send(notice);
-            }
-        }
-    });
-    (client, rx)
+    crate::common::client_with_notices(&stack.conn_string()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,6 +6,7 @@ mod catalog_cli;
 mod common;
 mod compat;
 mod dml;
+mod durability;
 mod faults;
 mod jdbc;
 mod observe;

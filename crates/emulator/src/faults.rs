@@ -17,6 +17,9 @@ pub struct FaultRule {
     pub latency_ms: Option<u64>,
     /// Up to this much more latency, uniformly at random.
     pub jitter_ms: Option<u64>,
+    /// Latency after the call took effect, before its answer: a caller that gives up (or
+    /// dies) meanwhile never learns that it did.
+    pub reply_latency_ms: Option<u64>,
     /// Probability that a call answers ThrottlingException (HTTP 400, retried by SDKs).
     pub throttle: Option<f64>,
     /// Probability that a call answers a 5xx ServiceInternalErrorException.
@@ -33,6 +36,7 @@ impl FaultRule {
         FaultRule {
             latency_ms: over.latency_ms.or(self.latency_ms),
             jitter_ms: over.jitter_ms.or(self.jitter_ms),
+            reply_latency_ms: over.reply_latency_ms.or(self.reply_latency_ms),
             throttle: over.throttle.or(self.throttle),
             server_error: over.server_error.or(self.server_error),
             fail_async: over.fail_async.or(self.fail_async),
@@ -82,6 +86,10 @@ impl Effective {
         let jitter = self.0.jitter_ms.unwrap_or(0);
         let extra = if jitter > 0 { rng.random_range(0..=jitter) } else { 0 };
         std::time::Duration::from_millis(fixed + extra)
+    }
+
+    pub fn reply_latency(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.reply_latency_ms.unwrap_or(0))
     }
 
     fn roll(p: Option<f64>, rng: &mut impl Rng) -> bool {

@@ -126,17 +126,21 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     let type_name = body.get("TypeName").and_then(Value::as_str).map(str::to_string);
     let span = tracing::debug_span!("emulator_call", op, %region, type_name = type_name.as_deref().unwrap_or(""));
     let _enter = span.enter();
-    let (latency, fault, fails_async) = emu.before_call(op, type_name.as_deref(), &region);
+    let plan = emu.before_call(op, type_name.as_deref(), &region);
     drop(_enter);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
     }
-    if let Some(e) = fault {
+    if let Some(e) = plan.fault {
         return error_response(&e);
     }
     // The operations are short in-memory steps; seeding a large type is the longest, so run
     // them off the async workers.
+    let fails_async = plan.fails_async;
     let result = tokio::task::spawn_blocking(move || emu.call(op, &region, &body, fails_async)).await;
+    if !plan.reply_latency.is_zero() {
+        tokio::time::sleep(plan.reply_latency).await;
+    }
     match result {
         Ok(Ok(v)) => aws_response(200, v),
         Ok(Err(e)) => error_response(&e),

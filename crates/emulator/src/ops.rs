@@ -82,6 +82,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the fault dials decided for one call.
+#[derive(Debug)]
+pub struct CallPlan {
+    /// Wait before the call.
+    pub latency: Duration,
+    /// The error to answer instead of making the call.
+    pub fault: Option<ApiError>,
+    /// Whether a mutation it starts ends FAILED.
+    pub fails_async: bool,
+    /// Wait after the call took effect, before answering.
+    pub reply_latency: Duration,
+}
+
 impl Emulator {
     pub fn new(registry: &'static Registry, config: EmulatorConfig) -> Emulator {
         let seed = config.seed;
@@ -130,7 +143,7 @@ impl Emulator {
 
     /// Counts the call and decides its injected faults. Returns the latency to add and an
     /// error to answer instead, if one was rolled.
-    pub fn before_call(&self, operation: &str, type_name: Option<&str>, region: &str) -> (Duration, Option<ApiError>, bool) {
+    pub fn before_call(&self, operation: &str, type_name: Option<&str>, region: &str) -> CallPlan {
         {
             let mut c = lock(&self.counters);
             *c.calls.entry(operation.to_string()).or_default() += 1;
@@ -160,7 +173,12 @@ impl Emulator {
         if fault.is_some() {
             *lock(&self.counters).faults.entry(operation.to_string()).or_default() += 1;
         }
-        (latency, fault, fails_async)
+        CallPlan {
+            latency,
+            fault,
+            fails_async,
+            reply_latency: effective.reply_latency(),
+        }
     }
 
     /// Runs one operation for `region` on a decoded body.

@@ -215,7 +215,7 @@ pub struct SystemTable {
     pub schema: &'static str,
     pub name: &'static str,
     pub arrow: SchemaRef,
-    pub comment: &'static str,
+    pub comment: String,
 }
 
 impl Relations {
@@ -299,7 +299,7 @@ impl Relations {
                 schema: t.schema.to_string(),
                 name: t.name.to_string(),
                 columns,
-                comment: Some(t.comment.to_string()),
+                comment: Some(t.comment.clone()),
                 primary_key: None,
             });
         }

@@ -525,11 +525,15 @@ impl Session {
         let log = self.engine.backend.requests.clone();
         let timeout = self.engine.backend.config.mutations.await_timeout;
         let total = requests.len();
+        let accepted = Accepted {
+            live: self.live.clone(),
+            told: std::sync::atomic::AtomicUsize::new(0),
+        };
         let results: Vec<Result<Option<RowOutcome>>> = futures::stream::iter(requests)
             .map(|request| {
-                let log = log.clone();
+                let (log, accepted) = (log.clone(), &accepted);
                 let user = self.user.clone();
-                async move { run_one(&log, request, &user, nowait, timeout).await }
+                async move { run_one(&log, request, &user, nowait, timeout, accepted).await }
             })
             .buffered(CONCURRENCY)
             .collect()
@@ -554,6 +558,35 @@ impl Session {
     }
 }
 
+/// NOTICEs naming each request's tokens the moment Cloud Control accepts it, so a client that
+/// stops waiting (or loses the connection) still knows what to look up.
+struct Accepted {
+    live: Arc<crate::sql::LiveNotices>,
+    told: std::sync::atomic::AtomicUsize,
+}
+
+/// Requests of one statement named in their own NOTICE; the rest are summed up in one.
+const ACCEPTED_NOTICES: usize = 10;
+
+impl Accepted {
+    fn tell(&self, tracked: &TrackedRequest, operation: &str) {
+        let n = self.told.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let latest = tracked.latest();
+        let message = match n {
+            n if n < ACCEPTED_NOTICES => format!(
+                "{operation} of {} in {} accepted: ClientToken {}, RequestToken {} (SELECT * FROM cloudpg.requests \
+                 WHERE client_token = '{}')",
+                tracked.type_name, tracked.region, tracked.client_token, latest.request_token, tracked.client_token
+            ),
+            n if n == ACCEPTED_NOTICES => {
+                "more requests were accepted; their tokens are in cloudpg.requests (ORDER BY submitted_at DESC)".to_string()
+            }
+            _ => return,
+        };
+        self.live.push(crate::sql::Notice::info(message));
+    }
+}
+
 /// One request: submitted, then awaited. `None` when the resource was not there to change
 /// (UPDATE and DELETE of a missing resource affect no row, as in PostgreSQL).
 async fn run_one(
@@ -562,10 +595,12 @@ async fn run_one(
     user: &str,
     nowait: bool,
     timeout: Duration,
+    accepted: &Accepted,
 ) -> Result<Option<RowOutcome>> {
     let region = request.region.clone();
     let operation = request.change.api_operation();
     let tracked = log.submit(request, user).await?;
+    accepted.tell(&tracked, operation);
     let event = if nowait {
         tracked.latest()
     } else {
