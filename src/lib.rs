@@ -19,12 +19,14 @@
 //! - [`cloudcontrol`]: the only module that knows the AWS SDK: the `ResourceApi` trait, the SDK
 //!   client with retries and limits, the cache, and the log that tracks every mutation.
 //! - [`error`]: the one error type and its SQLSTATE map.
+//! - [`fuzzing`]: entry points for hostile input, for `fuzz/` and the suite's replay.
 
 pub mod auth;
 pub mod catalog;
 pub mod cloudcontrol;
 pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod observe;
 pub mod server;
 pub mod sql;

@@ -58,21 +58,35 @@ pub fn scan(sql: &str) -> Result<(Fingerprint, usize)> {
     let mut text = String::with_capacity(sql.len().min(4096));
     let mut depth = DepthBound::default();
     let mut space = false;
-    for t in &tokens {
+    // The last token written that could end an operand: after one, `-` is a subtraction.
+    let mut after_operand = false;
+    let mut iter = tokens.iter().peekable();
+    while let Some(t) = iter.next() {
         depth.token(t);
-        match t {
-            Token::Whitespace(_) => space = !text.is_empty(),
-            other => {
-                if space {
-                    text.push(' ');
-                    space = false;
-                }
-                if is_literal(other) {
-                    text.push('?');
-                } else {
-                    text.push_str(&other.to_string());
+        if matches!(t, Token::Whitespace(_)) {
+            space = !text.is_empty();
+            continue;
+        }
+        if space {
+            text.push(' ');
+            space = false;
+        }
+        if is_literal(t) {
+            text.push('?');
+            after_operand = true;
+        } else if matches!(t, Token::Minus) && !after_operand && next_is_number(&iter) {
+            // `-1` is one literal, as PostgreSQL reads it: its sign is part of the value.
+            text.push('?');
+            for skipped in iter.by_ref() {
+                depth.token(skipped);
+                if !matches!(skipped, Token::Whitespace(_)) {
+                    break;
                 }
             }
+            after_operand = true;
+        } else {
+            text.push_str(&t.to_string());
+            after_operand = matches!(t, Token::Word(_) | Token::RParen | Token::RBracket | Token::Placeholder(_));
         }
     }
     let hash = fnv1a(text.as_bytes());
@@ -212,6 +226,13 @@ pub fn parameter_count(stmt: &Statement) -> Result<usize> {
 pub fn placeholder_number(p: &str) -> Option<usize> {
     let n: usize = p.strip_prefix('$')?.parse().ok()?;
     (1..=MAX_PARAMETERS).contains(&n).then_some(n)
+}
+
+/// Whether the next token that is not whitespace is a number.
+fn next_is_number<'a>(iter: &(impl Iterator<Item = &'a Token> + Clone)) -> bool {
+    iter.clone()
+        .find(|t| !matches!(t, Token::Whitespace(_)))
+        .is_some_and(|t| matches!(t, Token::Number(..)))
 }
 
 fn is_literal(t: &Token) -> bool {
@@ -401,6 +422,16 @@ mod tests {
         assert!(!a.text.contains("hunter2") && !a.text.contains("42"), "{}", a.text);
         assert_eq!(a.text, "SELECT * FROM t WHERE password = ? AND n = ?");
         assert_ne!(a.hash, scan("SELECT * FROM u").unwrap().0.hash);
+    }
+
+    #[test]
+    fn a_negative_number_is_one_literal_but_a_subtraction_stays() {
+        let text = |sql: &str| scan(sql).unwrap().0.text;
+        assert_eq!(
+            text("SELECT * FROM t WHERE n = -42 AND m IN (- 7, 3)"),
+            "SELECT * FROM t WHERE n = ? AND m IN (?, ?)"
+        );
+        assert_eq!(text("SELECT a - 1, (b) -2, $1 - 3"), "SELECT a - ?, (b) -?, $1 - ?");
     }
 
     #[test]

@@ -226,7 +226,7 @@ async fn message_loop(
         let message = tokio::select! {
             biased;
             _ = guard.notify.notified(), if !guard.malformed() => continue,
-            message = socket.next() => message,
+            message = next_message(socket) => message,
             _ = shutdown.cancelled() => {
                 if !in_startup {
                     send_fatal(socket, "57P01", "terminating connection due to administrator command", Some("the server is shutting down; reconnect to another instance or later".into())).await;
@@ -351,13 +351,27 @@ fn oversized_error(big: Oversized, limit: usize) -> ErrorInfo {
     info
 }
 
-/// A handler panicked: that message fails with XX000; the connection and server go on.
-fn panic_error(panic: &(dyn std::any::Any + Send)) -> PgWireError {
-    let what = panic
+/// The next message. pgwire's decoder trusts some length fields inside a message (a Bind
+/// parameter longer than the message panics it): such a message is an invalid one, which
+/// closes this connection with 08P01 as any other does, not a dead task.
+async fn next_message(socket: &mut Socket) -> Option<Result<PgWireFrontendMessage, String>> {
+    match std::panic::AssertUnwindSafe(socket.next()).catch_unwind().await {
+        Ok(message) => message.map(|m| m.map_err(|e| e.to_string())),
+        Err(panic) => Some(Err(format!("it cannot be decoded ({})", panic_text(panic.as_ref())))),
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown cause".into());
+        .unwrap_or_else(|| "unknown cause".into())
+}
+
+/// A handler panicked: that message fails with XX000; the connection and server go on.
+fn panic_error(panic: &(dyn std::any::Any + Send)) -> PgWireError {
+    let what = panic_text(panic);
     tracing::error!(cause = %what, "a statement hit a bug in the server and was stopped");
     let mut info = ErrorInfo::new(
         "ERROR".into(),

@@ -14,7 +14,7 @@ mod extended;
 mod guard;
 mod run;
 mod simple;
-mod startup;
+pub(crate) mod startup;
 
 use std::sync::Arc;
 

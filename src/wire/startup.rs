@@ -100,7 +100,7 @@ fn raw_body(m: PasswordMessageFamily) -> PgWireResult<Vec<u8>> {
 
 /// SASLInitialResponse: the mechanism's name, then the length of the data (-1 for none)
 /// and the data.
-fn sasl_initial_response(body: &[u8]) -> PgWireResult<(String, Option<Vec<u8>>)> {
+pub(crate) fn sasl_initial_response(body: &[u8]) -> PgWireResult<(String, Option<Vec<u8>>)> {
     let end = body
         .iter()
         .position(|b| *b == 0)
@@ -121,7 +121,7 @@ fn sasl_initial_response(body: &[u8]) -> PgWireResult<(String, Option<Vec<u8>>)>
 }
 
 /// A NUL-terminated string (a PasswordMessage).
-fn cstring(body: &[u8]) -> PgWireResult<String> {
+pub(crate) fn cstring(body: &[u8]) -> PgWireResult<String> {
     match body.split_last() {
         Some((0, text)) if !text.contains(&0) => Ok(String::from_utf8_lossy(text).into_owned()),
         _ => Err(protocol("a password message that is not one string")),

@@ -8,6 +8,7 @@ mod compat;
 mod dml;
 mod durability;
 mod faults;
+mod hostile;
 mod jdbc;
 mod observe;
 mod pipeline;
