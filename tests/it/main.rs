@@ -17,3 +17,4 @@ mod psql;
 mod raw;
 mod security;
 mod select;
+mod soak;
