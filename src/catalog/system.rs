@@ -39,6 +39,7 @@ pub fn api_calls(log: Arc<CallLog>) -> LiveTable {
         float("duration_ms"),
         int("attempts"),
         extra_field("outcome", ExtraKind::Text),
+        float("rate_limit"),
     ]));
     LiveTable::new(API_CALLS, schema, move || {
         let calls = log.snapshot();
@@ -53,6 +54,7 @@ pub fn api_calls(log: Arc<CallLog>) -> LiveTable {
                 )),
                 Arc::new(Int64Array::from_iter_values(calls.iter().map(|c| i64::from(c.attempts)))),
                 text_array(calls.iter().map(|c| Some(c.outcome.clone()))),
+                Arc::new(Float64Array::from_iter(calls.iter().map(|c| c.rate_limit))),
             ];
             Ok(columns)
         })

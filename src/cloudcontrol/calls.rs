@@ -24,6 +24,8 @@ pub struct CallRecord {
     pub attempts: u32,
     /// `ok`, or AWS's error code.
     pub outcome: String,
+    /// The region's adaptive rate limit when the call ended (calls per second; `None`: none).
+    pub rate_limit: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -89,6 +91,7 @@ mod tests {
                 duration: Duration::ZERO,
                 attempts: 1,
                 outcome: "ok".into(),
+                rate_limit: None,
             });
         }
         let calls = log.snapshot();

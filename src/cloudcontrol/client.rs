@@ -1,9 +1,11 @@
 //! [`ResourceApi`] over the real `aws-sdk-cloudcontrol` client.
 //!
-//! One SDK client per region, built lazily from one loaded `SdkConfig`. Retries (throttling and
-//! 5xx, exponential backoff with jitter) are the SDK's standard mode with our attempt count;
-//! every call also holds a permit of its region's semaphore, so a wide scan cannot exceed
-//! `api.concurrency_per_region` calls in flight.
+//! One SDK client per region, built lazily from one loaded `SdkConfig`, each call one HTTP
+//! attempt: the retries (throttling, 5xx, timeouts and network failures; exponential backoff
+//! with full jitter, up to `api.max_attempts` or `api.retry_budget`) are ours, so that every
+//! attempt, not only a call's first, holds a permit of its region's semaphore (at most
+//! `api.concurrency_per_region` in flight, none held while backing off) and waits for the
+//! region's adaptive rate limit ([`AdaptiveRate`]), which every attempt's outcome feeds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use super::rate::AdaptiveRate;
 use super::scrub::Scrubber;
 use super::{
     parse_properties, Change, ListPage, ListRequest, MutationRequest, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi,
@@ -49,12 +52,45 @@ macro_rules! call_span {
     };
 }
 
+/// When to try a failed call again (`[api]`).
+#[derive(Debug, Clone, Copy)]
+struct RetrySettings {
+    max_attempts: u32,
+    initial_backoff: std::time::Duration,
+    max_backoff: std::time::Duration,
+    budget: std::time::Duration,
+}
+
+impl RetrySettings {
+    /// The wait after the `made`th failed attempt: exponential, capped, with full jitter (so
+    /// calls throttled together do not come back together).
+    fn backoff(&self, made: u32) -> std::time::Duration {
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(made.saturating_sub(1).min(31)))
+            .min(self.max_backoff);
+        ceiling.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// What bounds one region's calls: how many at once, and how fast.
+struct RegionLimits {
+    in_flight: Arc<Semaphore>,
+    rate: Arc<AdaptiveRate>,
+}
+
+/// A call's place among its region's calls in flight.
+struct Admission {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 pub struct SdkApi {
     base: SdkConfig,
     scrubber: Arc<Scrubber>,
     clients: Mutex<HashMap<String, Client>>,
-    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    limits: Mutex<HashMap<String, Arc<RegionLimits>>>,
     concurrency: usize,
+    retry: RetrySettings,
     identity: String,
     calls: Arc<super::calls::CallLog>,
 }
@@ -63,17 +99,22 @@ impl SdkApi {
     /// Runs one call (with its retries), recording its outcome, time and attempts in the
     /// metrics and the recent-calls log.
     /// `span` is the call's, made by `call_span!`.
-    async fn timed<T>(
+    async fn timed<T, Fut>(
         &self,
         operation: &'static str,
         type_name: &str,
         region: &str,
         span: tracing::Span,
-        call: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
+        attempt: impl Fn() -> Fut,
+    ) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let started = std::time::Instant::now();
         let at = std::time::SystemTime::now();
-        let (out, counted) = super::calls::counting_attempts(call).instrument(span.clone()).await;
+        let (out, counted) = super::calls::counting_attempts(self.with_retries(region, attempt))
+            .instrument(span.clone())
+            .await;
         let duration = started.elapsed();
         let attempts = counted.total;
         let out = out.map_err(|e| throttled_out(e, counted, duration, operation, type_name, region));
@@ -106,23 +147,49 @@ impl SdkApi {
             duration,
             attempts,
             outcome: code.unwrap_or("ok").to_string(),
+            rate_limit: self.rate_limit(region),
         });
         out
     }
 
+    /// Makes attempts until one succeeds, fails for good, or the attempts or the time budget
+    /// run out. Each attempt waits for its place and its rate first; the backoff is slept
+    /// holding neither.
+    async fn with_retries<T, Fut>(&self, region: &str, attempt: impl Fn() -> Fut) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let started = std::time::Instant::now();
+        let mut made = 0;
+        loop {
+            made += 1;
+            let admitted = self.admit(region).await?;
+            let result = attempt().await;
+            drop(admitted);
+            let error = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if !error.is_transient() || made >= self.retry.max_attempts {
+                return Err(error);
+            }
+            let delay = self.retry.backoff(made);
+            if started.elapsed() + delay > self.retry.budget {
+                return Err(error);
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     pub async fn connect(config: &Config, target: Target, scrubber: Arc<Scrubber>, calls: Arc<super::calls::CallLog>) -> Result<SdkApi> {
-        // Retries stop at max_attempts or when the call's retry budget of time is spent,
-        // whichever comes first. (The SDK's adaptive mode, which also lowers the sending rate
-        // while throttled, is not used yet: against throttling that does not follow the rate,
-        // as the emulator's fault injection does, it sinks to its floor of a call every
-        // couple of seconds.)
-        let retry = RetryConfig::standard()
-            .with_max_attempts(config.api.max_attempts)
-            .with_initial_backoff(config.api.initial_backoff)
-            .with_max_backoff(config.api.max_backoff);
+        // The retries and the sending rate are ours, not the SDK's: its retries cannot wait
+        // for a rate limit between attempts, and its adaptive mode, against throttling that
+        // does not follow the rate, sinks to its floor of a call every couple of seconds.
+        // One attempt per SDK call: `with_retries` makes the others.
+        let retry = RetryConfig::disabled();
         let timeouts = TimeoutConfig::builder()
             .operation_attempt_timeout(config.api.request_timeout)
-            .operation_timeout(config.api.request_timeout + config.api.retry_budget)
+            .operation_timeout(config.api.request_timeout)
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
@@ -160,12 +227,19 @@ impl SdkApi {
             clients: Mutex::new(HashMap::new()),
             limits: Mutex::new(HashMap::new()),
             concurrency: config.api.concurrency_per_region,
+            retry: RetrySettings {
+                max_attempts: config.api.max_attempts.max(1),
+                initial_backoff: config.api.initial_backoff,
+                max_backoff: config.api.max_backoff,
+                budget: config.api.retry_budget,
+            },
             identity,
             calls,
         })
     }
 
     fn client(&self, region: &str) -> Client {
+        let rate = self.limits(region).rate.clone();
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients
             .entry(region.to_string())
@@ -179,26 +253,55 @@ impl SdkApi {
                 let conf = aws_sdk_cloudcontrol::config::Builder::from(&self.base)
                     .region(Region::new(region.to_string()))
                     .retry_partition(partition)
-                    .interceptor(AttemptMetrics)
+                    .interceptor(AttemptMetrics {
+                        region: region.to_string(),
+                        rate,
+                    })
                     .build();
                 Client::from_conf(conf)
             })
             .clone()
     }
 
-    fn limit(&self, region: &str) -> Arc<Semaphore> {
+    fn limits(&self, region: &str) -> Arc<RegionLimits> {
         let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         limits
             .entry(region.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
+            .or_insert_with(|| {
+                Arc::new(RegionLimits {
+                    in_flight: Arc::new(Semaphore::new(self.concurrency)),
+                    rate: Arc::new(AdaptiveRate::default()),
+                })
+            })
             .clone()
+    }
+
+    /// Waits for a place among the region's calls in flight, then for its rate limit.
+    async fn admit(&self, region: &str) -> Result<Admission> {
+        let limits = self.limits(region);
+        let permit = limits
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+        limits.rate.admit().await;
+        Ok(Admission { _permit: permit })
+    }
+
+    /// The region's call rate limit now (calls per second), `None` while unlimited.
+    pub fn rate_limit(&self, region: &str) -> Option<f64> {
+        self.limits(region).rate.limit()
     }
 }
 
 /// Counts every HTTP attempt of a call (the SDK retries inside one `send`) and the throttled
 /// ones, which only an interceptor sees.
 #[derive(Debug)]
-struct AttemptMetrics;
+struct AttemptMetrics {
+    region: String,
+    rate: Arc<AdaptiveRate>,
+}
 
 impl aws_sdk_cloudcontrol::config::Intercept for AttemptMetrics {
     fn name(&self) -> &'static str {
@@ -222,6 +325,8 @@ impl aws_sdk_cloudcontrol::config::Intercept for AttemptMetrics {
         });
         crate::observe::metrics::api_attempt(operation, throttled);
         super::calls::count_attempt(throttled);
+        self.rate.attempted(throttled, std::time::Instant::now());
+        crate::observe::metrics::api_rate_limit(&self.region, self.rate.limit());
         Ok(())
     }
 }
@@ -237,18 +342,22 @@ fn throttled_out(
     region: &str,
 ) -> Error {
     match &err {
-        Error::Aws(a) if a.code == "RequestTimeout" && attempts.throttled > 0 => Error::aws(
-            "ThrottlingException".to_string(),
-            format!(
-                "Rate exceeded: throttled on {} of {} attempts over {:.1} s (api.retry_budget)",
-                attempts.throttled,
-                attempts.total,
-                spent.as_secs_f64()
-            ),
-            operation,
-            region,
-            Some(type_name).filter(|t| !t.is_empty()),
-        ),
+        Error::Aws(a)
+            if attempts.throttled > 0 && attempts.total > 1 && (a.code == "RequestTimeout" || a.code.starts_with("Throttling")) =>
+        {
+            Error::aws(
+                "ThrottlingException".to_string(),
+                format!(
+                    "Rate exceeded: throttled on {} of {} attempts over {:.1} s (api.retry_budget, api.max_attempts)",
+                    attempts.throttled,
+                    attempts.total,
+                    spent.as_secs_f64()
+                ),
+                operation,
+                region,
+                Some(type_name).filter(|t| !t.is_empty()),
+            )
+        }
         _ => err,
     }
 }
@@ -280,9 +389,7 @@ impl ResourceApi for SdkApi {
     async fn list_page(&self, request: &ListRequest, next_token: Option<&str>) -> Result<ListPage> {
         let span =
             call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResources", region = %request.region, type_name = %request.type_name);
-        let call = async {
-            let limit = self.limit(&request.region);
-            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+        let attempt = || async {
             let out = self
                 .client(&request.region)
                 .list_resources()
@@ -305,14 +412,13 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        self.timed("ListResources", &request.type_name, &request.region, span, call).await
+        self.timed("ListResources", &request.type_name, &request.region, span, attempt)
+            .await
     }
 
     async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
         let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResource", %region, %type_name, %identifier);
-        let call = async {
-            let limit = self.limit(region);
-            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+        let attempt = || async {
             let result = self
                 .client(region)
                 .get_resource()
@@ -329,7 +435,7 @@ impl ResourceApi for SdkApi {
                 Err(e) => Err(aws_error(e, "GetResource", region, type_name)),
             }
         };
-        self.timed("GetResource", type_name, region, span, call).await
+        self.timed("GetResource", type_name, region, span, attempt).await
     }
 
     fn identity(&self) -> String {
@@ -360,9 +466,7 @@ impl ResourceApi for SdkApi {
             identifier = request.change.identifier().unwrap_or(""),
             client_token = %request.client_token,
         );
-        let call = async {
-            let limit = self.limit(&request.region);
-            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+        let attempt = || async {
             let client = self.client(&request.region);
             let event = match &request.change {
                 Change::Create { desired_state } => {
@@ -416,14 +520,12 @@ impl ResourceApi for SdkApi {
                 )
             })
         };
-        self.timed(operation, &request.type_name, &request.region, span, call).await
+        self.timed(operation, &request.type_name, &request.region, span, attempt).await
     }
 
     async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
         let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResourceRequestStatus", %region, %request_token);
-        let call = async {
-            let limit = self.limit(region);
-            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+        let attempt = || async {
             let out = self
                 .client(region)
                 .get_resource_request_status()
@@ -444,15 +546,13 @@ impl ResourceApi for SdkApi {
                 )
             })
         };
-        self.timed("GetResourceRequestStatus", "", region, span, call).await
+        self.timed("GetResourceRequestStatus", "", region, span, attempt).await
     }
 
     async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
         use aws_sdk_cloudcontrol::types::{Operation, OperationStatus, ResourceRequestStatusFilter};
         let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResourceRequests", %region);
-        let call = async {
-            let limit = self.limit(region);
-            let _permit = limit.acquire().await.map_err(|e| Error::internal(e.to_string()))?;
+        let attempt = || async {
             let sdk_filter = (!filter.operations.is_empty() || !filter.statuses.is_empty()).then(|| {
                 ResourceRequestStatusFilter::builder()
                     .set_operations(Some(filter.operations.iter().map(|o| Operation::from(o.as_str())).collect()))
@@ -477,7 +577,7 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        self.timed("ListResourceRequests", "", region, span, call).await
+        self.timed("ListResourceRequests", "", region, span, attempt).await
     }
 }
 

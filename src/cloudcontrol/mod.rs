@@ -17,6 +17,7 @@ pub mod cache;
 pub mod calls;
 pub mod client;
 pub mod journal;
+pub mod rate;
 pub mod requests;
 pub mod scrub;
 

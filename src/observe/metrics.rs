@@ -23,6 +23,7 @@ pub const CACHE_BYTES: &str = "cloudpg_cache_bytes";
 pub const CONNECTIONS_OPEN: &str = "cloudpg_connections_open";
 pub const CONNECTIONS: &str = "cloudpg_connections_total";
 pub const MUTATIONS_IN_FLIGHT: &str = "cloudpg_mutations_in_flight";
+pub const API_RATE_LIMIT: &str = "cloudpg_api_rate_limit";
 
 /// Seconds: from a cached answer (well under 1 ms) to a wide scan or an awaited mutation.
 const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -69,6 +70,10 @@ fn describe() {
     metrics::describe_gauge!(CONNECTIONS_OPEN, "Client connections open now.");
     metrics::describe_counter!(CONNECTIONS, "Client connections accepted.");
     metrics::describe_gauge!(MUTATIONS_IN_FLIGHT, "Mutations submitted and not yet finished.");
+    metrics::describe_gauge!(
+        API_RATE_LIMIT,
+        "The adaptive limit on Cloud Control calls per second, by region; 0 while unlimited (no throttling)."
+    );
 }
 
 /// One statement ended: `outcome` is `ok` or its SQLSTATE.
@@ -102,6 +107,11 @@ pub fn api_attempt(operation: &str, throttled: bool) {
     if throttled {
         counter!(API_THROTTLES, "operation" => operation.to_string()).increment(1);
     }
+}
+
+/// A region's adaptive call rate limit; `None` (unlimited) is 0.
+pub fn api_rate_limit(region: &str, limit: Option<f64>) {
+    gauge!(API_RATE_LIMIT, "region" => region.to_string()).set(limit.unwrap_or(0.0));
 }
 
 pub fn cache_lookup(kind: &'static str, hit: bool) {

@@ -897,3 +897,35 @@ async fn mutations_read_their_targets_uncached() {
     drop(c);
     stack.stop().await;
 }
+
+/// A read in flight when a mutation invalidates the cache cannot put back what it read before
+/// the mutation: the next read sees the change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_in_flight_cannot_undo_an_invalidation() {
+    let mut emulator = EmulatorConfig::default();
+    emulator.faults.rules.insert(
+        "ListResources AWS::SQS::Queue".into(),
+        FaultRule {
+            reply_latency_ms: Some(1_500),
+            ..FaultRule::default()
+        },
+    );
+    let stack = Stack::start_with(emulator, Config::default()).await;
+    let (reader, writer) = (stack.client().await, stack.client().await);
+    let select = "SELECT queue_url FROM awscc.sqs.queues_list_only WHERE region = 'us-east-1'";
+    // The read lists before the INSERT and answers after it (the answer is held back).
+    let read = tokio::spawn(async move {
+        let got = rows(&reader, select).await.unwrap().len();
+        (reader, got)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer
+        .simple_query("INSERT INTO awscc.sqs.queues (queue_name, region) VALUES ('raced', 'us-east-1')")
+        .await
+        .unwrap();
+    let (reader, before) = read.await.unwrap();
+    let names = rows(&reader, select).await.unwrap();
+    assert_eq!(names.len(), before + 1, "the next read is not the one from before the INSERT");
+    drop((reader, writer));
+    stack.stop().await;
+}

@@ -68,6 +68,40 @@ async fn throttled_scans_return_exact_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_call_rate_adapts_to_a_rate_limit() {
+    // The API answers 100 calls a second per region and throttles the rest, as AWS does.
+    let mut emulator = log_groups(0.0);
+    emulator.resources_per_type_overrides.insert("AWS::Logs::LogGroup".into(), 500);
+    let stack = Stack::start_with(emulator, quick_retries()).await;
+    let truth = scan(&stack).await;
+    let mut limited = stack.emulator.config();
+    limited.faults.max_rate = Some(100.0);
+    stack.emulator.set_config(limited);
+    stack.emulator.reset_counters();
+    assert_eq!(scan(&stack).await, truth, "exact rows at the API's rate limit");
+    assert!(stack.emulator.counters().faults.values().sum::<u64>() > 0, "the API throttled");
+    // Once the limit is in force, calls seldom need a second attempt (without it, 16 calls in
+    // flight against this API take several each).
+    let c = stack.client().await;
+    let limited = rows(
+        &c,
+        "SELECT count(*), sum(attempts)::double precision / count(*), min(rate_limit), max(rate_limit) \
+         FROM cloudpg.api_calls WHERE rate_limit IS NOT NULL",
+    )
+    .await
+    .unwrap();
+    let value = |i: usize| -> f64 { limited[0].get(i).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN) };
+    let (calls, attempts_per_call, low, high) = (value(0), value(1), value(2), value(3));
+    assert!(calls > 100.0, "{calls} calls under the limit");
+    assert!(attempts_per_call < 1.5, "{attempts_per_call} attempts per call under the limit");
+    assert!(
+        low >= 50.0 && high <= 2_000.0,
+        "limit between {low} and {high} calls/s for an API limit of 100"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn throttling_beyond_the_budget_is_53400_naming_it() {
     let mut config = quick_retries();
     config.api.retry_budget = Duration::from_millis(500);

@@ -431,6 +431,7 @@ async fn aws_errors_carry_code_region_and_type() {
     let mut config = Config::default();
     config.api.initial_backoff = Duration::from_millis(1);
     config.api.max_backoff = Duration::from_millis(20);
+    config.api.max_attempts = 10;
     let stack = Stack::start_with(emu, config).await;
     let c = stack.client().await;
     let (code, message, hint) = db_error(
@@ -449,7 +450,7 @@ async fn aws_errors_carry_code_region_and_type() {
     assert!(hint.contains("retry"), "{hint}");
     assert_eq!(
         stack.emulator.counters().calls("ListResources"),
-        u64::from(Config::default().api.max_attempts),
+        10,
         "retried up to api.max_attempts"
     );
     let (code, message, _) = db_error(

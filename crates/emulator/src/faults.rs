@@ -49,6 +49,9 @@ impl FaultRule {
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     pub global: FaultRule,
+    /// Calls per second each region answers; calls beyond it are throttled (a token bucket
+    /// holding a second's worth), as AWS's per-account limits throttle by rate.
+    pub max_rate: Option<f64>,
     /// Keyed by region, operation, type, "Operation Type", or "Operation Type region"; later
     /// keys of that list win.
     pub rules: HashMap<String, FaultRule>,

@@ -60,6 +60,8 @@ pub struct Emulator {
     regions: Mutex<HashMap<String, Arc<Mutex<RegionState>>>>,
     counters: Mutex<Counters>,
     rng: Mutex<StdRng>,
+    /// Per region: the tokens of `faults.max_rate`'s bucket and when they were counted.
+    rate_buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
 }
 
 /// The operations, by the name that follows `CloudApiService.` in `X-Amz-Target`.
@@ -104,6 +106,7 @@ impl Emulator {
             regions: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed)),
+            rate_buckets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,6 +135,24 @@ impl Emulator {
         }
     }
 
+    /// Whether a call fits `rate` calls per second in `region` now (a bucket holding a
+    /// second's worth), taking its token if so: beyond it, the call is throttled, as AWS
+    /// throttles an account that calls faster than its limit.
+    fn take_rate_token(&self, region: &str, rate: f64) -> bool {
+        let now = std::time::Instant::now();
+        let capacity = rate.max(1.0);
+        let mut buckets = lock(&self.rate_buckets);
+        let (tokens, at) = buckets.entry(region.to_string()).or_insert((capacity, now));
+        *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * rate).min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Forgets every resource and request (seeding starts again on next use).
     pub fn reset_state(&self) {
         lock(&self.regions).clear();
@@ -151,7 +172,9 @@ impl Emulator {
                 *c.calls_by_type.entry(format!("{operation} {t}")).or_default() += 1;
             }
         }
-        let effective = self.config().faults.effective(operation, type_name, region);
+        let faults = self.config().faults;
+        let over_rate = faults.max_rate.is_some_and(|rate| !self.take_rate_token(region, rate));
+        let effective = faults.effective(operation, type_name, region);
         let mut rng = lock(&self.rng);
         let latency = effective.latency(&mut *rng);
         let fault = if effective.denies_access(&mut *rng) {
@@ -159,7 +182,7 @@ impl Emulator {
                 "AccessDeniedException",
                 format!("User is not authorized to perform: cloudformation:{operation} in {region} (injected fault)"),
             ))
-        } else if effective.throttles(&mut *rng) {
+        } else if over_rate || effective.throttles(&mut *rng) {
             Some(ApiError::new("ThrottlingException", "Rate exceeded"))
         } else if effective.server_errors(&mut *rng) {
             Some(ApiError::new(

@@ -1,0 +1,304 @@
+//! An adaptive limit on the rate of Cloud Control calls, one per region: unlimited until
+//! throttling shows up, then a token bucket whose rate follows what the API lets through.
+//!
+//! Once a window of attempts ends with more than [`CUT_ABOVE`] of them throttled, the rate is
+//! cut to a little over the rate that got through; while throttling stays rare, it grows back
+//! (and the limit is dropped once it no longer binds). The SDK's own adaptive mode does the
+//! first part; it also keeps cutting when throttling does not follow the sending rate (a
+//! share of calls refused whatever the rate), until calls crawl. This one checks what a cut
+//! did: against a rate limit, sending less gets as many calls through; when instead the calls
+//! that got through fell with the rate, the throttling is not the rate's doing, so the cuts are
+//! undone and none is made for a while; retries (bounded by `api.retry_budget`) deal with it.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a window of attempts lasts before the rate is reconsidered.
+const WINDOW: Duration = Duration::from_millis(500);
+/// Attempts a window needs before its share of throttled ones means anything.
+const MIN_ATTEMPTS: u32 = 10;
+/// The share of throttled attempts above which the rate is cut.
+pub const CUT_ABOVE: f64 = 0.05;
+/// A new rate is this much above the rate that succeeded, to keep probing for more.
+const HEADROOM: f64 = 1.1;
+/// Growth per window while throttling is rare.
+const GROWTH: f64 = 1.2;
+/// A cut must lower the sending rate at least this much to be judged.
+const JUDGED_CUT: f64 = 0.85;
+/// How long after cuts that did not help no new cut is made.
+const INSENSITIVE_FOR: Duration = Duration::from_secs(30);
+/// The lowest rate a cut sets, in calls per second (a window of few attempts lasts up to ten
+/// times as long, so even at the floor the limit is reconsidered).
+const FLOOR: f64 = 1.0;
+
+/// One region's limit.
+#[derive(Debug)]
+pub struct AdaptiveRate {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Calls per second; `None` while unlimited.
+    limit: Option<f64>,
+    tokens: f64,
+    refilled: Instant,
+    window: Window,
+    /// What the last window saw.
+    previous: Option<Seen>,
+    /// While cutting: the limit before the first cut, to go back to if cutting does not help.
+    cutting_from: Option<Option<f64>>,
+    /// Until when throttling is known not to follow the rate.
+    insensitive_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    /// Calls let through.
+    sent: u32,
+    attempts: u32,
+    throttled: u32,
+}
+
+/// A finished window, in rates.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    sent_rate: f64,
+    ok_rate: f64,
+    /// Whether a limit was in force.
+    limited: bool,
+}
+
+impl Seen {
+    /// Whether, from `before` to `self`, sending less got proportionally fewer calls through:
+    /// the throttling takes a share whatever the rate, so cutting only loses calls.
+    fn fell_with_the_rate(&self, before: &Seen) -> bool {
+        if before.sent_rate <= 0.0 || before.ok_rate <= 0.0 {
+            return false;
+        }
+        let sent = self.sent_rate / before.sent_rate;
+        sent < JUDGED_CUT && self.ok_rate / before.ok_rate < (1.0 + sent) / 2.0
+    }
+}
+
+impl Window {
+    fn new(now: Instant) -> Window {
+        Window {
+            started: now,
+            sent: 0,
+            attempts: 0,
+            throttled: 0,
+        }
+    }
+}
+
+impl Default for AdaptiveRate {
+    fn default() -> Self {
+        AdaptiveRate::new(Instant::now())
+    }
+}
+
+impl AdaptiveRate {
+    pub fn new(now: Instant) -> AdaptiveRate {
+        AdaptiveRate {
+            state: Mutex::new(State {
+                limit: None,
+                tokens: 0.0,
+                refilled: now,
+                window: Window::new(now),
+                previous: None,
+                cutting_from: None,
+                insensitive_until: None,
+            }),
+        }
+    }
+
+    /// The limit in calls per second, `None` while unlimited.
+    pub fn limit(&self) -> Option<f64> {
+        self.lock().limit
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until a call may be sent.
+    pub async fn admit(&self) {
+        loop {
+            let wait = self.try_admit(Instant::now());
+            if wait.is_zero() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Takes a token if one is there (returns zero), else says how long until one is.
+    pub fn try_admit(&self, now: Instant) -> Duration {
+        let mut s = self.lock();
+        s.roll_window(now);
+        let Some(rate) = s.limit else {
+            s.window.sent += 1;
+            return Duration::ZERO;
+        };
+        // A fifth of a second's worth of burst, and always room for one call.
+        let capacity = (rate / 5.0).max(1.0);
+        let elapsed = now.saturating_duration_since(s.refilled).as_secs_f64();
+        s.tokens = (s.tokens + elapsed * rate).min(capacity);
+        s.refilled = now;
+        if s.tokens >= 1.0 {
+            s.tokens -= 1.0;
+            s.window.sent += 1;
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - s.tokens) / rate)
+        }
+    }
+
+    /// One HTTP attempt's outcome.
+    pub fn attempted(&self, throttled: bool, now: Instant) {
+        let mut s = self.lock();
+        if throttled && s.limit.is_none() && s.window.throttled == 0 {
+            // The first throttle while unlimited: measure from here, not from calls that
+            // went through before the API started refusing.
+            s.window = Window::new(now);
+        }
+        s.roll_window(now);
+        s.window.attempts += 1;
+        s.window.throttled += u32::from(throttled);
+    }
+}
+
+impl State {
+    /// Ends the window if its time is up, adjusting the limit by what it saw.
+    fn roll_window(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.window.started);
+        if elapsed < WINDOW {
+            return;
+        }
+        let w = self.window;
+        if w.attempts < MIN_ATTEMPTS && elapsed < WINDOW * 10 {
+            // Too few attempts to judge (a low limit, or little traffic): keep counting.
+            return;
+        }
+        self.window = Window::new(now);
+        if w.attempts < MIN_ATTEMPTS {
+            self.previous = None;
+            if w.throttled == 0 {
+                self.limit = None;
+                self.cutting_from = None;
+            }
+            return;
+        }
+        let secs = elapsed.as_secs_f64();
+        let share = f64::from(w.throttled) / f64::from(w.attempts);
+        let seen = Seen {
+            sent_rate: f64::from(w.sent) / secs,
+            ok_rate: f64::from(w.attempts - w.throttled) / secs,
+            limited: self.limit.is_some(),
+        };
+        let insensitive = self.insensitive_until.is_some_and(|t| now < t);
+        if share <= CUT_ABOVE {
+            self.cutting_from = None;
+            if let Some(l) = self.limit {
+                let grown = l * GROWTH;
+                // A limit well above what is sent no longer binds: drop it.
+                self.limit = (grown < 2.0 * seen.sent_rate.max(FLOOR)).then_some(grown);
+            }
+        } else if insensitive {
+        } else if self
+            .previous
+            .is_some_and(|p| p.limited && seen.limited && seen.fell_with_the_rate(&p))
+        {
+            // Judged only between windows that both had a limit: a window before the first
+            // cut may mix throttled and unthrottled time.
+            self.limit = self.cutting_from.take().flatten();
+            self.insensitive_until = Some(now + INSENSITIVE_FOR);
+            tracing::debug!(share, "throttling does not follow the call rate; limit restored");
+        } else {
+            self.cutting_from.get_or_insert(self.limit);
+            // Once limited, at most halved per window, so one bad window cannot sink it.
+            let floor = self.limit.map_or(FLOOR, |l| (l * 0.5).max(FLOOR));
+            let cut = (seen.ok_rate * HEADROOM).max(floor);
+            self.limit = Some(self.limit.map_or(cut, |l| l.min(cut)).max(FLOOR));
+            self.tokens = self.tokens.min(1.0);
+            tracing::debug!(share, limit = self.limit, "throttled: call rate cut");
+        }
+        self.previous = Some(seen);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `seconds` of traffic offering `offered` calls per second, evenly spaced;
+    /// `throttle(t)` says whether a call sent at `t` seconds is throttled. Returns the limit
+    /// at the end of each second.
+    fn simulate(seconds: u32, offered: u32, mut throttle: impl FnMut(f64) -> bool) -> Vec<Option<f64>> {
+        let start = Instant::now();
+        let rate = AdaptiveRate::new(start);
+        let mut limits = Vec::new();
+        for second in 0..seconds {
+            for i in 0..offered {
+                let t = f64::from(second) + f64::from(i) / f64::from(offered);
+                let now = start + Duration::from_secs_f64(t);
+                if rate.try_admit(now).is_zero() {
+                    rate.attempted(throttle(t), now);
+                }
+            }
+            limits.push(rate.limit());
+        }
+        limits
+    }
+
+    /// An API that lets `per_second` calls through (a bucket of a second's worth) and
+    /// throttles the rest, until `until` seconds; then it throttles nothing.
+    fn capacity(per_second: f64, until: f64) -> impl FnMut(f64) -> bool {
+        let (mut tokens, mut last) = (per_second, 0.0);
+        move |t| {
+            tokens = (tokens + (t - last) * per_second).min(per_second);
+            last = t;
+            if t >= until || tokens >= 1.0 {
+                tokens -= 1.0;
+                false
+            } else {
+                true
+            }
+        }
+    }
+
+    #[test]
+    fn without_throttling_there_is_no_limit() {
+        assert!(simulate(10, 200, |_| false).iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn against_a_capacity_the_limit_settles_near_it() {
+        let limits = simulate(40, 400, capacity(50.0, f64::INFINITY));
+        let last = limits.last().copied().flatten().expect("a limit is set");
+        assert!((40.0..=90.0).contains(&last), "limit {last} for a capacity of 50: {limits:?}");
+    }
+
+    #[test]
+    fn throttling_that_ignores_the_rate_does_not_sink_it() {
+        // 60% of calls throttled whatever the rate: once cutting shows it does not help, the
+        // limit goes back and stays off.
+        let mut n = 0u32;
+        let limits = simulate(30, 200, |_| {
+            n += 1;
+            n % 5 < 3
+        });
+        let low = limits.iter().flatten().fold(f64::INFINITY, |a, b| a.min(*b));
+        assert!(low > 20.0, "lowest limit {low}: {limits:?}");
+        assert!(limits[5..].iter().all(Option::is_none), "{limits:?}");
+    }
+
+    #[test]
+    fn the_limit_grows_back_once_throttling_stops() {
+        let limits = simulate(30, 300, capacity(50.0, 5.0));
+        assert!(limits[4].is_some(), "{limits:?}");
+        assert!(limits.last().unwrap().is_none(), "{limits:?}");
+    }
+}
