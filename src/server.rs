@@ -35,7 +35,7 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     let catalog = Arc::new(Catalog::build(registry).restrict(&config.catalog)?);
     let scrubber = Arc::new(Scrubber::new(registry, redacted_properties(&config, &catalog)?));
     let calls = Arc::new(crate::cloudcontrol::calls::CallLog::default());
-    let sdk = SdkApi::connect(&config, target.clone(), scrubber, calls.clone()).await?;
+    let sdk = SdkApi::connect(&config, target.clone(), scrubber.clone(), calls.clone()).await?;
     if matches!(target, Target::Aws) {
         // Fail at startup, not on the first query, when no credentials can be had.
         crate::cloudcontrol::ResourceApi::ready(&sdk)
@@ -53,7 +53,7 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
         Some(path) => Some(Journal::open(&path)?),
         None => None,
     };
-    let requests = RequestLog::new(api.clone(), poll, journal.as_ref().map(|(j, _)| j.clone()));
+    let requests = RequestLog::new(api.clone(), poll, journal.as_ref().map(|(j, _)| j.clone()), scrubber);
     if let Some((_, opened)) = journal {
         requests.resume(opened);
     }

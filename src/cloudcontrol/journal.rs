@@ -2,8 +2,8 @@
 //! before it is sent, its RequestToken once Cloud Control accepts it, and how it ended, so a
 //! restart can finish what a crash interrupted.
 //!
-//! A record never holds a secret: a request that carries write-only values keeps only a
-//! digest of its body, and such a request is never resent from the journal. The file starts
+//! A record never holds a secret: a request that writes write-only or `[redact]` properties
+//! keeps only a digest of its body, and such a request is never resent from the journal. The file starts
 //! with a header naming its format version; a file this server cannot fully read (corrupt, or
 //! from a newer version) is moved aside whole and nothing in it is resent.
 
@@ -57,7 +57,7 @@ pub struct Submitted {
     pub user: String,
     /// Epoch seconds.
     pub submitted_at: f64,
-    /// What resending needs; `None` when the request carried write-only values.
+    /// What resending needs; `None` when the request wrote write-only or `[redact]` values.
     pub resend: Option<Resend>,
 }
 

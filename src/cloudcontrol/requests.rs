@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::cache::CachedApi;
 use super::journal::{Entry, Journal, Opened, Submitted};
-use super::scrub::{carries_write_only, conceal, secrets_of};
+use super::scrub::{conceal, secrets_of, Scrubber};
 use super::{MutationRequest, ProgressEvent};
 use crate::error::{Error, Result};
 
@@ -90,17 +90,20 @@ pub struct RequestLog {
     poll: PollSettings,
     entries: Mutex<VecDeque<Arc<TrackedRequest>>>,
     journal: Option<Arc<Journal>>,
+    /// Which requests hide part of what they write (not journaled whole).
+    scrubber: Arc<Scrubber>,
     /// What the journal found at startup that users should know of (a file moved aside).
     journal_note: Mutex<Option<String>>,
 }
 
 impl RequestLog {
-    pub fn new(api: Arc<CachedApi>, poll: PollSettings, journal: Option<Arc<Journal>>) -> Arc<RequestLog> {
+    pub fn new(api: Arc<CachedApi>, poll: PollSettings, journal: Option<Arc<Journal>>, scrubber: Arc<Scrubber>) -> Arc<RequestLog> {
         Arc::new(RequestLog {
             api,
             poll,
             entries: Mutex::new(VecDeque::new()),
             journal,
+            scrubber,
             journal_note: Mutex::new(None),
         })
     }
@@ -151,7 +154,7 @@ impl RequestLog {
                 &request,
                 DEFAULT_ACCOUNT,
                 user,
-                carries_write_only(&request),
+                self.scrubber.hides_part_of(&request),
                 epoch_seconds(submitted_at),
             );
             // Not on disk, not sent: a crash must never leave a request nobody knows of.
@@ -484,7 +487,7 @@ fn needs_decision(s: &Submitted, expired: bool, may_resend: bool) -> String {
             TOKEN_LIFETIME.as_secs() / 3600
         )
     } else {
-        "it was never acknowledged and it carried write-only values, which the journal never stores".to_string()
+        "it was never acknowledged and it carried write-only or [redact] values, which the journal never stores".to_string()
     };
     let target = match (&s.identifier, &s.digest) {
         (Some(id), _) => format!("resource '{id}'"),

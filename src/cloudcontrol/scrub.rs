@@ -32,6 +32,34 @@ impl Scrubber {
         }
     }
 
+    /// Whether a mutation writes a property whose values must not be kept: write-only ones
+    /// (whatever the value) and those `[redact]` masks. Such a request is never written to the
+    /// journal whole. A type or body it cannot read counts as hiding something.
+    pub fn hides_part_of(&self, request: &super::MutationRequest) -> bool {
+        let Some(t) = self.registry.get(&request.type_name) else {
+            return true;
+        };
+        let redacted = self.redacted.get(&request.type_name);
+        let hidden = |property: &str| t.holds_write_only(property) || redacted.is_some_and(|r| r.iter().any(|p| p == property));
+        let top_level = |path: &str| path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+        match &request.change {
+            super::Change::Create { desired_state } => match serde_json::from_str::<Value>(desired_state) {
+                Ok(Value::Object(model)) => model.keys().any(|k| hidden(k)),
+                _ => true,
+            },
+            super::Change::Update { patch, .. } => match serde_json::from_str::<Value>(patch) {
+                Ok(Value::Array(ops)) => ops.iter().any(|op| {
+                    ["path", "from"]
+                        .iter()
+                        .filter_map(|k| op.get(*k).and_then(Value::as_str))
+                        .any(|p| hidden(&top_level(p)))
+                }),
+                _ => true,
+            },
+            super::Change::Delete { .. } => false,
+        }
+    }
+
     /// The same for a model as JSON text (a progress event's ResourceModel). Text that is
     /// not a JSON object cannot be checked, so it is not passed on.
     pub fn model_text(&self, type_name: Option<&str>, text: &str) -> Option<String> {
@@ -52,32 +80,6 @@ pub fn secrets_of(request: &super::MutationRequest) -> Vec<String> {
     // Short values would mask ordinary words in messages; they are no secret worth the name.
     secrets.retain(|s| s.len() >= 4);
     secrets
-}
-
-/// Whether a mutation writes any write-only property, whatever its value (such a request is
-/// never written to the journal whole).
-pub fn carries_write_only(request: &super::MutationRequest) -> bool {
-    let Some(t) = resource_schemas::Registry::shared().ok().and_then(|r| r.get(&request.type_name)) else {
-        // A type the server does not know: nothing says which values are secret.
-        return true;
-    };
-    let top_level = |path: &str| path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
-    match &request.change {
-        super::Change::Create { desired_state } => match serde_json::from_str::<Value>(desired_state) {
-            Ok(Value::Object(model)) => model.keys().any(|k| t.holds_write_only(k)),
-            _ => true,
-        },
-        super::Change::Update { patch, .. } => match serde_json::from_str::<Value>(patch) {
-            Ok(Value::Array(ops)) => ops.iter().any(|op| {
-                ["path", "from"]
-                    .iter()
-                    .filter_map(|k| op.get(*k).and_then(Value::as_str))
-                    .any(|p| t.holds_write_only(&top_level(p)))
-            }),
-            _ => true,
-        },
-        super::Change::Delete { .. } => false,
-    }
 }
 
 fn write_only_values_of(request: &super::MutationRequest) -> Vec<String> {
@@ -162,11 +164,18 @@ mod tests {
         });
         assert_eq!(secrets_of(&update), vec!["sekrit-2".to_string()]);
         assert_eq!(conceal("value sekrit-2 is bad", &secrets_of(&update)), "value [redacted] is bad");
-        assert!(carries_write_only(&create) && carries_write_only(&update));
-        let plain = request(Change::Update {
+        let registry = resource_schemas::Registry::shared().unwrap();
+        let redacting = Scrubber::new(
+            registry,
+            HashMap::from([("AWS::Events::Connection".to_string(), vec!["Description".to_string()])]),
+        );
+        let plain = Scrubber::new(registry, HashMap::new());
+        assert!(plain.hides_part_of(&create) && plain.hides_part_of(&update));
+        let description = request(Change::Update {
             identifier: "c".into(),
             patch: r#"[{"op":"replace","path":"/Description","value":"x"}]"#.into(),
         });
-        assert!(!carries_write_only(&plain));
+        assert!(!plain.hides_part_of(&description));
+        assert!(redacting.hides_part_of(&description), "a [redact] column is not journaled either");
     }
 }
