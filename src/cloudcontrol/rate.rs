@@ -15,18 +15,28 @@ use std::time::{Duration, Instant};
 
 /// How long a window of attempts lasts before the rate is reconsidered.
 const WINDOW: Duration = Duration::from_millis(500);
-/// Attempts a window needs before its share of throttled ones means anything.
-const MIN_ATTEMPTS: u32 = 10;
+/// Attempts a window needs before its share of throttled ones means anything (a window lasts
+/// up to ten times [`WINDOW`] to gather them).
+const MIN_ATTEMPTS: u32 = 40;
 /// The share of throttled attempts above which the rate is cut.
 pub const CUT_ABOVE: f64 = 0.05;
 /// A new rate is this much above the rate that succeeded, to keep probing for more.
 const HEADROOM: f64 = 1.1;
 /// Growth per window while throttling is rare.
 const GROWTH: f64 = 1.2;
+/// Below this sending rate (calls per second) a window is not cut on: a few calls in a row
+/// (paging through a list) say little about a rate limit, and a limit set from them would
+/// throttle the wide reads that follow. Their throttling is left to the retries.
+const MIN_CUT_RATE: f64 = 20.0;
+/// Cuts after which a throttled share still above 80% of what set them off means cutting
+/// does not help.
+const MAX_FUTILE_CUTS: u32 = 3;
 /// A cut must lower the sending rate at least this much to be judged.
 const JUDGED_CUT: f64 = 0.85;
-/// How long after cuts that did not help no new cut is made.
+/// How long after cuts that did not help no new cut is made; doubled each time cutting
+/// proves useless again, up to [`INSENSITIVE_MAX`].
 const INSENSITIVE_FOR: Duration = Duration::from_secs(30);
+const INSENSITIVE_MAX: Duration = Duration::from_secs(15 * 60);
 /// The lowest rate a cut sets, in calls per second (a window of few attempts lasts up to ten
 /// times as long, so even at the floor the limit is reconsidered).
 const FLOOR: f64 = 1.0;
@@ -48,8 +58,13 @@ struct State {
     previous: Option<Seen>,
     /// While cutting: the limit before the first cut, to go back to if cutting does not help.
     cutting_from: Option<Option<f64>>,
+    /// While cutting: the cuts made, and the throttled share that set them off.
+    cuts: u32,
+    first_share: f64,
     /// Until when throttling is known not to follow the rate.
     insensitive_until: Option<Instant>,
+    /// How long the next such period lasts.
+    insensitive_for: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +124,10 @@ impl AdaptiveRate {
                 window: Window::new(now),
                 previous: None,
                 cutting_from: None,
+                cuts: 0,
+                first_share: 0.0,
                 insensitive_until: None,
+                insensitive_for: INSENSITIVE_FOR,
             }),
         }
     }
@@ -183,11 +201,14 @@ impl State {
             return;
         }
         self.window = Window::new(now);
-        if w.attempts < MIN_ATTEMPTS {
+        if w.attempts < MIN_ATTEMPTS || f64::from(w.sent) / elapsed.as_secs_f64() < MIN_CUT_RATE {
+            // Too little traffic to judge: a limit this low only keeps the evidence away, so
+            // it grows (or goes when nothing was throttled).
             self.previous = None;
-            if w.throttled == 0 {
-                self.limit = None;
+            self.limit = self.limit.filter(|_| w.throttled > 0).map(|l| l * GROWTH);
+            if self.limit.is_none() {
                 self.cutting_from = None;
+                self.cuts = 0;
             }
             return;
         }
@@ -201,6 +222,7 @@ impl State {
         let insensitive = self.insensitive_until.is_some_and(|t| now < t);
         if share <= CUT_ABOVE {
             self.cutting_from = None;
+            self.cuts = 0;
             if let Some(l) = self.limit {
                 let grown = l * GROWTH;
                 // A limit well above what is sent no longer binds: drop it.
@@ -210,16 +232,25 @@ impl State {
         } else if self
             .previous
             .is_some_and(|p| p.limited && seen.limited && seen.fell_with_the_rate(&p))
+            || (self.cuts >= MAX_FUTILE_CUTS && share > self.first_share * 0.8)
         {
-            // Judged only between windows that both had a limit: a window before the first
-            // cut may mix throttled and unthrottled time.
+            // Judged between windows that both had a limit (a window before the first cut may
+            // mix throttled and unthrottled time), or by cuts that left the share where it was
+            // (against a rate limit, the second or third brings it near the headroom's).
             self.limit = self.cutting_from.take().flatten();
-            self.insensitive_until = Some(now + INSENSITIVE_FOR);
+            self.cuts = 0;
+            self.insensitive_until = Some(now + self.insensitive_for);
+            self.insensitive_for = (self.insensitive_for * 2).min(INSENSITIVE_MAX);
             tracing::debug!(share, "throttling does not follow the call rate; limit restored");
         } else {
-            self.cutting_from.get_or_insert(self.limit);
-            // Once limited, at most halved per window, so one bad window cannot sink it.
-            let floor = self.limit.map_or(FLOOR, |l| (l * 0.5).max(FLOOR));
+            if self.cutting_from.is_none() {
+                self.cutting_from = Some(self.limit);
+                self.cuts = 0;
+                self.first_share = share;
+            }
+            self.cuts += 1;
+            // At most halved per window, so one bad window cannot sink it.
+            let floor = (self.limit.unwrap_or(seen.sent_rate) * 0.5).max(FLOOR);
             let cut = (seen.ok_rate * HEADROOM).max(floor);
             self.limit = Some(self.limit.map_or(cut, |l| l.min(cut)).max(FLOOR));
             self.tokens = self.tokens.min(1.0);
