@@ -179,11 +179,16 @@ fn journal_text(records: &[serde_json::Value]) -> String {
 }
 
 fn submitted(token: &str, cidr: &str, submitted_at: f64) -> serde_json::Value {
+    submitted_body(token, &format!("{{\"CidrBlock\":\"{cidr}\"}}"), submitted_at)
+}
+
+/// A journaled CREATE of a VPC with this DesiredState, never acknowledged.
+fn submitted_body(token: &str, body: &str, submitted_at: f64) -> serde_json::Value {
     serde_json::json!({
         "record": "submitted", "client_token": token, "account": "default", "region": "us-east-1",
         "type_name": "AWS::EC2::VPC", "operation": "CREATE", "identifier": null, "digest": "00",
         "user": "postgres", "submitted_at": submitted_at,
-        "resend": {"body": format!("{{\"CidrBlock\":\"{cidr}\"}}"), "role_arn": null, "type_version_id": null}
+        "resend": {"body": body, "role_arn": null, "type_version_id": null}
     })
 }
 
@@ -215,6 +220,7 @@ async fn unacknowledged_requests_are_resent_unless_their_token_expired() {
             submitted("stale", &test_cidr(2), expired),
             submitted("done", &test_cidr(3), now - 120.0),
             finished,
+            submitted_body("refused", "{\"NoSuchProperty\":1}", now - 30.0),
         ]),
     )
     .unwrap();
@@ -223,6 +229,14 @@ async fn unacknowledged_requests_are_resent_unless_their_token_expired() {
     wait_for_count(
         stack.addr,
         "SELECT count(*) FROM cloudpg.requests WHERE client_token = 'fresh' AND operation_status = 'SUCCESS'",
+        1,
+    )
+    .await;
+    // Cloud Control refuses one when it is sent again: no statement waits for it, so the
+    // table says so.
+    wait_for_count(
+        stack.addr,
+        "SELECT count(*) FROM cloudpg.requests WHERE client_token = 'refused' AND operation_status = 'FAILED'",
         1,
     )
     .await;
@@ -253,8 +267,14 @@ async fn unacknowledged_requests_are_resent_unless_their_token_expired() {
         message.contains("ClientToken expired") && message.contains("AWS::EC2::VPC"),
         "{message}"
     );
-    // Only the fresh one was sent: the expired one could start twice, the finished one is done.
-    assert_eq!(stack.emulator.counters().calls("CreateResource"), 1);
+    let (_, code, message) = &by_token["refused"];
+    assert!(
+        code.is_some() && message.as_deref().is_some_and(|m| m.contains("NoSuchProperty")),
+        "{code:?} {message:?}"
+    );
+    // Only the fresh and the refused ones were sent: the expired one could start twice, the
+    // finished one is done.
+    assert_eq!(stack.emulator.counters().calls("CreateResource"), 2);
     let vpcs = vpcs_by_cidr(&client).await;
     assert_eq!(vpcs.get(&test_cidr(1)), Some(&1), "{vpcs:?}");
     assert_eq!(vpcs.values().sum::<usize>(), ALWAYS_SEEDED_MIN + 1, "{vpcs:?}");
@@ -266,6 +286,11 @@ async fn unacknowledged_requests_are_resent_unless_their_token_expired() {
     assert_eq!(
         count(&client, "SELECT count(*) FROM cloudpg.requests WHERE operation_status = 'SUCCESS'").await,
         2
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM cloudpg.requests WHERE operation_status = 'FAILED'").await,
+        1,
+        "the refusal was journaled as the request's end"
     );
     assert_eq!(stack.emulator.counters().calls("CreateResource"), 0);
     drop(client);
