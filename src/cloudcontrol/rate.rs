@@ -56,11 +56,8 @@ struct State {
     window: Window,
     /// What the last window saw.
     previous: Option<Seen>,
-    /// While cutting: the limit before the first cut, to go back to if cutting does not help.
-    cutting_from: Option<Option<f64>>,
-    /// While cutting: the cuts made, and the throttled share that set them off.
-    cuts: u32,
-    first_share: f64,
+    /// The cuts being made since throttling set in, if any.
+    cutting: Option<Cutting>,
     /// Until when throttling is known not to follow the rate.
     insensitive_until: Option<Instant>,
     /// How long the next such period lasts.
@@ -74,6 +71,17 @@ struct Window {
     sent: u32,
     attempts: u32,
     throttled: u32,
+}
+
+/// A run of cuts.
+#[derive(Debug, Clone, Copy)]
+struct Cutting {
+    /// The limit before the first cut, to go back to if cutting does not help.
+    from: Option<f64>,
+    /// The cuts made so far.
+    cuts: u32,
+    /// The throttled share that set them off.
+    first_share: f64,
 }
 
 /// A finished window, in rates.
@@ -123,9 +131,7 @@ impl AdaptiveRate {
                 refilled: now,
                 window: Window::new(now),
                 previous: None,
-                cutting_from: None,
-                cuts: 0,
-                first_share: 0.0,
+                cutting: None,
                 insensitive_until: None,
                 insensitive_for: INSENSITIVE_FOR,
             }),
@@ -207,8 +213,7 @@ impl State {
             self.previous = None;
             self.limit = self.limit.filter(|_| w.throttled > 0).map(|l| l * GROWTH);
             if self.limit.is_none() {
-                self.cutting_from = None;
-                self.cuts = 0;
+                self.cutting = None;
             }
             return;
         }
@@ -221,8 +226,7 @@ impl State {
         };
         let insensitive = self.insensitive_until.is_some_and(|t| now < t);
         if share <= CUT_ABOVE {
-            self.cutting_from = None;
-            self.cuts = 0;
+            self.cutting = None;
             if let Some(l) = self.limit {
                 let grown = l * GROWTH;
                 // A limit well above what is sent no longer binds: drop it.
@@ -232,23 +236,25 @@ impl State {
         } else if self
             .previous
             .is_some_and(|p| p.limited && seen.limited && seen.fell_with_the_rate(&p))
-            || (self.cuts >= MAX_FUTILE_CUTS && share > self.first_share * 0.8)
+            || self
+                .cutting
+                .is_some_and(|c| c.cuts >= MAX_FUTILE_CUTS && share > c.first_share * 0.8)
         {
             // Judged between windows that both had a limit (a window before the first cut may
             // mix throttled and unthrottled time), or by cuts that left the share where it was
             // (against a rate limit, the second or third brings it near the headroom's).
-            self.limit = self.cutting_from.take().flatten();
-            self.cuts = 0;
+            self.limit = self.cutting.take().and_then(|c| c.from);
             self.insensitive_until = Some(now + self.insensitive_for);
             self.insensitive_for = (self.insensitive_for * 2).min(INSENSITIVE_MAX);
             tracing::debug!(share, "throttling does not follow the call rate; limit restored");
         } else {
-            if self.cutting_from.is_none() {
-                self.cutting_from = Some(self.limit);
-                self.cuts = 0;
-                self.first_share = share;
-            }
-            self.cuts += 1;
+            self.cutting
+                .get_or_insert(Cutting {
+                    from: self.limit,
+                    cuts: 0,
+                    first_share: share,
+                })
+                .cuts += 1;
             // At most halved per window, so one bad window cannot sink it.
             let floor = (self.limit.unwrap_or(seen.sent_rate) * 0.5).max(FLOOR);
             let cut = (seen.ok_rate * HEADROOM).max(floor);
