@@ -76,24 +76,20 @@ impl Scrubber {
 /// The secrets a mutation carries: text at write-only paths of its DesiredState, or in the
 /// values its patch writes under a write-only path.
 pub fn secrets_of(request: &super::MutationRequest) -> Vec<String> {
-    let mut secrets = write_only_values_of(request);
-    // Short values would mask ordinary words in messages; they are no secret worth the name.
-    secrets.retain(|s| s.len() >= 4);
-    secrets
-}
-
-fn write_only_values_of(request: &super::MutationRequest) -> Vec<String> {
     let Some(t) = resource_schemas::Registry::shared().ok().and_then(|r| r.get(&request.type_name)) else {
         return Vec::new();
     };
-    match &request.change {
+    let mut secrets = match &request.change {
         super::Change::Create { desired_state } => match serde_json::from_str::<Value>(desired_state) {
             Ok(Value::Object(model)) => t.write_only_values(&model),
             _ => Vec::new(),
         },
         super::Change::Update { patch, .. } => patch_secrets(t, patch),
         super::Change::Delete { .. } => Vec::new(),
-    }
+    };
+    // Short values would mask ordinary words in messages; they are no secret worth the name.
+    secrets.retain(|s| s.len() >= 4);
+    secrets
 }
 
 fn patch_secrets(t: &resource_schemas::ResourceType, patch: &str) -> Vec<String> {
