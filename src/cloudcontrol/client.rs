@@ -73,8 +73,9 @@ impl RetrySettings {
     }
 }
 
-/// What bounds one region's calls: how many at once, and how fast.
-struct RegionLimits {
+/// One region's SDK client, and what bounds its calls: how many at once, and how fast.
+struct RegionCalls {
+    client: Client,
     in_flight: Arc<Semaphore>,
     rate: Arc<AdaptiveRate>,
 }
@@ -87,8 +88,7 @@ struct Admission {
 pub struct SdkApi {
     base: SdkConfig,
     scrubber: Arc<Scrubber>,
-    clients: Mutex<HashMap<String, Client>>,
-    limits: Mutex<HashMap<String, Arc<RegionLimits>>>,
+    regions: Mutex<HashMap<String, Arc<RegionCalls>>>,
     concurrency: usize,
     retry: RetrySettings,
     identity: String,
@@ -224,8 +224,7 @@ impl SdkApi {
         Ok(SdkApi {
             base,
             scrubber,
-            clients: Mutex::new(HashMap::new()),
-            limits: Mutex::new(HashMap::new()),
+            regions: Mutex::new(HashMap::new()),
             concurrency: config.api.concurrency_per_region,
             retry: RetrySettings {
                 max_attempts: config.api.max_attempts.max(1),
@@ -238,12 +237,13 @@ impl SdkApi {
         })
     }
 
-    fn client(&self, region: &str) -> Client {
-        let rate = self.limits(region).rate.clone();
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
+    /// The region's client and limits, made on its first call.
+    fn region(&self, region: &str) -> Arc<RegionCalls> {
+        let mut regions = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        regions
             .entry(region.to_string())
             .or_insert_with(|| {
+                let rate = Arc::new(AdaptiveRate::default());
                 // A retry partition of its own per region, whose retries draw on no shared
                 // quota: the SDK's default quota, once a burst of throttles has spent it, fails
                 // every call at its first throttle. The time budget bounds retries instead.
@@ -255,30 +255,25 @@ impl SdkApi {
                     .retry_partition(partition)
                     .interceptor(AttemptMetrics {
                         region: region.to_string(),
-                        rate,
+                        rate: rate.clone(),
                     })
                     .build();
-                Client::from_conf(conf)
-            })
-            .clone()
-    }
-
-    fn limits(&self, region: &str) -> Arc<RegionLimits> {
-        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
-        limits
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                Arc::new(RegionLimits {
+                Arc::new(RegionCalls {
+                    client: Client::from_conf(conf),
                     in_flight: Arc::new(Semaphore::new(self.concurrency)),
-                    rate: Arc::new(AdaptiveRate::default()),
+                    rate,
                 })
             })
             .clone()
     }
 
+    fn client(&self, region: &str) -> Client {
+        self.region(region).client.clone()
+    }
+
     /// Waits for a place among the region's calls in flight, then for its rate limit.
     async fn admit(&self, region: &str) -> Result<Admission> {
-        let limits = self.limits(region);
+        let limits = self.region(region);
         let permit = limits
             .in_flight
             .clone()
@@ -291,12 +286,12 @@ impl SdkApi {
 
     /// The region's call rate limit now (calls per second), `None` while unlimited.
     pub fn rate_limit(&self, region: &str) -> Option<f64> {
-        self.limits(region).rate.limit()
+        self.region(region).rate.limit()
     }
 }
 
-/// Counts every HTTP attempt of a call (the SDK retries inside one `send`) and the throttled
-/// ones, which only an interceptor sees.
+/// Counts every HTTP attempt (one per `send`; [`SdkApi::with_retries`] makes the others) and
+/// the throttled ones, which only an interceptor sees, and feeds them to the region's rate.
 #[derive(Debug)]
 struct AttemptMetrics {
     region: String,
