@@ -269,8 +269,12 @@ impl Journal {
         state.file.write_all(line.as_bytes()).map_err(io)?;
         state.file.sync_data().map_err(io)?;
         state.lines += 1;
+        // Only an end can take the finished entries past what is kept.
+        let ends = matches!(record, Record::Ended(_));
         apply(&mut state.entries, record);
-        forget_oldest_finished(&mut state.entries);
+        if ends {
+            forget_oldest_finished(&mut state.entries);
+        }
         if state.lines > 2 * state.entries.len() + REWRITE_SLACK {
             let (file, lines) = rewrite(&self.path, &state.entries).map_err(io)?;
             state.file = file;

@@ -330,8 +330,9 @@ impl RequestLog {
                         if let Err(e) = log.send(request, &user, Vec::new(), submitted_at, in_flight).await {
                             tracing::warn!(error = %e.log_summary(), "resending a journaled mutation failed");
                             if !e.is_transient() {
-                                // Refused outright: no statement is there to be told, so the
-                                // table is (a transient failure is listed as UNKNOWN already).
+                                // Refused outright, and no statement waits to be told: the
+                                // table says so (a transient failure is listed as UNKNOWN
+                                // already).
                                 let mut refused = refused_event(&shown.0, &e);
                                 refused.status_message = Some(e.to_string());
                                 log.record(&shown.0, &shown.1, refused, Vec::new(), submitted_at);
