@@ -52,8 +52,8 @@ pub struct FaultConfig {
     /// Calls per second each region answers; calls beyond it are throttled (a token bucket
     /// holding a second's worth), as AWS's per-account limits throttle by rate.
     pub max_rate: Option<f64>,
-    /// Keyed by region, operation, type, "Operation Type", or "Operation Type region"; later
-    /// keys of that list win.
+    /// Keyed by account id, region, operation, type, "Operation Type", or "Operation Type
+    /// region"; later keys of that list win.
     pub rules: HashMap<String, FaultRule>,
 }
 
@@ -62,8 +62,12 @@ pub struct FaultConfig {
 pub struct Effective(pub FaultRule);
 
 impl FaultConfig {
-    pub fn effective(&self, operation: &str, type_name: Option<&str>, region: &str) -> Effective {
+    pub fn effective(&self, operation: &str, type_name: Option<&str>, caller: &crate::ops::Caller) -> Effective {
+        let region = caller.region.as_str();
         let mut rule = self.global.clone();
+        if let Some(r) = self.rules.get(&caller.account) {
+            rule = rule.overlay(r);
+        }
         if let Some(r) = self.rules.get(region) {
             rule = rule.overlay(r);
         }
@@ -123,6 +127,10 @@ pub struct Counters {
     pub calls: BTreeMap<String, u64>,
     /// Calls per "Operation Type".
     pub calls_by_type: BTreeMap<String, u64>,
+    /// Calls per "AccountId Operation" (STS operations included).
+    pub calls_by_account: BTreeMap<String, u64>,
+    /// The SDK app names (`app/NAME` in the user agent) calls carried.
+    pub app_names: std::collections::BTreeSet<String>,
     /// Injected faults per operation.
     pub faults: BTreeMap<String, u64>,
     /// Mutations that reached SUCCESS, per "Operation Type" (e.g. "CREATE AWS::S3::Bucket").
@@ -140,6 +148,24 @@ impl Counters {
 
     pub fn succeeded(&self, operation: &str, type_name: &str) -> u64 {
         self.succeeded.get(&format!("{operation} {type_name}")).copied().unwrap_or(0)
+    }
+
+    /// Calls of one operation made with an account's credentials.
+    pub fn calls_in(&self, account_id: &str, operation: &str) -> u64 {
+        self.calls_by_account
+            .get(&format!("{account_id} {operation}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Calls of any operation made with an account's credentials.
+    pub fn calls_by(&self, account_id: &str) -> u64 {
+        let prefix = format!("{account_id} ");
+        self.calls_by_account
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .sum()
     }
 
     /// Every call, of every operation.
@@ -176,10 +202,11 @@ mod tests {
                 ..Default::default()
             },
         );
-        let e = cfg.effective("ListResources", Some("AWS::S3::Bucket"), "us-east-1").0;
+        let caller = crate::ops::Caller::new("123456789012", "us-east-1");
+        let e = cfg.effective("ListResources", Some("AWS::S3::Bucket"), &caller).0;
         assert_eq!(e.latency_ms, Some(20));
         assert_eq!(e.throttle, Some(0.5));
-        let e = cfg.effective("GetResource", Some("AWS::S3::Bucket"), "us-east-1").0;
+        let e = cfg.effective("GetResource", Some("AWS::S3::Bucket"), &caller).0;
         assert_eq!(e.throttle, Some(0.1));
         assert_eq!(e.latency_ms, Some(5));
     }

@@ -26,19 +26,22 @@ pub fn stable_hash(parts: &[&str]) -> u64 {
     h
 }
 
-/// Generates resources of one type in one region.
+/// Generates resources of one type in one account and region.
 pub struct Generator<'a> {
     resource: &'a ResourceType,
     region: &'a str,
+    account: &'a str,
     rng: StdRng,
 }
 
 impl<'a> Generator<'a> {
-    pub fn new(resource: &'a ResourceType, region: &'a str, seed: u64, index: usize) -> Generator<'a> {
+    pub fn new(resource: &'a ResourceType, at: &'a crate::ops::Caller, seed: u64, index: usize) -> Generator<'a> {
+        let region = at.region.as_str();
         let h = stable_hash(&[&seed.to_string(), region, &resource.type_name, &index.to_string()]);
         Generator {
             resource,
             region,
+            account: &at.account,
             rng: StdRng::seed_from_u64(h),
         }
     }
@@ -103,9 +106,10 @@ impl<'a> Generator<'a> {
     fn arn(&mut self, what: &str, index: usize) -> String {
         let suffix = self.hex(8);
         format!(
-            "arn:aws:{}:{}:{ACCOUNT_ID}:{what}/{what}-{index:04}-{suffix}",
+            "arn:aws:{}:{}:{}:{what}/{what}-{index:04}-{suffix}",
             self.service(),
-            self.region
+            self.region,
+            self.account
         )
     }
 
@@ -122,7 +126,7 @@ impl<'a> Generator<'a> {
         // Identified by the account: one resource per account and region (a singleton, such
         // as block-public-access settings), whatever the index.
         if matches!(lower.as_str(), "accountid" | "awsaccountid" | "account") {
-            return Some(Value::String(ACCOUNT_ID.to_string()));
+            return Some(Value::String(self.account.to_string()));
         }
         let candidate = if let Some(prefix) = schema.get("format").and_then(Value::as_str).and_then(format_prefix) {
             format!("{prefix}-{:04x}{}", index, self.hex(13))
@@ -130,9 +134,10 @@ impl<'a> Generator<'a> {
             self.arn(&what, index)
         } else if lower.ends_with("url") {
             format!(
-                "https://{}.{}.amazonaws.com/{ACCOUNT_ID}/{what}-{index:04}",
+                "https://{}.{}.amazonaws.com/{}/{what}-{index:04}",
                 self.service(),
-                self.region
+                self.region,
+                self.account
             )
         } else if lower.ends_with("id") {
             format!("{}-{:04x}{}", initials(self.resource.name_parts().2), index, self.hex(13))
@@ -297,7 +302,7 @@ impl<'a> Generator<'a> {
         } else if lower == "region" || lower.ends_with("region") {
             self.region.to_string()
         } else if lower.contains("account") {
-            ACCOUNT_ID.to_string()
+            self.account.to_string()
         } else if lower.contains("availabilityzone") && !lower.ends_with("id") {
             format!("{}{}", self.region, ['a', 'b', 'c'][self.rng.random_range(0..3)])
         } else if lower.ends_with("id") {
@@ -402,15 +407,15 @@ mod tests {
     fn generation_is_deterministic_and_honours_the_schema() {
         let reg = Registry::shared().unwrap();
         let t = reg.get("AWS::EC2::InstanceConnectEndpoint").unwrap();
-        let a = Generator::new(t, "us-east-1", 42, 0).resource(0, &Map::new());
-        let b = Generator::new(t, "us-east-1", 42, 0).resource(0, &Map::new());
+        let a = Generator::new(t, &crate::ops::Caller::new(ACCOUNT_ID, "us-east-1"), 42, 0).resource(0, &Map::new());
+        let b = Generator::new(t, &crate::ops::Caller::new(ACCOUNT_ID, "us-east-1"), 42, 0).resource(0, &Map::new());
         assert_eq!(a, b);
         assert!(a["Id"].as_str().unwrap().starts_with("ice-"), "{a:?}");
         assert!(a["SubnetId"].is_string());
         assert!(!a.contains_key("ClientToken"), "write-only properties are never generated");
         let states = t.properties()["State"]["enum"].as_array().unwrap();
         assert!(states.contains(&a["State"]));
-        let c = Generator::new(t, "us-east-1", 42, 1).resource(1, &Map::new());
+        let c = Generator::new(t, &crate::ops::Caller::new(ACCOUNT_ID, "us-east-1"), 42, 1).resource(1, &Map::new());
         assert_ne!(a["Id"], c["Id"]);
     }
 
@@ -418,7 +423,7 @@ mod tests {
     fn every_type_generates_without_panicking() {
         let reg = Registry::shared().unwrap();
         for t in reg.types().iter().filter(|t| t.handlers.is_some()) {
-            let r = Generator::new(t, "us-east-1", 1, 0).resource(0, &Map::new());
+            let r = Generator::new(t, &crate::ops::Caller::new(ACCOUNT_ID, "us-east-1"), 1, 0).resource(0, &Map::new());
             for id in t.primary_identifier_names() {
                 if t.properties().contains_key(id) {
                     assert!(r.contains_key(id), "{} lacks identifier {id}", t.type_name);
@@ -448,7 +453,7 @@ mod conformance {
         for name in crate::ALWAYS_SEEDED {
             let t = reg.get(name).unwrap();
             for i in 0..5 {
-                let model = Generator::new(t, "us-east-1", 42, i).resource(i, &Map::new());
+                let model = Generator::new(t, &crate::ops::Caller::new(ACCOUNT_ID, "us-east-1"), 42, i).resource(i, &Map::new());
                 let writable: Map<String, Value> = model.into_iter().filter(|(k, _)| !t.is_read_only(k)).collect();
                 let problems = check_model(t, &writable, false);
                 assert!(problems.is_empty(), "{name}: {}", problems.message());

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::ops::{ApiError, Emulator, OPERATIONS};
+use crate::ops::{ApiError, Caller, Emulator, OPERATIONS};
 use crate::EmulatorConfig;
 
 /// Largest request body accepted; DesiredState alone may be 262,144 characters.
@@ -48,9 +48,29 @@ fn error_response(e: &ApiError) -> Response {
     resp
 }
 
-/// The region of a SigV4 `Authorization` header's credential scope
+/// What a SigV4 `Authorization` header's credential scope names
 /// (`Credential=AKID/20260101/us-east-1/cloudcontrolapi/aws4_request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
+}
+
+impl Scope {
+    /// The caller: the access key's account, in the signed region.
+    pub fn caller(&self) -> Caller {
+        Caller::new(Caller::account_of_key(&self.access_key_id), self.region.clone())
+    }
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope.
 pub fn signed_region(headers: &HeaderMap) -> Result<String, ApiError> {
+    signed_scope(headers).map(|s| s.region)
+}
+
+/// The credential scope of a SigV4 `Authorization` header.
+pub fn signed_scope(headers: &HeaderMap) -> Result<Scope, ApiError> {
     let missing = || {
         ApiError::new(
             "InvalidCredentialsException",
@@ -67,7 +87,11 @@ pub fn signed_region(headers: &HeaderMap) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::new("InvalidCredentialsException", "Authorization header has no Credential= scope."))?;
     let fields: Vec<&str> = scope.split('/').collect();
     match fields.as_slice() {
-        [_key, _date, region, _service, "aws4_request"] if !region.is_empty() => Ok(region.to_string()),
+        [key, _date, region, service, "aws4_request"] if !region.is_empty() => Ok(Scope {
+            access_key_id: key.to_string(),
+            region: region.to_string(),
+            service: service.to_string(),
+        }),
         _ => Err(ApiError::new(
             "InvalidCredentialsException",
             format!("Credential scope '{scope}' is malformed; expected AKID/DATE/REGION/SERVICE/aws4_request."),
@@ -110,15 +134,35 @@ async fn read_body(body: Body) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// The `app/NAME` token of the SDK's user agent, if the caller set an app name.
+fn app_name(headers: &HeaderMap) -> Option<String> {
+    ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .flat_map(|ua| ua.split(' '))
+        .find_map(|part| part.strip_prefix("app/").map(str::to_string))
+}
+
 async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -> Response {
+    let scope = signed_scope(&headers);
+    if let Some(name) = app_name(&headers) {
+        emu.saw_app_name(name);
+    }
+    if let Some(scope) = scope.as_ref().ok().filter(|s| s.service == "sts") {
+        return sts_call(&emu, scope, body).await;
+    }
     let op = match operation_of(&headers) {
         Ok(op) => op,
         Err(e) => return error_response(&e),
     };
-    let region = match signed_region(&headers) {
-        Ok(r) => r,
+    let caller = match scope {
+        Ok(s) => s.caller(),
         Err(e) => return error_response(&e),
     };
+    if let Err(e) = emu.check_region_enabled(&caller) {
+        return error_response(&e);
+    }
+    let region = caller.region.clone();
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
@@ -126,7 +170,7 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     let type_name = body.get("TypeName").and_then(Value::as_str).map(str::to_string);
     let span = tracing::debug_span!("emulator_call", op, %region, type_name = type_name.as_deref().unwrap_or(""));
     let _enter = span.enter();
-    let plan = emu.before_call(op, type_name.as_deref(), &region);
+    let plan = emu.before_call(op, type_name.as_deref(), &caller);
     drop(_enter);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
@@ -137,7 +181,7 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     // The operations are short in-memory steps; seeding a large type is the longest, so run
     // them off the async workers.
     let fails_async = plan.fails_async;
-    let result = tokio::task::spawn_blocking(move || emu.call(op, &region, &body, fails_async)).await;
+    let result = tokio::task::spawn_blocking(move || emu.call(op, &caller, &body, fails_async)).await;
     if !plan.reply_latency.is_zero() {
         tokio::time::sleep(plan.reply_latency).await;
     }
@@ -149,6 +193,22 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
             format!("emulator operation failed: {join}"),
         )),
     }
+}
+
+/// An STS call (awsQuery: a form-encoded body, an XML answer).
+async fn sts_call(emu: &Emulator, scope: &Scope, body: Body) -> Response {
+    let answer = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let form: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+            let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()).unwrap_or("");
+            emu.count_sts_call(action, &scope.caller());
+            crate::sts::call(emu, &scope.caller(), &scope.access_key_id, &form)
+        }
+        Err(_) => crate::sts::sts_error(413, "RequestEntityTooLarge", "Request body is too large."),
+    };
+    let mut resp = (StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST), answer.body).into_response();
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+    resp
 }
 
 async fn get_config(State(emu): State<Arc<Emulator>>) -> Json<EmulatorConfig> {

@@ -11,8 +11,11 @@
 //! - [`validate`]: desired-state checks against the schemas (types, enums, patterns).
 //! - [`pattern`]: ECMA-262 schema patterns: matching (look-around included) and generation.
 //! - [`faults`]: latency, throttling and failure injection, and call counters.
+//! - [`sts`]: STS `GetCallerIdentity` and `AssumeRole`, enough for the SDK's credential
+//!   providers; the account of a call is derived from its access key id ([`ops::Caller`]).
 //!
-//! State is behind one `std::sync::Mutex` per region: every operation is a short in-memory
+//! Each account (derived from the access key id) has its own resources. State is behind one
+//! `std::sync::Mutex` per (account, region): every operation is a short in-memory
 //! step with no `.await` while the lock is held, so a blocking mutex is cheaper and simpler
 //! than an async one.
 
@@ -22,6 +25,7 @@ pub mod http;
 pub mod ops;
 pub mod pattern;
 pub mod store;
+pub mod sts;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -34,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use faults::{Counters, FaultConfig, FaultRule};
+pub use ops::{Caller, DEFAULT_ACCOUNT_ID};
 
 /// How the emulator behaves; every field can be changed at runtime through
 /// `POST /_emulator/config` (fields left out keep their value).
@@ -56,6 +61,9 @@ pub struct EmulatorConfig {
     pub mutation_delay_ms: u64,
     /// Latency, throttling and failure injection.
     pub faults: FaultConfig,
+    /// Opt-in regions (and regions of other partitions) every account may call; the others
+    /// answer UnrecognizedClientException, as AWS does in a region an account has not enabled.
+    pub opted_in_regions: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -69,6 +77,7 @@ impl Default for EmulatorConfig {
             seed: 42,
             mutation_delay_ms: 50,
             faults: FaultConfig::default(),
+            opted_in_regions: Vec::new(),
         }
     }
 }

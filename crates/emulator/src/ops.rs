@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use resource_schemas::geography::Partition;
 use resource_schemas::{Operation, Registry, ResourceType};
 use serde_json::{json, Map, Value};
 
@@ -57,11 +58,61 @@ pub type ApiResult = Result<Value, ApiError>;
 pub struct Emulator {
     registry: &'static Registry,
     config: RwLock<EmulatorConfig>,
-    regions: Mutex<HashMap<String, Arc<Mutex<RegionState>>>>,
+    /// By (account, region): a global type's resources live under its home region.
+    regions: Mutex<HashMap<Caller, Arc<Mutex<RegionState>>>>,
     counters: Mutex<Counters>,
     rng: Mutex<StdRng>,
-    /// Per region: the tokens of `faults.max_rate`'s bucket and when they were counted.
-    rate_buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+    /// Per (account, region): the tokens of `faults.max_rate`'s bucket and when they were
+    /// counted.
+    rate_buckets: Mutex<HashMap<Caller, (f64, std::time::Instant)>>,
+}
+
+/// The account id of callers whose access key does not end in one.
+pub const DEFAULT_ACCOUNT_ID: &str = crate::generate::ACCOUNT_ID;
+
+/// Who calls and where: the account (from the access key id) and the region (from the
+/// signature's credential scope).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Caller {
+    pub account: String,
+    pub region: String,
+}
+
+impl Caller {
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Caller {
+        Caller {
+            account: account.into(),
+            region: region.into(),
+        }
+    }
+
+    /// The account an access key id belongs to: its last 12 characters when they are digits
+    /// (`AKIAPROD111111111111` → `111111111111`), else [`DEFAULT_ACCOUNT_ID`].
+    pub fn account_of_key(access_key_id: &str) -> String {
+        let tail = access_key_id.len().checked_sub(12).and_then(|start| access_key_id.get(start..));
+        match tail {
+            Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => t.to_string(),
+            _ => DEFAULT_ACCOUNT_ID.to_string(),
+        }
+    }
+
+    /// Where a type's resources live for this caller: the home region of a global type.
+    pub fn home(&self, resource: &ResourceType) -> Caller {
+        Caller::new(
+            self.account.clone(),
+            resource_schemas::geography::home_of(&resource.type_name, &self.region),
+        )
+    }
+
+    /// The seed of this account's generated data; the default account keeps `seed` itself, so
+    /// its data does not change with the account rule.
+    pub fn seed(&self, seed: u64) -> u64 {
+        if self.account == DEFAULT_ACCOUNT_ID {
+            seed
+        } else {
+            seed ^ stable_hash(&[&self.account])
+        }
+    }
 }
 
 /// The operations, by the name that follows `CloudApiService.` in `X-Amz-Target`.
@@ -120,8 +171,8 @@ impl Emulator {
 
     pub fn counters(&self) -> Counters {
         let mut c = lock(&self.counters).clone();
-        for region in lock(&self.regions).values() {
-            for (k, v) in &lock(region).succeeded {
+        for state in lock(&self.regions).values() {
+            for (k, v) in &lock(state).succeeded {
                 *c.succeeded.entry(k.clone()).or_default() += v;
             }
         }
@@ -130,19 +181,19 @@ impl Emulator {
 
     pub fn reset_counters(&self) {
         *lock(&self.counters) = Counters::default();
-        for region in lock(&self.regions).values() {
-            lock(region).succeeded.clear();
+        for state in lock(&self.regions).values() {
+            lock(state).succeeded.clear();
         }
     }
 
-    /// Whether a call fits `rate` calls per second in `region` now (a bucket holding a
-    /// second's worth), taking its token if so: beyond it, the call is throttled, as AWS
-    /// throttles an account that calls faster than its limit.
-    fn take_rate_token(&self, region: &str, rate: f64) -> bool {
+    /// Whether a call fits `rate` calls per second in the caller's account and region now (a
+    /// bucket holding a second's worth), taking its token if so: beyond it, the call is
+    /// throttled, as AWS throttles an account that calls faster than its limit.
+    fn take_rate_token(&self, caller: &Caller, rate: f64) -> bool {
         let now = std::time::Instant::now();
         let capacity = rate.max(1.0);
         let mut buckets = lock(&self.rate_buckets);
-        let (tokens, at) = buckets.entry(region.to_string()).or_insert((capacity, now));
+        let (tokens, at) = buckets.entry(caller.clone()).or_insert((capacity, now));
         *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * rate).min(capacity);
         *at = now;
         if *tokens >= 1.0 {
@@ -153,28 +204,58 @@ impl Emulator {
         }
     }
 
+    /// Records an SDK app name a call carried.
+    pub fn saw_app_name(&self, name: String) {
+        lock(&self.counters).app_names.insert(name);
+    }
+
+    /// Counts an STS call (they have no faults and no type).
+    pub fn count_sts_call(&self, action: &str, caller: &Caller) {
+        let mut c = lock(&self.counters);
+        let operation = format!("sts:{action}");
+        *c.calls_by_account.entry(format!("{} {operation}", caller.account)).or_default() += 1;
+        *c.calls.entry(operation).or_default() += 1;
+    }
+
     /// Forgets every resource and request (seeding starts again on next use).
     pub fn reset_state(&self) {
         lock(&self.regions).clear();
     }
 
-    fn region(&self, region: &str) -> Arc<Mutex<RegionState>> {
-        lock(&self.regions).entry(region.to_string()).or_default().clone()
+    fn state(&self, at: &Caller) -> Arc<Mutex<RegionState>> {
+        lock(&self.regions).entry(at.clone()).or_default().clone()
+    }
+
+    /// Whether the caller's account may call its region: opt-in regions and other partitions'
+    /// regions answer as AWS answers credentials it does not know there.
+    pub fn check_region_enabled(&self, caller: &Caller) -> Result<(), ApiError> {
+        let region = caller.region.as_str();
+        let other_partition = Partition::of(region) != Partition::Aws;
+        let opted_in = self.config().opted_in_regions.iter().any(|r| r == region);
+        if (other_partition || resource_schemas::geography::is_opt_in(region)) && !opted_in {
+            return Err(ApiError::new(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ));
+        }
+        Ok(())
     }
 
     /// Counts the call and decides its injected faults. Returns the latency to add and an
     /// error to answer instead, if one was rolled.
-    pub fn before_call(&self, operation: &str, type_name: Option<&str>, region: &str) -> CallPlan {
+    pub fn before_call(&self, operation: &str, type_name: Option<&str>, caller: &Caller) -> CallPlan {
+        let region = caller.region.as_str();
         {
             let mut c = lock(&self.counters);
             *c.calls.entry(operation.to_string()).or_default() += 1;
             if let Some(t) = type_name {
                 *c.calls_by_type.entry(format!("{operation} {t}")).or_default() += 1;
             }
+            *c.calls_by_account.entry(format!("{} {operation}", caller.account)).or_default() += 1;
         }
         let faults = self.config().faults;
-        let over_rate = faults.max_rate.is_some_and(|rate| !self.take_rate_token(region, rate));
-        let effective = faults.effective(operation, type_name, region);
+        let over_rate = faults.max_rate.is_some_and(|rate| !self.take_rate_token(caller, rate));
+        let effective = faults.effective(operation, type_name, caller);
         let mut rng = lock(&self.rng);
         let latency = effective.latency(&mut *rng);
         let fault = if effective.denies_access(&mut *rng) {
@@ -204,21 +285,36 @@ impl Emulator {
         }
     }
 
-    /// Runs one operation for `region` on a decoded body.
-    pub fn call(&self, operation: &str, region: &str, body: &Map<String, Value>, fails_async: bool) -> ApiResult {
+    /// Runs one operation for the caller on a decoded body.
+    pub fn call(&self, operation: &str, at: &Caller, body: &Map<String, Value>, fails_async: bool) -> ApiResult {
         match operation {
-            "ListResources" => self.list_resources(region, body),
-            "GetResource" => self.get_resource(region, body),
-            "CreateResource" => self.create_resource(region, body, fails_async),
-            "UpdateResource" => self.update_resource(region, body, fails_async),
-            "DeleteResource" => self.delete_resource(region, body, fails_async),
-            "GetResourceRequestStatus" => self.get_request_status(region, body),
-            "ListResourceRequests" => self.list_requests(region, body),
-            "CancelResourceRequest" => self.cancel_request(region, body),
+            "ListResources" => self.list_resources(at, body),
+            "GetResource" => self.get_resource(at, body),
+            "CreateResource" => self.create_resource(at, body, fails_async),
+            "UpdateResource" => self.update_resource(at, body, fails_async),
+            "DeleteResource" => self.delete_resource(at, body, fails_async),
+            "GetResourceRequestStatus" => self.get_request_status(at, body),
+            "ListResourceRequests" => self.list_requests(at, body),
+            "CancelResourceRequest" => self.cancel_request(at, body),
             other => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Operation {other} is not supported by this service."),
             )),
+        }
+    }
+
+    /// The trust policy of an IAM role in the caller's account; `None` when no such role exists.
+    pub fn role_trust_policy(&self, at: &Caller, role_name: &str) -> Option<Value> {
+        let resource = self.registry.get("AWS::IAM::Role")?;
+        let at = at.home(resource);
+        let state = self.state(&at);
+        let mut state = lock(&state);
+        state.settle(Instant::now());
+        self.ensure_seeded(&mut state, &at, resource, 0);
+        let model = state.type_state(&resource.type_name).resources.get(role_name)?;
+        match model.get("AssumeRolePolicyDocument")? {
+            Value::String(text) => serde_json::from_str(text).ok(),
+            other => Some(other.clone()),
         }
     }
 
@@ -260,15 +356,15 @@ impl Emulator {
     }
 
     /// Seeds a type's demo resources on first use; children get parents that exist.
-    fn ensure_seeded(&self, state: &mut RegionState, region: &str, resource: &ResourceType, depth: usize) {
+    fn ensure_seeded(&self, state: &mut RegionState, at: &Caller, resource: &ResourceType, depth: usize) {
         if state.type_state(&resource.type_name).seeded {
             return;
         }
         state.type_state(&resource.type_name).seeded = true;
         let count = self.seed_count(&resource.type_name);
-        let seed = self.config().seed;
-        let parent_values = self.parent_values(state, region, resource, depth);
-        let references = self.format_references(state, region, resource, depth);
+        let seed = at.seed(self.config().seed);
+        let parent_values = self.parent_values(state, at, resource, depth);
+        let references = self.format_references(state, at, resource, depth);
         let mut resources = std::collections::BTreeMap::new();
         let mut index = 0;
         let mut attempts = 0;
@@ -277,7 +373,7 @@ impl Emulator {
                 0 => Map::new(),
                 n => parent_values[index % n].clone(),
             };
-            let mut model = Generator::new(resource, region, seed, index).resource(index, &fixed);
+            let mut model = Generator::new(resource, at, seed, index).resource(index, &fixed);
             for (property, values, array) in &references {
                 if let Some(v) = model.get_mut(property) {
                     let picked = values[index % values.len()].clone();
@@ -301,7 +397,7 @@ impl Emulator {
     fn format_references(
         &self,
         state: &mut RegionState,
-        region: &str,
+        at: &Caller,
         resource: &ResourceType,
         depth: usize,
     ) -> Vec<(String, Vec<Value>, bool)> {
@@ -322,12 +418,12 @@ impl Emulator {
             let Some(target) = self
                 .registry
                 .get(type_name)
-                .filter(|t| t.exists_in(region) && t.type_name != resource.type_name)
+                .filter(|t| t.exists_in(&at.region) && t.type_name != resource.type_name)
             else {
                 continue;
             };
             if depth < 3 {
-                self.ensure_seeded(state, region, target, depth + 1);
+                self.ensure_seeded(state, at, target, depth + 1);
             }
             let attribute = attribute.trim_end_matches('s');
             let target_ids = target.primary_identifier_names();
@@ -352,7 +448,7 @@ impl Emulator {
     /// For a type whose list needs parent values: one set of values per seeded parent, for
     /// its children to carry (`ClusterName` ← each `AWS::EKS::Cluster`'s `Name`). The parent
     /// is the registry's [`Registry::list_parents`], the one the server fans out over.
-    fn parent_values(&self, state: &mut RegionState, region: &str, resource: &ResourceType, depth: usize) -> Vec<Map<String, Value>> {
+    fn parent_values(&self, state: &mut RegionState, at: &Caller, resource: &ResourceType, depth: usize) -> Vec<Map<String, Value>> {
         let Some(hs) = resource.list_handler_schema() else {
             return Vec::new();
         };
@@ -367,11 +463,11 @@ impl Emulator {
         let Some(plan) = self.registry.list_parents(resource, &names) else {
             return Vec::new();
         };
-        if !plan.parent.exists_in(region) {
+        if !plan.parent.exists_in(&at.region) {
             return Vec::new();
         }
         if depth < 3 {
-            self.ensure_seeded(state, region, plan.parent, depth + 1);
+            self.ensure_seeded(state, at, plan.parent, depth + 1);
         }
         state
             .type_state(&plan.parent.type_name)
@@ -389,8 +485,9 @@ impl Emulator {
 
     // ---- ListResources / GetResource ------------------------------------------------------
 
-    fn list_resources(&self, region: &str, body: &Map<String, Value>) -> ApiResult {
-        let resource = self.type_for(region, body, Operation::List)?;
+    fn list_resources(&self, at: &Caller, body: &Map<String, Value>) -> ApiResult {
+        let resource = self.type_for(&at.region, body, Operation::List)?;
+        let at = &at.home(resource);
         let type_name = &resource.type_name;
         let model = match body.get("ResourceModel") {
             Some(Value::String(s)) => Some(parse_document(s, "ResourceModel")?),
@@ -410,10 +507,10 @@ impl Emulator {
             .unwrap_or(config.page_size)
             .max(1);
         let full = config.full_list_models.iter().any(|t| t == type_name);
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
-        self.ensure_seeded(&mut state, region, resource, 0);
+        self.ensure_seeded(&mut state, at, resource, 0);
         let resources = &state.type_state(type_name).resources;
         let range = match &after {
             Some(last) => resources.range::<String, _>((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded)),
@@ -438,13 +535,14 @@ impl Emulator {
         Ok(out)
     }
 
-    fn get_resource(&self, region: &str, body: &Map<String, Value>) -> ApiResult {
-        let resource = self.type_for(region, body, Operation::Read)?;
+    fn get_resource(&self, at: &Caller, body: &Map<String, Value>) -> ApiResult {
+        let resource = self.type_for(&at.region, body, Operation::Read)?;
+        let at = &at.home(resource);
         let raw_id = required_string(body, "Identifier", "identifier")?;
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
-        self.ensure_seeded(&mut state, region, resource, 0);
+        self.ensure_seeded(&mut state, at, resource, 0);
         let id = resolve_identifier(resource, raw_id, &state.type_state(&resource.type_name).resources)?;
         let model = state
             .type_state(&resource.type_name)
@@ -515,8 +613,9 @@ impl Emulator {
         }
     }
 
-    fn create_resource(&self, region: &str, body: &Map<String, Value>, fails: bool) -> ApiResult {
-        let resource = self.type_for(region, body, Operation::Create)?;
+    fn create_resource(&self, at: &Caller, body: &Map<String, Value>, fails: bool) -> ApiResult {
+        let resource = self.type_for(&at.region, body, Operation::Create)?;
+        let at = &at.home(resource);
         let desired = required_string(body, "DesiredState", "desiredState")?;
         let client_token = optional_token(body)?;
         let desired = parse_document(desired, "DesiredState")?;
@@ -527,7 +626,7 @@ impl Emulator {
             ));
         };
         let fingerprint = format!("CREATE {} {}", resource.type_name, Value::Object(desired.clone()));
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
         if let Some(answer) = Self::replay(&state, client_token.as_deref(), &fingerprint) {
@@ -537,14 +636,14 @@ impl Emulator {
         if !problems.is_empty() {
             return Err(ApiError::new("InvalidRequestException", problems.message()));
         }
-        self.ensure_seeded(&mut state, region, resource, 0);
+        self.ensure_seeded(&mut state, at, resource, 0);
         let index = {
             let ts = state.type_state(&resource.type_name);
             ts.next_index += 1;
             ts.next_index
         };
         // Values AWS would assign: read-only properties and identifiers the caller left out.
-        let mut generator = Generator::new(resource, region, stable_hash(&[&fingerprint]), index);
+        let mut generator = Generator::new(resource, at, stable_hash(&[&fingerprint]), index);
         let mut model = desired.clone();
         let ids = resource.primary_identifier_names();
         let known_early = ids.iter().all(|id| desired.contains_key(*id));
@@ -567,20 +666,21 @@ impl Emulator {
         Ok(json!({"ProgressEvent": event}))
     }
 
-    fn update_resource(&self, region: &str, body: &Map<String, Value>, fails: bool) -> ApiResult {
-        let resource = self.type_for(region, body, Operation::Update)?;
+    fn update_resource(&self, at: &Caller, body: &Map<String, Value>, fails: bool) -> ApiResult {
+        let resource = self.type_for(&at.region, body, Operation::Update)?;
+        let at = &at.home(resource);
         let raw_id = required_string(body, "Identifier", "identifier")?;
         let patch_text = required_string(body, "PatchDocument", "patchDocument")?;
         let client_token = optional_token(body)?;
         let patch = parse_patch(patch_text)?;
         let fingerprint = format!("UPDATE {} {raw_id} {patch_text}", resource.type_name);
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
         if let Some(answer) = Self::replay(&state, client_token.as_deref(), &fingerprint) {
             return answer;
         }
-        self.ensure_seeded(&mut state, region, resource, 0);
+        self.ensure_seeded(&mut state, at, resource, 0);
         let id = resolve_identifier(resource, raw_id, &state.type_state(&resource.type_name).resources)?;
         let current = state
             .type_state(&resource.type_name)
@@ -622,18 +722,19 @@ impl Emulator {
         Ok(json!({"ProgressEvent": event}))
     }
 
-    fn delete_resource(&self, region: &str, body: &Map<String, Value>, fails: bool) -> ApiResult {
-        let resource = self.type_for(region, body, Operation::Delete)?;
+    fn delete_resource(&self, at: &Caller, body: &Map<String, Value>, fails: bool) -> ApiResult {
+        let resource = self.type_for(&at.region, body, Operation::Delete)?;
+        let at = &at.home(resource);
         let raw_id = required_string(body, "Identifier", "identifier")?;
         let client_token = optional_token(body)?;
         let fingerprint = format!("DELETE {} {raw_id}", resource.type_name);
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
         if let Some(answer) = Self::replay(&state, client_token.as_deref(), &fingerprint) {
             return answer;
         }
-        self.ensure_seeded(&mut state, region, resource, 0);
+        self.ensure_seeded(&mut state, at, resource, 0);
         let id = resolve_identifier(resource, raw_id, &state.type_state(&resource.type_name).resources)?;
         if state.busy(&resource.type_name, &id).is_some() {
             return Err(concurrent(&resource.type_name, &id));
@@ -646,16 +747,16 @@ impl Emulator {
 
     // ---- requests -------------------------------------------------------------------------
 
-    fn get_request_status(&self, region: &str, body: &Map<String, Value>) -> ApiResult {
+    fn get_request_status(&self, at: &Caller, body: &Map<String, Value>) -> ApiResult {
         let token = required_string(body, "RequestToken", "requestToken")?;
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
         let req = state.requests.get(token).ok_or_else(|| token_not_found(token))?;
         Ok(json!({"ProgressEvent": req.progress_event()}))
     }
 
-    fn list_requests(&self, region: &str, body: &Map<String, Value>) -> ApiResult {
+    fn list_requests(&self, at: &Caller, body: &Map<String, Value>) -> ApiResult {
         let max = match body.get("MaxResults") {
             None | Some(Value::Null) => 20,
             Some(v) => match v.as_u64() {
@@ -680,7 +781,7 @@ impl Emulator {
             Some(t) => decode_offset(t)?,
             None => 0,
         };
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
         let matching: Vec<&Request> = state
@@ -699,9 +800,9 @@ impl Emulator {
         Ok(out)
     }
 
-    fn cancel_request(&self, region: &str, body: &Map<String, Value>) -> ApiResult {
+    fn cancel_request(&self, at: &Caller, body: &Map<String, Value>) -> ApiResult {
         let token = required_string(body, "RequestToken", "requestToken")?;
-        let state = self.region(region);
+        let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
         let req = state.requests.get_mut(token).ok_or_else(|| token_not_found(token))?;

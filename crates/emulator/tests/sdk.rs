@@ -543,3 +543,125 @@ where
     }
     out
 }
+
+async fn client_as(emu: &Emulator, region: &str, access_key_id: &str) -> Client {
+    let cfg = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint_url())
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(access_key_id, "SECRET", None, None, "static"))
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await;
+    Client::new(&cfg)
+}
+
+async fn list_ids(c: &Client, type_name: &str) -> Vec<String> {
+    let out = c.list_resources().type_name(type_name).send().await.expect("list");
+    out.resource_descriptions()
+        .iter()
+        .filter_map(|d| d.identifier().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_access_key_account_has_its_own_resources() {
+    let emu = start(fast()).await;
+    let prod = client_as(&emu, "us-east-1", "AKIAPROD111111111111").await;
+    let dev = client_as(&emu, "us-east-1", "AKIADEV0222222222222").await;
+    let plain = client_as(&emu, "us-east-1", "AKIDTEST").await;
+    let (p, d, x) = (
+        list_ids(&prod, "AWS::EC2::VPC").await,
+        list_ids(&dev, "AWS::EC2::VPC").await,
+        list_ids(&plain, "AWS::EC2::VPC").await,
+    );
+    assert!(!p.is_empty() && !d.is_empty());
+    assert!(p.iter().all(|id| !d.contains(id)), "accounts share resources: {p:?} {d:?}");
+    // Keys without 12 trailing digits are the default account, whose data the seed alone decides.
+    assert_eq!(x, list_ids(&client(&emu).await, "AWS::EC2::VPC").await);
+    let out = prod
+        .create_resource()
+        .type_name("AWS::Logs::LogGroup")
+        .desired_state(r#"{"LogGroupName":"only-prod"}"#)
+        .send()
+        .await
+        .unwrap();
+    await_request(&prod, out.progress_event().unwrap().request_token().unwrap()).await;
+    assert!(list_ids(&prod, "AWS::Logs::LogGroup").await.contains(&"only-prod".to_string()));
+    assert!(!list_ids(&dev, "AWS::Logs::LogGroup").await.contains(&"only-prod".to_string()));
+    let c = emu.counters();
+    assert_eq!(c.calls_in("111111111111", "ListResources"), 2);
+    assert_eq!(c.calls_in("222222222222", "ListResources"), 2);
+    // A global type is one set per account, whichever region answers.
+    let prod_eu = client_as(&emu, "eu-west-1", "AKIAPROD111111111111").await;
+    assert_eq!(list_ids(&prod, "AWS::IAM::Role").await, list_ids(&prod_eu, "AWS::IAM::Role").await);
+    assert_ne!(list_ids(&prod, "AWS::EC2::VPC").await, list_ids(&prod_eu, "AWS::EC2::VPC").await);
+}
+
+#[tokio::test]
+async fn a_region_the_account_has_not_enabled_refuses_its_credentials() {
+    let emu = start(fast()).await;
+    let cape_town = client_as(&emu, "af-south-1", "AKIDTEST").await;
+    let err = cape_town.list_resources().type_name("AWS::EC2::VPC").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("UnrecognizedClientException"));
+    let mut cfg = emu.config();
+    cfg.opted_in_regions = vec!["af-south-1".into()];
+    emu.set_config(cfg);
+    assert!(!list_ids(&cape_town, "AWS::EC2::VPC").await.is_empty());
+}
+
+#[tokio::test]
+async fn roles_are_assumed_when_their_trust_policy_allows_the_caller() {
+    use aws_credential_types::provider::ProvideCredentials;
+    let emu = start(fast()).await;
+    let target = client_as(&emu, "us-east-1", "AKIATARGET333333333333").await;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Condition": {"StringEquals": {"sts:ExternalId": "ext-1"}}}]});
+    let desired = json!({"RoleName": "Inventory", "AssumeRolePolicyDocument": trust}).to_string();
+    let out = target
+        .create_resource()
+        .type_name("AWS::IAM::Role")
+        .desired_state(desired)
+        .send()
+        .await
+        .unwrap();
+    let ev = await_request(&target, out.progress_event().unwrap().request_token().unwrap()).await;
+    assert_eq!(ev.operation_status(), Some(&OperationStatus::Success), "{ev:?}");
+    let source = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIAPROD111111111111", "SECRET", None, None, "static"))
+        .load()
+        .await;
+    let assume = |role: &str, external: Option<&str>| {
+        let mut b = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("cloudpg")
+            .configure(&source);
+        if let Some(id) = external {
+            b = b.external_id(id);
+        }
+        b.build()
+    };
+    let provider = assume("arn:aws:iam::333333333333:role/Inventory", Some("ext-1")).await;
+    let creds = provider.provide_credentials().await.expect("role assumed");
+    assert!(creds.access_key_id().ends_with("333333333333"), "{}", creds.access_key_id());
+    assert!(creds.session_token().is_some());
+    // Without the external id, or a role that does not exist: AccessDenied.
+    for (role, ext) in [
+        ("arn:aws:iam::333333333333:role/Inventory", None),
+        ("arn:aws:iam::333333333333:role/Nope", Some("ext-1")),
+    ] {
+        let err = assume(role, ext).await.provide_credentials().await.unwrap_err();
+        let text = format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err));
+        assert!(text.contains("AccessDenied") && text.contains("not authorized"), "{text}");
+    }
+    let assumed = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(provider)
+        .load()
+        .await;
+    let ids = list_ids(&Client::new(&assumed), "AWS::IAM::Role").await;
+    assert!(ids.contains(&"Inventory".to_string()), "{ids:?}");
+    // The provider above and the two refusals, then the client's own (the provider caches nothing).
+    assert_eq!(emu.counters().calls_in("111111111111", "sts:AssumeRole"), 4);
+}

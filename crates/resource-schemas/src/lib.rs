@@ -8,6 +8,7 @@
 //!
 //! This crate knows nothing of SQL: naming tables and columns is the server's job.
 
+pub mod geography;
 mod parents;
 pub use parents::{ParentKey, ParentPlan};
 
