@@ -17,6 +17,8 @@ pub struct AwsError {
     pub code: String,
     pub message: String,
     pub operation: String,
+    /// The configured account's name.
+    pub account: String,
     pub region: String,
     pub type_name: Option<String>,
     /// The mutation's request token, when there is one: the user can look it up later.
@@ -124,7 +126,8 @@ pub enum Error {
 }
 
 fn aws_message(e: &AwsError) -> String {
-    let mut m = format!("AWS {} failed in {}", e.operation, e.region);
+    let place = crate::cloudcontrol::Place::new(e.account.clone(), e.region.clone());
+    let mut m = format!("AWS {} failed in {place}", e.operation);
     if let Some(t) = &e.type_name {
         m.push_str(&format!(" for {t}"));
     }
@@ -197,12 +200,19 @@ impl Error {
         }
     }
 
-    pub fn aws(code: impl Into<String>, message: impl Into<String>, operation: &str, region: &str, type_name: Option<&str>) -> Error {
+    pub fn aws(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        operation: &str,
+        place: &crate::cloudcontrol::Place,
+        type_name: Option<&str>,
+    ) -> Error {
         Error::Aws(Box::new(AwsError {
             code: code.into(),
             message: message.into(),
             operation: operation.to_string(),
-            region: region.to_string(),
+            account: place.account.clone(),
+            region: place.region.clone(),
             type_name: type_name.map(str::to_string),
             request_token: None,
         }))
@@ -320,6 +330,18 @@ impl Error {
         }
     }
 
+    /// True when AWS refused the credentials in a region because the account has not enabled
+    /// (opted into) it, or the region is in another partition.
+    pub fn is_region_not_enabled(&self) -> bool {
+        match self {
+            Error::Aws(e) => matches!(
+                e.code.trim_end_matches("Exception"),
+                "UnrecognizedClient" | "InvalidClientTokenId" | "OptInRequired" | "AuthFailure"
+            ),
+            _ => false,
+        }
+    }
+
     /// What a log may say of this error: its kind and, for AWS, the code and where it came
     /// from, never its message (messages quote input: literals, property values).
     pub fn log_summary(&self) -> String {
@@ -328,7 +350,7 @@ impl Error {
                 "AWS {} from {} in {}{}",
                 a.code,
                 a.operation,
-                a.region,
+                crate::cloudcontrol::Place::new(a.account.clone(), a.region.clone()),
                 a.type_name.as_deref().map(|t| format!(" for {t}")).unwrap_or_default()
             ),
             Error::DataFusion(e) => format!("query engine error ({})", datafusion_kind(e)),
@@ -351,7 +373,7 @@ pub fn aws_sqlstate(code: &str) -> &'static str {
     let code = code.trim_end_matches("Exception");
     match code {
         "AccessDenied" | "UnauthorizedTaggingOperation" => "42501",
-        "InvalidCredentials" | "ExpiredToken" | "UnrecognizedClient" => "28000",
+        "InvalidCredentials" | "ExpiredToken" | "UnrecognizedClient" | "InvalidClientTokenId" | "CredentialsUnavailable" => "28000",
         "Throttling" | "ServiceLimitExceeded" | "RequestLimitExceeded" => "53400",
         "AlreadyExists" => "23505",
         "NotFound" | "ResourceNotFound" | "RequestTokenNotFound" => "02000",
@@ -443,7 +465,7 @@ mod tests {
             "ThrottlingException",
             "Rate exceeded",
             "ListResources",
-            "us-east-1",
+            &crate::cloudcontrol::Place::new("default", "us-east-1"),
             Some("AWS::S3::Bucket"),
         );
         assert_eq!(
@@ -454,6 +476,17 @@ mod tests {
         assert_eq!(
             e.log_summary(),
             "AWS ThrottlingException from ListResources in us-east-1 for AWS::S3::Bucket"
+        );
+        let other = Error::aws(
+            "AccessDenied",
+            "no",
+            "ListResources",
+            &crate::cloudcontrol::Place::new("prod", "eu-west-1"),
+            None,
+        );
+        assert_eq!(
+            other.to_string(),
+            "AWS ListResources failed in eu-west-1 of account prod: AccessDenied: no"
         );
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::accounts::{Account, Accounts};
 use crate::catalog::provider::Backend;
 use crate::catalog::Catalog;
 use crate::cloudcontrol::cache::CachedApi;
@@ -18,7 +19,7 @@ use crate::cloudcontrol::client::{SdkApi, Target};
 use crate::cloudcontrol::journal::Journal;
 use crate::cloudcontrol::requests::{PollSettings, RequestLog};
 use crate::cloudcontrol::scrub::Scrubber;
-use crate::config::Config;
+use crate::config::{Config, DefaultRegions};
 use crate::error::{Error, Result};
 use crate::sql::Engine;
 use crate::wire::{Access, Connection, ConnectionLimits};
@@ -31,16 +32,25 @@ pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Builds the engine for a config and an API target.
 pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> {
+    let mut config = config;
     let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
     let catalog = Arc::new(Catalog::build(registry).restrict(&config.catalog)?);
     let scrubber = Arc::new(Scrubber::new(registry, redacted_properties(&config, &catalog)?));
     let calls = Arc::new(crate::cloudcontrol::calls::CallLog::default());
     let sdk = SdkApi::connect(&config, target.clone(), scrubber.clone(), calls.clone()).await?;
     if matches!(target, Target::Aws) {
-        // Fail at startup, not on the first query, when no credentials can be had.
-        crate::cloudcontrol::ResourceApi::ready(&sdk)
-            .await
-            .map_err(|e| no_credentials(&config, &e))?;
+        check_credentials(&config, &sdk).await?;
+    }
+    let accounts = Arc::new(resolve_accounts(&config, &sdk));
+    if config.regions.is_none() {
+        // Accounts that all read the same regions make that the session default `SHOW
+        // cloudpg.regions` prints; otherwise each account reads its own.
+        let mut shared = accounts.iter().map(|a| &a.regions);
+        if let Some(first) = shared.next().filter(|first| shared.all(|r| r == *first)) {
+            let mut with_default = (*config).clone();
+            with_default.regions = Some(first.clone());
+            config = Arc::new(with_default);
+        }
     }
     let api = Arc::new(CachedApi::new(Arc::new(sdk), config.cache.ttl, config.cache.max_bytes));
     let poll = PollSettings {
@@ -64,8 +74,45 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
         config: config.clone(),
         mutations_allowed,
         calls,
+        accounts,
     });
     Ok(Arc::new(Engine::new(backend)?))
+}
+
+/// Each account with the regions it reads by default: its own `regions`, else the server's,
+/// else its profile's region or `AWS_REGION`, else us-east-1.
+fn resolve_accounts(config: &Config, sdk: &SdkApi) -> Accounts {
+    Accounts::new(
+        config
+            .accounts
+            .iter()
+            .map(|a| {
+                let regions =
+                    a.regions.clone().or_else(|| config.regions.clone()).unwrap_or_else(|| {
+                        DefaultRegions::List(vec![sdk.profile_region(&a.name).unwrap_or_else(|| "us-east-1".to_string())])
+                    });
+                Account::new(a.name.clone(), a.credentials.describe(), regions)
+            })
+            .collect(),
+    )
+}
+
+/// Fails at startup, not on the first query, when no credentials can be had. With several
+/// accounts, one whose credentials fail is logged and the others are served: its queries fail
+/// naming it, and `/readyz` reports it.
+async fn check_credentials(config: &Config, sdk: &SdkApi) -> Result<()> {
+    let problems = sdk.credential_problems().await;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    if problems.len() == config.accounts.len() {
+        let (_, first) = &problems[0];
+        return Err(no_credentials(config, first));
+    }
+    for (account, e) in &problems {
+        tracing::warn!(account, cause = %e, "an account's credentials cannot be had; its queries will fail until they can");
+    }
+    Ok(())
 }
 
 /// Where mutations are journaled (`[mutations] journal`): a path, "off", or by default the
@@ -94,6 +141,9 @@ fn journal_path(config: &Config, target: &Target, mutations_allowed: bool) -> Re
 /// Startup without AWS credentials: where the SDK looked and how to try cloudpg without AWS.
 fn no_credentials(config: &Config, cause: &Error) -> Error {
     let profile = config.aws.profile.as_deref().unwrap_or("default");
+    if config.accounts.len() > 1 {
+        return Error::Config(format!("no account's AWS credentials could be had; the first: {cause}"));
+    }
     Error::Config(format!(
         "no AWS credentials could be found ({cause}). Looked in: the environment (AWS_ACCESS_KEY_ID and \
          AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), the shared files ~/.aws/credentials and ~/.aws/config \

@@ -89,7 +89,8 @@ pub fn schema(t: &TableDef) -> SchemaRef {
 /// One resource as the scan found it.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub region: String,
+    /// The account and region it was read from.
+    pub place: Arc<crate::cloudcontrol::Place>,
     pub identifier: String,
     pub properties: Arc<Map<String, Value>>,
     /// Values of list-filter columns, echoed from the WHERE clause.
@@ -112,7 +113,8 @@ fn value_of<'a>(c: &ColumnDef, row: &'a Row) -> Option<std::borrow::Cow<'a, Valu
             .map(Cow::Borrowed)
             .or_else(|| row.parents.get(&c.name).map(|v| Cow::Owned(Value::String(v.clone())))),
         ColumnSource::ListParam(_) => row.parents.get(&c.name).map(|v| Cow::Owned(Value::String(v.clone()))),
-        ColumnSource::Region => Some(Cow::Owned(Value::String(row.region.clone()))),
+        ColumnSource::Region => Some(Cow::Owned(Value::String(row.place.region.clone()))),
+        ColumnSource::Account => Some(Cow::Owned(Value::String(row.place.account.clone()))),
         ColumnSource::Identifier => Some(Cow::Owned(Value::String(row.identifier.clone()))),
         ColumnSource::TagMap(p) => row.properties.get(p).and_then(super::model::tag_map).map(Cow::Owned),
     }
@@ -190,7 +192,7 @@ mod tests {
             .collect();
         let schema = Arc::new(Schema::new(cols.iter().map(|c| field(c)).collect::<Vec<_>>()));
         let row = |props: Value| Row {
-            region: "us-east-1".into(),
+            place: Arc::new(crate::cloudcontrol::Place::new("default", "us-east-1")),
             identifier: "g".into(),
             properties: Arc::new(props.as_object().unwrap().clone()),
             parents: Arc::new(HashMap::new()),

@@ -127,7 +127,7 @@ fn plan_nested(
 /// What a scan needs to list a parent.
 pub struct Lister<'a> {
     pub api: &'a CachedApi,
-    pub region: &'a str,
+    pub place: &'a crate::cloudcontrol::Place,
     pub budget: &'a CallBudget,
     pub bypass_cache: bool,
 }
@@ -155,7 +155,7 @@ impl FanOut {
                     "a ListResources of {} under each of its {} parents in {}",
                     self.parent.type_name(),
                     models.len(),
-                    lister.region
+                    lister.place
                 ),
             )?;
             let mut out: Vec<Map<String, Value>> = Vec::new();
@@ -173,7 +173,7 @@ impl FanOut {
     async fn values_under(&self, lister: &Lister<'_>, model: Map<String, Value>) -> Result<Vec<Map<String, Value>>> {
         let type_name = self.parent.type_name().to_string();
         let request = ListRequest {
-            region: lister.region.to_string(),
+            place: lister.place.clone(),
             type_name: type_name.clone(),
             model: (!model.is_empty()).then(|| Value::Object(model).to_string()),
         };
@@ -189,7 +189,7 @@ impl FanOut {
                 if values.is_none() {
                     let read = lister
                         .api
-                        .get_cached(lister.region, &type_name, &resource.identifier, lister.bypass_cache, lister.budget)
+                        .get_cached(lister.place, &type_name, &resource.identifier, lister.bypass_cache, lister.budget)
                         .await?;
                     values = read.as_ref().as_ref().and_then(|r| self.keys_of(&r.properties));
                 }

@@ -4,6 +4,7 @@
 //! the scan that turns them into Cloud Control calls (`scan`), and the tables of mutation
 //! requests (`requests`: `cloudpg.requests`, `awscc.cloudcontrol.resource_requests`).
 
+pub mod accounts;
 pub mod arrow;
 pub mod describe;
 pub mod fanout;

@@ -20,6 +20,8 @@ pub const CATALOG_ALIAS: &str = "aws";
 pub const LIST_ONLY_SUFFIX: &str = "_list_only";
 /// The column holding the API region of each row.
 pub const REGION_COLUMN: &str = "region";
+/// The column holding the configured account (its name) of each row.
+pub const ACCOUNT_COLUMN: &str = "account";
 /// The column holding the Cloud Control identifier (primary identifier values joined by `|`).
 pub const IDENTIFIER_COLUMN: &str = "identifier";
 /// The older spelling of [`IDENTIFIER_COLUMN`] that StackQL pages use.
@@ -28,6 +30,9 @@ pub const IDENTIFIER_ALIAS: &str = "data__identifier";
 pub const SYSTEM_SCHEMAS: &[&str] = &["cloudpg", "cloudcontrol", "pg_catalog", "information_schema", "public"];
 /// Suffix a property column gets when its name collides with a column cloudpg adds.
 pub const PROPERTY_COLLISION_SUFFIX: &str = "_property";
+/// The columns cloudpg adds to every resource table; a property of the same name becomes
+/// `<name>_property`.
+const RESERVED_COLUMNS: [&str; 4] = [REGION_COLUMN, ACCOUNT_COLUMN, IDENTIFIER_COLUMN, IDENTIFIER_ALIAS];
 
 /// PostgreSQL types resource columns use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +79,8 @@ pub enum ColumnSource {
     /// A list handler parameter that is not a property: only a filter, echoed back in rows.
     ListParam(String),
     Region,
+    /// The configured account's name.
+    Account,
     Identifier,
     /// `tag_map`: the `Tags` property (a list of `{Key, Value}` or a map) as one JSON object,
     /// `{"env": "staging"}`, so `tag_map->>'env'` works on every table with tags.
@@ -296,7 +303,7 @@ impl SqlOperation {
 }
 
 /// Column order: primary identifier properties, required properties, the rest (all by name),
-/// then list-only parameters, `region` and `identifier`.
+/// then list-only parameters, `region`, `account` and `identifier`.
 fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
     let props = resource.properties();
     let primary = resource.primary_identifier_names();
@@ -327,8 +334,7 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
         rest.sort_unstable();
         ordered.extend(rest);
     }
-    let reserved = [REGION_COLUMN, IDENTIFIER_COLUMN, IDENTIFIER_ALIAS];
-    let mut taken: BTreeSet<String> = reserved.iter().map(|s| s.to_string()).collect();
+    let mut taken: BTreeSet<String> = RESERVED_COLUMNS.iter().map(|s| s.to_string()).collect();
     let mut columns = Vec::with_capacity(ordered.len() + 2);
     for prop in ordered {
         let schema = props.get(prop).cloned().unwrap_or(Value::Null);
@@ -368,8 +374,18 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
     columns.push(ColumnDef {
         name: REGION_COLUMN.to_string(),
         pg_type: PgType::Text,
-        description: "AWS region.".to_string(),
+        description: if resource_schemas::geography::is_global_type(&resource.type_name) {
+            "AWS region: a global type is read once per account, from its partition's home region (us-east-1 in aws).".to_string()
+        } else {
+            "AWS region.".to_string()
+        },
         source: ColumnSource::Region,
+    });
+    columns.push(ColumnDef {
+        name: ACCOUNT_COLUMN.to_string(),
+        pg_type: PgType::Text,
+        description: "The account's name in cloudpg's configuration; its 12-digit id is in cloudpg.accounts.".to_string(),
+        source: ColumnSource::Account,
     });
     if kind == TableKind::Full {
         columns.push(ColumnDef {
@@ -405,7 +421,7 @@ pub fn tag_map(tags: &Value) -> Option<Value> {
 
 /// `name`, or `name_property` when cloudpg's own columns use it, or `name_2`… after that.
 fn unique_name(taken: &mut BTreeSet<String>, name: &str) -> String {
-    let mut candidate = if taken.contains(name) && [REGION_COLUMN, IDENTIFIER_COLUMN, IDENTIFIER_ALIAS].contains(&name) {
+    let mut candidate = if taken.contains(name) && RESERVED_COLUMNS.contains(&name) {
         format!("{name}{PROPERTY_COLLISION_SUFFIX}")
     } else {
         name.to_string()
@@ -740,7 +756,7 @@ mod tests {
         assert_eq!(t.type_name(), "AWS::EC2::InstanceConnectEndpoint");
         assert_eq!(c.resolve("aws.connect.instances").unwrap().type_name(), "AWS::Connect::Instance");
         let lo = c.resolve("awscc.events.connections_list_only").unwrap();
-        assert_eq!(names(lo), vec!["name", "region"]);
+        assert_eq!(names(lo), vec!["name", "region", "account"]);
         assert_eq!(
             c.resolve("aws.codeconnections.connections").unwrap().type_name(),
             "AWS::CodeConnections::Connection"
@@ -779,15 +795,23 @@ mod tests {
     }
 
     #[test]
-    fn property_named_region_or_identifier_is_renamed() {
+    fn property_named_region_account_or_identifier_is_renamed() {
         let c = synthetic(
-            r#"[{"typeName":"AWS::Foo::Bar","properties":{"Region":{"type":"string"},"Identifier":{"type":"integer"},"Id":{"type":"string"}},
+            r#"[{"typeName":"AWS::Foo::Bar","properties":{"Region":{"type":"string"},"Identifier":{"type":"integer"},"Id":{"type":"string"},"Account":{"type":"string"}},
                 "primaryIdentifier":["/properties/Id"],"handlers":{"read":{"permissions":[]}},"regions":[0]}]"#,
         );
         let t = c.resolve("awscc.foo.bars").unwrap();
         assert_eq!(
             names(t),
-            vec!["id", "identifier_property", "region_property", "region", "identifier"]
+            vec![
+                "id",
+                "account_property",
+                "identifier_property",
+                "region_property",
+                "region",
+                "account",
+                "identifier"
+            ]
         );
         assert_eq!(t.column("identifier_property").unwrap().pg_type, PgType::Bigint);
     }
@@ -806,7 +830,7 @@ mod tests {
         assert_eq!(c.resolve("foo.policies").unwrap().type_name(), "AWS::Foo::Policies");
         assert_eq!(c.resolve("foo.policy").unwrap().type_name(), "AWS::Foo::Policy");
         let keys = c.resolve("foo.keys").unwrap();
-        assert_eq!(names(keys), vec!["key_id", "key_id_2", "region", "identifier"]);
+        assert_eq!(names(keys), vec!["key_id", "key_id_2", "region", "account", "identifier"]);
     }
 
     #[test]

@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Default)]
 pub struct Progress {
     tables: Mutex<Vec<Arc<TableProgress>>>,
-    /// Failures a scan carried on past (`cloudpg.on_error = 'warn'`), for WARNINGs.
-    warnings: Mutex<Vec<String>>,
+    /// Failures a scan carried on past (`cloudpg.on_error = 'warn'`), for WARNINGs, and
+    /// places skipped (a region the account has not enabled), for NOTICEs: `true` marks a
+    /// warning.
+    warnings: Mutex<Vec<(bool, String)>>,
 }
 
 /// One scan's counts.
@@ -33,11 +35,17 @@ pub struct TableProgress {
 impl Progress {
     /// A failure the statement goes on without (its rows are missing from the result).
     pub fn warn(&self, text: String) {
-        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push((true, text));
     }
 
-    /// The failures gone on without so far, once each.
-    pub fn take_warnings(&self) -> Vec<String> {
+    /// Something the statement skipped as it should (no rows are missing), for a NOTICE.
+    pub fn note(&self, text: String) {
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push((false, text));
+    }
+
+    /// The failures gone on without and the places skipped so far, once each; `true` marks
+    /// a warning.
+    pub fn take_warnings(&self) -> Vec<(bool, String)> {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
 

@@ -35,12 +35,15 @@ pub struct Backend {
     pub mutations_allowed: bool,
     /// The most recent Cloud Control calls (`cloudpg.api_calls`).
     pub calls: Arc<crate::cloudcontrol::calls::CallLog>,
+    /// The accounts read, and their default regions.
+    pub accounts: Arc<super::accounts::Accounts>,
 }
 
 /// Per-statement settings a session passes to scans through DataFusion's config extensions.
 #[derive(Debug, Clone)]
 pub struct QuerySettings {
-    pub regions: DefaultRegions,
+    /// The session's `cloudpg.regions`, when it set one; else each account's own.
+    pub regions: Option<DefaultRegions>,
     pub bypass_cache: bool,
     pub budget: Arc<CallBudget>,
     /// Where the statement's scans count how far they have got.
@@ -60,7 +63,7 @@ impl QuerySettings {
             .get_extension::<QuerySettings>()
             .map(|s| (*s).clone())
             .unwrap_or_else(|| QuerySettings {
-                regions: backend.config.regions.clone(),
+                regions: None,
                 bypass_cache: false,
                 budget: Arc::new(CallBudget::new(backend.config.limits.max_api_calls)),
                 progress: Arc::default(),
@@ -212,19 +215,17 @@ pub fn plan_scan(
     limit: Option<usize>,
 ) -> Result<ScanSpec, Error> {
     let pushed = pushdown::collect(filters, table);
-    let resource = table.resource;
-    let regions: Vec<String> = match &pushed.regions {
-        Some(wanted) => {
-            for r in wanted {
-                backend.catalog.check_region(r)?;
-            }
-            wanted.iter().filter(|r| resource.exists_in(r)).cloned().collect()
-        }
-        None => match &settings.regions {
-            DefaultRegions::List(list) => list.iter().filter(|r| resource.exists_in(r)).cloned().collect(),
-            DefaultRegions::All => resource.regions.clone(),
-        },
-    };
+    for r in pushed.regions.iter().flatten() {
+        backend.catalog.check_region(r)?;
+    }
+    let mut places = backend.accounts.places(
+        table.resource,
+        pushed.accounts.as_deref(),
+        pushed.regions.as_deref(),
+        settings.regions.as_ref(),
+    )?;
+    // Regions an account was found not to have enabled are skipped for the cache TTL.
+    places.retain(|p| !(p.optional && backend.api.known_not_enabled(&p.place)));
     let identifiers = if table.kind == TableKind::Full {
         pushed.identifiers.clone()
     } else {
@@ -235,12 +236,12 @@ pub fn plan_scan(
     } else {
         list_models(&backend.catalog, table, &pushed.parents)?
     };
-    check_planned_calls(&settings.budget, &regions, identifiers.as_deref(), models.len())?;
+    check_planned_calls(&settings.budget, places.len(), identifiers.as_deref(), models.len())?;
     let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..table.columns().len()).collect());
     let hydrate = table.kind == TableKind::Full && identifiers.is_none() && !projection_served_by_list(table, &projection);
     Ok(ScanSpec {
         table: table.clone(),
-        regions,
+        places,
         identifiers,
         models,
         hydrate,
@@ -257,10 +258,10 @@ pub fn plan_scan(
 }
 
 /// 54000 before any call when the calls a scan names up front are already too many:
-/// a GetResource per region and identifier, or at least one ListResources per region and
-/// combination of parent values.
-fn check_planned_calls(budget: &CallBudget, regions: &[String], identifiers: Option<&[String]>, models: usize) -> Result<(), Error> {
-    let r = regions.len() as u64;
+/// a GetResource per place (account and region) and identifier, or at least one ListResources
+/// per place and combination of parent values.
+fn check_planned_calls(budget: &CallBudget, places: usize, identifiers: Option<&[String]>, models: usize) -> Result<(), Error> {
+    let r = places as u64;
     let (calls, what) = match identifiers {
         Some(ids) => (
             r * ids.len() as u64,
@@ -283,7 +284,7 @@ fn projection_served_by_list(table: &TableDef, projection: &[usize]) -> bool {
         table.columns().get(i).is_some_and(|c| match &c.source {
             ColumnSource::Property(p) => ids.contains(&p.as_str()) || parents.contains(&c.name),
             ColumnSource::TagMap(_) => false,
-            ColumnSource::ListParam(_) | ColumnSource::Region | ColumnSource::Identifier => true,
+            ColumnSource::ListParam(_) | ColumnSource::Region | ColumnSource::Account | ColumnSource::Identifier => true,
         })
     })
 }

@@ -1,6 +1,6 @@
 //! Which WHERE conditions a resource scan enforces itself, and what they become in API calls.
 //!
-//! Only equality and `IN` on `region`, `identifier` and the list handler's parent columns are
+//! Only equality and `IN` on `region`, `account`, `identifier` and the list handler's parent columns are
 //! pushed down; they are enforced exactly (the calls return only matching rows), so DataFusion
 //! drops its own filter and may push LIMIT into the scan. Everything else is left to DataFusion.
 
@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
-use super::model::{TableDef, TableKind, IDENTIFIER_COLUMN, REGION_COLUMN};
+use super::model::{TableDef, TableKind, ACCOUNT_COLUMN, IDENTIFIER_COLUMN, REGION_COLUMN};
 
 /// The pushed-down constraints of one scan. `None` means "not constrained".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pushdown {
     pub regions: Option<Vec<String>>,
+    /// Configured account names.
+    pub accounts: Option<Vec<String>>,
     pub identifiers: Option<Vec<String>>,
     /// Parent column → allowed values.
     pub parents: BTreeMap<String, Vec<String>>,
@@ -64,7 +66,7 @@ fn literal_string(expr: &Expr) -> Option<String> {
 
 /// Columns whose equality the scan can enforce for this table.
 fn pushable_columns(table: &TableDef) -> Vec<String> {
-    let mut cols = vec![REGION_COLUMN.to_string()];
+    let mut cols = vec![REGION_COLUMN.to_string(), ACCOUNT_COLUMN.to_string()];
     if table.kind == TableKind::Full {
         cols.push(IDENTIFIER_COLUMN.to_string());
     }
@@ -78,7 +80,8 @@ pub fn support(filters: &[&Expr], table: &TableDef) -> Vec<TableProviderFilterPu
     filters
         .iter()
         .map(|f| match column_values(f) {
-            // Enforced by the calls themselves: only those regions / resources / children come back.
+            // Enforced by the calls themselves: only those accounts / regions / resources /
+            // children come back.
             Some((col, _)) if pushable.contains(&col) => TableProviderFilterPushDown::Exact,
             // Anything else: DataFusion evaluates it on the rows.
             _ => TableProviderFilterPushDown::Unsupported,
@@ -97,6 +100,8 @@ pub fn collect(filters: &[Expr], table: &TableDef) -> Pushdown {
         }
         let slot = if col == REGION_COLUMN {
             &mut out.regions
+        } else if col == ACCOUNT_COLUMN {
+            &mut out.accounts
         } else if col == IDENTIFIER_COLUMN {
             &mut out.identifiers
         } else {
@@ -178,10 +183,13 @@ mod tests {
                 col("region").in_list(vec![lit("us-east-1"), lit("eu-west-1")], false),
                 lit("eu-west-1").eq(col("region")),
                 col("cidr_block").eq(lit("10.0.0.0/16")),
+                col("account").in_list(vec![lit("prod"), lit("dev")], false),
+                col("account").eq(lit("prod")).or(col("account").eq(lit("audit"))),
             ],
             &t,
         );
         assert_eq!(p.regions, Some(vec!["eu-west-1".to_string()]));
+        assert_eq!(p.accounts, Some(vec!["prod".to_string()]));
         assert_eq!(p.identifiers, None);
     }
 

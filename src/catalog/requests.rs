@@ -23,8 +23,7 @@ use super::arrow::{extra_field, text_array, time_array, ExtraKind};
 use super::provider::{Backend, QuerySettings};
 use super::pushdown;
 use crate::cloudcontrol::requests::{epoch_seconds, RequestLog};
-use crate::cloudcontrol::{ProgressEvent, RequestFilter};
-use crate::config::DefaultRegions;
+use crate::cloudcontrol::{Place, ProgressEvent, RequestFilter};
 use crate::error::Error;
 
 /// Schema and table names of the two tables.
@@ -79,6 +78,7 @@ const SERVER_COLUMNS: &[(&str, ExtraKind)] = &[
     ("operation_status", ExtraKind::Text),
     ("type_name", ExtraKind::Text),
     ("region", ExtraKind::Text),
+    ("account", ExtraKind::Text),
     ("identifier", ExtraKind::Text),
     ("error_code", ExtraKind::Text),
     ("status_message", ExtraKind::Text),
@@ -101,7 +101,8 @@ pub fn server_requests(log: Arc<RequestLog>) -> super::live::LiveTable {
                     Cell::Text(Some(t.operation.to_string())),
                     Cell::Text(Some(e.operation_status.clone())),
                     Cell::Text(Some(t.type_name.clone())),
-                    Cell::Text(Some(t.region.clone())),
+                    Cell::Text(Some(t.place.region.clone())),
+                    Cell::Text(Some(t.place.account.clone())),
                     text(&e.identifier),
                     text(&e.error_code),
                     text(&e.status_message),
@@ -118,6 +119,7 @@ pub fn server_requests(log: Arc<RequestLog>) -> super::live::LiveTable {
 
 const API_COLUMNS: &[(&str, ExtraKind)] = &[
     ("region", ExtraKind::Text),
+    ("account", ExtraKind::Text),
     ("request_token", ExtraKind::Text),
     ("operation", ExtraKind::Text),
     ("operation_status", ExtraKind::Text),
@@ -131,9 +133,10 @@ const API_COLUMNS: &[(&str, ExtraKind)] = &[
     ("hooks_request_token", ExtraKind::Text),
 ];
 
-fn api_row(region: &str, e: &ProgressEvent) -> Vec<Cell> {
+fn api_row(place: &Place, e: &ProgressEvent) -> Vec<Cell> {
     vec![
-        Cell::Text(Some(region.to_string())),
+        Cell::Text(Some(place.region.clone())),
+        Cell::Text(Some(place.account.clone())),
         Cell::Text(Some(e.request_token.clone())),
         Cell::Text(Some(e.operation.clone())),
         Cell::Text(Some(e.operation_status.clone())),
@@ -160,28 +163,25 @@ impl std::fmt::Debug for ApiRequestsTable {
 }
 
 impl ApiRequestsTable {
-    fn regions(&self, wanted: Option<&Vec<String>>, settings: &QuerySettings) -> Result<Vec<String>, Error> {
+    fn places(&self, eq: &std::collections::BTreeMap<String, Vec<String>>, settings: &QuerySettings) -> Result<Vec<Place>, Error> {
         let catalog = &self.backend.catalog;
-        match wanted {
-            Some(list) => {
-                for r in list {
-                    catalog.check_region(r)?;
-                }
-                Ok(list.clone())
-            }
-            None => Ok(match &settings.regions {
-                DefaultRegions::List(list) => list.clone(),
-                DefaultRegions::All => catalog.registry.regions.clone(),
-            }),
+        for r in eq.get("region").into_iter().flatten() {
+            catalog.check_region(r)?;
         }
+        self.backend.accounts.region_places(
+            eq.get("account").map(Vec::as_slice),
+            eq.get("region").map(Vec::as_slice),
+            settings.regions.as_ref(),
+            &catalog.registry.regions,
+        )
     }
 
-    async fn fetch(&self, region: String, filter: RequestFilter) -> Result<Vec<Vec<Cell>>, Error> {
+    async fn fetch(&self, place: Place, filter: RequestFilter) -> Result<Vec<Vec<Cell>>, Error> {
         let mut rows = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self.backend.api.list_requests(&region, &filter, token.as_deref()).await?;
-            rows.extend(page.events.iter().map(|e| api_row(&region, e)));
+            let page = self.backend.api.list_requests(&place, &filter, token.as_deref()).await?;
+            rows.extend(page.events.iter().map(|e| api_row(&place, e)));
             match page.next_token {
                 Some(t) if Some(&t) != token.as_ref() => token = Some(t),
                 _ => return Ok(rows),
@@ -223,7 +223,7 @@ impl TableProvider for ApiRequestsTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let settings = QuerySettings::of(state, &self.backend);
         let eq = pushdown::equalities(filters);
-        let regions = self.regions(eq.get("region"), &settings)?;
+        let places = self.places(&eq, &settings)?;
         let upper = |col: &str| {
             eq.get(col)
                 .map(|v| v.iter().map(|s| s.to_uppercase()).collect())
@@ -233,7 +233,7 @@ impl TableProvider for ApiRequestsTable {
             operations: upper("operation"),
             statuses: upper("operation_status"),
         };
-        let fetches = regions.into_iter().map(|r| self.fetch(r, filter.clone()));
+        let fetches = places.into_iter().map(|p| self.fetch(p, filter.clone()));
         let mut rows = Vec::new();
         for result in futures::future::join_all(fetches).await {
             rows.extend(result?);

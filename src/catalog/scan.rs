@@ -1,7 +1,7 @@
 //! `ResourceScanExec`: the execution plan that turns pushed-down constraints into Cloud Control
 //! calls and streams the rows back as Arrow batches.
 //!
-//! Per region (concurrently): GetResource per identifier when identifiers were given; otherwise
+//! Per place, an (account, region) pair (concurrently): GetResource per identifier when identifiers were given; otherwise
 //! ListResources page by page, and, when the projection needs more than the list returns,
 //! GetResource per listed resource with bounded concurrency, started while later pages are still
 //! being fetched. Batches go to the client as they are built; a pushed-down LIMIT stops paging.
@@ -27,7 +27,7 @@ use super::arrow::{batch, Row};
 use super::model::{ColumnDef, TableDef};
 use crate::cloudcontrol::budget::CallBudget;
 use crate::cloudcontrol::cache::CachedApi;
-use crate::cloudcontrol::ListRequest;
+use crate::cloudcontrol::{ListRequest, Place};
 use crate::error::{Error, Result};
 use tracing::Instrument;
 
@@ -47,7 +47,8 @@ pub struct ModelFilter {
 #[derive(Debug, Clone)]
 pub struct ScanSpec {
     pub table: Arc<TableDef>,
-    pub regions: Vec<String>,
+    /// The accounts and regions called.
+    pub places: Vec<super::accounts::ScanPlace>,
     pub identifiers: Option<Vec<String>>,
     pub models: Vec<ModelFilter>,
     /// Whether each listed resource is read with GetResource.
@@ -75,7 +76,7 @@ impl ScanSpec {
     pub fn describe_calls(&self) -> String {
         let t = self.table.type_name();
         match &self.identifiers {
-            Some(ids) => format!("GetResource({t}) x {} per region", ids.len()),
+            Some(ids) => format!("GetResource({t}) x {} per region and account", ids.len()),
             None => {
                 let mut s = match &self.fan_out {
                     Some(fan) => format!("{} -> ListResources({t}) per parent", fan.describe()),
@@ -136,12 +137,13 @@ impl ResourceScanExec {
 impl DisplayAs for ResourceScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let s = &self.spec;
+        let places: Vec<String> = s.places.iter().map(|p| p.place.to_string()).collect();
         write!(
             f,
             "ResourceScanExec: table={}, type={}, regions=[{}]",
             s.table.qualified_name(),
             s.table.type_name(),
-            s.regions.join(", ")
+            places.join(", ")
         )?;
         if let Some(ids) = &s.identifiers {
             write!(f, ", identifiers=[{}]", ids.join(", "))?;
@@ -197,7 +199,8 @@ impl ExecutionPlan for ResourceScanExec {
         let spec = self.spec.clone();
         let api = self.api.clone();
         let schema = self.schema.clone();
-        let span = tracing::info_span!(parent: &spec.span, "scan", table = %spec.table.qualified_name(), regions = ?spec.regions);
+        let places: Vec<String> = spec.places.iter().map(|p| p.place.to_string()).collect();
+        let span = tracing::info_span!(parent: &spec.span, "scan", table = %spec.table.qualified_name(), regions = ?places);
         let task = tokio::spawn(run_producer(spec, api, schema, tx).instrument(span));
         let abort = AbortOnDrop(task);
         let out = stream::unfold((rx, abort), |(mut rx, abort)| async move {
@@ -252,14 +255,14 @@ async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx
     let lists = if spec.identifiers.is_some() {
         0
     } else {
-        spec.regions.len() * spec.models.len()
+        spec.places.len() * spec.models.len()
     };
     let progress = spec.progress.track(
         &spec.table.qualified_name(),
         lists,
         spec.models.len() <= 1,
         spec.hydrate || spec.identifiers.is_some(),
-        named * spec.regions.len(),
+        named * spec.places.len(),
     );
     let producer = Producer {
         progress: progress.clone(),
@@ -294,27 +297,43 @@ struct Producer {
 }
 
 impl Producer {
-    /// One job per region (and per parent model), run concurrently; the first error ends the
+    /// One job per place (and per parent model), run concurrently; the first error ends the
     /// scan, and dropping the set aborts the rest.
     async fn run(&self) -> Result<()> {
         let mut jobs = tokio::task::JoinSet::new();
-        for region in &self.spec.regions {
+        for at in &self.spec.places {
+            let place = Arc::new(at.place.clone());
             if self.spec.identifiers.is_some() {
-                let (p, region) = (self.clone(), region.clone());
-                jobs.spawn(async move { p.read_identifiers(region).await }.in_current_span());
+                let (p, at) = (self.clone(), at.clone());
+                jobs.spawn(async move { (at, p.read_identifiers(place).await) }.in_current_span());
             } else if let Some(fan) = &self.spec.fan_out {
-                let (p, region, fan) = (self.clone(), region.clone(), fan.clone());
-                jobs.spawn(async move { p.list_under_parents(region, fan).await }.in_current_span());
+                let (p, at, fan) = (self.clone(), at.clone(), fan.clone());
+                jobs.spawn(async move { (at, p.list_under_parents(place, fan).await) }.in_current_span());
             } else {
                 for model in &self.spec.models {
-                    let (p, region, model) = (self.clone(), region.clone(), model.clone());
-                    jobs.spawn(async move { p.list(region, model).await }.in_current_span());
+                    let (p, at, place, model) = (self.clone(), at.clone(), place.clone(), model.clone());
+                    jobs.spawn(async move { (at, p.list(place, model).await) }.in_current_span());
                 }
             }
         }
+        let mut skipped = std::collections::HashSet::new();
         while let Some(joined) = jobs.join_next().await {
-            match joined.map_err(|e| Error::internal(format!("scan task failed: {e}")))? {
+            let (at, outcome) = joined.map_err(|e| Error::internal(format!("scan task failed: {e}")))?;
+            match outcome {
                 Ok(()) => {}
+                // A region of "*" the account has not enabled: nothing to read there, which
+                // is no failure; said once, and not asked again for the cache TTL.
+                Err(e) if at.optional && e.is_region_not_enabled() => {
+                    self.api.remember_not_enabled(&at.place);
+                    if skipped.insert(at.place.clone()) {
+                        self.spec.progress.note(format!(
+                            "{}: skipped {}: the account has not enabled this region ({})",
+                            self.spec.table.qualified_name(),
+                            at.place,
+                            e.log_summary()
+                        ));
+                    }
+                }
                 // A region the account cannot read, or whose calls keep failing: its rows are
                 // missing and the client is told, when the session asked to go on.
                 Err(e @ Error::Aws(_)) if self.spec.warn_on_error => {
@@ -352,19 +371,19 @@ impl Producer {
     /// GetResource for `id`, as a future that owns what it needs.
     fn read(
         &self,
-        region: &str,
+        place: &Arc<Place>,
         id: String,
     ) -> impl std::future::Future<Output = Result<Arc<Option<crate::cloudcontrol::Resource>>>> + Send + 'static {
-        let (api, region, type_name, bypass, budget, progress) = (
+        let (api, place, type_name, bypass, budget, progress) = (
             self.api.clone(),
-            region.to_string(),
+            place.clone(),
             self.spec.table.type_name().to_string(),
             self.spec.bypass_cache,
             self.spec.budget.clone(),
             self.progress.clone(),
         );
         async move {
-            let read = api.get_cached(&region, &type_name, &id, bypass, &budget).await;
+            let read = api.get_cached(&place, &type_name, &id, bypass, &budget).await;
             progress.read_one();
             read
         }
@@ -372,7 +391,7 @@ impl Producer {
 
     fn rows_of(
         &self,
-        region: &str,
+        place: &Arc<Place>,
         got: Vec<Result<Arc<Option<crate::cloudcontrol::Resource>>>>,
         parents: &Arc<HashMap<String, String>>,
     ) -> Result<Vec<Row>> {
@@ -381,7 +400,7 @@ impl Producer {
             // Gone between list and read, or never existed: no row.
             match r?.as_ref() {
                 Some(r) => rows.push(Row {
-                    region: region.to_string(),
+                    place: place.clone(),
                     identifier: r.identifier.clone(),
                     properties: r.properties.clone(),
                     parents: parents.clone(),
@@ -395,15 +414,15 @@ impl Producer {
         Ok(rows)
     }
 
-    async fn read_identifiers(self, region: String) -> Result<()> {
+    async fn read_identifiers(self, place: Arc<Place>) -> Result<()> {
         let no_parents = Arc::new(HashMap::new());
         let ids: Vec<String> = self.spec.identifiers.clone().unwrap_or_default();
-        let reads = stream::iter(ids.into_iter().map(|id| self.read(&region, id)))
+        let reads = stream::iter(ids.into_iter().map(|id| self.read(&place, id)))
             .buffered(self.spec.hydrate_concurrency)
             .ready_chunks(HYDRATE_BATCH_ROWS);
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
-            self.send(&self.rows_of(&region, chunk, &no_parents)?).await?;
+            self.send(&self.rows_of(&place, chunk, &no_parents)?).await?;
             if self.done() {
                 break;
             }
@@ -411,9 +430,9 @@ impl Producer {
         Ok(())
     }
 
-    async fn list(self, region: String, model: ModelFilter) -> Result<()> {
+    async fn list(self, place: Arc<Place>, model: ModelFilter) -> Result<()> {
         let request = ListRequest {
-            region: region.clone(),
+            place: place.as_ref().clone(),
             type_name: self.spec.table.type_name().to_string(),
             model: model.model.clone(),
         };
@@ -429,7 +448,7 @@ impl Producer {
                     .resources
                     .iter()
                     .map(|r| Row {
-                        region: region.clone(),
+                        place: place.clone(),
                         identifier: r.identifier.clone(),
                         properties: r.properties.clone(),
                         parents: parents.clone(),
@@ -450,17 +469,17 @@ impl Producer {
         // concurrent GetResource calls read them, so paging and reading overlap instead of each
         // page boundary stalling the reads.
         let (id_tx, mut id_rx) = mpsc::channel::<Result<String>>(LIST_PREFETCH_IDS);
-        let what = format!("the list of {} in {region}", request.type_name);
+        let what = format!("the list of {} in {place}", request.type_name);
         let mut pager = AbortOnDrop(tokio::spawn(self.clone().page_identifiers(request, id_tx).in_current_span()));
         let pages = stream::poll_fn(move |cx| id_rx.poll_recv(cx));
-        let (reader, read_region) = (self.clone(), region.clone());
+        let (reader, read_place) = (self.clone(), place.clone());
         let reads = pages
-            .map_ok(move |id| reader.read(&read_region, id))
+            .map_ok(move |id| reader.read(&read_place, id))
             .try_buffered(self.spec.hydrate_concurrency)
             .ready_chunks(HYDRATE_BATCH_ROWS);
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
-            self.send(&self.rows_of(&region, chunk, &parents)?).await?;
+            self.send(&self.rows_of(&place, chunk, &parents)?).await?;
             if self.done() {
                 return Ok(());
             }
@@ -471,10 +490,10 @@ impl Producer {
     /// Lists the parents in `region`, then the children under each (and under each model the
     /// WHERE clause gave), a bounded number at once. Refuses with 54000 before the first child
     /// list when they would go past the statement's call cap.
-    async fn list_under_parents(self, region: String, fan: Arc<super::fanout::FanOut>) -> Result<()> {
+    async fn list_under_parents(self, place: Arc<Place>, fan: Arc<super::fanout::FanOut>) -> Result<()> {
         let lister = super::fanout::Lister {
             api: &self.api,
-            region: &region,
+            place: &place,
             budget: &self.spec.budget,
             bypass_cache: self.spec.bypass_cache,
         };
@@ -488,13 +507,13 @@ impl Producer {
         self.spec.budget.check_planned(
             models.len() as u64,
             &format!(
-                "a ListResources of {} under each of {} {} in {region}",
+                "a ListResources of {} under each of {} {} in {place}",
                 self.spec.table.type_name(),
                 parents.len(),
                 fan.parent.type_name()
             ),
         )?;
-        let lists = stream::iter(models.into_iter().map(|m| self.clone().list(region.clone(), m)));
+        let lists = stream::iter(models.into_iter().map(|m| self.clone().list(place.clone(), m)));
         let mut lists = std::pin::pin!(lists.buffer_unordered(self.spec.hydrate_concurrency.max(1)));
         while let Some(listed) = lists.next().await {
             listed?;

@@ -1,7 +1,9 @@
 //! The server's own tables about itself, in the `cloudpg` schema:
 //!
-//! - `cloudpg.api_calls`: the most recent Cloud Control calls (when, operation, type, region,
-//!   milliseconds, HTTP attempts, outcome), oldest first;
+//! - `cloudpg.api_calls`: the most recent Cloud Control calls (when, operation, type, account,
+//!   region, milliseconds, HTTP attempts, outcome), oldest first;
+//! - `cloudpg.accounts`: the configured accounts: name, 12-digit id (STS GetCallerIdentity,
+//!   asked once), where the credentials come from, default regions, and why the id is missing;
 //! - `cloudpg.cache`: one row: entries, bytes, hits and misses since start, TTL and bound.
 //!
 //! (`cloudpg.requests` is in `requests`; `cloudpg.settings` is `pg_settings` narrowed to
@@ -19,6 +21,7 @@ use crate::cloudcontrol::calls::CallLog;
 use crate::cloudcontrol::requests::epoch_seconds;
 
 pub const API_CALLS: &str = "api_calls";
+pub const ACCOUNTS: &str = "accounts";
 pub const CACHE: &str = "cache";
 
 fn int(name: &str) -> Field {
@@ -35,6 +38,7 @@ pub fn api_calls(log: Arc<CallLog>) -> LiveTable {
         extra_field("called_at", ExtraKind::Time),
         extra_field("operation", ExtraKind::Text),
         extra_field("type_name", ExtraKind::Text),
+        extra_field("account", ExtraKind::Text),
         extra_field("region", ExtraKind::Text),
         float("duration_ms"),
         int("attempts"),
@@ -48,6 +52,7 @@ pub fn api_calls(log: Arc<CallLog>) -> LiveTable {
                 time_array(calls.iter().map(|c| Some(epoch_seconds(c.at)))),
                 text_array(calls.iter().map(|c| Some(c.operation.to_string()))),
                 text_array(calls.iter().map(|c| (!c.type_name.is_empty()).then(|| c.type_name.clone()))),
+                text_array(calls.iter().map(|c| Some(c.account.clone()))),
                 text_array(calls.iter().map(|c| Some(c.region.clone()))),
                 Arc::new(Float64Array::from_iter_values(
                     calls.iter().map(|c| c.duration.as_secs_f64() * 1000.0),
@@ -55,6 +60,39 @@ pub fn api_calls(log: Arc<CallLog>) -> LiveTable {
                 Arc::new(Int64Array::from_iter_values(calls.iter().map(|c| i64::from(c.attempts)))),
                 text_array(calls.iter().map(|c| Some(c.outcome.clone()))),
                 Arc::new(Float64Array::from_iter(calls.iter().map(|c| c.rate_limit))),
+            ];
+            Ok(columns)
+        })
+    })
+}
+
+/// `cloudpg.accounts`: one row per configured account. The id is asked of STS once per
+/// account (and again while it cannot be had); `error` says why it is missing.
+pub fn accounts(accounts: Arc<super::accounts::Accounts>, api: Arc<CachedApi>) -> LiveTable {
+    let schema = Arc::new(Schema::new(vec![
+        extra_field("name", ExtraKind::Text),
+        extra_field("account_id", ExtraKind::Text),
+        extra_field("credentials", ExtraKind::Text),
+        extra_field("regions", ExtraKind::Text),
+        extra_field("partition", ExtraKind::Text),
+        extra_field("error", ExtraKind::Text),
+    ]));
+    LiveTable::new(ACCOUNTS, schema, move || {
+        let (accounts, api) = (accounts.clone(), api.clone());
+        Box::pin(async move {
+            let list: Vec<_> = accounts.iter().cloned().collect();
+            let ids = futures::future::join_all(list.iter().map(|a| api.account_id(&a.name))).await;
+            let regions = |a: &super::accounts::Account| match &a.regions {
+                crate::config::DefaultRegions::All => "*".to_string(),
+                crate::config::DefaultRegions::List(l) => l.join(","),
+            };
+            let columns: Vec<ArrayRef> = vec![
+                text_array(list.iter().map(|a| Some(a.name.clone()))),
+                text_array(ids.iter().map(|id| id.as_ref().ok().cloned())),
+                text_array(list.iter().map(|a| Some(a.source.clone()))),
+                text_array(list.iter().map(|a| Some(regions(a)))),
+                text_array(list.iter().map(|a| Some(a.partition.name().to_string()))),
+                text_array(ids.iter().map(|id| id.as_ref().err().map(|e| e.to_string()))),
             ];
             Ok(columns)
         })

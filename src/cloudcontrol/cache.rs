@@ -9,20 +9,18 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use super::budget::CallBudget;
-use super::{ListPage, ListRequest, MutationRequest, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi};
+use super::{ListPage, ListRequest, MutationRequest, Place, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Page {
-        identity: String,
         request: ListRequest,
         token: Option<String>,
         generation: u64,
     },
     Get {
-        identity: String,
-        region: String,
+        place: Place,
         type_name: String,
         identifier: String,
         generation: u64,
@@ -30,10 +28,11 @@ enum Key {
 }
 
 impl Key {
-    fn region_and_type(&self) -> (&str, &str) {
+    /// The account and region (so two accounts never share an answer), and the type.
+    fn place_and_type(&self) -> (&Place, &str) {
         match self {
-            Key::Page { request, .. } => (&request.region, &request.type_name),
-            Key::Get { region, type_name, .. } => (region, type_name),
+            Key::Page { request, .. } => (&request.place, &request.type_name),
+            Key::Get { place, type_name, .. } => (place, type_name),
         }
     }
 }
@@ -61,11 +60,14 @@ pub struct CachedApi {
     max_bytes: u64,
     hits: std::sync::atomic::AtomicU64,
     misses: std::sync::atomic::AtomicU64,
-    /// Per (region, type): how many times its entries were invalidated. Keys carry the
+    /// Per (place, type): how many times its entries were invalidated. Keys carry the
     /// generation their read started in, so a read in flight across a mutation's invalidation
     /// stores its (possibly old) answer where no later read looks.
-    /// By region, then type, so a lookup borrows the names instead of copying them.
-    generations: std::sync::Mutex<std::collections::HashMap<String, std::collections::HashMap<String, u64>>>,
+    /// By place, then type, so a lookup borrows the names instead of copying them.
+    generations: std::sync::Mutex<std::collections::HashMap<Place, std::collections::HashMap<String, u64>>>,
+    /// Places whose region the account has not enabled, and when that was learnt: skipped
+    /// by `regions = "*"` reads for the cache TTL.
+    not_enabled: std::sync::Mutex<std::collections::HashMap<Place, std::time::Instant>>,
 }
 
 /// The cache as `cloudpg.cache` shows it.
@@ -98,29 +100,50 @@ impl CachedApi {
             hits: Default::default(),
             misses: Default::default(),
             generations: Default::default(),
+            not_enabled: Default::default(),
         }
     }
 
-    fn generation(&self, region: &str, type_name: &str) -> u64 {
+    fn generation(&self, place: &Place, type_name: &str) -> u64 {
         let generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        generations.get(region).and_then(|types| types.get(type_name)).copied().unwrap_or(0)
+        generations.get(place).and_then(|types| types.get(type_name)).copied().unwrap_or(0)
     }
 
-    /// Drops everything cached for a type in a region (after a mutation).
-    pub fn invalidate_type(&self, region: &str, type_name: &str) {
+    /// Drops everything cached for a type in an account's region (after a mutation).
+    pub fn invalidate_type(&self, place: &Place, type_name: &str) {
         *self
             .generations
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(region.to_string())
+            .entry(place.clone())
             .or_default()
             .entry(type_name.to_string())
             .or_default() += 1;
         if let Some(cache) = &self.cache {
-            let (region, type_name) = (region.to_string(), type_name.to_string());
+            let (place, type_name) = (place.clone(), type_name.to_string());
             // Only fails when closures were not enabled at build time, which they are.
-            let _ = cache.invalidate_entries_if(move |k, _| k.region_and_type() == (region.as_str(), type_name.as_str()));
+            let _ = cache.invalidate_entries_if(move |k, _| k.place_and_type() == (&place, type_name.as_str()));
         }
+    }
+
+    /// Remembers that the account has not enabled this region, for the cache TTL.
+    pub fn remember_not_enabled(&self, place: &Place) {
+        self.not_enabled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(place.clone(), std::time::Instant::now());
+    }
+
+    /// Whether the account was found not to have enabled this region within the cache TTL.
+    pub fn known_not_enabled(&self, place: &Place) -> bool {
+        let mut known = self.not_enabled.lock().unwrap_or_else(|p| p.into_inner());
+        known.retain(|_, at| at.elapsed() < self.ttl);
+        known.contains_key(place)
+    }
+
+    /// The 12-digit id of a configured account.
+    pub async fn account_id(&self, account: &str) -> Result<String> {
+        self.inner.account_id(account).await
     }
 
     /// Whether calls can be made: the credentials can be had.
@@ -160,12 +183,12 @@ impl CachedApi {
         self.inner.mutate(request).await
     }
 
-    pub async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
-        self.inner.request_status(region, request_token).await
+    pub async fn request_status(&self, place: &Place, request_token: &str) -> Result<ProgressEvent> {
+        self.inner.request_status(place, request_token).await
     }
 
-    pub async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
-        self.inner.list_requests(region, filter, next_token).await
+    pub async fn list_requests(&self, place: &Place, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
+        self.inner.list_requests(place, filter, next_token).await
     }
 
     /// A list page, from the cache unless `bypass`; a call it makes is taken from `budget`.
@@ -177,17 +200,16 @@ impl CachedApi {
         budget: &CallBudget,
     ) -> Result<Arc<ListPage>> {
         let call = || async {
-            budget.take(&format!("ListResources of {} in {}", request.type_name, request.region))?;
+            budget.take(&format!("ListResources of {} in {}", request.type_name, request.place))?;
             self.inner.list_page(request, next_token).await
         };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
             return call().await.map(Arc::new);
         };
         let key = Key::Page {
-            identity: self.inner.identity(),
             request: request.clone(),
             token: next_token.map(str::to_string),
-            generation: self.generation(&request.region, &request.type_name),
+            generation: self.generation(&request.place, &request.type_name),
         };
         let missed = std::sync::atomic::AtomicBool::new(false);
         let entry = cache
@@ -208,25 +230,24 @@ impl CachedApi {
     /// `budget`.
     pub async fn get_cached(
         &self,
-        region: &str,
+        place: &Place,
         type_name: &str,
         identifier: &str,
         bypass: bool,
         budget: &CallBudget,
     ) -> Result<Arc<Option<Resource>>> {
         let call = || async {
-            budget.take(&format!("GetResource of {type_name} in {region}"))?;
-            self.inner.get(region, type_name, identifier).await
+            budget.take(&format!("GetResource of {type_name} in {place}"))?;
+            self.inner.get(place, type_name, identifier).await
         };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
             return call().await.map(Arc::new);
         };
         let key = Key::Get {
-            identity: self.inner.identity(),
-            region: region.to_string(),
+            place: place.clone(),
             type_name: type_name.to_string(),
             identifier: identifier.to_string(),
-            generation: self.generation(region, type_name),
+            generation: self.generation(place, type_name),
         };
         let missed = std::sync::atomic::AtomicBool::new(false);
         let entry = cache

@@ -19,6 +19,8 @@ pub struct CallRecord {
     pub at: SystemTime,
     pub operation: &'static str,
     pub type_name: String,
+    /// The configured account's name.
+    pub account: String,
     pub region: String,
     pub duration: Duration,
     pub attempts: u32,
@@ -87,6 +89,7 @@ mod tests {
                 at: SystemTime::now(),
                 operation: "GetResource",
                 type_name: format!("T{i}"),
+                account: "default".into(),
                 region: "us-east-1".into(),
                 duration: Duration::ZERO,
                 attempts: 1,

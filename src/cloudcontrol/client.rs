@@ -1,11 +1,15 @@
 //! [`ResourceApi`] over the real `aws-sdk-cloudcontrol` client.
 //!
-//! One SDK client per region, built lazily from one loaded `SdkConfig`, each call one HTTP
-//! attempt: the retries (throttling, 5xx, timeouts and network failures; exponential backoff
-//! with full jitter, up to `api.max_attempts` or `api.retry_budget`) are ours, so that every
-//! attempt, not only a call's first, holds a permit of its region's semaphore (at most
-//! `api.concurrency_per_region` in flight, none held while backing off) and waits for the
-//! region's adaptive rate limit ([`AdaptiveRate`]), which every attempt's outcome feeds.
+//! One loaded `SdkConfig` per configured account (its own credentials: a profile, a role
+//! assumed through STS, or the standard chain), and one SDK client per (account, region), built
+//! lazily, with a retry partition of its own: throttling in one account never spends another's
+//! quota. Every call carries `cloudpg-<version>` as the SDK's app name, so CloudTrail shows
+//! whose calls they are. Each call is one HTTP attempt: the retries (throttling, 5xx, timeouts
+//! and network failures; exponential backoff with full jitter, up to `api.max_attempts` or
+//! `api.retry_budget`) are ours, so that every attempt, not only a call's first, holds a permit
+//! of its place's semaphore (at most `api.concurrency_per_region` in flight, none held while
+//! backing off) and waits for the place's adaptive rate limit ([`AdaptiveRate`]), which every
+//! attempt's outcome feeds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,8 +27,10 @@ use tracing::Instrument;
 use super::rate::AdaptiveRate;
 use super::scrub::Scrubber;
 use super::{
-    parse_properties, Change, ListPage, ListRequest, MutationRequest, ProgressEvent, RequestFilter, RequestPage, Resource, ResourceApi,
+    parse_properties, Change, ListPage, ListRequest, MutationRequest, Place, ProgressEvent, RequestFilter, RequestPage, Resource,
+    ResourceApi,
 };
+use crate::config::accounts::{AccountConfig, CredentialSource, RoleSource};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -73,7 +79,7 @@ impl RetrySettings {
     }
 }
 
-/// One region's SDK client, and what bounds its calls: how many at once, and how fast.
+/// One (account, region)'s SDK client, and what bounds its calls: how many at once, and how fast.
 struct RegionCalls {
     client: Client,
     in_flight: Arc<Semaphore>,
@@ -86,13 +92,24 @@ struct Admission {
 }
 
 pub struct SdkApi {
-    base: SdkConfig,
+    /// Per account: the loaded config its clients are made from.
+    accounts: HashMap<String, AccountSdk>,
     scrubber: Arc<Scrubber>,
-    regions: Mutex<HashMap<String, Arc<RegionCalls>>>,
+    places: Mutex<HashMap<Place, Arc<RegionCalls>>>,
     concurrency: usize,
     retry: RetrySettings,
-    identity: String,
     calls: Arc<super::calls::CallLog>,
+    /// Account ids from STS GetCallerIdentity, once known.
+    account_ids: Mutex<HashMap<String, String>>,
+}
+
+/// One account's SDK setup.
+struct AccountSdk {
+    config: SdkConfig,
+    /// Where its credentials come from, for messages.
+    source: String,
+    /// The region of its profile or `AWS_REGION`, when one is set.
+    profile_region: Option<String>,
 }
 
 impl SdkApi {
@@ -103,7 +120,7 @@ impl SdkApi {
         &self,
         operation: &'static str,
         type_name: &str,
-        region: &str,
+        place: &Place,
         span: tracing::Span,
         attempt: impl Fn() -> Fut,
     ) -> Result<T>
@@ -112,17 +129,18 @@ impl SdkApi {
     {
         let started = std::time::Instant::now();
         let at = std::time::SystemTime::now();
-        let (out, counted) = super::calls::counting_attempts(self.with_retries(region, attempt))
+        let region = place.region.as_str();
+        let (out, counted) = super::calls::counting_attempts(self.with_retries(place, attempt))
             .instrument(span.clone())
             .await;
         let duration = started.elapsed();
         let attempts = counted.total;
-        let out = out.map_err(|e| throttled_out(e, counted, duration, operation, type_name, region));
+        let out = out.map_err(|e| throttled_out(e, counted, duration, operation, type_name, place));
         let code = out.as_ref().err().map(|e| match e {
             Error::Aws(a) => a.code.as_str(),
             _ => "error",
         });
-        crate::observe::metrics::api_call(operation, type_name, region, code, duration);
+        crate::observe::metrics::api_call(operation, type_name, place, code, duration);
         let duration_ms = duration.as_secs_f64() * 1000.0;
         // As i64: OpenTelemetry has no unsigned integers, and an u64 would be exported as text.
         span.record("attempts", i64::from(attempts));
@@ -143,11 +161,12 @@ impl SdkApi {
             at,
             operation,
             type_name: type_name.to_string(),
+            account: place.account.clone(),
             region: region.to_string(),
             duration,
             attempts,
             outcome: code.unwrap_or("ok").to_string(),
-            rate_limit: self.rate_limit(region),
+            rate_limit: self.rate_limit(place),
         });
         out
     }
@@ -155,7 +174,7 @@ impl SdkApi {
     /// Makes attempts until one succeeds, fails for good, or the attempts or the time budget
     /// run out. Each attempt waits for its place and its rate first; the backoff is slept
     /// holding neither.
-    async fn with_retries<T, Fut>(&self, region: &str, attempt: impl Fn() -> Fut) -> Result<T>
+    async fn with_retries<T, Fut>(&self, place: &Place, attempt: impl Fn() -> Fut) -> Result<T>
     where
         Fut: std::future::Future<Output = Result<T>>,
     {
@@ -163,7 +182,7 @@ impl SdkApi {
         let mut made = 0;
         loop {
             made += 1;
-            let admitted = self.admit(region).await?;
+            let admitted = self.admit(place).await?;
             let result = attempt().await;
             drop(admitted);
             let error = match result {
@@ -182,49 +201,18 @@ impl SdkApi {
     }
 
     pub async fn connect(config: &Config, target: Target, scrubber: Arc<Scrubber>, calls: Arc<super::calls::CallLog>) -> Result<SdkApi> {
-        // The retries and the sending rate are ours, not the SDK's: its retries cannot wait
-        // for a rate limit between attempts, and its adaptive mode, against throttling that
-        // does not follow the rate, sinks to its floor of a call every couple of seconds.
-        // One attempt per SDK call: `with_retries` makes the others.
-        let retry = RetryConfig::disabled();
-        let timeouts = TimeoutConfig::builder()
-            .operation_attempt_timeout(config.api.request_timeout)
-            .operation_timeout(config.api.request_timeout)
-            .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(retry)
-            .timeout_config(timeouts)
-            // A signing region is needed even with a custom endpoint; each call's client sets its own.
-            .region(Region::new("us-east-1"));
-        let identity;
-        match &target {
-            Target::Emulator(url) => {
-                loader = loader
-                    .endpoint_url(url)
-                    .credentials_provider(aws_credential_types::Credentials::new(
-                        "AKIDCLOUDPGEMULATOR",
-                        "emulator",
-                        None,
-                        None,
-                        "cloudpg-emulator",
-                    ));
-                identity = "emulator".to_string();
-            }
-            Target::Aws => {
-                if let Some(url) = &config.aws.endpoint_url {
-                    loader = loader.endpoint_url(url);
-                }
-                if let Some(profile) = &config.aws.profile {
-                    loader = loader.profile_name(profile);
-                }
-                identity = config.aws.profile.clone().unwrap_or_else(|| "default".to_string());
-            }
+        let mut accounts: HashMap<String, AccountSdk> = HashMap::new();
+        // Accounts that assume a role from another account come after that account.
+        let mut ordered: Vec<&AccountConfig> = config.accounts.iter().collect();
+        ordered.sort_by_key(|a| matches!(&a.credentials, CredentialSource::Role(r) if matches!(r.source, RoleSource::Account(_))));
+        for account in ordered {
+            let sdk = account_sdk(config, &target, account, &accounts).await?;
+            accounts.insert(account.name.clone(), sdk);
         }
-        let base = loader.load().await;
         Ok(SdkApi {
-            base,
+            accounts,
             scrubber,
-            regions: Mutex::new(HashMap::new()),
+            places: Mutex::new(HashMap::new()),
             concurrency: config.api.concurrency_per_region,
             retry: RetrySettings {
                 max_attempts: config.api.max_attempts.max(1),
@@ -232,48 +220,80 @@ impl SdkApi {
                 max_backoff: config.api.max_backoff,
                 budget: config.api.retry_budget,
             },
-            identity,
             calls,
+            account_ids: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The region's client and limits, made on its first call.
-    fn region(&self, region: &str) -> Arc<RegionCalls> {
-        let mut regions = self.regions.lock().unwrap_or_else(|p| p.into_inner());
-        regions
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let rate = Arc::new(AdaptiveRate::default());
-                // A retry partition of its own per region, whose retries draw on no shared
-                // quota: the SDK's default quota, once a burst of throttles has spent it, fails
-                // every call at its first throttle. The time budget bounds retries instead.
-                let partition = RetryPartition::custom(format!("cloudpg-{region}"))
-                    .token_bucket(TokenBucket::unlimited())
-                    .build();
-                let conf = aws_sdk_cloudcontrol::config::Builder::from(&self.base)
-                    .region(Region::new(region.to_string()))
-                    .retry_partition(partition)
-                    .interceptor(AttemptMetrics {
-                        region: region.to_string(),
-                        rate: rate.clone(),
-                    })
-                    .build();
-                Arc::new(RegionCalls {
-                    client: Client::from_conf(conf),
-                    in_flight: Arc::new(Semaphore::new(self.concurrency)),
-                    rate,
+    /// The accounts whose credentials cannot be had now, with why.
+    pub async fn credential_problems(&self) -> Vec<(String, Error)> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let mut out = Vec::new();
+        for (name, sdk) in &self.accounts {
+            let outcome = match sdk.config.credentials_provider() {
+                None => Err(Error::Config(format!("account {name}: no AWS credentials provider is configured"))),
+                Some(provider) => provider.provide_credentials().await.map(|_| ()).map_err(|e| {
+                    let chain = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                    Error::Config(format!("account {name} ({}): AWS credentials cannot be had: {chain}", sdk.source))
+                }),
+            };
+            if let Err(e) = outcome {
+                out.push((name.clone(), e));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The region of an account's profile (or `AWS_REGION`), when one is set.
+    pub fn profile_region(&self, account: &str) -> Option<String> {
+        self.accounts.get(account).and_then(|a| a.profile_region.clone())
+    }
+
+    fn account(&self, account: &str) -> Result<&AccountSdk> {
+        self.accounts
+            .get(account)
+            .ok_or_else(|| Error::internal(format!("account {account:?} is not configured")))
+    }
+
+    /// The place's client and limits, made on its first call.
+    fn place(&self, place: &Place) -> Result<Arc<RegionCalls>> {
+        let base = &self.account(&place.account)?.config;
+        let mut places = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        let calls = places.entry(place.clone()).or_insert_with(|| {
+            let rate = Arc::new(AdaptiveRate::default());
+            // A retry partition of its own per account and region, whose retries draw on no
+            // shared quota: the SDK's default partition is per region and shared by every
+            // client in the process, and its quota, once a burst of throttles has spent it,
+            // fails every call at its first throttle. The time budget bounds retries instead.
+            let partition = RetryPartition::custom(format!("cloudpg-{}-{}", place.account, place.region))
+                .token_bucket(TokenBucket::unlimited())
+                .build();
+            let conf = aws_sdk_cloudcontrol::config::Builder::from(base)
+                .region(Region::new(place.region.clone()))
+                .retry_partition(partition)
+                .interceptor(AttemptMetrics {
+                    place: place.clone(),
+                    rate: rate.clone(),
                 })
+                .build();
+            Arc::new(RegionCalls {
+                client: Client::from_conf(conf),
+                in_flight: Arc::new(Semaphore::new(self.concurrency)),
+                rate,
             })
-            .clone()
+        });
+        Ok(calls.clone())
     }
 
-    fn client(&self, region: &str) -> Client {
-        self.region(region).client.clone()
+    fn client(&self, place: &Place) -> Result<Client> {
+        Ok(self.place(place)?.client.clone())
     }
 
-    /// Waits for a place among the region's calls in flight, then for its rate limit.
-    async fn admit(&self, region: &str) -> Result<Admission> {
-        let limits = self.region(region);
+    /// Waits for a place among the calls in flight to the same account and region, then for
+    /// its rate limit.
+    async fn admit(&self, place: &Place) -> Result<Admission> {
+        let limits = self.place(place)?;
         let permit = limits
             .in_flight
             .clone()
@@ -284,17 +304,99 @@ impl SdkApi {
         Ok(Admission { _permit: permit })
     }
 
-    /// The region's call rate limit now (calls per second), `None` while unlimited.
-    pub fn rate_limit(&self, region: &str) -> Option<f64> {
-        self.region(region).rate.limit()
+    /// The place's call rate limit now (calls per second), `None` while unlimited.
+    pub fn rate_limit(&self, place: &Place) -> Option<f64> {
+        self.place(place).ok().and_then(|p| p.rate.limit())
     }
+}
+
+/// The SDK's app name: `cloudpg-<version>` (the SDK allows no `/` in it); user agents carry
+/// it as `app/cloudpg-<version>`.
+fn app_name() -> Option<aws_config::AppName> {
+    aws_config::AppName::new(format!("cloudpg-{}", env!("CARGO_PKG_VERSION"))).ok()
+}
+
+/// One account's loaded config: its credentials, our timeouts, no SDK retries.
+async fn account_sdk(
+    config: &Config,
+    target: &Target,
+    account: &AccountConfig,
+    loaded: &HashMap<String, AccountSdk>,
+) -> Result<AccountSdk> {
+    // The retries and the sending rate are ours, not the SDK's: its retries cannot wait
+    // for a rate limit between attempts, and its adaptive mode, against throttling that
+    // does not follow the rate, sinks to its floor of a call every couple of seconds.
+    // One attempt per SDK call: `with_retries` makes the others.
+    let timeouts = TimeoutConfig::builder()
+        .operation_attempt_timeout(config.api.request_timeout)
+        .operation_timeout(config.api.request_timeout)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts);
+    if let Some(name) = app_name() {
+        loader = loader.app_name(name);
+    }
+    let endpoint = match target {
+        Target::Emulator(url) => Some(url.clone()),
+        Target::Aws => config.aws.endpoint_url.clone(),
+    };
+    if let Some(url) = &endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    let emulator_key = || aws_credential_types::Credentials::new("AKIDCLOUDPGEMULATOR", "emulator", None, None, "cloudpg-emulator");
+    match (&account.credentials, target) {
+        (CredentialSource::Profile(p), _) => loader = loader.profile_name(p),
+        // The emulator needs no real credentials: a fixed key is its default account.
+        (CredentialSource::DefaultChain, Target::Emulator(_)) => loader = loader.credentials_provider(emulator_key()),
+        (CredentialSource::DefaultChain, Target::Aws) => {}
+        (CredentialSource::Role(role), _) => match (&role.source, target) {
+            (RoleSource::Profile(p), _) => loader = loader.profile_name(p),
+            (RoleSource::DefaultChain, Target::Emulator(_)) => loader = loader.credentials_provider(emulator_key()),
+            (RoleSource::DefaultChain, Target::Aws) => {}
+            (RoleSource::Account(from), _) => {
+                let source = loaded.get(from).and_then(|s| s.config.credentials_provider()).ok_or_else(|| {
+                    Error::Config(format!(
+                        "accounts: account {:?}: source_account {from:?} has no credentials",
+                        account.name
+                    ))
+                })?;
+                loader = loader.credentials_provider(source);
+            }
+        },
+    }
+    let loaded_config = loader.load().await;
+    let profile_region = loaded_config.region().map(|r| r.to_string());
+    // A signing region is needed even with a custom endpoint; each client sets its own.
+    let mut config_out = loaded_config
+        .into_builder()
+        .region(Region::new(profile_region.clone().unwrap_or_else(|| "us-east-1".to_string())))
+        .build();
+    if let CredentialSource::Role(role) = &account.credentials {
+        let mut assume = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
+            .session_name(role.session_name.clone())
+            .configure(&config_out);
+        if let Some(id) = &role.external_id {
+            assume = assume.external_id(id.clone());
+        }
+        let provider = assume.build().await;
+        config_out = config_out
+            .into_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .build();
+    }
+    Ok(AccountSdk {
+        config: config_out,
+        source: account.credentials.describe(),
+        profile_region,
+    })
 }
 
 /// Counts every HTTP attempt (one per `send`; [`SdkApi::with_retries`] makes the others) and
 /// the throttled ones, which only an interceptor sees, and feeds them to the region's rate.
 #[derive(Debug)]
 struct AttemptMetrics {
-    region: String,
+    place: Place,
     rate: Arc<AdaptiveRate>,
 }
 
@@ -321,7 +423,7 @@ impl aws_sdk_cloudcontrol::config::Intercept for AttemptMetrics {
         crate::observe::metrics::api_attempt(operation, throttled);
         super::calls::count_attempt(throttled);
         self.rate.attempted(throttled, std::time::Instant::now());
-        crate::observe::metrics::api_rate_limit(&self.region, self.rate.limit());
+        crate::observe::metrics::api_rate_limit(&self.place, self.rate.limit());
         Ok(())
     }
 }
@@ -334,7 +436,7 @@ fn throttled_out(
     spent: std::time::Duration,
     operation: &str,
     type_name: &str,
-    region: &str,
+    place: &Place,
 ) -> Error {
     match &err {
         Error::Aws(a)
@@ -349,7 +451,7 @@ fn throttled_out(
                     spent.as_secs_f64()
                 ),
                 operation,
-                region,
+                place,
                 Some(type_name).filter(|t| !t.is_empty()),
             )
         }
@@ -357,43 +459,72 @@ fn throttled_out(
     }
 }
 
-/// An SDK error as our error, keeping AWS's code and message and saying where it came from.
-fn aws_error<E>(err: SdkError<E>, operation: &str, region: &str, type_name: &str) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let (code, message) = match &err {
-        SdkError::TimeoutError(_) => ("RequestTimeout".to_string(), "the call timed out (api.request_timeout)".to_string()),
-        SdkError::DispatchFailure(f) => ("NetworkFailure".to_string(), format!("could not reach Cloud Control: {f:?}")),
-        SdkError::ResponseError(_) => (
-            "InvalidResponse".to_string(),
-            "Cloud Control sent a response that could not be read".to_string(),
-        ),
-        _ => (
-            err.code().unwrap_or("Unknown").to_string(),
-            err.message()
-                .map(str::to_string)
-                .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
-        ),
-    };
-    Error::aws(code, message, operation, region, Some(type_name).filter(|t| !t.is_empty()))
+impl SdkApi {
+    /// An SDK error as our error, keeping AWS's code and message and saying where it came
+    /// from; credentials that cannot be had name the account and where they come from.
+    fn aws_error<E>(&self, err: SdkError<E>, operation: &str, place: &Place, type_name: &str) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let type_name = Some(type_name).filter(|t| !t.is_empty());
+        if let Some(cause) = credentials_failure(&err) {
+            let chain = aws_smithy_types::error::display::DisplayErrorContext(cause).to_string();
+            let code = if chain.contains("AccessDenied") {
+                "AccessDenied"
+            } else {
+                "CredentialsUnavailable"
+            };
+            let source = self.accounts.get(&place.account).map_or("", |a| a.source.as_str());
+            let message = format!("the credentials of account {} ({source}) cannot be had: {chain}", place.account);
+            return Error::aws(code, message, operation, place, type_name);
+        }
+        let (code, message) = match &err {
+            SdkError::TimeoutError(_) => ("RequestTimeout".to_string(), "the call timed out (api.request_timeout)".to_string()),
+            SdkError::DispatchFailure(f) => ("NetworkFailure".to_string(), format!("could not reach Cloud Control: {f:?}")),
+            SdkError::ResponseError(_) => (
+                "InvalidResponse".to_string(),
+                "Cloud Control sent a response that could not be read".to_string(),
+            ),
+            _ => (
+                err.code().unwrap_or("Unknown").to_string(),
+                err.message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
+            ),
+        };
+        Error::aws(code, message, operation, place, type_name)
+    }
+}
+
+/// The credentials error somewhere in an SDK error's causes: the provider (a profile, STS
+/// AssumeRole, SSO) could not give credentials, so the call was never sent.
+fn credentials_failure<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a aws_credential_types::provider::error::CredentialsError> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(c) = e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>() {
+            return Some(c);
+        }
+        current = e.source();
+    }
+    None
 }
 
 #[async_trait]
 impl ResourceApi for SdkApi {
     async fn list_page(&self, request: &ListRequest, next_token: Option<&str>) -> Result<ListPage> {
-        let span =
-            call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResources", region = %request.region, type_name = %request.type_name);
+        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResources", account = %request.place.account, region = %request.place.region, type_name = %request.type_name);
         let attempt = || async {
             let out = self
-                .client(&request.region)
+                .client(&request.place)?
                 .list_resources()
                 .type_name(&request.type_name)
                 .set_resource_model(request.model.clone())
                 .set_next_token(next_token.map(str::to_string))
                 .send()
                 .await
-                .map_err(|e| aws_error(e, "ListResources", &request.region, &request.type_name))?;
+                .map_err(|e| self.aws_error(e, "ListResources", &request.place, &request.type_name))?;
             let resources = out
                 .resource_descriptions()
                 .iter()
@@ -407,15 +538,14 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        self.timed("ListResources", &request.type_name, &request.region, span, attempt)
-            .await
+        self.timed("ListResources", &request.type_name, &request.place, span, attempt).await
     }
 
-    async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
-        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResource", %region, %type_name, %identifier);
+    async fn get(&self, place: &Place, type_name: &str, identifier: &str) -> Result<Option<Resource>> {
+        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResource", account = %place.account, region = %place.region, %type_name, %identifier);
         let attempt = || async {
             let result = self
-                .client(region)
+                .client(place)?
                 .get_resource()
                 .type_name(type_name)
                 .identifier(identifier)
@@ -427,27 +557,38 @@ impl ResourceApi for SdkApi {
                     properties: Arc::new(self.scrubbed(type_name, d.properties())),
                 })),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
-                Err(e) => Err(aws_error(e, "GetResource", region, type_name)),
+                Err(e) => Err(self.aws_error(e, "GetResource", place, type_name)),
             }
         };
-        self.timed("GetResource", type_name, region, span, attempt).await
+        self.timed("GetResource", type_name, place, span, attempt).await
     }
 
-    fn identity(&self) -> String {
-        self.identity.clone()
+    async fn account_id(&self, account: &str) -> Result<String> {
+        if let Some(id) = self.account_ids.lock().unwrap_or_else(|p| p.into_inner()).get(account) {
+            return Ok(id.clone());
+        }
+        let sdk = self.account(account)?;
+        let out = aws_sdk_sts::Client::new(&sdk.config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                let at = Place::new(account, sdk.config.region().map_or("us-east-1", |r| r.as_ref()));
+                self.aws_error(e, "sts:GetCallerIdentity", &at, "")
+            })?;
+        let id = out.account().unwrap_or_default().to_string();
+        self.account_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account.to_string(), id.clone());
+        Ok(id)
     }
 
     async fn ready(&self) -> Result<()> {
-        use aws_credential_types::provider::ProvideCredentials;
-        let provider = self
-            .base
-            .credentials_provider()
-            .ok_or_else(|| Error::Config("no AWS credentials provider is configured".into()))?;
-        provider
-            .provide_credentials()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::Config(format!("AWS credentials cannot be had: {e}")))
+        match self.credential_problems().await.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
     }
 
     async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent> {
@@ -456,13 +597,14 @@ impl ResourceApi for SdkApi {
             tracing::Level::INFO,
             "cloudcontrol.mutate",
             operation,
-            region = %request.region,
+            account = %request.place.account,
+            region = %request.place.region,
             type_name = %request.type_name,
             identifier = request.change.identifier().unwrap_or(""),
             client_token = %request.client_token,
         );
         let attempt = || async {
-            let client = self.client(&request.region);
+            let client = self.client(&request.place)?;
             let event = match &request.change {
                 Change::Create { desired_state } => {
                     client
@@ -474,7 +616,7 @@ impl ResourceApi for SdkApi {
                         .set_type_version_id(request.type_version_id.clone())
                         .send()
                         .await
-                        .map_err(|e| aws_error(e, operation, &request.region, &request.type_name))?
+                        .map_err(|e| self.aws_error(e, operation, &request.place, &request.type_name))?
                         .progress_event
                 }
                 Change::Update { identifier, patch } => {
@@ -488,7 +630,7 @@ impl ResourceApi for SdkApi {
                         .set_type_version_id(request.type_version_id.clone())
                         .send()
                         .await
-                        .map_err(|e| aws_error(e, operation, &request.region, &request.type_name))?
+                        .map_err(|e| self.aws_error(e, operation, &request.place, &request.type_name))?
                         .progress_event
                 }
                 Change::Delete { identifier } => {
@@ -501,7 +643,7 @@ impl ResourceApi for SdkApi {
                         .set_type_version_id(request.type_version_id.clone())
                         .send()
                         .await
-                        .map_err(|e| aws_error(e, operation, &request.region, &request.type_name))?
+                        .map_err(|e| self.aws_error(e, operation, &request.place, &request.type_name))?
                         .progress_event
                 }
             };
@@ -510,43 +652,43 @@ impl ResourceApi for SdkApi {
                     "InvalidResponse",
                     "Cloud Control accepted the request but sent no progress event",
                     operation,
-                    &request.region,
+                    &request.place,
                     Some(&request.type_name),
                 )
             })
         };
-        self.timed(operation, &request.type_name, &request.region, span, attempt).await
+        self.timed(operation, &request.type_name, &request.place, span, attempt).await
     }
 
-    async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent> {
-        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResourceRequestStatus", %region, %request_token);
+    async fn request_status(&self, place: &Place, request_token: &str) -> Result<ProgressEvent> {
+        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.GetResourceRequestStatus", account = %place.account, region = %place.region, %request_token);
         let attempt = || async {
             let out = self
-                .client(region)
+                .client(place)?
                 .get_resource_request_status()
                 .request_token(request_token)
                 .send()
                 .await
-                .map_err(|e| with_token(aws_error(e, "GetResourceRequestStatus", region, ""), request_token))?;
+                .map_err(|e| with_token(self.aws_error(e, "GetResourceRequestStatus", place, ""), request_token))?;
             out.progress_event().map(|e| self.progress_event(e)).ok_or_else(|| {
                 with_token(
                     Error::aws(
                         "InvalidResponse",
                         "no progress event in the answer",
                         "GetResourceRequestStatus",
-                        region,
+                        place,
                         None,
                     ),
                     request_token,
                 )
             })
         };
-        self.timed("GetResourceRequestStatus", "", region, span, attempt).await
+        self.timed("GetResourceRequestStatus", "", place, span, attempt).await
     }
 
-    async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
+    async fn list_requests(&self, place: &Place, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage> {
         use aws_sdk_cloudcontrol::types::{Operation, OperationStatus, ResourceRequestStatusFilter};
-        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResourceRequests", %region);
+        let span = call_span!(tracing::Level::DEBUG, "cloudcontrol.ListResourceRequests", account = %place.account, region = %place.region);
         let attempt = || async {
             let sdk_filter = (!filter.operations.is_empty() || !filter.statuses.is_empty()).then(|| {
                 ResourceRequestStatusFilter::builder()
@@ -555,14 +697,14 @@ impl ResourceApi for SdkApi {
                     .build()
             });
             let out = self
-                .client(region)
+                .client(place)?
                 .list_resource_requests()
                 .max_results(100)
                 .set_resource_request_status_filter(sdk_filter)
                 .set_next_token(next_token.map(str::to_string))
                 .send()
                 .await
-                .map_err(|e| aws_error(e, "ListResourceRequests", region, ""))?;
+                .map_err(|e| self.aws_error(e, "ListResourceRequests", place, ""))?;
             Ok(RequestPage {
                 events: out
                     .resource_request_status_summaries()
@@ -572,7 +714,7 @@ impl ResourceApi for SdkApi {
                 next_token: out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
             })
         };
-        self.timed("ListResourceRequests", "", region, span, attempt).await
+        self.timed("ListResourceRequests", "", place, span, attempt).await
     }
 }
 

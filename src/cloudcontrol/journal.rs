@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Change, MutationRequest, ProgressEvent};
+use super::{Change, MutationRequest, Place, ProgressEvent};
 use crate::error::{Error, Result};
 
 /// The format this server writes and reads.
@@ -92,8 +92,8 @@ pub struct Entry {
 }
 
 impl Submitted {
-    /// The record of `request`, about to be sent by `user` as `account`.
-    pub fn of(request: &MutationRequest, account: &str, user: &str, carries_secrets: bool, now: f64) -> Submitted {
+    /// The record of `request`, about to be sent by `user`.
+    pub fn of(request: &MutationRequest, user: &str, carries_secrets: bool, now: f64) -> Submitted {
         let body = match &request.change {
             Change::Create { desired_state } => desired_state.as_str(),
             Change::Update { patch, .. } => patch.as_str(),
@@ -101,8 +101,8 @@ impl Submitted {
         };
         Submitted {
             client_token: request.client_token.clone(),
-            account: account.to_string(),
-            region: request.region.clone(),
+            account: request.place.account.clone(),
+            region: request.place.region.clone(),
             type_name: request.type_name.clone(),
             operation: request.change.operation().to_string(),
             identifier: request.change.identifier().map(str::to_string),
@@ -115,6 +115,11 @@ impl Submitted {
                 type_version_id: request.type_version_id.clone(),
             }),
         }
+    }
+
+    /// Where it was sent.
+    pub fn place(&self) -> Place {
+        Place::new(self.account.clone(), self.region.clone())
     }
 
     /// The request to send again (same ClientToken), when the journal holds all of it.
@@ -132,7 +137,7 @@ impl Submitted {
             _ => return None,
         };
         Some(MutationRequest {
-            region: self.region.clone(),
+            place: self.place(),
             type_name: self.type_name.clone(),
             change,
             client_token: self.client_token.clone(),
@@ -459,7 +464,7 @@ mod tests {
 
     fn request(token: &str) -> MutationRequest {
         MutationRequest {
-            region: "us-east-1".into(),
+            place: Place::new("default", "us-east-1"),
             type_name: "AWS::S3::Bucket".into(),
             change: Change::Create {
                 desired_state: r#"{"BucketName":"b"}"#.into(),
@@ -490,12 +495,8 @@ mod tests {
         let path = dir().join("j");
         let (j, opened) = Journal::open(&path).unwrap();
         assert!(opened.entries.is_empty() && opened.set_aside.is_none());
-        j.submitted(Submitted::of(&request("a"), "default", "alice", false, 1.0))
-            .await
-            .unwrap();
-        j.submitted(Submitted::of(&request("b"), "default", "alice", false, 2.0))
-            .await
-            .unwrap();
+        j.submitted(Submitted::of(&request("a"), "alice", false, 1.0)).await.unwrap();
+        j.submitted(Submitted::of(&request("b"), "alice", false, 2.0)).await.unwrap();
         j.accepted("a", "rt-a").await.unwrap();
         j.ended("b", &event("SUCCESS")).await.unwrap();
         drop(j);
@@ -509,7 +510,7 @@ mod tests {
     #[test]
     fn requests_with_secrets_keep_only_a_digest() {
         let r = request("a");
-        let s = Submitted::of(&r, "default", "u", true, 1.0);
+        let s = Submitted::of(&r, "u", true, 1.0);
         assert!(s.resend.is_none() && s.request().is_none());
         let line = serde_json::to_string(&Record::Submitted(s)).unwrap();
         assert!(!line.contains("BucketName"), "{line}");
@@ -519,7 +520,7 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_dropped_and_a_corrupt_one_is_not_read() {
         let header = "{\"cloudpg_mutation_journal\":1}\n";
-        let sub = serde_json::to_string(&Record::Submitted(Submitted::of(&request("a"), "d", "u", false, 1.0))).unwrap();
+        let sub = serde_json::to_string(&Record::Submitted(Submitted::of(&request("a"), "u", false, 1.0))).unwrap();
         let torn = format!("{header}{sub}\n{{\"record\":\"acc");
         assert_eq!(read(torn.as_bytes()).ok().map(|e| e.len()), Some(1));
         let corrupt = format!("{header}{{\"record\":\"what\"}}\n{sub}\n");
@@ -543,7 +544,7 @@ mod tests {
             std::fs::read_to_string(&aside.moved_to).unwrap(),
             "{\"cloudpg_mutation_journal\":7}\n{}\n"
         );
-        j.submitted(Submitted::of(&request("a"), "d", "u", false, 1.0)).await.unwrap();
+        j.submitted(Submitted::of(&request("a"), "u", false, 1.0)).await.unwrap();
         assert_eq!(Journal::open(&path).unwrap().1.entries.len(), 1);
     }
 
@@ -552,10 +553,7 @@ mod tests {
         let mut entries = IndexMap::new();
         for i in 0..KEEP_FINISHED + 5 {
             let token = format!("t{i}");
-            apply(
-                &mut entries,
-                Record::Submitted(Submitted::of(&request(&token), "d", "u", false, 1.0)),
-            );
+            apply(&mut entries, Record::Submitted(Submitted::of(&request(&token), "u", false, 1.0)));
             if i != 0 {
                 apply(&mut entries, Record::Ended(Ended::of(&token, &event("SUCCESS"))));
             }

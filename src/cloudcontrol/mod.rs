@@ -4,7 +4,7 @@
 //!   for throttling and 5xx (the SDK's own classification), a concurrency limit per region and a
 //!   per-attempt timeout, all from config.
 //! - `cache`: list pages and GetResource results in a moka cache with TTL, a byte bound and
-//!   single-flight, keyed by credentials identity, region, type and model/identifier.
+//!   single-flight, keyed by account, region, type and model/identifier.
 //! - `budget`: the Cloud Control calls one statement may make.
 //! - `scrub`: write-only properties and redacted columns removed from every answer.
 //! - `requests`: every mutation this server starts: submitted with its ClientToken, polled to
@@ -59,10 +59,38 @@ impl Resource {
     }
 }
 
-/// What a list needs beyond the type: the region and the parent values (`ResourceModel`).
+/// Where a call goes: one of the server's accounts (by its configured name) and a region.
+/// Throttling, concurrency, retries, the cache and request tracking are all per place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Place {
+    pub account: String,
+    pub region: String,
+}
+
+impl Place {
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Place {
+        Place {
+            account: account.into(),
+            region: region.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    /// `us-east-1`, or `us-east-1 of account prod` beside other accounts.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.account == requests::DEFAULT_ACCOUNT {
+            f.write_str(&self.region)
+        } else {
+            write!(f, "{} of account {}", self.region, self.account)
+        }
+    }
+}
+
+/// What a list needs beyond the type: the place and the parent values (`ResourceModel`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListRequest {
-    pub region: String,
+    pub place: Place,
     pub type_name: String,
     /// `ResourceModel` as a JSON object string, for types whose list handler needs parents.
     pub model: Option<String>,
@@ -75,21 +103,21 @@ pub trait ResourceApi: Send + Sync {
     async fn list_page(&self, request: &ListRequest, next_token: Option<&str>) -> Result<ListPage>;
 
     /// GetResource; `None` when the resource does not exist.
-    async fn get(&self, region: &str, type_name: &str, identifier: &str) -> Result<Option<Resource>>;
+    async fn get(&self, place: &Place, type_name: &str, identifier: &str) -> Result<Option<Resource>>;
 
-    /// Who the calls are made as; part of every cache key so two identities never share results.
-    fn identity(&self) -> String;
+    /// The 12-digit id of a configured account (STS GetCallerIdentity, asked once).
+    async fn account_id(&self, account: &str) -> Result<String>;
 
     /// CreateResource, UpdateResource or DeleteResource: the first progress event.
     async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent>;
 
     /// GetResourceRequestStatus.
-    async fn request_status(&self, region: &str, request_token: &str) -> Result<ProgressEvent>;
+    async fn request_status(&self, place: &Place, request_token: &str) -> Result<ProgressEvent>;
 
     /// One page of ListResourceRequests.
-    async fn list_requests(&self, region: &str, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage>;
+    async fn list_requests(&self, place: &Place, filter: &RequestFilter, next_token: Option<&str>) -> Result<RequestPage>;
 
-    /// Whether calls can be made now (credentials can be had); `/readyz` asks.
+    /// Whether calls can be made now (every account's credentials can be had); `/readyz` asks.
     async fn ready(&self) -> Result<()> {
         Ok(())
     }
@@ -133,7 +161,7 @@ impl Change {
 /// One mutation of one resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MutationRequest {
-    pub region: String,
+    pub place: Place,
     pub type_name: String,
     pub change: Change,
     /// Idempotency token: sending the same request again with it returns the original request

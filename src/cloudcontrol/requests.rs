@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::cache::CachedApi;
 use super::journal::{Entry, Journal, Opened, Submitted};
 use super::scrub::{conceal, secrets_of, Scrubber};
-use super::{MutationRequest, ProgressEvent};
+use super::{MutationRequest, Place, ProgressEvent};
 use crate::error::{Error, Result};
 
 /// Requests kept in the log; the oldest finished ones go first.
@@ -31,8 +31,8 @@ const SUBMIT_ROUNDS: u32 = 3;
 /// How long Cloud Control honours a ClientToken: a request still unfinished after this long
 /// stops being polled, and one never acknowledged is not sent again after it.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(36 * 3600);
-/// The account requests are journaled under while the server serves one.
-pub const DEFAULT_ACCOUNT: &str = "default";
+/// The account of a server whose config names none.
+pub use crate::config::accounts::DEFAULT_ACCOUNT;
 /// The status recorded when Cloud Control never confirmed a submission.
 pub const UNKNOWN_STATUS: &str = "UNKNOWN";
 
@@ -47,7 +47,8 @@ pub struct PollSettings {
 #[derive(Debug)]
 pub struct TrackedRequest {
     pub client_token: String,
-    pub region: String,
+    /// The account and region it was sent to.
+    pub place: Place,
     pub type_name: String,
     pub operation: &'static str,
     pub user: String,
@@ -131,7 +132,7 @@ impl RequestLog {
     pub async fn submit(self: &Arc<Self>, request: MutationRequest, user: &str) -> Result<Arc<TrackedRequest>> {
         let (log, user) = (self.clone(), user.to_string());
         // Its own span, not the statement's: the request outlives the statement.
-        let span = tracing::info_span!(parent: None, "mutation.submit", region = %request.region, type_name = %request.type_name);
+        let span = tracing::info_span!(parent: None, "mutation.submit", account = %request.place.account, region = %request.place.region, type_name = %request.type_name);
         let task = tokio::spawn(async move { log.submit_now(request, &user).await }.instrument(span));
         task.await
             .map_err(|e| Error::internal(format!("mutation submission task failed: {e}")))?
@@ -147,16 +148,10 @@ impl RequestLog {
     async fn submit_concealed(self: &Arc<Self>, request: MutationRequest, user: &str, secrets: Vec<String>) -> Result<Arc<TrackedRequest>> {
         // In flight from submission until it ends (the tracking task keeps it past here).
         let in_flight = crate::observe::metrics::MutationGauge::start();
-        self.api.invalidate_type(&request.region, &request.type_name);
+        self.api.invalidate_type(&request.place, &request.type_name);
         let submitted_at = SystemTime::now();
         if let Some(journal) = &self.journal {
-            let record = Submitted::of(
-                &request,
-                DEFAULT_ACCOUNT,
-                user,
-                self.scrubber.hides_part_of(&request),
-                epoch_seconds(submitted_at),
-            );
+            let record = Submitted::of(&request, user, self.scrubber.hides_part_of(&request), epoch_seconds(submitted_at));
             // Not on disk, not sent: a crash must never leave a request nobody knows of.
             journal.submitted(record).await.map_err(|e| match e {
                 Error::Io(m) => Error::Io(format!("{m}; the request was not sent")),
@@ -221,7 +216,7 @@ impl RequestLog {
         }
         if event.is_terminal() {
             // Before the status is published: whoever sees it done must not read the old state.
-            self.api.invalidate_type(&request.region, &request.type_name);
+            self.api.invalidate_type(&request.place, &request.type_name);
             self.journal_ended(&request.client_token, &event).await;
         }
         let tracked = self.record(&request, user, event.clone(), secrets, submitted_at);
@@ -233,7 +228,7 @@ impl RequestLog {
 
     fn spawn_track(self: &Arc<Self>, tracked: Arc<TrackedRequest>, in_flight: crate::observe::metrics::MutationGauge) {
         let latest = tracked.latest();
-        let span = tracing::info_span!(parent: None, "mutation.track", request_token = %latest.request_token, region = %tracked.region, type_name = %tracked.type_name);
+        let span = tracing::info_span!(parent: None, "mutation.track", request_token = %latest.request_token, account = %tracked.place.account, region = %tracked.place.region, type_name = %tracked.type_name);
         let track = self.clone().track(tracked);
         tokio::spawn(
             async move {
@@ -294,7 +289,7 @@ impl RequestLog {
         let show = |event: ProgressEvent| {
             self.keep(TrackedRequest {
                 client_token: s.client_token.clone(),
-                region: s.region.clone(),
+                place: s.place(),
                 type_name: s.type_name.clone(),
                 operation: operation_name(&s.operation),
                 user: s.user.clone(),
@@ -322,7 +317,7 @@ impl RequestLog {
         match s.request().filter(|_| may_resend && !expired) {
             Some(request) => {
                 let (log, user) = (self.clone(), s.user.clone());
-                let span = tracing::info_span!(parent: None, "mutation.resume", region = %request.region, type_name = %request.type_name);
+                let span = tracing::info_span!(parent: None, "mutation.resume", account = %request.place.account, region = %request.place.region, type_name = %request.type_name);
                 tokio::spawn(
                     async move {
                         let in_flight = crate::observe::metrics::MutationGauge::start();
@@ -391,7 +386,7 @@ impl RequestLog {
         self.keep(TrackedRequest {
             secrets,
             client_token: request.client_token.clone(),
-            region: request.region.clone(),
+            place: request.place.clone(),
             type_name: request.type_name.clone(),
             operation: request.change.operation(),
             user: user.to_string(),
@@ -431,17 +426,17 @@ impl RequestLog {
             let now = epoch_seconds(SystemTime::now());
             tokio::time::sleep(next_poll_delay(backoff, current.retry_after, now, self.poll.max)).await;
             backoff = (backoff * 2).min(self.poll.max);
-            match self.api.request_status(&tracked.region, &current.request_token).await {
+            match self.api.request_status(&tracked.place, &current.request_token).await {
                 Ok(event) => {
                     if event.is_terminal() {
                         // Before the final status is published, as on submission.
-                        self.api.invalidate_type(&tracked.region, &tracked.type_name);
+                        self.api.invalidate_type(&tracked.place, &tracked.type_name);
                         self.journal_ended(&tracked.client_token, &event).await;
                     }
                     tracked.update(event)
                 }
                 Err(Error::Aws(e)) if e.code.starts_with("RequestTokenNotFound") => {
-                    self.api.invalidate_type(&tracked.region, &tracked.type_name);
+                    self.api.invalidate_type(&tracked.place, &tracked.type_name);
                     let failed = ProgressEvent {
                         operation_status: "FAILED".into(),
                         error_code: Some("RequestTokenNotFound".into()),
@@ -457,7 +452,7 @@ impl RequestLog {
             }
         }
         tracing::debug!(status = %tracked.latest().operation_status, "request finished");
-        self.api.invalidate_type(&tracked.region, &tracked.type_name);
+        self.api.invalidate_type(&tracked.place, &tracked.type_name);
     }
 }
 
@@ -506,7 +501,9 @@ fn needs_decision(s: &Submitted, expired: bool, may_resend: bool) -> String {
     format!(
         "cloudpg cannot finish this {} of {} in {} by itself: {why}. Check whether {target} is in the state wanted \
          (SELECT … FROM the type's table) and run the statement again if it is not",
-        s.operation, s.type_name, s.region
+        s.operation,
+        s.type_name,
+        s.place()
     )
 }
 

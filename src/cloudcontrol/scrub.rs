@@ -143,7 +143,7 @@ mod tests {
     fn a_mutation_knows_its_secrets() {
         use crate::cloudcontrol::{Change, MutationRequest};
         let request = |change| MutationRequest {
-            region: "us-east-1".into(),
+            place: crate::cloudcontrol::Place::new("default", "us-east-1"),
             type_name: "AWS::Events::Connection".into(),
             change,
             client_token: "t".into(),

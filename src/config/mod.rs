@@ -2,6 +2,7 @@
 //! environment read into [`RawConfig`] (`sources`), then checked once into [`Config`], so later
 //! code never re-parses strings; `show` prints the effective configuration with secrets masked.
 
+pub mod accounts;
 mod show;
 pub mod sources;
 
@@ -27,7 +28,8 @@ pub const MIN_MESSAGE_SIZE: usize = 64 * 1024;
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: String,
-    pub regions: Vec<String>,
+    /// Unset: each account's profile region or `AWS_REGION`, else us-east-1.
+    pub regions: Option<Vec<String>>,
     pub max_connections: usize,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
@@ -44,6 +46,7 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     pub log: RawLog,
     pub tracing: RawTracing,
+    pub accounts: Vec<accounts::RawAccount>,
 }
 
 /// The Prometheus and health endpoints (`[metrics]`).
@@ -277,7 +280,7 @@ impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
             listen: "127.0.0.1:5433".into(),
-            regions: vec!["us-east-1".into()],
+            regions: None,
             max_connections: 256,
             shutdown_timeout: Duration::from_secs(10),
             aws: RawAws::default(),
@@ -293,6 +296,7 @@ impl Default for RawConfig {
             metrics: RawMetrics::default(),
             log: RawLog::default(),
             tracing: RawTracing::default(),
+            accounts: Vec::new(),
         }
     }
 }
@@ -376,7 +380,11 @@ pub enum DefaultRegions {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub regions: DefaultRegions,
+    /// `None`: each account's own (its `regions`, else its profile's region or `AWS_REGION`,
+    /// else us-east-1).
+    pub regions: Option<DefaultRegions>,
+    /// The accounts read; one named `default` when the file configures none.
+    pub accounts: Vec<accounts::AccountConfig>,
     pub max_connections: usize,
     pub shutdown_timeout: Duration,
     pub aws: RawAws,
@@ -423,23 +431,18 @@ impl Config {
             .listen
             .parse()
             .map_err(|e| Error::Config(format!("listen = {:?} is not an address like 127.0.0.1:5433: {e}", raw.listen)))?;
-        let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
-        let regions = if raw.regions.iter().any(|r| r == "*") {
-            DefaultRegions::All
-        } else {
-            if raw.regions.is_empty() {
-                return Err(Error::Config("regions is empty; name at least one region, or \"*\" for all".into()));
-            }
-            for r in &raw.regions {
-                if !registry.is_region(r) {
-                    return Err(Error::Config(format!(
-                        "regions: {r:?} is not an AWS region; valid regions are {}",
-                        registry.regions.join(", ")
-                    )));
-                }
-            }
-            DefaultRegions::List(raw.regions.clone())
-        };
+        let regions = raw
+            .regions
+            .as_deref()
+            .map(|r| accounts::check_regions(r, "regions"))
+            .transpose()
+            .map_err(Error::Config)?;
+        let accounts = accounts::check(&raw.accounts, raw.aws.profile.as_deref())?;
+        if !raw.accounts.is_empty() && raw.aws.profile.is_some() {
+            return Err(Error::Config(
+                "aws.profile and [[accounts]] are both set; give the profile to an account instead".into(),
+            ));
+        }
         let positive = |name: &str, v: usize| {
             if v == 0 {
                 Err(Error::Config(format!("{name} must be at least 1")))
@@ -497,6 +500,7 @@ impl Config {
         Ok(Config {
             listen,
             regions,
+            accounts,
             max_connections: raw.max_connections,
             shutdown_timeout: raw.shutdown_timeout,
             aws: raw.aws,
@@ -674,7 +678,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let raw = RawConfig {
-            regions: vec!["mars-1".into()],
+            regions: Some(vec!["mars-1".into()]),
             ..RawConfig::default()
         };
         let err = Config::from_raw(raw).unwrap_err().to_string();
@@ -684,7 +688,7 @@ mod tests {
         let err = toml::from_str::<RawConfig>("nope = 1").unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
         let raw: RawConfig = toml::from_str("regions = [\"*\"]").unwrap();
-        assert_eq!(Config::from_raw(raw).unwrap().regions, DefaultRegions::All);
+        assert_eq!(Config::from_raw(raw).unwrap().regions, Some(DefaultRegions::All));
     }
 
     #[test]

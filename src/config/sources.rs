@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(raw.listen, "127.0.0.1:6000", "the file's value stays");
         assert_eq!(raw.cache.ttl, std::time::Duration::from_secs(120));
         assert_eq!(raw.max_connections, 7);
-        assert_eq!(raw.regions, vec!["eu-west-1"]);
+        assert_eq!(raw.regions, Some(vec!["eu-west-1".to_string()]));
         assert_eq!(raw.aws.profile.as_deref(), Some("123"), "a string key takes digits as a string");
     }
 

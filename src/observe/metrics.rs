@@ -51,7 +51,7 @@ fn describe() {
     metrics::describe_histogram!(STATEMENT_DURATION, metrics::Unit::Seconds, "Statement run time, by kind.");
     metrics::describe_counter!(
         API_CALLS,
-        "Cloud Control calls, by operation, type, region and outcome (ok or the AWS error code)."
+        "Cloud Control calls, by operation, type, account, region and outcome (ok or the AWS error code)."
     );
     metrics::describe_histogram!(
         API_CALL_DURATION,
@@ -72,7 +72,7 @@ fn describe() {
     metrics::describe_gauge!(MUTATIONS_IN_FLIGHT, "Mutations submitted and not yet finished.");
     metrics::describe_gauge!(
         API_RATE_LIMIT,
-        "The adaptive limit on Cloud Control calls per second, by region; 0 while unlimited (no throttling)."
+        "The adaptive limit on Cloud Control calls per second, by account and region; 0 while unlimited (no throttling)."
     );
 }
 
@@ -89,12 +89,13 @@ fn sqlstate_class(code: &str) -> String {
 }
 
 /// One Cloud Control call ended (after its retries): `error` is AWS's code when it failed.
-pub fn api_call(operation: &'static str, type_name: &str, region: &str, error: Option<&str>, took: Duration) {
+pub fn api_call(operation: &'static str, type_name: &str, place: &crate::cloudcontrol::Place, error: Option<&str>, took: Duration) {
     counter!(
         API_CALLS,
         "operation" => operation,
         "type" => type_name.to_string(),
-        "region" => region.to_string(),
+        "account" => place.account.clone(),
+        "region" => place.region.clone(),
         "outcome" => error.unwrap_or("ok").to_string()
     )
     .increment(1);
@@ -109,9 +110,9 @@ pub fn api_attempt(operation: &str, throttled: bool) {
     }
 }
 
-/// A region's adaptive call rate limit; `None` (unlimited) is 0.
-pub fn api_rate_limit(region: &str, limit: Option<f64>) {
-    gauge!(API_RATE_LIMIT, "region" => region.to_string()).set(limit.unwrap_or(0.0));
+/// An (account, region)'s adaptive call rate limit; `None` (unlimited) is 0.
+pub fn api_rate_limit(place: &crate::cloudcontrol::Place, limit: Option<f64>) {
+    gauge!(API_RATE_LIMIT, "account" => place.account.clone(), "region" => place.region.clone()).set(limit.unwrap_or(0.0));
 }
 
 pub fn cache_lookup(kind: &'static str, hit: bool) {

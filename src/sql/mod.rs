@@ -225,6 +225,7 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
     let api_table = Arc::new(ApiRequestsTable { backend: backend.clone() });
     let calls_table = Arc::new(crate::catalog::system::api_calls(backend.calls.clone()));
     let cache_table = Arc::new(crate::catalog::system::cache(backend.api.clone()));
+    let accounts_table = Arc::new(crate::catalog::system::accounts(backend.accounts.clone(), backend.api.clone()));
     let settings_table = Arc::new(compat::pg_catalog::PgSettings { only_cloudpg: true });
     let system = vec![
         compat::relations::SystemTable {
@@ -250,6 +251,12 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
         },
         compat::relations::SystemTable {
             schema: SERVER_SCHEMA,
+            name: crate::catalog::system::ACCOUNTS,
+            arrow: accounts_table.schema(),
+            comment: "The AWS accounts this server reads: name, 12-digit id (STS GetCallerIdentity), credentials, regions".into(),
+        },
+        compat::relations::SystemTable {
+            schema: SERVER_SCHEMA,
             name: "settings",
             arrow: settings_table.schema(),
             comment: "cloudpg's own parameters as this session has them (SET changes them)".into(),
@@ -270,6 +277,9 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
         .map_err(Error::from)?;
     server
         .register_table(crate::catalog::system::CACHE.to_string(), cache_table)
+        .map_err(Error::from)?;
+    server
+        .register_table(crate::catalog::system::ACCOUNTS.to_string(), accounts_table)
         .map_err(Error::from)?;
     server.register_table("settings".to_string(), settings_table).map_err(Error::from)?;
     catalog.register_schema(SERVER_SCHEMA, Arc::new(server)).map_err(Error::from)?;

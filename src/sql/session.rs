@@ -235,13 +235,19 @@ impl Session {
     }
 
     /// WARNINGs for the failures the current statement went on without
-    /// (`cloudpg.on_error = 'warn'`), once each.
+    /// (`cloudpg.on_error = 'warn'`), and NOTICEs for regions it skipped, once each.
     pub fn take_warnings(&self) -> Vec<Notice> {
         self.scope
             .progress
             .take_warnings()
             .into_iter()
-            .map(|text| Notice::warning("01000", text))
+            .map(|(warning, text)| {
+                if warning {
+                    Notice::warning("01000", text)
+                } else {
+                    Notice::info(text)
+                }
+            })
             .collect()
     }
 

@@ -43,7 +43,8 @@ const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// The settings of one session.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub regions: DefaultRegions,
+    /// `None`: each account reads its own regions (they differ between accounts).
+    pub regions: Option<DefaultRegions>,
     /// `cloudpg.cache_ttl = 0`: every read goes to Cloud Control.
     pub bypass_cache: bool,
     /// `cloudpg.allow_bulk_mutations`: UPDATE/DELETE may select their resources by any WHERE.
@@ -237,7 +238,7 @@ impl Settings {
             )));
         }
         match name.as_str() {
-            "cloudpg.regions" => self.regions = parse_regions(&text)?,
+            "cloudpg.regions" => self.regions = Some(parse_regions(&text)?),
             "cloudpg.cache_ttl" => self.bypass_cache = parse_duration(&name, &text, Unit::Seconds)?.is_zero(),
             "cloudpg.allow_bulk_mutations" => self.allow_bulk = bool_setting(&name, &text)?,
             "cloudpg.nowait" => self.nowait = bool_setting(&name, &text)?,
@@ -371,8 +372,9 @@ impl Settings {
         }
         Some(match name.as_str() {
             "cloudpg.regions" => match &self.regions {
-                DefaultRegions::All => "*".to_string(),
-                DefaultRegions::List(l) => l.join(","),
+                Some(DefaultRegions::All) => "*".to_string(),
+                Some(DefaultRegions::List(l)) => l.join(","),
+                None => "per account".to_string(),
             },
             "cloudpg.cache_ttl" if self.bypass_cache => "0".into(),
             "cloudpg.cache_ttl" => format!("{}s", self.cache_ttl.as_secs()),
@@ -657,7 +659,7 @@ mod tests {
         s.set("cloudpg.regions", SetValue::Text("eu-west-1, us-east-1".into())).unwrap();
         assert_eq!(s.get("cloudpg.regions").unwrap(), "eu-west-1,us-east-1");
         s.set("cloudpg.regions", SetValue::Default).unwrap();
-        assert_eq!(s.get("cloudpg.regions").unwrap(), "us-east-1");
+        assert_eq!(s.get("cloudpg.regions").unwrap(), "per account", "the server configures no regions");
         s.set("TimeZone", SetValue::Text("Europe/Paris".into())).unwrap();
         assert_eq!(s.get("time zone").unwrap(), "Europe/Paris");
         let changed = s.reset_all();

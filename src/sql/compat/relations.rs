@@ -251,7 +251,7 @@ impl Relations {
                 .map(|c| Attribute {
                     name: c.name.clone(),
                     pg_type: PgTypeInfo::of_column(c.pg_type),
-                    not_null: matches!(c.source, ColumnSource::Region | ColumnSource::Identifier),
+                    not_null: matches!(c.source, ColumnSource::Region | ColumnSource::Account | ColumnSource::Identifier),
                     comment: (!c.description.is_empty()).then(|| c.description.clone()),
                 })
                 .collect();

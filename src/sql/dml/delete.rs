@@ -7,39 +7,46 @@ use datafusion::sql::sqlparser::ast::{Delete, FromTable};
 use super::target;
 use super::{column_expr, item, rows_of, select, values, Verb};
 use crate::catalog::TableDef;
-use crate::cloudcontrol::{Change, MutationRequest};
+use crate::cloudcontrol::{Change, MutationRequest, Place};
 use crate::error::{Error, Result};
 use crate::sql::Session;
 
 impl Session {
     pub(super) async fn plan_delete(&mut self, table: &TableDef, delete: &Delete) -> Result<Vec<MutationRequest>> {
-        let targets: Vec<(String, String)> = match target::named(delete.selection.as_ref()) {
+        let targets: Vec<(Place, String)> = match target::named(delete.selection.as_ref()) {
             Some(named) => {
-                let regions = self.named_regions(table, &named, Verb::Delete)?;
-                regions
+                let places = self.named_places(table, &named, Verb::Delete)?;
+                places
                     .iter()
-                    .flat_map(|r| named.identifiers.iter().map(move |id| (r.clone(), id.clone())))
+                    .flat_map(|p| named.identifiers.iter().map(move |id| (p.clone(), id.clone())))
                     .collect()
             }
             None => {
                 let from = match &delete.from {
                     FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t.first().cloned(),
                 };
-                let projection = vec![item(column_expr("region")), item(column_expr("identifier"))];
+                let projection = vec![
+                    item(column_expr("region")),
+                    item(column_expr("identifier")),
+                    item(column_expr("account")),
+                ];
                 let (_, batches) = self.query_batches(select(projection, from, delete.selection.clone())?).await?;
                 let rows = rows_of(&batches)?;
                 if !self.settings.allow_bulk {
                     return Err(bulk_refusal(Verb::Delete, table, &rows));
                 }
                 rows.iter()
-                    .map(|r| (values::text(&r[0]).unwrap_or_default(), values::text(&r[1]).unwrap_or_default()))
+                    .map(|r| {
+                        let text = |i: usize| values::text(&r[i]).unwrap_or_default();
+                        (Place::new(text(2), text(0)), text(1))
+                    })
                     .collect()
             }
         };
         Ok(targets
             .into_iter()
-            .map(|(region, identifier)| MutationRequest {
-                region,
+            .map(|(place, identifier)| MutationRequest {
+                place,
                 type_name: table.type_name().to_string(),
                 change: Change::Delete { identifier },
                 client_token: uuid::Uuid::new_v4().to_string(),

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{last_name, property_schema, resolve_field, rows_of, values, Field, Verb};
 use crate::catalog::TableDef;
-use crate::cloudcontrol::{Change, MutationRequest};
+use crate::cloudcontrol::{Change, MutationRequest, Place};
 use crate::error::{Error, Result};
 use crate::sql::Session;
 
@@ -66,7 +66,7 @@ impl Session {
         row: &[datafusion::common::ScalarValue],
     ) -> Result<(MutationRequest, Vec<String>)> {
         let mut desired = Map::new();
-        let (mut region, mut client_token, mut role_arn, mut type_version_id) = (None, None, None, None);
+        let (mut region, mut account, mut client_token, mut role_arn, mut type_version_id) = (None, None, None, None, None);
         for (field, value) in fields.iter().zip(row) {
             match field {
                 Field::Property { column, property } => {
@@ -80,21 +80,20 @@ impl Session {
                     }
                 }
                 Field::Region => region = values::text(value),
+                Field::Account => account = values::text(value),
                 Field::ClientToken => client_token = values::text(value),
                 Field::RoleArn => role_arn = values::text(value),
                 Field::TypeVersionId => type_version_id = values::text(value),
             }
         }
+        let account = self.mutation_account(account.as_ref().map(std::slice::from_ref))?;
         let region = match region {
-            Some(r) => {
-                self.check_region(table, &r)?;
-                r
-            }
-            None => self.default_region(table, Verb::Insert)?,
+            Some(r) => self.mutation_region(table, &r)?,
+            None => self.default_region(table, Verb::Insert, &account)?,
         };
         let lacking = missing_required(table, &desired);
         let request = MutationRequest {
-            region,
+            place: Place::new(account, region),
             type_name: table.type_name().to_string(),
             change: Change::Create {
                 desired_state: Value::Object(desired).to_string(),

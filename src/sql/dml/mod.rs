@@ -30,10 +30,11 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{Outcome, Output, Session};
 use crate::catalog::model::{
-    is_catalog_name, ColumnSource, PgType, SqlOperation, TableDef, TableKind, IDENTIFIER_ALIAS, REGION_COLUMN, SYSTEM_SCHEMAS,
+    is_catalog_name, ColumnSource, PgType, SqlOperation, TableDef, TableKind, ACCOUNT_COLUMN, IDENTIFIER_ALIAS, REGION_COLUMN,
+    SYSTEM_SCHEMAS,
 };
 use crate::cloudcontrol::requests::{RequestLog, TrackedRequest};
-use crate::cloudcontrol::{MutationRequest, ProgressEvent};
+use crate::cloudcontrol::{MutationRequest, Place, ProgressEvent};
 use crate::config::DefaultRegions;
 use crate::error::{AwsError, Error, Result};
 
@@ -86,7 +87,8 @@ impl Verb {
 /// What became of one row's request.
 #[derive(Debug, Clone)]
 pub struct RowOutcome {
-    pub region: String,
+    /// The account and region the request went to.
+    pub place: Place,
     pub event: ProgressEvent,
 }
 
@@ -95,6 +97,7 @@ pub struct RowOutcome {
 pub enum Field {
     Property { column: String, property: String },
     Region,
+    Account,
     ClientToken,
     RoleArn,
     TypeVersionId,
@@ -197,11 +200,15 @@ pub fn resolve_field(table: &TableDef, name: &str) -> Result<Field> {
     if lower == REGION_COLUMN {
         return Ok(Field::Region);
     }
+    if lower == ACCOUNT_COLUMN {
+        return Ok(Field::Account);
+    }
     let column_name = if lower == IDENTIFIER_ALIAS { "identifier" } else { lower.as_str() };
     if let Some(c) = table.column(column_name) {
         return match &c.source {
             ColumnSource::Property(p) => property(p),
             ColumnSource::Region => Ok(Field::Region),
+            ColumnSource::Account => Ok(Field::Account),
             ColumnSource::Identifier => Err(Error::GeneratedColumn {
                 message: format!("column \"identifier\" of {} is assigned by Cloud Control", table.qualified_name()),
                 hint: Some(format!(
@@ -390,7 +397,7 @@ impl Session {
             };
             // Write-only values (passwords, keys) are not shown, even to who typed them.
             let detail = crate::cloudcontrol::scrub::conceal(&detail, &crate::cloudcontrol::scrub::secrets_of(r));
-            format!("  {} in {}: {detail}", r.change.api_operation(), r.region)
+            format!("  {} in {}: {detail}", r.change.api_operation(), r.place)
         }));
         let mut out = super::meta::rows(&["QUERY PLAN"], lines.into_iter().map(|l| vec![l]).collect());
         if let Outcome::Rows { tag, counted, .. } = &mut out.result {
@@ -443,13 +450,19 @@ impl Session {
         )))
     }
 
-    /// The region a row without one goes to: the session's, when it has exactly one.
-    fn default_region(&self, table: &TableDef, verb: Verb) -> Result<String> {
-        match &self.settings.regions {
-            DefaultRegions::List(list) if list.len() == 1 => {
-                self.check_region(table, &list[0])?;
-                Ok(list[0].clone())
-            }
+    /// The account a mutation goes to: the one its row or WHERE clause names, or the
+    /// server's only one (42P10 listing them when there are several and none is named).
+    fn mutation_account(&self, named: Option<&[String]>) -> Result<String> {
+        Ok(self.engine.backend.accounts.for_mutation(named)?.name.clone())
+    }
+
+    /// The region a row without one goes to: the session's (else the account's), when it
+    /// has exactly one.
+    fn default_region(&self, table: &TableDef, verb: Verb, account: &str) -> Result<String> {
+        let own = self.engine.backend.accounts.get(account).map(|a| a.regions.clone());
+        let regions = self.settings.regions.clone().or(own).unwrap_or(DefaultRegions::All);
+        match &regions {
+            DefaultRegions::List(list) if list.len() == 1 => self.mutation_region(table, &list[0]),
             other => {
                 let regions = match other {
                     DefaultRegions::List(l) => l.join(", "),
@@ -470,6 +483,12 @@ impl Session {
         }
     }
 
+    /// The region a mutation named `region` is sent to, checked: a global type's home region.
+    fn mutation_region(&self, table: &TableDef, region: &str) -> Result<String> {
+        self.check_region(table, region)?;
+        Ok(resource_schemas::geography::home_of(table.type_name(), region).to_string())
+    }
+
     /// 22023 for a region that does not exist or where the type is not available.
     fn check_region(&self, table: &TableDef, region: &str) -> Result<()> {
         self.engine.backend.catalog.check_region(region)?;
@@ -482,18 +501,15 @@ impl Session {
         Ok(())
     }
 
-    /// The regions an UPDATE or DELETE that names its resources acts in: those of its WHERE
-    /// clause, or the session's one region.
-    fn named_regions(&self, table: &TableDef, named: &target::Named, verb: Verb) -> Result<Vec<String>> {
-        match &named.regions {
-            Some(list) => {
-                for r in list {
-                    self.check_region(table, r)?;
-                }
-                Ok(list.clone())
-            }
-            None => Ok(vec![self.default_region(table, verb)?]),
-        }
+    /// The places an UPDATE or DELETE that names its resources acts in: its WHERE clause's
+    /// account and regions, or the server's one account and the session's one region.
+    fn named_places(&self, table: &TableDef, named: &target::Named, verb: Verb) -> Result<Vec<Place>> {
+        let account = self.mutation_account(named.accounts.as_deref())?;
+        let regions = match &named.regions {
+            Some(list) => list.iter().map(|r| self.mutation_region(table, r)).collect::<Result<Vec<_>>>()?,
+            None => vec![self.default_region(table, verb, &account)?],
+        };
+        Ok(regions.into_iter().map(|r| Place::new(account.clone(), r)).collect())
     }
 
     /// Runs a query the statement needs (an INSERT's source, the rows an UPDATE reads). Each
@@ -576,7 +592,7 @@ impl Accepted {
             n if n < ACCEPTED_NOTICES => format!(
                 "{operation} of {} in {} accepted: ClientToken {}, RequestToken {} (SELECT * FROM cloudpg.requests \
                  WHERE client_token = '{}')",
-                tracked.type_name, tracked.region, tracked.client_token, latest.request_token, tracked.client_token
+                tracked.type_name, tracked.place, tracked.client_token, latest.request_token, tracked.client_token
             ),
             n if n == ACCEPTED_NOTICES => {
                 "more requests were accepted; their tokens are in cloudpg.requests (ORDER BY submitted_at DESC)".to_string()
@@ -597,7 +613,7 @@ async fn run_one(
     timeout: Duration,
     accepted: &Accepted,
 ) -> Result<Option<RowOutcome>> {
-    let region = request.region.clone();
+    let place = request.place.clone();
     let operation = request.change.api_operation();
     let tracked = log.submit(request, user).await?;
     accepted.tell(&tracked, operation);
@@ -614,7 +630,8 @@ async fn run_one(
             code,
             message,
             operation: operation.to_string(),
-            region: region.clone(),
+            account: place.account.clone(),
+            region: place.region.clone(),
             type_name: Some(tracked.type_name.clone()),
             request_token: Some(event.request_token.clone()),
         }))
@@ -631,7 +648,7 @@ async fn run_one(
             "RequestCancelled".into(),
             "the request was cancelled before it finished".into(),
         )),
-        _ => Ok(Some(RowOutcome { region, event })),
+        _ => Ok(Some(RowOutcome { place, event })),
     }
 }
 
@@ -642,7 +659,7 @@ fn timeout_error(tracked: &TrackedRequest, operation: &str, timeout: Duration) -
             "{operation} for {} in {} did not finish within {} (mutations.await_timeout); it goes on in Cloud Control \
              (RequestToken: {}, status {})",
             tracked.type_name,
-            tracked.region,
+            tracked.place,
             format_args!("{timeout:?}"),
             latest.request_token,
             latest.operation_status

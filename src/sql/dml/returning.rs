@@ -104,14 +104,14 @@ impl Session {
                     .engine
                     .backend
                     .api
-                    .get_cached(&o.region, table.type_name(), &identifier, true, &self.scope.budget)
+                    .get_cached(&o.place, table.type_name(), &identifier, true, &self.scope.budget)
                     .await?;
                 found.as_ref().as_ref().map(|r| r.properties.clone()).unwrap_or_default()
             }
             None => Arc::default(),
         };
         Ok(Row {
-            region: o.region.clone(),
+            place: Arc::new(o.place.clone()),
             identifier,
             properties,
             parents: Arc::default(),

@@ -11,7 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{visit_expressions, visit_expressions_mut, BinaryOperator, Expr, Statement, Value, ValueWithSpan};
 use datafusion::sql::sqlparser::tokenizer::Span;
 
-use crate::catalog::model::{IDENTIFIER_COLUMN, REGION_COLUMN};
+use crate::catalog::model::{ACCOUNT_COLUMN, IDENTIFIER_COLUMN, REGION_COLUMN};
 use crate::error::{Error, Result};
 use crate::sql::ast::conjuncts;
 
@@ -21,6 +21,8 @@ pub struct Named {
     pub identifiers: Vec<String>,
     /// `None` when the WHERE clause does not say; the session's region is used.
     pub regions: Option<Vec<String>>,
+    /// `None` when the WHERE clause does not say; the server's only account is used.
+    pub accounts: Option<Vec<String>>,
 }
 
 /// The resources `selection` names, or `None` when it is not only identifier/region equalities.
@@ -32,6 +34,7 @@ pub fn named(selection: Option<&Expr>) -> Option<Named> {
         let slot = match column.as_str() {
             IDENTIFIER_COLUMN => &mut identifiers,
             REGION_COLUMN => &mut out.regions,
+            ACCOUNT_COLUMN => &mut out.accounts,
             _ => return None,
         };
         match slot {
@@ -195,6 +198,7 @@ mod tests {
             Some(Named {
                 identifiers: vec!["vpc-1".into()],
                 regions: Some(vec!["us-east-1".into()]),
+                accounts: None,
             })
         );
         let w = where_of("DELETE FROM awscc.ec2.vpcs v WHERE (v.identifier IN ('a', 'b') OR identifier = 'c' OR identifier = 'a')");

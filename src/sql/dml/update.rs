@@ -12,7 +12,7 @@ use super::patch::{self, Assignment};
 use super::target::{self, Named};
 use super::{column_expr, item, last_name, property_schema, resolve_field, rows_of, select, values, Field, Verb};
 use crate::catalog::TableDef;
-use crate::cloudcontrol::{Change, MutationRequest};
+use crate::cloudcontrol::{Change, MutationRequest, Place};
 use crate::error::{Error, Result};
 use crate::sql::Session;
 
@@ -54,12 +54,12 @@ impl Session {
         row: &[ScalarValue],
         named: &Named,
     ) -> Result<Vec<MutationRequest>> {
-        let regions = self.named_regions(table, named, Verb::Update)?;
-        let many = regions.len() * named.identifiers.len() > 1;
+        let places = self.named_places(table, named, Verb::Update)?;
+        let many = places.len() * named.identifiers.len() > 1;
         let mut requests = Vec::new();
-        for region in &regions {
+        for place in &places {
             for id in &named.identifiers {
-                requests.extend(update_request(table, sets, row, None, region, id, many)?);
+                requests.extend(update_request(table, sets, row, None, place, id, many)?);
             }
         }
         Ok(requests)
@@ -80,7 +80,11 @@ impl Session {
                 _ => None,
             })
             .collect();
-        let mut projection = vec![item(column_expr("region")), item(column_expr("identifier"))];
+        let mut projection = vec![
+            item(column_expr("region")),
+            item(column_expr("identifier")),
+            item(column_expr("account")),
+        ];
         projection.extend(sets.iter().map(|(_, e)| item(e.clone())));
         projection.extend(current.iter().map(|c| item(column_expr(c))));
         let stmt = select(projection, Some(update.table.clone()), update.selection.clone())?;
@@ -92,10 +96,15 @@ impl Session {
         let many = rows.len() > 1;
         let mut requests = Vec::new();
         for row in &rows {
-            let (region, id) = (values::text(&row[0]).unwrap_or_default(), values::text(&row[1]).unwrap_or_default());
-            let vals = &row[2..2 + sets.len()];
-            let present: Vec<bool> = row[2 + sets.len()..].iter().map(|v| !v.is_null()).collect();
-            requests.extend(update_request(table, sets, vals, Some(&present), &region, &id, many)?);
+            let (region, id, account) = (
+                values::text(&row[0]).unwrap_or_default(),
+                values::text(&row[1]).unwrap_or_default(),
+                values::text(&row[2]).unwrap_or_default(),
+            );
+            let vals = &row[3..3 + sets.len()];
+            let present: Vec<bool> = row[3 + sets.len()..].iter().map(|v| !v.is_null()).collect();
+            let place = Place::new(account, region);
+            requests.extend(update_request(table, sets, vals, Some(&present), &place, &id, many)?);
         }
         Ok(requests)
     }
@@ -143,6 +152,13 @@ fn set_targets(table: &TableDef, update: &Update) -> Result<Vec<(SetTarget, Expr
 
 fn checked_field(table: &TableDef, field: Field) -> Result<Field> {
     match &field {
+        Field::Account => Err(Error::NotUpdatable {
+            message: format!(
+                "column \"account\" of {} cannot be updated: a resource stays in its account",
+                table.qualified_name()
+            ),
+            hint: Some("name the account in the WHERE clause instead: WHERE account = '…'".into()),
+        }),
         Field::Region => Err(Error::NotUpdatable {
             message: format!(
                 "column \"region\" of {} cannot be updated: a resource stays in its region",
@@ -174,7 +190,7 @@ fn update_request(
     sets: &[(SetTarget, Expr)],
     vals: &[ScalarValue],
     present: Option<&[bool]>,
-    region: &str,
+    place: &Place,
     identifier: &str,
     many: bool,
 ) -> Result<Option<MutationRequest>> {
@@ -200,7 +216,7 @@ fn update_request(
             SetTarget::Field(Field::ClientToken) => client_token = values::text(value),
             SetTarget::Field(Field::RoleArn) => role_arn = values::text(value),
             SetTarget::Field(Field::TypeVersionId) => type_version_id = values::text(value),
-            SetTarget::Field(Field::Region) => {}
+            SetTarget::Field(Field::Region | Field::Account) => {}
         }
     }
     if many && client_token.is_some() {
@@ -220,7 +236,7 @@ fn update_request(
         }
     };
     Ok(Some(MutationRequest {
-        region: region.to_string(),
+        place: place.clone(),
         type_name: table.type_name().to_string(),
         change: Change::Update {
             identifier: identifier.to_string(),

@@ -1,0 +1,267 @@
+//! The accounts a server reads, with the regions each reads by default, and the one decision
+//! of which (account, region) places a scan or a mutation calls: `WHERE account` / `region`,
+//! then the session's `cloudpg.regions`, then each account's own. Global types (IAM,
+//! Organizations, CloudFront, Route 53) are called once per account, in the home region of the
+//! account's partition.
+
+use resource_schemas::geography::{home_of, is_global_type, Partition};
+use resource_schemas::ResourceType;
+
+use crate::cloudcontrol::Place;
+use crate::config::DefaultRegions;
+use crate::error::Error;
+
+/// One account as scans see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub name: String,
+    /// Where its credentials come from (`profile prod`), for `cloudpg.accounts`.
+    pub source: String,
+    /// What it reads when neither the statement nor the session names regions.
+    pub regions: DefaultRegions,
+    /// The partition `"*"` expands in: that of its first region.
+    pub partition: Partition,
+}
+
+impl Account {
+    /// An account reading `regions` by default.
+    pub fn new(name: impl Into<String>, source: impl Into<String>, regions: DefaultRegions) -> Account {
+        let partition = match &regions {
+            DefaultRegions::List(list) => list.first().map_or(Partition::Aws, |r| Partition::of(r)),
+            DefaultRegions::All => Partition::Aws,
+        };
+        Account {
+            name: name.into(),
+            source: source.into(),
+            regions,
+            partition,
+        }
+    }
+}
+
+/// One place a scan calls; `optional` when it came from `"*"`, so a region the account has
+/// not enabled is skipped with a NOTICE instead of failing the statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPlace {
+    pub place: Place,
+    pub optional: bool,
+}
+
+/// Every account of the server, in configuration order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accounts {
+    list: Vec<Account>,
+}
+
+impl Accounts {
+    pub fn new(list: Vec<Account>) -> Accounts {
+        Accounts { list }
+    }
+
+    /// One account named `default` reading us-east-1: for tests and tools without AWS.
+    pub fn single_default() -> Accounts {
+        Accounts::new(vec![Account::new(
+            crate::config::accounts::DEFAULT_ACCOUNT,
+            "default credential chain",
+            DefaultRegions::List(vec!["us-east-1".into()]),
+        )])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Account> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Account> {
+        self.list.iter().find(|a| a.name == name)
+    }
+
+    fn names(&self) -> String {
+        self.list.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The accounts a statement reads: those it names (each must exist), else all.
+    pub fn chosen(&self, named: Option<&[String]>) -> Result<Vec<&Account>, Error> {
+        match named {
+            None => Ok(self.list.iter().collect()),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    self.get(n).ok_or_else(|| {
+                        Error::invalid_parameter(
+                            format!("account '{n}' is not configured"),
+                            Some(format!("configured accounts are {}", self.names())),
+                        )
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The one account a mutation goes to: the one it names, or the only one there is.
+    pub fn for_mutation(&self, named: Option<&[String]>) -> Result<&Account, Error> {
+        match named {
+            Some([one]) => Ok(self.chosen(Some(std::slice::from_ref(one)))?[0]),
+            Some(_) => Err(Error::MissingFilter {
+                message: "a mutation goes to one account; name exactly one".into(),
+                hint: Some(format!("configured accounts are {}", self.names())),
+            }),
+            None if self.list.len() == 1 => Ok(&self.list[0]),
+            None => Err(Error::MissingFilter {
+                message: format!("this server reads {} accounts; say which one the mutation is for", self.list.len()),
+                hint: Some(format!(
+                    "add account = '…' (INSERT: an account column; UPDATE/DELETE: WHERE account = '…'); configured accounts are {}",
+                    self.names()
+                )),
+            }),
+        }
+    }
+
+    /// The places a call that is not about one type (ListResourceRequests) goes to: each
+    /// chosen account's regions, `"*"` meaning `all_regions` of its partition.
+    pub fn region_places(
+        &self,
+        accounts: Option<&[String]>,
+        regions: Option<&[String]>,
+        session: Option<&DefaultRegions>,
+        all_regions: &[String],
+    ) -> Result<Vec<Place>, Error> {
+        let mut out = Vec::new();
+        for account in self.chosen(accounts)? {
+            let list: Vec<String> = match (regions, session.unwrap_or(&account.regions)) {
+                (Some(named), _) => named.to_vec(),
+                (None, DefaultRegions::List(list)) => list.clone(),
+                (None, DefaultRegions::All) => all_regions
+                    .iter()
+                    .filter(|r| Partition::of(r) == account.partition && !resource_schemas::geography::is_opt_in(r))
+                    .cloned()
+                    .collect(),
+            };
+            out.extend(list.into_iter().map(|r| Place::new(account.name.clone(), r)));
+        }
+        Ok(out)
+    }
+
+    /// The places a scan of `resource` calls. `regions`: the statement's; `session`: the
+    /// session's `cloudpg.regions` when it set one.
+    pub fn places(
+        &self,
+        resource: &ResourceType,
+        accounts: Option<&[String]>,
+        regions: Option<&[String]>,
+        session: Option<&DefaultRegions>,
+    ) -> Result<Vec<ScanPlace>, Error> {
+        let global = is_global_type(&resource.type_name);
+        let mut out: Vec<ScanPlace> = Vec::new();
+        for account in self.chosen(accounts)? {
+            let candidates: Vec<ScanPlace> = match (regions, session.unwrap_or(&account.regions)) {
+                // Named regions: a global type's rows are those of its home region.
+                (Some(named), _) => named
+                    .iter()
+                    .filter(|r| resource.exists_in(r) && (!global || home_of(&resource.type_name, r) == r.as_str()))
+                    .map(|r| ScanPlace {
+                        place: Place::new(account.name.clone(), r.clone()),
+                        optional: false,
+                    })
+                    .collect(),
+                (None, DefaultRegions::List(list)) => list
+                    .iter()
+                    .filter(|r| resource.exists_in(r))
+                    .map(|r| ScanPlace {
+                        place: Place::new(account.name.clone(), home_of(&resource.type_name, r)),
+                        optional: false,
+                    })
+                    .collect(),
+                (None, DefaultRegions::All) => resource
+                    .regions
+                    .iter()
+                    .filter(|r| Partition::of(r) == account.partition)
+                    .map(|r| ScanPlace {
+                        place: Place::new(account.name.clone(), home_of(&resource.type_name, r)),
+                        // A global type's home region is always enabled.
+                        optional: !global,
+                    })
+                    .collect(),
+            };
+            for c in candidates {
+                if !out.iter().any(|o| o.place == c.place) {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts() -> Accounts {
+        Accounts::new(vec![
+            Account::new(
+                "prod",
+                "profile prod",
+                DefaultRegions::List(vec!["us-east-1".into(), "eu-west-1".into()]),
+            ),
+            Account::new("dev", "profile dev", DefaultRegions::All),
+        ])
+    }
+
+    fn resource(name: &str) -> &'static ResourceType {
+        resource_schemas::Registry::shared().unwrap().get(name).unwrap()
+    }
+
+    fn places(p: &[ScanPlace]) -> Vec<String> {
+        p.iter().map(|p| format!("{}/{}", p.place.account, p.place.region)).collect()
+    }
+
+    #[test]
+    fn each_account_reads_its_own_regions_unless_told_otherwise() {
+        let a = accounts();
+        let vpc = resource("AWS::EC2::VPC");
+        let all = a.places(vpc, None, None, None).unwrap();
+        assert_eq!(places(&all[..2]), vec!["prod/us-east-1", "prod/eu-west-1"]);
+        let dev: Vec<&ScanPlace> = all.iter().filter(|p| p.place.account == "dev").collect();
+        assert!(
+            dev.len() > 20 && dev.iter().all(|p| p.optional && !p.place.region.starts_with("cn-")),
+            "{dev:?}"
+        );
+        let named = a.places(vpc, Some(&["dev".into()]), Some(&["eu-west-1".into()]), None).unwrap();
+        assert_eq!(places(&named), vec!["dev/eu-west-1"]);
+        let session = a
+            .places(vpc, None, None, Some(&DefaultRegions::List(vec!["ap-south-1".into()])))
+            .unwrap();
+        assert_eq!(places(&session), vec!["prod/ap-south-1", "dev/ap-south-1"]);
+        let e = a.places(vpc, Some(&["nope".into()]), None, None).unwrap_err();
+        assert!(e.hint().unwrap().contains("prod, dev"), "{e:?}");
+    }
+
+    #[test]
+    fn global_types_are_read_once_per_account_from_the_home_region() {
+        let a = accounts();
+        let roles = resource("AWS::IAM::Role");
+        let all = a.places(roles, None, None, None).unwrap();
+        assert_eq!(places(&all), vec!["prod/us-east-1", "dev/us-east-1"]);
+        assert!(all.iter().all(|p| !p.optional));
+        let elsewhere = a.places(roles, None, Some(&["eu-west-1".into()]), None).unwrap();
+        assert!(elsewhere.is_empty(), "rows of a global type are in its home region only");
+    }
+
+    #[test]
+    fn a_mutation_names_its_account_when_there_are_several() {
+        let a = accounts();
+        assert_eq!(a.for_mutation(Some(&["dev".into()])).unwrap().name, "dev");
+        let e = a.for_mutation(None).unwrap_err();
+        assert_eq!(e.sqlstate(), "42P10");
+        assert!(e.hint().unwrap().contains("prod, dev"));
+        assert_eq!(Accounts::single_default().for_mutation(None).unwrap().name, "default");
+    }
+}
