@@ -345,13 +345,20 @@ async fn account_sdk(
         loader = loader.endpoint_url(url);
     }
     let emulator_key = || aws_credential_types::Credentials::new("AKIDCLOUDPGEMULATOR", "emulator", None, None, "cloudpg-emulator");
+    // A named profile is the only source of its account's credentials: the standard chain
+    // would take AWS_ACCESS_KEY_ID from the environment first, and read another account.
+    let profile = |p: &str| {
+        aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(p)
+            .build()
+    };
     match (&account.credentials, target) {
-        (CredentialSource::Profile(p), _) => loader = loader.profile_name(p),
+        (CredentialSource::Profile(p), _) => loader = loader.profile_name(p).credentials_provider(profile(p)),
         // The emulator needs no real credentials: a fixed key is its default account.
         (CredentialSource::DefaultChain, Target::Emulator(_)) => loader = loader.credentials_provider(emulator_key()),
         (CredentialSource::DefaultChain, Target::Aws) => {}
         (CredentialSource::Role(role), _) => match (&role.source, target) {
-            (RoleSource::Profile(p), _) => loader = loader.profile_name(p),
+            (RoleSource::Profile(p), _) => loader = loader.profile_name(p).credentials_provider(profile(p)),
             (RoleSource::DefaultChain, Target::Emulator(_)) => loader = loader.credentials_provider(emulator_key()),
             (RoleSource::DefaultChain, Target::Aws) => {}
             (RoleSource::Account(from), _) => {
@@ -468,7 +475,7 @@ impl SdkApi {
     {
         let type_name = Some(type_name).filter(|t| !t.is_empty());
         if let Some(cause) = credentials_failure(&err) {
-            let chain = aws_smithy_types::error::display::DisplayErrorContext(cause).to_string();
+            let chain = credentials_cause(cause);
             let code = if chain.contains("AccessDenied") {
                 "AccessDenied"
             } else {
@@ -493,6 +500,28 @@ impl SdkApi {
             ),
         };
         Error::aws(code, message, operation, place, type_name)
+    }
+}
+
+/// Why credentials could not be had, in a line: STS's own code and message when it refused
+/// (AssumeRole), else the causes' chain, cut short (it can dump a whole HTTP response).
+fn credentials_cause(cause: &aws_credential_types::provider::error::CredentialsError) -> String {
+    type AssumeRoleFailure = SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError, aws_smithy_runtime_api::http::Response>;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(cause);
+    while let Some(e) = current {
+        if let Some(sts) = e.downcast_ref::<AssumeRoleFailure>() {
+            return format!(
+                "STS AssumeRole: {}: {}",
+                sts.code().unwrap_or("Unknown"),
+                sts.message().unwrap_or("no message")
+            );
+        }
+        current = e.source();
+    }
+    let chain = aws_smithy_types::error::display::DisplayErrorContext(cause).to_string();
+    match chain.char_indices().nth(400) {
+        Some((cut, _)) => format!("{}…", &chain[..cut]),
+        None => chain,
     }
 }
 

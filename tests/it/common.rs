@@ -124,8 +124,13 @@ impl Process {
     /// `cloudpg serve` against an emulator at `endpoint` (as against AWS, with fixed
     /// credentials), logging to `log`.
     pub fn serve_against(endpoint: &str, config: &str, log: &std::path::Path) -> Process {
+        Self::serve_against_with_env(endpoint, config, log, &[])
+    }
+
+    /// The same, with more environment variables (`AWS_CONFIG_FILE` for profiles).
+    pub fn serve_against_with_env(endpoint: &str, config: &str, log: &std::path::Path, env: &[(&str, &str)]) -> Process {
         let file = std::fs::File::create(log).unwrap();
-        Self::spawn(config, std::process::Stdio::from(file), Some("info"), &[], Some(endpoint))
+        Self::spawn_with_env(config, std::process::Stdio::from(file), Some("info"), &[], Some(endpoint), env)
     }
 
     /// The same, logging to `log` at `level` (a RUST_LOG filter).
@@ -148,6 +153,17 @@ impl Process {
     }
 
     fn spawn(config: &str, stderr: std::process::Stdio, level: Option<&str>, args: &[&str], endpoint: Option<&str>) -> Process {
+        Self::spawn_with_env(config, stderr, level, args, endpoint, &[])
+    }
+
+    fn spawn_with_env(
+        config: &str,
+        stderr: std::process::Stdio,
+        level: Option<&str>,
+        args: &[&str],
+        endpoint: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Process {
         use std::io::BufRead;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -162,7 +178,12 @@ impl Process {
                 .env("CLOUDPG_AWS__ENDPOINT_URL", url),
             None => command.args(["serve", "--emulator", "--listen", "127.0.0.1:0", "--config"]),
         };
-        command.arg(&path).args(args).stdout(std::process::Stdio::piped()).stderr(stderr);
+        command
+            .arg(&path)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr);
         if let Some(level) = level {
             command.env("RUST_LOG", level);
         }

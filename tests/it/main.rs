@@ -2,6 +2,7 @@
 //! one binary keeps the build fast): the server and the emulator on 127.0.0.1 port 0, driven
 //! through real clients and the raw protocol.
 
+mod accounts;
 mod catalog_cli;
 mod common;
 mod compat;

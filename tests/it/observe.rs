@@ -86,7 +86,7 @@ async fn metrics_and_health_endpoints() {
         "{text}"
     );
     assert_eq!(
-        s.get("cloudpg_api_calls_total{operation=\"ListResources\",type=\"AWS::EC2::VPC\",region=\"us-east-1\",outcome=\"ok\"}"),
+        s.get("cloudpg_api_calls_total{operation=\"ListResources\",type=\"AWS::EC2::VPC\",account=\"default\",region=\"us-east-1\",outcome=\"ok\"}"),
         Some(&1.0),
         "the second count came from the cache: {text}"
     );
