@@ -47,6 +47,21 @@ pub struct ScanPlace {
     pub optional: bool,
 }
 
+/// Which accounts a statement is about: those it names (`WHERE account`, an INSERT's
+/// `account` column), within those the session's user may use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chosen<'a> {
+    pub named: Option<&'a [String]>,
+    /// `[[auth.users]] accounts` of the session's user; `None`: every account.
+    pub allowed: Option<&'a [String]>,
+}
+
+impl Chosen<'_> {
+    fn allows(&self, name: &str) -> bool {
+        self.allowed.is_none_or(|a| a.iter().any(|n| n == name))
+    }
+}
+
 /// Every account of the server, in configuration order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accounts {
@@ -87,38 +102,47 @@ impl Accounts {
         self.list.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
     }
 
-    /// The accounts a statement reads: those it names (each must exist), else all.
-    pub fn chosen(&self, named: Option<&[String]>) -> Result<Vec<&Account>, Error> {
-        match named {
-            None => Ok(self.list.iter().collect()),
+    /// The accounts a statement reads: those it names (each must exist, and be one the user
+    /// may use: 42501 otherwise), else all the user may use.
+    pub fn chosen(&self, chosen: Chosen) -> Result<Vec<&Account>, Error> {
+        match chosen.named {
+            None => Ok(self.list.iter().filter(|a| chosen.allows(&a.name)).collect()),
             Some(names) => names
                 .iter()
-                .map(|n| {
-                    self.get(n).ok_or_else(|| {
-                        Error::invalid_parameter(
-                            format!("account '{n}' is not configured"),
-                            Some(format!("configured accounts are {}", self.names())),
-                        )
-                    })
+                .map(|n| match self.get(n) {
+                    None => Err(Error::invalid_parameter(
+                        format!("account '{n}' is not configured"),
+                        Some(format!("configured accounts are {}", self.names())),
+                    )),
+                    Some(_) if !chosen.allows(n) => Err(Error::PermissionDenied(format!(
+                        "permission denied for account '{n}': this user may use {}",
+                        chosen.allowed.unwrap_or_default().join(", ")
+                    ))),
+                    Some(a) => Ok(a),
                 })
                 .collect(),
         }
     }
 
-    /// The one account a mutation goes to: the one it names, or the only one there is.
-    pub fn for_mutation(&self, named: Option<&[String]>) -> Result<&Account, Error> {
-        match named {
-            Some([one]) => Ok(self.chosen(Some(std::slice::from_ref(one)))?[0]),
+    /// The one account a mutation goes to: the one it names, or the only one there is (of
+    /// those the user may use).
+    pub fn for_mutation(&self, chosen: Chosen) -> Result<&Account, Error> {
+        let usable = self.chosen(Chosen { named: None, ..chosen })?;
+        let names = usable.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
+        match chosen.named {
+            Some([one]) => Ok(self.chosen(Chosen {
+                named: Some(std::slice::from_ref(one)),
+                ..chosen
+            })?[0]),
             Some(_) => Err(Error::MissingFilter {
                 message: "a mutation goes to one account; name exactly one".into(),
-                hint: Some(format!("configured accounts are {}", self.names())),
+                hint: Some(format!("accounts are {names}")),
             }),
-            None if self.list.len() == 1 => Ok(&self.list[0]),
+            None if usable.len() == 1 => Ok(usable[0]),
             None => Err(Error::MissingFilter {
-                message: format!("this server reads {} accounts; say which one the mutation is for", self.list.len()),
+                message: format!("this server reads {} accounts; say which one the mutation is for", usable.len()),
                 hint: Some(format!(
-                    "add account = '…' (INSERT: an account column; UPDATE/DELETE: WHERE account = '…'); configured accounts are {}",
-                    self.names()
+                    "add account = '…' (INSERT: an account column; UPDATE/DELETE: WHERE account = '…'); accounts are {names}"
                 )),
             }),
         }
@@ -128,7 +152,7 @@ impl Accounts {
     /// chosen account's regions, `"*"` meaning `all_regions` of its partition.
     pub fn region_places(
         &self,
-        accounts: Option<&[String]>,
+        accounts: Chosen,
         regions: Option<&[String]>,
         session: Option<&DefaultRegions>,
         all_regions: &[String],
@@ -154,7 +178,7 @@ impl Accounts {
     pub fn places(
         &self,
         resource: &ResourceType,
-        accounts: Option<&[String]>,
+        accounts: Chosen,
         regions: Option<&[String]>,
         session: Option<&DefaultRegions>,
     ) -> Result<Vec<ScanPlace>, Error> {
@@ -227,41 +251,76 @@ mod tests {
     fn each_account_reads_its_own_regions_unless_told_otherwise() {
         let a = accounts();
         let vpc = resource("AWS::EC2::VPC");
-        let all = a.places(vpc, None, None, None).unwrap();
+        let all = a.places(vpc, Chosen::default(), None, None).unwrap();
         assert_eq!(places(&all[..2]), vec!["prod/us-east-1", "prod/eu-west-1"]);
         let dev: Vec<&ScanPlace> = all.iter().filter(|p| p.place.account == "dev").collect();
         assert!(
             dev.len() > 20 && dev.iter().all(|p| p.optional && !p.place.region.starts_with("cn-")),
             "{dev:?}"
         );
-        let named = a.places(vpc, Some(&["dev".into()]), Some(&["eu-west-1".into()]), None).unwrap();
+        let dev = ["dev".to_string()];
+        let named = a.places(vpc, named_(&dev), Some(&["eu-west-1".into()]), None).unwrap();
         assert_eq!(places(&named), vec!["dev/eu-west-1"]);
         let session = a
-            .places(vpc, None, None, Some(&DefaultRegions::List(vec!["ap-south-1".into()])))
+            .places(vpc, Chosen::default(), None, Some(&DefaultRegions::List(vec!["ap-south-1".into()])))
             .unwrap();
         assert_eq!(places(&session), vec!["prod/ap-south-1", "dev/ap-south-1"]);
-        let e = a.places(vpc, Some(&["nope".into()]), None, None).unwrap_err();
+        let e = a.places(vpc, named_(&["nope".to_string()]), None, None).unwrap_err();
         assert!(e.hint().unwrap().contains("prod, dev"), "{e:?}");
+    }
+
+    fn named_(names: &[String]) -> Chosen<'_> {
+        Chosen {
+            named: Some(names),
+            allowed: None,
+        }
+    }
+
+    #[test]
+    fn a_user_reads_and_changes_only_the_accounts_it_may_use() {
+        let a = accounts();
+        let vpc = resource("AWS::EC2::VPC");
+        let only_dev = ["dev".to_string()];
+        let mine = Chosen {
+            named: None,
+            allowed: Some(&only_dev),
+        };
+        let all = a.places(vpc, mine, Some(&["us-east-1".into()]), None).unwrap();
+        assert_eq!(places(&all), vec!["dev/us-east-1"]);
+        let prod = ["prod".to_string()];
+        let e = a
+            .places(
+                vpc,
+                Chosen {
+                    named: Some(&prod),
+                    ..mine
+                },
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e.sqlstate(), "42501");
+        assert_eq!(a.for_mutation(mine).unwrap().name, "dev", "the one account the user may use");
     }
 
     #[test]
     fn global_types_are_read_once_per_account_from_the_home_region() {
         let a = accounts();
         let roles = resource("AWS::IAM::Role");
-        let all = a.places(roles, None, None, None).unwrap();
+        let all = a.places(roles, Chosen::default(), None, None).unwrap();
         assert_eq!(places(&all), vec!["prod/us-east-1", "dev/us-east-1"]);
         assert!(all.iter().all(|p| !p.optional));
-        let elsewhere = a.places(roles, None, Some(&["eu-west-1".into()]), None).unwrap();
+        let elsewhere = a.places(roles, Chosen::default(), Some(&["eu-west-1".into()]), None).unwrap();
         assert!(elsewhere.is_empty(), "rows of a global type are in its home region only");
     }
 
     #[test]
     fn a_mutation_names_its_account_when_there_are_several() {
         let a = accounts();
-        assert_eq!(a.for_mutation(Some(&["dev".into()])).unwrap().name, "dev");
-        let e = a.for_mutation(None).unwrap_err();
+        assert_eq!(a.for_mutation(named_(&["dev".to_string()])).unwrap().name, "dev");
+        let e = a.for_mutation(Chosen::default()).unwrap_err();
         assert_eq!(e.sqlstate(), "42P10");
         assert!(e.hint().unwrap().contains("prod, dev"));
-        assert_eq!(Accounts::single_default().for_mutation(None).unwrap().name, "default");
+        assert_eq!(Accounts::single_default().for_mutation(Chosen::default()).unwrap().name, "default");
     }
 }

@@ -14,6 +14,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use serde_json::{Map, Value};
 
+use super::accounts::Chosen;
 use super::fanout::{self, FanOut};
 use super::model::{Catalog, ColumnSource, TableDef, TableKind};
 use super::pushdown;
@@ -53,6 +54,8 @@ pub struct QuerySettings {
     /// The statement's span: scans run on tasks of their own, and their spans (with the API
     /// calls under them) belong to the statement.
     pub span: tracing::Span,
+    /// The accounts the session's user may read; `None`: all.
+    pub accounts: Option<Arc<[String]>>,
 }
 
 impl QuerySettings {
@@ -69,6 +72,7 @@ impl QuerySettings {
                 progress: Arc::default(),
                 warn_on_error: false,
                 span: tracing::Span::current(),
+                accounts: None,
             })
     }
 }
@@ -220,7 +224,10 @@ pub fn plan_scan(
     }
     let mut places = backend.accounts.places(
         table.resource,
-        pushed.accounts.as_deref(),
+        Chosen {
+            named: pushed.accounts.as_deref(),
+            allowed: settings.accounts.as_deref(),
+        },
         pushed.regions.as_deref(),
         settings.regions.as_ref(),
     )?;

@@ -169,7 +169,10 @@ impl ApiRequestsTable {
             catalog.check_region(r)?;
         }
         self.backend.accounts.region_places(
-            eq.get("account").map(Vec::as_slice),
+            super::accounts::Chosen {
+                named: eq.get("account").map(Vec::as_slice),
+                allowed: settings.accounts.as_deref(),
+            },
             eq.get("region").map(Vec::as_slice),
             settings.regions.as_ref(),
             &catalog.registry.regions,

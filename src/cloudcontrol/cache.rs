@@ -141,6 +141,11 @@ impl CachedApi {
         known.contains_key(place)
     }
 
+    /// Whether the configuration has an account of this name.
+    pub fn has_account(&self, account: &str) -> bool {
+        self.inner.has_account(account)
+    }
+
     /// The 12-digit id of a configured account.
     pub async fn account_id(&self, account: &str) -> Result<String> {
         self.inner.account_id(account).await

@@ -592,6 +592,10 @@ impl ResourceApi for SdkApi {
         self.timed("GetResource", type_name, place, span, attempt).await
     }
 
+    fn has_account(&self, account: &str) -> bool {
+        self.accounts.contains_key(account)
+    }
+
     async fn account_id(&self, account: &str) -> Result<String> {
         if let Some(id) = self.account_ids.lock().unwrap_or_else(|p| p.into_inner()).get(account) {
             return Ok(id.clone());

@@ -108,6 +108,9 @@ pub trait ResourceApi: Send + Sync {
     /// The 12-digit id of a configured account (STS GetCallerIdentity, asked once).
     async fn account_id(&self, account: &str) -> Result<String>;
 
+    /// Whether the configuration has an account of this name.
+    fn has_account(&self, account: &str) -> bool;
+
     /// CreateResource, UpdateResource or DeleteResource: the first progress event.
     async fn mutate(&self, request: &MutationRequest) -> Result<ProgressEvent>;
 

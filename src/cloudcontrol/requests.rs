@@ -307,6 +307,17 @@ impl RequestLog {
             show(event);
             return false;
         }
+        if !self.api.has_account(&s.account) {
+            event.operation_status = UNKNOWN_STATUS.into();
+            event.error_code = Some("NeedsDecision".into());
+            event.status_message = Some(format!(
+                "the request was sent as account {:?}, which the configuration no longer has: add it back to \
+                 [[accounts]] and restart to let cloudpg finish it, or check {} in that account yourself",
+                s.account, s.type_name
+            ));
+            show(event);
+            return false;
+        }
         if !event.request_token.is_empty() {
             event.operation_status = "IN_PROGRESS".into();
             let tracked = show(event);

@@ -490,6 +490,17 @@ impl Config {
             None => None,
         };
         let auth = check_auth(&raw.auth)?;
+        for user in &auth.users {
+            for name in user.accounts.iter().flatten() {
+                if !accounts.iter().any(|a| &a.name == name) {
+                    return Err(Error::Config(format!(
+                        "auth.users {:?}: accounts names {name:?}, which is not one of the configured accounts ({})",
+                        user.name,
+                        accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+        }
         check_tls(&raw.tls)?;
         check_tracing(&raw.tracing)?;
         if raw.mutations.poll_initial.is_zero() || raw.mutations.poll_max < raw.mutations.poll_initial {

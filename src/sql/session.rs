@@ -41,6 +41,8 @@ pub struct Session {
     pub database: String,
     /// What the authenticated user may do.
     pub role: Role,
+    /// The accounts the user may read and change (`[[auth.users]] accounts`); `None`: all.
+    pub(crate) accounts: Option<Arc<[String]>>,
     /// What the statement running now may use.
     pub(crate) scope: Scope,
     /// The session as its catalog functions see it.
@@ -82,6 +84,15 @@ impl Session {
         let view = SessionView::new(user, &settings, engine.lookup.clone());
         let engine_activity = engine.activity.join(user, database);
         compat::install_session(&ctx, &view);
+        let accounts = engine
+            .backend
+            .config
+            .auth
+            .users
+            .iter()
+            .find(|u| u.name == user)
+            .and_then(|u| u.accounts.as_deref())
+            .map(Arc::from);
         Session {
             ctx,
             view,
@@ -90,6 +101,7 @@ impl Session {
             engine,
             settings,
             transaction: Transaction::default(),
+            accounts,
             user: user.to_string(),
             database: database.to_string(),
             role,
@@ -534,6 +546,7 @@ impl Session {
             progress: self.scope.progress.clone(),
             warn_on_error: self.settings.warn_on_error,
             span: tracing::Span::current(),
+            accounts: self.accounts.clone(),
         };
         self.view.refresh(&self.settings);
         let mut state = self.ctx.state();

@@ -366,6 +366,59 @@ fn resource_regions_enabled(type_name: &str) -> usize {
         .count()
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_emulator_serves_profile_accounts_and_users_see_only_their_accounts() {
+    let profiles = Profiles::write();
+    let config = "regions = [\"us-east-1\"]\n[cache]\nttl = \"0s\"\n[mutations]\nallow = true\njournal = \"off\"\n\
+                  [auth]\nmethod = \"trust\"\n\
+                  [[auth.users]]\nname = \"devonly\"\npassword_env = \"DEVONLY_PASSWORD\"\nrole = \"writer\"\naccounts = [\"dev\"]\n\n\
+                  [[auth.users]]\nname = \"admin\"\npassword_env = \"DEVONLY_PASSWORD\"\n\n\
+                  [[accounts]]\nname = \"prod\"\nprofile = \"prod\"\n\n[[accounts]]\nname = \"dev\"\nprofile = \"dev\"\n"
+        .to_string();
+    let env = profiles.env();
+    let process = tokio::task::spawn_blocking(move || {
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.push(("DEVONLY_PASSWORD", "unused-with-trust"));
+        Process::serve_with_env(&config, &env)
+    })
+    .await
+    .unwrap();
+    let as_user = |user: &str| format!("host=127.0.0.1 port={} user={user} dbname=awscc", process.addr.port());
+    let (c, connection) = tokio_postgres::connect(&as_user("admin"), NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let ids = rows(&c, "SELECT name, account_id FROM cloudpg.accounts ORDER BY name")
+        .await
+        .unwrap();
+    assert_eq!(column(&ids, 1), vec![Some("222222222222".into()), Some("111111111111".into())]);
+    let both = rows(&c, "SELECT DISTINCT account FROM awscc.ec2.vpcs_list_only ORDER BY 1")
+        .await
+        .unwrap();
+    assert_eq!(column(&both, 0), vec![Some("dev".into()), Some("prod".into())]);
+
+    let (d, connection) = tokio_postgres::connect(&as_user("devonly"), NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let mine = rows(&d, "SELECT DISTINCT account FROM awscc.ec2.vpcs_list_only").await.unwrap();
+    assert_eq!(column(&mine, 0), vec![Some("dev".into())]);
+    let (code, message, _) = db_error(
+        d.simple_query("SELECT * FROM awscc.ec2.vpcs_list_only WHERE account = 'prod'")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "42501", "{message}");
+    assert!(message.contains("'prod'") && message.contains("dev"), "{message}");
+    // With one account it may use, a mutation needs no account named.
+    d.simple_query("INSERT INTO awscc.logs.log_groups (log_group_name) VALUES ('devonly-group')")
+        .await
+        .unwrap();
+    let made = rows(
+        &c,
+        "SELECT account FROM awscc.logs.log_groups_list_only WHERE log_group_name = 'devonly-group'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(column(&made, 0), vec![Some("dev".into())]);
+}
+
 #[test]
 fn account_configs_that_cannot_work_stop_the_server_naming_the_account() {
     let cases = [
@@ -376,6 +429,11 @@ fn account_configs_that_cannot_work_stop_the_server_naming_the_account() {
         ),
         ("[[accounts]]\nname = \"dev\"\nregions = [\"us-east-7\"]\n", "\"dev\"", "us-east-7"),
         ("[[accounts]]\nname = \"ops\"\n\n[[accounts]]\nname = \"ops\"\n", "\"ops\"", "twice"),
+        (
+            "[[auth.users]]\nname = \"u\"\npassword_env = \"HOME\"\naccounts = [\"qa\"]\n\n[[accounts]]\nname = \"ops\"\n",
+            "\"qa\"",
+            "not one of the configured accounts",
+        ),
     ];
     for (config, account, why) in cases {
         let dir = std::env::temp_dir().join(format!("cloudpg-bad-account-{}", uuid::Uuid::new_v4()));

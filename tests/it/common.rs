@@ -121,6 +121,11 @@ impl Process {
         Self::spawn(config, std::process::Stdio::null(), None, &[], None)
     }
 
+    /// `cloudpg serve --emulator` with more environment variables (`AWS_CONFIG_FILE`).
+    pub fn serve_with_env(config: &str, env: &[(&str, &str)]) -> Process {
+        Self::spawn_with_env(config, std::process::Stdio::null(), None, &[], None, env)
+    }
+
     /// `cloudpg serve` against an emulator at `endpoint` (as against AWS, with fixed
     /// credentials), logging to `log`.
     pub fn serve_against(endpoint: &str, config: &str, log: &std::path::Path) -> Process {

@@ -221,6 +221,11 @@ async fn unacknowledged_requests_are_resent_unless_their_token_expired() {
             submitted("done", &test_cidr(3), now - 120.0),
             finished,
             submitted_body("refused", "{\"NoSuchProperty\":1}", now - 30.0),
+            {
+                let mut elsewhere = submitted("gone", &test_cidr(4), now - 30.0);
+                elsewhere["account"] = serde_json::json!("retired");
+                elsewhere
+            },
         ]),
     )
     .unwrap();
@@ -266,6 +271,15 @@ async fn unacknowledged_requests_are_resent_unless_their_token_expired() {
     assert!(
         message.contains("ClientToken expired") && message.contains("AWS::EC2::VPC"),
         "{message}"
+    );
+    // Sent as an account the configuration no longer has: not resent anywhere, and said so.
+    let (status, code, message) = &by_token["gone"];
+    assert_eq!((status.as_str(), code.as_deref()), ("UNKNOWN", Some("NeedsDecision")));
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("\"retired\"") && m.contains("no longer has")),
+        "{message:?}"
     );
     let (_, code, message) = &by_token["refused"];
     assert!(

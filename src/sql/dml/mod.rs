@@ -453,7 +453,11 @@ impl Session {
     /// The account a mutation goes to: the one its row or WHERE clause names, or the
     /// server's only one (42P10 listing them when there are several and none is named).
     fn mutation_account(&self, named: Option<&[String]>) -> Result<String> {
-        Ok(self.engine.backend.accounts.for_mutation(named)?.name.clone())
+        let chosen = crate::catalog::accounts::Chosen {
+            named,
+            allowed: self.accounts.as_deref(),
+        };
+        Ok(self.engine.backend.accounts.for_mutation(chosen)?.name.clone())
     }
 
     /// The region a row without one goes to: the session's (else the account's), when it
