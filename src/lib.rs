@@ -15,9 +15,11 @@
 //! - [`config`]: the TOML configuration, read and checked once.
 //! - [`auth`]: users, password verifiers, the server side of SCRAM, roles, login throttling.
 //! - [`catalog`]: resource schemas as tables (names, columns, types, supported statements),
-//!   their DataFusion providers, filter pushdown and the scan that calls Cloud Control.
+//!   their DataFusion providers, filter pushdown, the accounts and regions a statement calls,
+//!   and the scan that calls Cloud Control.
 //! - [`cloudcontrol`]: the only module that knows the AWS SDK: the `ResourceApi` trait, the SDK
-//!   client with retries and limits, the cache, and the log that tracks every mutation.
+//!   clients per account and region (credentials, STS roles) with retries and limits, the
+//!   cache, and the log that tracks every mutation.
 //! - [`error`]: the one error type and its SQLSTATE map.
 //! - [`fuzzing`]: entry points for hostile input, for `fuzz/` and the suite's replay.
 

@@ -1,8 +1,9 @@
 //! Resource schemas as SQL tables: naming (`naming`), table and column definitions (`model`),
 //! the person-readable description of a table (`describe`), Arrow schemas and batches
-//! (`arrow`), DataFusion providers (`provider`), filter pushdown decisions (`pushdown`) and
-//! the scan that turns them into Cloud Control calls (`scan`), and the tables of mutation
-//! requests (`requests`: `cloudpg.requests`, `awscc.cloudcontrol.resource_requests`).
+//! (`arrow`), DataFusion providers (`provider`), filter pushdown decisions (`pushdown`), which
+//! accounts and regions a statement calls (`accounts`), the scan that turns them into Cloud
+//! Control calls (`scan`), and the tables of mutation requests (`requests`:
+//! `cloudpg.requests`, `awscc.cloudcontrol.resource_requests`).
 
 pub mod accounts;
 pub mod arrow;

@@ -451,3 +451,51 @@ fn account_configs_that_cannot_work_stop_the_server_naming_the_account() {
         assert!(stderr.contains(account) && stderr.contains(why), "{config}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_account_throttled_does_not_slow_or_fail_another() {
+    let mut emulator_config = EmulatorConfig::default();
+    emulator_config.faults.rules.insert(
+        "111111111111".into(),
+        cloudpg_emulator::FaultRule {
+            throttle: Some(1.0),
+            ..Default::default()
+        },
+    );
+    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), emulator_config).await.unwrap();
+    let profiles = Profiles::write();
+    let config = two_accounts(r#"["us-east-1"]"#).replace(
+        "[mutations]",
+        "[api]\nmax_attempts = 4\ninitial_backoff = \"10ms\"\nmax_backoff = \"50ms\"\n[mutations]",
+    );
+    let (process, _log) = start_server(&emu, &profiles, &config).await;
+    let (c, mut notices) =
+        crate::common::client_with_notices(&format!("host=127.0.0.1 port={} user=postgres dbname=awscc", process.addr.port())).await;
+    let (code, message, _) = db_error(c.simple_query("SELECT count(*) FROM awscc.ec2.vpcs_list_only").await.unwrap_err());
+    assert_eq!(code, "53400", "{message}");
+    assert!(message.contains("account prod"), "{message}");
+    c.simple_query("SET cloudpg.on_error = 'warn'").await.unwrap();
+    let by_account = rows(&c, "SELECT account, count(*) FROM awscc.ec2.vpcs_list_only GROUP BY 1")
+        .await
+        .unwrap();
+    assert_eq!(column(&by_account, 0), vec![Some("dev".into())]);
+    let warnings: Vec<String> = std::iter::from_fn(|| notices.try_recv().ok())
+        .map(|n| n.message().to_string())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("account prod") && w.contains("Throttling")),
+        "{warnings:?}"
+    );
+    // dev's calls went through at their first attempt, with no limit learnt from prod's throttling.
+    let dev_calls = rows(&c, "SELECT attempts, rate_limit FROM cloudpg.api_calls WHERE account = 'dev'")
+        .await
+        .unwrap();
+    assert!(!dev_calls.is_empty());
+    assert!(
+        column(&dev_calls, 0).iter().all(|a| a.as_deref() == Some("1")),
+        "{:?}",
+        column(&dev_calls, 0)
+    );
+    assert!(column(&dev_calls, 1).iter().all(Option::is_none), "{:?}", column(&dev_calls, 1));
+    emu.shutdown().await;
+}
