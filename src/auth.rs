@@ -300,6 +300,8 @@ pub struct User {
     pub role: Role,
     /// Accounts the user may use; `None` for all.
     pub accounts: Option<Vec<String>>,
+    /// Cloud Control calls per minute the user's statements may make; `None`: no budget.
+    pub max_calls_per_minute: Option<u32>,
 }
 
 /// The users of the server and how they log in.

@@ -82,6 +82,9 @@ pub enum Error {
     /// A statement would make more Cloud Control calls than `cloudpg.max_api_calls`.
     #[error("{message}")]
     TooManyCalls { message: String },
+    /// A user's budget of Cloud Control calls per minute is spent.
+    #[error("{message}")]
+    BudgetSpent { message: String, hint: Option<String> },
     #[error("out of memory: {0}")]
     OutOfMemory(String),
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
@@ -242,6 +245,7 @@ impl Error {
             Error::Canceled | Error::StatementTimeout => "57014",
             Error::TooComplex(_) => "54001",
             Error::TooManyCalls { .. } => "54000",
+            Error::BudgetSpent { .. } => "53400",
             Error::OutOfMemory(_) => "53200",
             Error::InFailedTransaction => "25P02",
             Error::NoActiveTransaction(_) => "25P01",
@@ -295,7 +299,8 @@ impl Error {
             | Error::NotUpdatable { hint, .. }
             | Error::ObjectState { hint, .. }
             | Error::WrongObjectType { hint, .. }
-            | Error::Timeout { hint, .. } => hint.clone(),
+            | Error::Timeout { hint, .. }
+            | Error::BudgetSpent { hint, .. } => hint.clone(),
             Error::Aws(e) if e.request_token.is_some() => Some(format!(
                 "the request is listed in cloudpg.requests: SELECT * FROM cloudpg.requests WHERE request_token = '{}'",
                 e.request_token.as_deref().unwrap_or_default()

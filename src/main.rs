@@ -144,6 +144,19 @@ enum CatalogCommand {
         /// `awscc.ec2.instance_connect_endpoints` (the `awscc.`/`aws.` prefix is optional).
         table: String,
     },
+    /// Print the IAM policy (JSON) the chosen tables need: Cloud Control's actions and each
+    /// type's handler permissions. Without --service or --table: every table.
+    IamPolicy {
+        /// Only what SELECT needs (the read and list handlers).
+        #[arg(long)]
+        read_only: bool,
+        /// Every table of these services (schemas), e.g. `--service ec2 --service s3`.
+        #[arg(long = "service")]
+        services: Vec<String>,
+        /// These tables, e.g. `--table ec2.vpcs`.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -418,6 +431,19 @@ fn run_catalog(command: CatalogCommand) -> anyhow::Result<()> {
                 })
             })?;
             describe::describe_text(t)
+        }
+        CatalogCommand::IamPolicy {
+            read_only,
+            services,
+            tables,
+        } => {
+            let scope = cloudpg::catalog::policy::PolicyScope {
+                read_only,
+                services,
+                tables,
+            };
+            let policy = cloudpg::catalog::policy::iam_policy(&catalog, &scope).map_err(with_hint)?;
+            format!("{}\n", serde_json::to_string_pretty(&policy)?)
         }
     };
     print_stdout(&text).context("writing to standard output")

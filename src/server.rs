@@ -19,6 +19,7 @@ use crate::cloudcontrol::client::{SdkApi, Target};
 use crate::cloudcontrol::journal::Journal;
 use crate::cloudcontrol::requests::{PollSettings, RequestLog};
 use crate::cloudcontrol::scrub::Scrubber;
+use crate::cloudcontrol::usage::Usage;
 use crate::config::{Config, DefaultRegions};
 use crate::error::{Error, Result};
 use crate::sql::Engine;
@@ -52,7 +53,12 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
             config = Arc::new(with_default);
         }
     }
-    let api = Arc::new(CachedApi::new(Arc::new(sdk), config.cache.ttl, config.cache.max_bytes));
+    let api = Arc::new(CachedApi::with_stale(
+        Arc::new(sdk),
+        config.cache.ttl,
+        config.cache.stale_while_revalidate,
+        config.cache.max_bytes,
+    ));
     let poll = PollSettings {
         initial: config.mutations.poll_initial,
         max: config.mutations.poll_max,
@@ -75,6 +81,13 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
         mutations_allowed,
         calls,
         accounts,
+        usage: Arc::new(Usage::new(
+            config
+                .auth
+                .users
+                .iter()
+                .filter_map(|u| u.max_calls_per_minute.map(|n| (u.name.clone(), n))),
+        )),
     });
     Ok(Arc::new(Engine::new(backend)?))
 }

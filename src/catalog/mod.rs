@@ -1,7 +1,7 @@
 //! Resource schemas as SQL tables: naming (`naming`), table and column definitions (`model`),
 //! the person-readable description of a table (`describe`), Arrow schemas and batches
 //! (`arrow`), DataFusion providers (`provider`), filter pushdown decisions (`pushdown`), which
-//! accounts and regions a statement calls (`accounts`), the scan that turns them into Cloud
+//! accounts and regions a statement calls (`accounts`), the IAM policy tables need (`policy`), the scan that turns them into Cloud
 //! Control calls (`scan`), and the tables of mutation requests (`requests`:
 //! `cloudpg.requests`, `awscc.cloudcontrol.resource_requests`).
 
@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod live;
 pub mod model;
 pub mod naming;
+pub mod policy;
 pub mod progress;
 pub mod provider;
 pub mod pushdown;

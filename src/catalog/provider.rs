@@ -38,6 +38,8 @@ pub struct Backend {
     pub calls: Arc<crate::cloudcontrol::calls::CallLog>,
     /// The accounts read, and their default regions.
     pub accounts: Arc<super::accounts::Accounts>,
+    /// Users' call budgets and the last hour's calls (`cloudpg.api_usage`).
+    pub usage: Arc<crate::cloudcontrol::usage::Usage>,
 }
 
 /// Per-statement settings a session passes to scans through DataFusion's config extensions.

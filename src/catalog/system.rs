@@ -4,6 +4,8 @@
 //!   region, milliseconds, HTTP attempts, outcome), oldest first;
 //! - `cloudpg.accounts`: the configured accounts: name, 12-digit id (STS GetCallerIdentity,
 //!   asked once), where the credentials come from, default regions, and why the id is missing;
+//! - `cloudpg.api_usage`: the last hour's Cloud Control calls made for users, by user, account,
+//!   region and type;
 //! - `cloudpg.cache`: one row: entries, bytes, hits and misses since start, TTL and bound.
 //!
 //! (`cloudpg.requests` is in `requests`; `cloudpg.settings` is `pg_settings` narrowed to
@@ -22,6 +24,7 @@ use crate::cloudcontrol::requests::epoch_seconds;
 
 pub const API_CALLS: &str = "api_calls";
 pub const ACCOUNTS: &str = "accounts";
+pub const API_USAGE: &str = "api_usage";
 pub const CACHE: &str = "cache";
 
 fn int(name: &str) -> Field {
@@ -93,6 +96,32 @@ pub fn accounts(accounts: Arc<super::accounts::Accounts>, api: Arc<CachedApi>) -
                 text_array(list.iter().map(|a| Some(regions(a)))),
                 text_array(list.iter().map(|a| Some(a.partition.name().to_string()))),
                 text_array(ids.iter().map(|id| id.as_ref().err().map(|e| e.to_string()))),
+            ];
+            Ok(columns)
+        })
+    })
+}
+
+/// `cloudpg.api_usage`.
+pub fn api_usage(usage: Arc<crate::cloudcontrol::usage::Usage>) -> LiveTable {
+    let schema = Arc::new(Schema::new(vec![
+        extra_field("user_name", ExtraKind::Text),
+        extra_field("account", ExtraKind::Text),
+        extra_field("region", ExtraKind::Text),
+        extra_field("type_name", ExtraKind::Text),
+        int("calls"),
+    ]));
+    LiveTable::new(API_USAGE, schema, move || {
+        let rows = usage.last_hour();
+        Box::pin(async move {
+            let columns: Vec<ArrayRef> = vec![
+                text_array(rows.iter().map(|(k, _)| Some(k.user.clone()))),
+                text_array(rows.iter().map(|(k, _)| Some(k.account.clone()))),
+                text_array(rows.iter().map(|(k, _)| Some(k.region.clone()))),
+                text_array(rows.iter().map(|(k, _)| Some(k.type_name.clone()))),
+                Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|(_, n)| i64::try_from(*n).unwrap_or(i64::MAX)),
+                )),
             ];
             Ok(columns)
         })

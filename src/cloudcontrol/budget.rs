@@ -7,13 +7,19 @@
 //! from the cache cost nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use super::usage::Usage;
+use super::Place;
 use crate::error::{Error, Result};
 
 #[derive(Debug)]
 pub struct CallBudget {
     limit: u64,
     used: AtomicU64,
+    /// The user the calls are made for, whose per-minute budget they also spend and whose
+    /// usage they count; `None` for the server's own work.
+    user: Option<(String, Arc<Usage>)>,
 }
 
 impl CallBudget {
@@ -21,6 +27,15 @@ impl CallBudget {
         CallBudget {
             limit,
             used: AtomicU64::new(0),
+            user: None,
+        }
+    }
+
+    /// A statement's budget, its calls made for `user`.
+    pub fn for_user(limit: u64, user: &str, usage: Arc<Usage>) -> CallBudget {
+        CallBudget {
+            user: Some((user.to_string(), usage)),
+            ..CallBudget::new(limit)
         }
     }
 
@@ -46,17 +61,23 @@ impl CallBudget {
         Ok(())
     }
 
-    /// Takes one call, or refuses it when the limit is reached; `what` says which call.
-    pub fn take(&self, what: &str) -> Result<()> {
+    /// Takes one call (`operation` of `type_name` at `place`), or refuses it when the
+    /// statement's limit is reached or the user's budget per minute is spent.
+    pub fn take(&self, operation: &str, type_name: &str, place: &Place) -> Result<()> {
         let before = self.used.fetch_add(1, Ordering::Relaxed);
         if before >= self.limit {
             self.used.fetch_sub(1, Ordering::Relaxed);
             return Err(Error::TooManyCalls {
                 message: format!(
-                    "this statement made {} Cloud Control calls, the limit of cloudpg.max_api_calls, and needed another ({what})",
+                    "this statement made {} Cloud Control calls, the limit of cloudpg.max_api_calls, and needed another ({operation} of {type_name} in {place})",
                     self.limit
                 ),
             });
+        }
+        if let Some((user, usage)) = &self.user {
+            usage.take(user, place, type_name).inspect_err(|_| {
+                self.used.fetch_sub(1, Ordering::Relaxed);
+            })?;
         }
         Ok(())
     }
@@ -73,10 +94,11 @@ mod tests {
         let e = b.check_planned(4, "2 regions x 2 identifiers").unwrap_err();
         assert_eq!(e.sqlstate(), "54000");
         assert!(e.to_string().contains("needs 4") && e.to_string().contains("= 3"), "{e}");
+        let place = Place::new("default", "us-east-1");
         for _ in 0..3 {
-            b.take("GetResource").unwrap();
+            b.take("GetResource", "AWS::EC2::VPC", &place).unwrap();
         }
-        let e = b.take("ListResources page").unwrap_err();
+        let e = b.take("ListResources", "AWS::EC2::VPC", &place).unwrap_err();
         assert_eq!(e.sqlstate(), "54000");
         assert_eq!(b.used(), 3);
         assert!(b.check_planned(1, "one more").is_err());

@@ -1,7 +1,10 @@
 //! List pages and GetResource results, cached with a TTL, a byte bound and single-flight.
 //!
 //! `try_get_with` makes concurrent identical requests wait for one call instead of each making
-//! their own. Errors are not cached. Mutations call [`CachedApi::invalidate_type`].
+//! their own. Errors are not cached. Mutations call [`CachedApi::invalidate_type`]. With
+//! `cache.stale_while_revalidate`, a list page past its TTL is still served (up to that much
+//! longer) while one background call fetches it again, so dashboards that refresh often do not
+//! each wait for, or pile up, calls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,14 +42,15 @@ impl Key {
 
 #[derive(Debug, Clone)]
 enum Entry {
-    Page(Arc<ListPage>),
+    /// A list page and when it was fetched.
+    Page(Arc<ListPage>, std::time::Instant),
     Get(Arc<Option<Resource>>),
 }
 
 impl Entry {
     fn weight(&self) -> u32 {
         match self {
-            Entry::Page(p) => p.weight(),
+            Entry::Page(p, _) => p.weight(),
             Entry::Get(r) => r.as_ref().as_ref().map_or(64, |r| u32::try_from(r.weight()).unwrap_or(u32::MAX)),
         }
     }
@@ -57,6 +61,11 @@ pub struct CachedApi {
     inner: Arc<dyn ResourceApi>,
     cache: Option<Cache<Key, Entry>>,
     ttl: Duration,
+    /// How long past `ttl` a list page is still served while a background call refreshes it
+    /// (`cache.stale_while_revalidate`); zero: never.
+    stale_for: Duration,
+    /// Pages being refreshed in the background, so each is refreshed once at a time.
+    refreshing: Arc<std::sync::Mutex<std::collections::HashSet<Key>>>,
     max_bytes: u64,
     hits: std::sync::atomic::AtomicU64,
     misses: std::sync::atomic::AtomicU64,
@@ -84,9 +93,14 @@ pub struct CacheStats {
 impl CachedApi {
     /// `ttl` of zero disables caching.
     pub fn new(inner: Arc<dyn ResourceApi>, ttl: Duration, max_bytes: u64) -> CachedApi {
+        Self::with_stale(inner, ttl, Duration::ZERO, max_bytes)
+    }
+
+    /// The same, serving list pages up to `stale_for` past `ttl` while refreshing them.
+    pub fn with_stale(inner: Arc<dyn ResourceApi>, ttl: Duration, stale_for: Duration, max_bytes: u64) -> CachedApi {
         let cache = (!ttl.is_zero()).then(|| {
             Cache::builder()
-                .time_to_live(ttl)
+                .time_to_live(ttl.saturating_add(stale_for))
                 .max_capacity(max_bytes)
                 .weigher(|_k: &Key, v: &Entry| v.weight())
                 .support_invalidation_closures()
@@ -96,6 +110,8 @@ impl CachedApi {
             inner,
             cache,
             ttl,
+            stale_for,
+            refreshing: Arc::default(),
             max_bytes,
             hits: Default::default(),
             misses: Default::default(),
@@ -205,7 +221,7 @@ impl CachedApi {
         budget: &CallBudget,
     ) -> Result<Arc<ListPage>> {
         let call = || async {
-            budget.take(&format!("ListResources of {} in {}", request.type_name, request.place))?;
+            budget.take("ListResources", &request.type_name, &request.place)?;
             self.inner.list_page(request, next_token).await
         };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
@@ -218,17 +234,44 @@ impl CachedApi {
         };
         let missed = std::sync::atomic::AtomicBool::new(false);
         let entry = cache
-            .try_get_with(key, async {
+            .try_get_with(key.clone(), async {
                 missed.store(true, std::sync::atomic::Ordering::Relaxed);
-                call().await.map(|p| Entry::Page(Arc::new(p)))
+                call().await.map(|p| Entry::Page(Arc::new(p), std::time::Instant::now()))
             })
             .await
             .map_err(shared_error)?;
         self.count_lookup("page", !missed.load(std::sync::atomic::Ordering::Relaxed));
         match entry {
-            Entry::Page(p) => Ok(p),
+            Entry::Page(p, fetched) => {
+                if !self.stale_for.is_zero() && fetched.elapsed() > self.ttl {
+                    self.refresh(cache, key, request, next_token);
+                }
+                Ok(p)
+            }
             Entry::Get(_) => Err(Error::internal("cache entry of the wrong kind")),
         }
+    }
+
+    /// Fetches a stale page again in the background (once at a time), the server's own call:
+    /// the statement that found it stale has its answer already.
+    fn refresh(&self, cache: &Cache<Key, Entry>, key: Key, request: &ListRequest, next_token: Option<&str>) {
+        if !self.refreshing.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone()) {
+            return;
+        }
+        let (inner, cache, refreshing) = (self.inner.clone(), cache.clone(), self.refreshing.clone());
+        let (request, token) = (request.clone(), next_token.map(str::to_string));
+        tokio::spawn(async move {
+            match inner.list_page(&request, token.as_deref()).await {
+                // Under the key it was read with: after an invalidation, no read looks there.
+                Ok(page) => {
+                    cache
+                        .insert(key.clone(), Entry::Page(Arc::new(page), std::time::Instant::now()))
+                        .await
+                }
+                Err(e) => tracing::debug!(error = %e.log_summary(), "refreshing a stale list page failed; it stays until it expires"),
+            }
+            refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        });
     }
 
     /// A GetResource result, from the cache unless `bypass`; a call it makes is taken from
@@ -242,7 +285,7 @@ impl CachedApi {
         budget: &CallBudget,
     ) -> Result<Arc<Option<Resource>>> {
         let call = || async {
-            budget.take(&format!("GetResource of {type_name} in {place}"))?;
+            budget.take("GetResource", type_name, place)?;
             self.inner.get(place, type_name, identifier).await
         };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
@@ -265,7 +308,7 @@ impl CachedApi {
         self.count_lookup("get", !missed.load(std::sync::atomic::Ordering::Relaxed));
         match entry {
             Entry::Get(r) => Ok(r),
-            Entry::Page(_) => Err(Error::internal("cache entry of the wrong kind")),
+            Entry::Page(..) => Err(Error::internal("cache entry of the wrong kind")),
         }
     }
 }

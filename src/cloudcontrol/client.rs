@@ -24,7 +24,7 @@ use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use super::rate::AdaptiveRate;
+use super::rate::{AdaptiveRate, Ceiling};
 use super::scrub::Scrubber;
 use super::{
     parse_properties, Change, ListPage, ListRequest, MutationRequest, Place, ProgressEvent, RequestFilter, RequestPage, Resource,
@@ -84,6 +84,8 @@ struct RegionCalls {
     client: Client,
     in_flight: Arc<Semaphore>,
     rate: Arc<AdaptiveRate>,
+    /// The configured hard ceiling, if any.
+    ceiling: Option<Ceiling>,
 }
 
 /// A call's place among its region's calls in flight.
@@ -110,6 +112,8 @@ struct AccountSdk {
     source: String,
     /// The region of its profile or `AWS_REGION`, when one is set.
     profile_region: Option<String>,
+    /// Its ceiling on calls per second per region, if any.
+    max_calls_per_second: Option<f64>,
 }
 
 impl SdkApi {
@@ -258,7 +262,8 @@ impl SdkApi {
 
     /// The place's client and limits, made on its first call.
     fn place(&self, place: &Place) -> Result<Arc<RegionCalls>> {
-        let base = &self.account(&place.account)?.config;
+        let account = self.account(&place.account)?;
+        let base = &account.config;
         let mut places = self.places.lock().unwrap_or_else(|p| p.into_inner());
         let calls = places.entry(place.clone()).or_insert_with(|| {
             let rate = Arc::new(AdaptiveRate::default());
@@ -281,6 +286,7 @@ impl SdkApi {
                 client: Client::from_conf(conf),
                 in_flight: Arc::new(Semaphore::new(self.concurrency)),
                 rate,
+                ceiling: account.max_calls_per_second.map(Ceiling::new),
             })
         });
         Ok(calls.clone())
@@ -291,7 +297,7 @@ impl SdkApi {
     }
 
     /// Waits for a place among the calls in flight to the same account and region, then for
-    /// its rate limit.
+    /// its rate limits: the configured ceiling, and the adaptive one.
     async fn admit(&self, place: &Place) -> Result<Admission> {
         let limits = self.place(place)?;
         let permit = limits
@@ -300,6 +306,9 @@ impl SdkApi {
             .acquire_owned()
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
+        if let Some(ceiling) = &limits.ceiling {
+            ceiling.admit().await;
+        }
         limits.rate.admit().await;
         Ok(Admission { _permit: permit })
     }
@@ -396,6 +405,7 @@ async fn account_sdk(
         config: config_out,
         source: account.credentials.describe(),
         profile_region,
+        max_calls_per_second: account.max_calls_per_second.or(config.api.max_calls_per_second),
     })
 }
 

@@ -6,6 +6,8 @@
 //! - `cache`: list pages and GetResource results in a moka cache with TTL, a byte bound and
 //!   single-flight, keyed by account, region, type and model/identifier.
 //! - `budget`: the Cloud Control calls one statement may make.
+//! - `usage`: each user's calls per minute (budgets) and the last hour's calls by user,
+//!   account, region and type.
 //! - `scrub`: write-only properties and redacted columns removed from every answer.
 //! - `requests`: every mutation this server starts: submitted with its ClientToken, polled to
 //!   a final status in the background, listed in `cloudpg.requests`.
@@ -20,6 +22,7 @@ pub mod journal;
 pub mod rate;
 pub mod requests;
 pub mod scrub;
+pub mod usage;
 
 use std::sync::Arc;
 

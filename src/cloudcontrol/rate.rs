@@ -1,5 +1,6 @@
-//! An adaptive limit on the rate of Cloud Control calls, one per region: unlimited until
-//! throttling shows up, then a token bucket whose rate follows what the API lets through.
+//! Limits on the rate of Cloud Control calls, one of each per (account, region): an adaptive
+//! limit, unlimited until throttling shows up, then a token bucket whose rate follows what the
+//! API lets through; and an optional fixed [`Ceiling`] from the configuration.
 //!
 //! Once a window of attempts ends with more than [`CUT_ABOVE`] of them throttled, the rate is
 //! cut to a little over the rate that got through; while throttling stays rare, it grows back
@@ -266,6 +267,39 @@ impl State {
     }
 }
 
+/// A hard ceiling on the calls per second to one (account, region) (`api.max_calls_per_second`,
+/// or the account's own): Cloud Control's quota is shared with the account's other users, so
+/// cloudpg can be told to take no more than its share, throttled or not. Calls are spaced
+/// `1 / rate` apart (no burst), so any window of `t` seconds holds at most `t × rate + 1`.
+#[derive(Debug)]
+pub struct Ceiling {
+    interval: Duration,
+    /// When the next call may go.
+    next: Mutex<Instant>,
+}
+
+impl Ceiling {
+    /// `per_second` must be positive and finite (the config checks it).
+    pub fn new(per_second: f64) -> Ceiling {
+        Ceiling {
+            interval: Duration::from_secs_f64(1.0 / per_second.max(1e-6)),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this call's slot. A slot given up (the caller dropped mid-wait) stays taken,
+    /// which only ever slows calls, never lets more through.
+    pub async fn admit(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +371,28 @@ mod tests {
         let limits = simulate(30, 300, capacity(50.0, 5.0));
         assert!(limits[4].is_some(), "{limits:?}");
         assert!(limits.last().unwrap().is_none(), "{limits:?}");
+    }
+
+    #[tokio::test]
+    async fn a_ceiling_spaces_calls_whatever_their_number() {
+        // Only lower bounds: a sleep never ends early, however loaded the machine.
+        let ceiling = std::sync::Arc::new(Ceiling::new(50.0));
+        let started = Instant::now();
+        let calls = (0..11).map(|_| {
+            let c = ceiling.clone();
+            tokio::spawn(async move {
+                c.admit().await;
+                Instant::now()
+            })
+        });
+        let mut times = Vec::new();
+        for call in calls {
+            times.push(call.await.unwrap() - started);
+        }
+        times.sort();
+        // The i-th call to go cannot go before its slot, i × 20 ms after the first.
+        for (i, t) in times.iter().enumerate() {
+            assert!(*t >= Duration::from_millis(20 * i as u64 - u64::from(i > 0)), "{times:?}");
+        }
     }
 }

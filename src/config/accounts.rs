@@ -27,6 +27,8 @@ pub struct RawAccount {
     pub source_account: Option<String>,
     /// Regions read when a query names none; `["*"]` for every region of the partition.
     pub regions: Option<Vec<String>>,
+    /// This account's ceiling on calls per second per region, over `api.max_calls_per_second`.
+    pub max_calls_per_second: Option<f64>,
 }
 
 /// Where an account's credentials come from.
@@ -58,12 +60,14 @@ pub enum RoleSource {
 }
 
 /// One checked account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccountConfig {
     pub name: String,
     pub credentials: CredentialSource,
     /// `None`: the server's `regions`, else the profile's or `AWS_REGION`, else us-east-1.
     pub regions: Option<DefaultRegions>,
+    /// Calls per second per region at most; `None`: `api.max_calls_per_second`.
+    pub max_calls_per_second: Option<f64>,
 }
 
 impl CredentialSource {
@@ -95,6 +99,7 @@ pub fn check(raw: &[RawAccount], aws_profile: Option<&str>) -> Result<Vec<Accoun
             name: DEFAULT_ACCOUNT.to_string(),
             credentials,
             regions: None,
+            max_calls_per_second: None,
         }]);
     }
     let mut out: Vec<AccountConfig> = Vec::with_capacity(raw.len());
@@ -181,6 +186,7 @@ fn check_one(a: &RawAccount) -> std::result::Result<AccountConfig, String> {
         name: a.name.clone(),
         credentials,
         regions,
+        max_calls_per_second: a.max_calls_per_second,
     })
 }
 

@@ -129,6 +129,8 @@ pub struct RawUser {
     #[serde(default = "reader")]
     pub role: Role,
     pub accounts: Option<Vec<String>>,
+    /// Cloud Control calls per minute this user's statements may make; unset: no budget.
+    pub max_calls_per_minute: Option<u32>,
 }
 
 fn reader() -> Role {
@@ -237,6 +239,9 @@ pub struct RawApi {
     /// How long one call may keep retrying throttling and 5xx answers.
     #[serde(with = "humantime_serde")]
     pub retry_budget: Duration,
+    /// A hard ceiling on Cloud Control calls per second to each (account, region), retries
+    /// included; unset: none (only the adaptive limit).
+    pub max_calls_per_second: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -245,6 +250,10 @@ pub struct RawCache {
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
     pub max_bytes: u64,
+    /// How long past `ttl` a list page is still served while it is fetched again in the
+    /// background; 0s: never.
+    #[serde(with = "humantime_serde")]
+    pub stale_while_revalidate: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -329,6 +338,7 @@ impl Default for RawApi {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             retry_budget: Duration::from_secs(30),
+            max_calls_per_second: None,
         }
     }
 }
@@ -338,6 +348,7 @@ impl Default for RawCache {
         RawCache {
             ttl: Duration::from_secs(300),
             max_bytes: 256 * 1024 * 1024,
+            stale_while_revalidate: Duration::ZERO,
         }
     }
 }
@@ -489,6 +500,13 @@ impl Config {
             ),
             None => None,
         };
+        check_rate("api.max_calls_per_second", raw.api.max_calls_per_second)?;
+        for a in &raw.accounts {
+            check_rate(
+                &format!("accounts: account {:?}: max_calls_per_second", a.name),
+                a.max_calls_per_second,
+            )?;
+        }
         let auth = check_auth(&raw.auth)?;
         for user in &auth.users {
             for name in user.accounts.iter().flatten() {
@@ -528,6 +546,14 @@ impl Config {
             log: raw.log,
             tracing: raw.tracing,
         })
+    }
+}
+
+/// A rate limit, when set, is a positive number of calls per second.
+fn check_rate(key: &str, rate: Option<f64>) -> Result<()> {
+    match rate {
+        Some(r) if !(r.is_finite() && r > 0.0) => Err(Error::Config(format!("{key} = {r} must be a positive number of calls per second"))),
+        _ => Ok(()),
     }
 }
 
@@ -595,7 +621,11 @@ fn check_auth(raw: &RawAuth) -> Result<AuthConfig> {
             verifier,
             role: u.role,
             accounts: u.accounts.clone(),
+            max_calls_per_minute: u.max_calls_per_minute,
         });
+        if u.max_calls_per_minute == Some(0) {
+            return Err(Error::Config(format!("{at}: max_calls_per_minute must be at least 1")));
+        }
     }
     let method = raw
         .method

@@ -172,7 +172,11 @@ mod tests {
         a.entry.connected(42, None);
         let budget = Arc::new(CallBudget::new(10));
         a.entry.started("SELECT * FROM t WHERE x = ?", "psql", false, budget.clone());
-        let _ = budget.take("a call");
+        let _ = budget.take(
+            "GetResource",
+            "AWS::EC2::VPC",
+            &crate::cloudcontrol::Place::new("default", "us-east-1"),
+        );
         let rows = registry.snapshot();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].pid, rows[0].state, rows[0].api_calls), (42, "active", 1));

@@ -226,6 +226,7 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
     let calls_table = Arc::new(crate::catalog::system::api_calls(backend.calls.clone()));
     let cache_table = Arc::new(crate::catalog::system::cache(backend.api.clone()));
     let accounts_table = Arc::new(crate::catalog::system::accounts(backend.accounts.clone(), backend.api.clone()));
+    let usage_table = Arc::new(crate::catalog::system::api_usage(backend.usage.clone()));
     let settings_table = Arc::new(compat::pg_catalog::PgSettings { only_cloudpg: true });
     let system = vec![
         compat::relations::SystemTable {
@@ -257,6 +258,12 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
         },
         compat::relations::SystemTable {
             schema: SERVER_SCHEMA,
+            name: crate::catalog::system::API_USAGE,
+            arrow: usage_table.schema(),
+            comment: "Cloud Control calls of the last hour made for users, by user, account, region and type".into(),
+        },
+        compat::relations::SystemTable {
+            schema: SERVER_SCHEMA,
             name: "settings",
             arrow: settings_table.schema(),
             comment: "cloudpg's own parameters as this session has them (SET changes them)".into(),
@@ -280,6 +287,9 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
         .map_err(Error::from)?;
     server
         .register_table(crate::catalog::system::ACCOUNTS.to_string(), accounts_table)
+        .map_err(Error::from)?;
+    server
+        .register_table(crate::catalog::system::API_USAGE.to_string(), usage_table)
         .map_err(Error::from)?;
     server.register_table("settings".to_string(), settings_table).map_err(Error::from)?;
     catalog.register_schema(SERVER_SCHEMA, Arc::new(server)).map_err(Error::from)?;

@@ -79,7 +79,7 @@ pub enum Idle {
 impl Session {
     pub(super) fn new(engine: Arc<Engine>, user: &str, database: &str, startup: &BTreeMap<String, String>, role: Role) -> Session {
         let settings = Settings::new(&engine.backend.config, startup, role);
-        let scope = engine.scope(settings.max_api_calls);
+        let scope = engine.scope(settings.max_api_calls, user);
         let ctx = SessionContext::new_with_state(engine.base.state());
         let view = SessionView::new(user, &settings, engine.lookup.clone());
         let engine_activity = engine.activity.join(user, database);
@@ -218,7 +218,7 @@ impl Session {
             sql = %truncate(&prepared.fingerprint.text, 300),
             user = %self.user,
         );
-        self.scope = self.engine.scope(self.settings.max_api_calls);
+        self.scope = self.engine.scope(self.settings.max_api_calls, &self.user);
         self.activity.entry.started(
             &prepared.fingerprint.text,
             &self.settings.get("application_name").unwrap_or_default(),
@@ -560,9 +560,9 @@ impl Session {
 }
 
 impl Engine {
-    fn scope(&self, max_api_calls: u64) -> Scope {
+    fn scope(&self, max_api_calls: u64, user: &str) -> Scope {
         Scope {
-            budget: Arc::new(CallBudget::new(max_api_calls)),
+            budget: Arc::new(CallBudget::for_user(max_api_calls, user, self.backend.usage.clone())),
             memory: StatementMemory::new(self.backend.config.limits.query_memory, self.memory.clone()),
             progress: Arc::default(),
         }

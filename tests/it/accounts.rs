@@ -18,12 +18,12 @@ const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "us-west-2"];
 
 /// Profiles `prod` and `dev` in a shared credentials file, and the variables that point the
 /// SDK at it (and nowhere else).
-struct Profiles {
+pub(crate) struct Profiles {
     dir: std::path::PathBuf,
 }
 
 impl Profiles {
-    fn write() -> Profiles {
+    pub(crate) fn write() -> Profiles {
         let dir = std::env::temp_dir().join(format!("cloudpg-accounts-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
@@ -56,7 +56,7 @@ impl Drop for Profiles {
     }
 }
 
-async fn start_server(emu: &Emulator, profiles: &Profiles, config: &str) -> (Process, std::path::PathBuf) {
+pub(crate) async fn start_server(emu: &Emulator, profiles: &Profiles, config: &str) -> (Process, std::path::PathBuf) {
     let log = profiles.dir.join("server.log");
     let (url, config, log_path, env) = (emu.endpoint_url(), config.to_string(), log.clone(), profiles.env());
     let process = tokio::task::spawn_blocking(move || {
@@ -100,7 +100,7 @@ async fn count_in(emu: &Emulator, key: &str, region: &str, type_name: &str) -> u
     }
 }
 
-async fn create(emu: &Emulator, key: &str, region: &str, type_name: &str, desired: &str) {
+pub(crate) async fn create(emu: &Emulator, key: &str, region: &str, type_name: &str, desired: &str) {
     let c = sdk(emu, key, region).await;
     let out = c
         .create_resource()
@@ -125,7 +125,7 @@ async fn create(emu: &Emulator, key: &str, region: &str, type_name: &str, desire
     panic!("creating {type_name} never finished");
 }
 
-fn two_accounts(regions: &str) -> String {
+pub(crate) fn two_accounts(regions: &str) -> String {
     format!(
         "regions = {regions}\n[cache]\nttl = \"0s\"\n[mutations]\nallow = true\njournal = \"off\"\n\
          [[accounts]]\nname = \"prod\"\nprofile = \"prod\"\n\n[[accounts]]\nname = \"dev\"\nprofile = \"dev\"\n"

@@ -176,3 +176,32 @@ fn unknown_names_get_the_closest_ones() {
     assert!(!ok);
     assert!(err.contains("schema \"ec3\" does not exist") && err.contains("\"ec2\""), "{err}");
 }
+
+#[test]
+fn iam_policy_lists_what_the_chosen_tables_need() {
+    let (ok, out, err) = cloudpg(&["catalog", "iam-policy", "--read-only", "--service", "ec2"]);
+    assert!(ok, "{err}");
+    let policy: serde_json::Value = serde_json::from_str(&out).expect("the policy is JSON");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let actions: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter().filter_map(|a| a.as_str()))
+        .collect();
+    for needed in [
+        "cloudformation:ListResources",
+        "cloudformation:GetResource",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeInstances",
+    ] {
+        assert!(actions.contains(&needed), "{needed} missing from {actions:?}");
+    }
+    // Create handlers' permissions are left out (some read handlers declare a write action of
+    // their own, which stays: Cloud Control needs it to read).
+    for create_only in ["cloudformation:CreateResource", "ec2:CreateVpc", "ec2:RunInstances"] {
+        assert!(!actions.contains(&create_only), "read-only, but {create_only}: {actions:?}");
+    }
+    let (ok, _, err) = cloudpg(&["catalog", "iam-policy", "--table", "ec2.vpc"]);
+    assert!(!ok && err.contains("ec2.vpcs"), "an unknown table is named with the closest: {err}");
+}

@@ -6,6 +6,7 @@ mod accounts;
 mod catalog_cli;
 mod common;
 mod compat;
+mod cost;
 mod dml;
 mod durability;
 mod faults;

@@ -22,6 +22,7 @@ fn user(name: &str, password: &str, role: Role) -> User {
         verifier: Verifier::Scram(ScramVerifier::from_password(password)),
         role,
         accounts: None,
+        max_calls_per_minute: None,
     }
 }
 

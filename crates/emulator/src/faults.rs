@@ -120,6 +120,19 @@ impl Effective {
     }
 }
 
+/// Calls [`Counters::call_log`] keeps.
+pub const CALL_LOG_LENGTH: usize = 10_000;
+
+/// One call as the emulator received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallStamp {
+    /// Seconds since the epoch.
+    pub at: f64,
+    pub account: String,
+    pub region: String,
+    pub operation: String,
+}
+
 /// Calls received, and what they led to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
@@ -131,6 +144,9 @@ pub struct Counters {
     pub calls_by_account: BTreeMap<String, u64>,
     /// The SDK app names (`app/NAME` in the user agent) calls carried.
     pub app_names: std::collections::BTreeSet<String>,
+    /// When the most recent Cloud Control calls came (at most [`CALL_LOG_LENGTH`]), oldest
+    /// first, so tests can measure a caller's rate.
+    pub call_log: std::collections::VecDeque<CallStamp>,
     /// Injected faults per operation.
     pub faults: BTreeMap<String, u64>,
     /// Mutations that reached SUCCESS, per "Operation Type" (e.g. "CREATE AWS::S3::Bucket").

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-pub use faults::{Counters, FaultConfig, FaultRule};
+pub use faults::{CallStamp, Counters, FaultConfig, FaultRule};
 pub use ops::{Caller, DEFAULT_ACCOUNT_ID};
 
 /// How the emulator behaves; every field can be changed at runtime through

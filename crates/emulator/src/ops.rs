@@ -252,6 +252,15 @@ impl Emulator {
                 *c.calls_by_type.entry(format!("{operation} {t}")).or_default() += 1;
             }
             *c.calls_by_account.entry(format!("{} {operation}", caller.account)).or_default() += 1;
+            if c.call_log.len() == crate::faults::CALL_LOG_LENGTH {
+                c.call_log.pop_front();
+            }
+            c.call_log.push_back(crate::faults::CallStamp {
+                at: epoch_seconds(),
+                account: caller.account.clone(),
+                region: region.to_string(),
+                operation: operation.to_string(),
+            });
         }
         let faults = self.config().faults;
         let over_rate = faults.max_rate.is_some_and(|rate| !self.take_rate_token(caller, rate));

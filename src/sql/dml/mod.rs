@@ -551,9 +551,14 @@ impl Session {
         };
         let results: Vec<Result<Option<RowOutcome>>> = futures::stream::iter(requests)
             .map(|request| {
-                let (log, accepted) = (log.clone(), &accepted);
+                let (log, accepted, usage) = (log.clone(), &accepted, self.engine.backend.usage.clone());
                 let user = self.user.clone();
-                async move { run_one(&log, request, &user, nowait, timeout, accepted).await }
+                async move {
+                    // A mutation spends its user's budget of calls too (its polling is the
+                    // server's own).
+                    usage.take(&user, &request.place, &request.type_name)?;
+                    run_one(&log, request, &user, nowait, timeout, accepted).await
+                }
             })
             .buffered(CONCURRENCY)
             .collect()
