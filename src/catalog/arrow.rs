@@ -3,7 +3,7 @@
 //! JSON columns are Utf8 fields tagged with [`PG_TYPE_KEY`] = `json`, so the wire layer reports
 //! them as PostgreSQL `json` while DataFusion's JSON functions read them as text.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -117,7 +117,66 @@ fn value_of<'a>(c: &ColumnDef, row: &'a Row) -> Option<std::borrow::Cow<'a, Valu
         ColumnSource::Account => Some(Cow::Owned(Value::String(row.place.account.clone()))),
         ColumnSource::Identifier => Some(Cow::Owned(Value::String(row.identifier.clone()))),
         ColumnSource::TagMap(p) => row.properties.get(p).and_then(super::model::tag_map).map(Cow::Owned),
+        ColumnSource::Extra(declared) => extra(declared, &row.properties).map(Cow::Owned),
     }
+}
+
+/// The undeclared properties and the declared ones whose value does not fit their column, as
+/// one object; `None` when there are none.
+fn extra(declared: &BTreeMap<String, PgType>, properties: &Map<String, Value>) -> Option<Value> {
+    let out: Map<String, Value> = properties
+        .iter()
+        .filter(|(k, v)| declared.get(*k).is_none_or(|t| !fits(*t, v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// Whether a JSON value converts to a column of this type (NULL always does).
+pub fn fits(pg_type: PgType, v: &Value) -> bool {
+    v.is_null()
+        || match pg_type {
+            PgType::Text | PgType::Json => true,
+            PgType::Bigint => as_i64(v).is_some(),
+            PgType::Double => as_f64(v).is_some(),
+            PgType::Boolean => as_bool(v).is_some(),
+        }
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(x) => Some(*x),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// The projected property columns some row holds a value of the wrong type for (it is NULL
+/// in the column and kept in `_extra`), for a WARNING naming each.
+pub fn misfit_columns<'a>(columns: &[&'a ColumnDef], rows: &[Row]) -> Vec<&'a str> {
+    columns
+        .iter()
+        .filter(|c| matches!(c.source, ColumnSource::Property(_)))
+        .filter(|c| rows.iter().any(|r| value_of(c, r).is_some_and(|v| !fits(c.pg_type, &v))))
+        .map(|c| c.name.as_str())
+        .collect()
 }
 
 /// Converts values to the column type; a value of another JSON type than the schema says
@@ -139,34 +198,21 @@ fn column_array(c: &ColumnDef, rows: &[Row]) -> ArrayRef {
         PgType::Bigint => {
             let mut b = Int64Builder::with_capacity(rows.len());
             for r in rows {
-                b.append_option(value_of(c, r).and_then(|v| match v.as_ref() {
-                    Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                }));
+                b.append_option(value_of(c, r).and_then(|v| as_i64(&v)));
             }
             Arc::new(b.finish())
         }
         PgType::Double => {
             let mut b = Float64Builder::with_capacity(rows.len());
             for r in rows {
-                b.append_option(value_of(c, r).and_then(|v| match v.as_ref() {
-                    Value::Number(n) => n.as_f64(),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                }));
+                b.append_option(value_of(c, r).and_then(|v| as_f64(&v)));
             }
             Arc::new(b.finish())
         }
         PgType::Boolean => {
             let mut b = BooleanBuilder::with_capacity(rows.len());
             for r in rows {
-                b.append_option(value_of(c, r).and_then(|v| match v.as_ref() {
-                    Value::Bool(x) => Some(*x),
-                    Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-                    Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-                    _ => None,
-                }));
+                b.append_option(value_of(c, r).and_then(|v| as_bool(&v)));
             }
             Arc::new(b.finish())
         }
@@ -209,5 +255,11 @@ mod tests {
         assert!(b.column(0).is_null(2));
         assert_eq!(b.column(3).as_string::<i32>().value(2), "us-east-1");
         assert_eq!(b.schema().field(2).metadata().get(PG_TYPE_KEY).map(String::as_str), Some("json"));
+        assert_eq!(misfit_columns(&cols, &rows), vec!["retention_in_days"]);
+        let extra = t.column("_extra").unwrap();
+        let drifted = row(json!({"LogGroupName": "g", "RetentionInDays": "soon", "NewThing": 1}));
+        let got = value_of(extra, &drifted).unwrap().into_owned();
+        assert_eq!(got, json!({"RetentionInDays": "soon", "NewThing": 1}));
+        assert!(value_of(extra, &rows[0]).is_none(), "nothing extra: NULL");
     }
 }

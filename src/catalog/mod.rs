@@ -2,10 +2,12 @@
 //! the person-readable description of a table (`describe`), Arrow schemas and batches
 //! (`arrow`), DataFusion providers (`provider`), filter pushdown decisions (`pushdown`), which
 //! accounts and regions a statement calls (`accounts`), the IAM policy tables need (`policy`), the scan that turns them into Cloud
-//! Control calls (`scan`), and the tables of mutation requests (`requests`:
-//! `cloudpg.requests`, `awscc.cloudcontrol.resource_requests`).
+//! Control calls (`scan`), the tables of mutation requests (`requests`:
+//! `cloudpg.requests`, `awscc.cloudcontrol.resource_requests`), and any type by name
+//! (`any_type`: `awscc.cloudcontrol.resources`).
 
 pub mod accounts;
+pub mod any_type;
 pub mod arrow;
 pub mod describe;
 pub mod fanout;

@@ -85,6 +85,10 @@ pub enum ColumnSource {
     /// `tag_map`: the `Tags` property (a list of `{Key, Value}` or a map) as one JSON object,
     /// `{"env": "staging"}`, so `tag_map->>'env'` works on every table with tags.
     TagMap(String),
+    /// `_extra`: what the answer holds that the columns cannot: properties the schema does not
+    /// declare, and values of another type than their column's. Maps each declared property
+    /// to its column type.
+    Extra(std::sync::Arc<BTreeMap<String, PgType>>),
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +392,13 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
         source: ColumnSource::Account,
     });
     if kind == TableKind::Full {
+        let declared: BTreeMap<String, PgType> = props.iter().map(|(k, v)| (k.clone(), PgType::of_property(v))).collect();
+        columns.push(ColumnDef {
+            name: unique_name(&mut taken, EXTRA_COLUMN),
+            pg_type: PgType::Json,
+            description: "What the answer holds that the columns cannot: properties the schema does not declare, and values of another type than their column's (with a WARNING).".to_string(),
+            source: ColumnSource::Extra(std::sync::Arc::new(declared)),
+        });
         columns.push(ColumnDef {
             name: IDENTIFIER_COLUMN.to_string(),
             pg_type: PgType::Text,
@@ -397,6 +408,9 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
     }
     columns
 }
+
+/// The column of what the schema does not declare.
+pub const EXTRA_COLUMN: &str = "_extra";
 
 /// The property `tag_map` is derived from, and the column's name.
 const TAGS_PROPERTY: &str = "Tags";
@@ -810,6 +824,7 @@ mod tests {
                 "region_property",
                 "region",
                 "account",
+                "_extra",
                 "identifier"
             ]
         );
@@ -830,7 +845,7 @@ mod tests {
         assert_eq!(c.resolve("foo.policies").unwrap().type_name(), "AWS::Foo::Policies");
         assert_eq!(c.resolve("foo.policy").unwrap().type_name(), "AWS::Foo::Policy");
         let keys = c.resolve("foo.keys").unwrap();
-        assert_eq!(names(keys), vec!["key_id", "key_id_2", "region", "account", "identifier"]);
+        assert_eq!(names(keys), vec!["key_id", "key_id_2", "region", "account", "_extra", "identifier"]);
     }
 
     #[test]

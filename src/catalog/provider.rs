@@ -292,7 +292,7 @@ fn projection_served_by_list(table: &TableDef, projection: &[usize]) -> bool {
     projection.iter().all(|&i| {
         table.columns().get(i).is_some_and(|c| match &c.source {
             ColumnSource::Property(p) => ids.contains(&p.as_str()) || parents.contains(&c.name),
-            ColumnSource::TagMap(_) => false,
+            ColumnSource::TagMap(_) | ColumnSource::Extra(_) => false,
             ColumnSource::ListParam(_) | ColumnSource::Region | ColumnSource::Account | ColumnSource::Identifier => true,
         })
     })

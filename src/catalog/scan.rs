@@ -273,6 +273,7 @@ async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx
         emitted: Arc::new(AtomicUsize::new(0)),
         missing: Arc::new(AtomicUsize::new(0)),
         missed: Arc::new(tokio::sync::Notify::new()),
+        misfits: Arc::default(),
     };
     let result = producer.run().await;
     progress.finish();
@@ -294,6 +295,8 @@ struct Producer {
     /// for them.
     missing: Arc<AtomicUsize>,
     missed: Arc<tokio::sync::Notify>,
+    /// Columns already warned of a value of the wrong type, so each is said once.
+    misfits: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Producer {
@@ -361,6 +364,14 @@ impl Producer {
             .iter()
             .filter_map(|&i| self.spec.table.columns().get(i))
             .collect();
+        for column in super::arrow::misfit_columns(&columns, rows) {
+            if self.misfits.lock().unwrap_or_else(|p| p.into_inner()).insert(column.to_string()) {
+                self.spec.progress.warn(format!(
+                    "{}: column {column} got a value of another type than it holds; it is NULL there and kept in _extra",
+                    self.spec.table.qualified_name()
+                ));
+            }
+        }
         let b = batch(self.schema.clone(), &columns, rows)?;
         self.emitted.fetch_add(rows.len(), Ordering::Relaxed);
         // A closed channel means the client is gone; stop quietly.

@@ -223,6 +223,7 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
     use datafusion::catalog::{SchemaProvider, TableProvider};
     let server_table = Arc::new(server_requests(backend.requests.clone()));
     let api_table = Arc::new(ApiRequestsTable { backend: backend.clone() });
+    let any_type_table = Arc::new(crate::catalog::any_type::AnyTypeTable { backend: backend.clone() });
     let calls_table = Arc::new(crate::catalog::system::api_calls(backend.calls.clone()));
     let cache_table = Arc::new(crate::catalog::system::cache(backend.api.clone()));
     let accounts_table = Arc::new(crate::catalog::system::accounts(backend.accounts.clone(), backend.api.clone()));
@@ -274,6 +275,12 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
             arrow: api_table.schema(),
             comment: "Cloud Control's resource requests (ListResourceRequests), by region".into(),
         },
+        compat::relations::SystemTable {
+            schema: API_SCHEMA,
+            name: crate::catalog::any_type::ANY_TYPE_TABLE,
+            arrow: any_type_table.schema(),
+            comment: "Any resource type by name (WHERE type_name = '…'), schema or not: properties as JSON".into(),
+        },
     ];
     let server = MemorySchemaProvider::new();
     server
@@ -295,6 +302,8 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
     catalog.register_schema(SERVER_SCHEMA, Arc::new(server)).map_err(Error::from)?;
     let api = MemorySchemaProvider::new();
     api.register_table(API_REQUESTS.to_string(), api_table).map_err(Error::from)?;
+    api.register_table(crate::catalog::any_type::ANY_TYPE_TABLE.to_string(), any_type_table)
+        .map_err(Error::from)?;
     catalog.register_schema(API_SCHEMA, Arc::new(api)).map_err(Error::from)?;
     Ok(system)
 }

@@ -8,6 +8,7 @@ mod common;
 mod compat;
 mod cost;
 mod dml;
+mod drift;
 mod durability;
 mod faults;
 mod hostile;

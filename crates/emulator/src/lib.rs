@@ -61,6 +61,11 @@ pub struct EmulatorConfig {
     pub mutation_delay_ms: u64,
     /// Latency, throttling and failure injection.
     pub faults: FaultConfig,
+    /// Types whose answers drift from their schema, as AWS's do when a service adds properties
+    /// before the schema says so: each resource carries an undeclared property
+    /// (`EmulatorUndeclared`) and a value of the wrong type (a string in the type's first
+    /// integer, number or boolean property).
+    pub schema_drift: Vec<String>,
     /// Opt-in regions (and regions of other partitions) every account may call; the others
     /// answer UnrecognizedClientException, as AWS does in a region an account has not enabled.
     pub opted_in_regions: Vec<String>,
@@ -78,6 +83,7 @@ impl Default for EmulatorConfig {
             mutation_delay_ms: 50,
             faults: FaultConfig::default(),
             opted_in_regions: Vec::new(),
+            schema_drift: Vec::new(),
         }
     }
 }

@@ -327,6 +327,23 @@ impl Emulator {
         }
     }
 
+    /// A model as a type under `schema_drift` answers it: with an undeclared property and a
+    /// value of the wrong type.
+    fn drifted(&self, resource: &ResourceType, mut model: Map<String, Value>) -> Map<String, Value> {
+        if !self.config().schema_drift.contains(&resource.type_name) {
+            return model;
+        }
+        model.insert("EmulatorUndeclared".into(), json!({"added": "after the schema"}));
+        let scalar = resource.properties().iter().find(|(name, schema)| {
+            !resource.primary_identifier_names().contains(&name.as_str())
+                && matches!(schema.get("type").and_then(Value::as_str), Some("integer" | "number" | "boolean"))
+        });
+        if let Some((name, _)) = scalar {
+            model.insert(name.clone(), json!("not-a-number"));
+        }
+        model
+    }
+
     // ---- input members -------------------------------------------------------------------
 
     fn type_for(&self, region: &str, body: &Map<String, Value>, op: Operation) -> Result<&'static ResourceType, ApiError> {
@@ -533,7 +550,11 @@ impl Emulator {
                 more = true;
                 break;
             }
-            let props = if full { visible(resource, m) } else { primary_only(resource, m) };
+            let props = if full {
+                self.drifted(resource, visible(resource, m))
+            } else {
+                primary_only(resource, m)
+            };
             page.push(json!({"Identifier": id, "Properties": Value::Object(props).to_string()}));
             last = Some(id.clone());
         }
@@ -560,7 +581,7 @@ impl Emulator {
             .ok_or_else(|| not_found(&resource.type_name, raw_id))?;
         Ok(json!({
             "TypeName": resource.type_name,
-            "ResourceDescription": {"Identifier": id, "Properties": Value::Object(visible(resource, model)).to_string()},
+            "ResourceDescription": {"Identifier": id, "Properties": Value::Object(self.drifted(resource, visible(resource, model))).to_string()},
         }))
     }
 

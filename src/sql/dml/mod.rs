@@ -220,6 +220,14 @@ pub fn resolve_field(table: &TableDef, name: &str) -> Result<Field> {
                 message: format!("column \"{}\" of {} is derived from {p}", c.name, table.qualified_name()),
                 hint: Some(format!("set column \"tags\" ({p}) instead")),
             }),
+            ColumnSource::Extra(_) => Err(Error::GeneratedColumn {
+                message: format!(
+                    "column \"{}\" of {} shows what the schema does not declare",
+                    c.name,
+                    table.qualified_name()
+                ),
+                hint: Some("set properties through their own columns, or PatchDocument for any path".into()),
+            }),
             ColumnSource::ListParam(p) => Err(Error::GeneratedColumn {
                 message: format!(
                     "column \"{}\" of {} is a list filter ({p}), not a property",
