@@ -145,17 +145,7 @@ impl TableProvider for AnyTypeTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        // The calls narrow the rows; DataFusion still checks them.
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if pushdown::is_equality(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(pushdown::equalities_support(filters))
     }
 
     async fn scan(
@@ -171,19 +161,7 @@ impl TableProvider for AnyTypeTable {
             message: "awscc.cloudcontrol.resources reads the types its WHERE clause names".into(),
             hint: Some("add WHERE type_name = 'AWS::Service::Resource' (or type_name IN (…))".into()),
         })?;
-        let catalog = &self.backend.catalog;
-        for r in eq.get("region").into_iter().flatten() {
-            catalog.check_region(r)?;
-        }
-        let places = self.backend.accounts.region_places(
-            super::accounts::Chosen {
-                named: eq.get("account").map(Vec::as_slice),
-                allowed: settings.accounts.as_deref(),
-            },
-            eq.get("region").map(Vec::as_slice),
-            settings.regions.as_ref(),
-            &catalog.registry.regions,
-        )?;
+        let places = super::provider::places_named(&self.backend, &eq, &settings)?;
         let mut targets: Vec<(String, Place)> = Vec::new();
         for t in &types {
             for p in &places {

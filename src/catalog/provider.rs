@@ -211,6 +211,29 @@ impl TableProvider for ResourceTable {
     }
 }
 
+/// The places a table that is not one type's (`resource_requests`, `resources`) calls: the
+/// accounts and regions its WHERE clause names (equalities by column), else the session's and
+/// each account's own.
+pub fn places_named(
+    backend: &Backend,
+    eq: &BTreeMap<String, Vec<String>>,
+    settings: &QuerySettings,
+) -> Result<Vec<crate::cloudcontrol::Place>, Error> {
+    let catalog = &backend.catalog;
+    for r in eq.get("region").into_iter().flatten() {
+        catalog.check_region(r)?;
+    }
+    backend.accounts.region_places(
+        Chosen {
+            named: eq.get("account").map(Vec::as_slice),
+            allowed: settings.accounts.as_deref(),
+        },
+        eq.get("region").map(Vec::as_slice),
+        settings.regions.as_ref(),
+        &catalog.registry.regions,
+    )
+}
+
 /// Decides regions, identifiers, list models, hydration and limit for one scan.
 pub fn plan_scan(
     table: &Arc<TableDef>,

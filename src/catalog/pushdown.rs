@@ -132,6 +132,21 @@ pub fn equalities(filters: &[Expr]) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// DataFusion's question for tables read through [`equalities`]: the calls narrow the rows by
+/// the equalities, and DataFusion still checks them, so Inexact is always right.
+pub fn equalities_support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
+    filters
+        .iter()
+        .map(|f| {
+            if is_equality(f) {
+                TableProviderFilterPushDown::Inexact
+            } else {
+                TableProviderFilterPushDown::Unsupported
+            }
+        })
+        .collect()
+}
+
 /// Whether [`equalities`] understands a filter.
 pub fn is_equality(filter: &Expr) -> bool {
     column_values(filter).is_some()

@@ -163,22 +163,6 @@ impl std::fmt::Debug for ApiRequestsTable {
 }
 
 impl ApiRequestsTable {
-    fn places(&self, eq: &std::collections::BTreeMap<String, Vec<String>>, settings: &QuerySettings) -> Result<Vec<Place>, Error> {
-        let catalog = &self.backend.catalog;
-        for r in eq.get("region").into_iter().flatten() {
-            catalog.check_region(r)?;
-        }
-        self.backend.accounts.region_places(
-            super::accounts::Chosen {
-                named: eq.get("account").map(Vec::as_slice),
-                allowed: settings.accounts.as_deref(),
-            },
-            eq.get("region").map(Vec::as_slice),
-            settings.regions.as_ref(),
-            &catalog.registry.regions,
-        )
-    }
-
     async fn fetch(&self, place: Place, filter: RequestFilter) -> Result<Vec<Vec<Cell>>, Error> {
         let mut rows = Vec::new();
         let mut token: Option<String> = None;
@@ -204,17 +188,7 @@ impl TableProvider for ApiRequestsTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        // The API narrows the rows; DataFusion still checks them, so Inexact is always right.
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if pushdown::is_equality(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(pushdown::equalities_support(filters))
     }
 
     async fn scan(
@@ -226,7 +200,7 @@ impl TableProvider for ApiRequestsTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let settings = QuerySettings::of(state, &self.backend);
         let eq = pushdown::equalities(filters);
-        let places = self.places(&eq, &settings)?;
+        let places = super::provider::places_named(&self.backend, &eq, &settings)?;
         let upper = |col: &str| {
             eq.get(col)
                 .map(|v| v.iter().map(|s| s.to_uppercase()).collect())
