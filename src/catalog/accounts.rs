@@ -73,25 +73,8 @@ impl Accounts {
         Accounts { list }
     }
 
-    /// One account named `default` reading us-east-1: for tests and tools without AWS.
-    pub fn single_default() -> Accounts {
-        Accounts::new(vec![Account::new(
-            crate::config::accounts::DEFAULT_ACCOUNT,
-            "default credential chain",
-            DefaultRegions::List(vec!["us-east-1".into()]),
-        )])
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &Account> {
         self.list.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
     }
 
     pub fn get(&self, name: &str) -> Option<&Account> {
@@ -148,8 +131,9 @@ impl Accounts {
         }
     }
 
-    /// The places a call that is not about one type (ListResourceRequests) goes to: each
-    /// chosen account's regions, `"*"` meaning `all_regions` of its partition.
+    /// The places a call that is not about one type with a schema (ListResourceRequests, a
+    /// type read by name) goes to: each chosen account's regions, `"*"` meaning `all_regions`
+    /// of its partition except opt-in ones (these reads do not skip a region not enabled).
     pub fn region_places(
         &self,
         accounts: Chosen,
@@ -321,6 +305,7 @@ mod tests {
         let e = a.for_mutation(Chosen::default()).unwrap_err();
         assert_eq!(e.sqlstate(), "42P10");
         assert!(e.hint().unwrap().contains("prod, dev"));
-        assert_eq!(Accounts::single_default().for_mutation(Chosen::default()).unwrap().name, "default");
+        let single = Accounts::new(vec![Account::new("default", "default credential chain", DefaultRegions::All)]);
+        assert_eq!(single.for_mutation(Chosen::default()).unwrap().name, "default");
     }
 }

@@ -236,10 +236,11 @@ impl SdkApi {
         for (name, sdk) in &self.accounts {
             let outcome = match sdk.config.credentials_provider() {
                 None => Err(Error::Config(format!("account {name}: no AWS credentials provider is configured"))),
-                Some(provider) => provider.provide_credentials().await.map(|_| ()).map_err(|e| {
-                    let chain = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-                    Error::Config(format!("account {name} ({}): AWS credentials cannot be had: {chain}", sdk.source))
-                }),
+                Some(provider) => provider
+                    .provide_credentials()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| Error::Config(credentials_message(name, &sdk.source, &e))),
             };
             if let Err(e) = outcome {
                 out.push((name.clone(), e));
@@ -484,15 +485,16 @@ impl SdkApi {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let type_name = Some(type_name).filter(|t| !t.is_empty());
-        if let Some(cause) = credentials_failure(&err) {
-            let chain = credentials_cause(cause);
-            let code = if chain.contains("AccessDenied") {
+        // The provider (a profile, STS AssumeRole, SSO) could not give credentials, so the
+        // call was never sent.
+        if let Some(cause) = cause_of::<aws_credential_types::provider::error::CredentialsError>(&err) {
+            let source = self.accounts.get(&place.account).map_or("", |a| a.source.as_str());
+            let message = credentials_message(&place.account, source, cause);
+            let code = if message.contains("AccessDenied") {
                 "AccessDenied"
             } else {
                 "CredentialsUnavailable"
             };
-            let source = self.accounts.get(&place.account).map_or("", |a| a.source.as_str());
-            let message = format!("the credentials of account {} ({source}) cannot be had: {chain}", place.account);
             return Error::aws(code, message, operation, place, type_name);
         }
         let (code, message) = match &err {
@@ -513,37 +515,35 @@ impl SdkApi {
     }
 }
 
-/// Why credentials could not be had, in a line: STS's own code and message when it refused
-/// (AssumeRole), else the causes' chain, cut short (it can dump a whole HTTP response).
-fn credentials_cause(cause: &aws_credential_types::provider::error::CredentialsError) -> String {
+/// Why an account's credentials could not be had, in one line naming the account and where
+/// they come from: STS's own code and message when it refused (AssumeRole), else the causes'
+/// chain, cut short (it can dump a whole HTTP response). Startup, `/readyz` and failed calls
+/// all say it this way.
+fn credentials_message(account: &str, source: &str, cause: &aws_credential_types::provider::error::CredentialsError) -> String {
     type AssumeRoleFailure = SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError, aws_smithy_runtime_api::http::Response>;
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(cause);
-    while let Some(e) = current {
-        if let Some(sts) = e.downcast_ref::<AssumeRoleFailure>() {
-            return format!(
-                "STS AssumeRole: {}: {}",
-                sts.code().unwrap_or("Unknown"),
-                sts.message().unwrap_or("no message")
-            );
+    let why = match cause_of::<AssumeRoleFailure>(cause) {
+        Some(sts) => format!(
+            "STS AssumeRole: {}: {}",
+            sts.code().unwrap_or("Unknown"),
+            sts.message().unwrap_or("no message")
+        ),
+        None => {
+            let chain = aws_smithy_types::error::display::DisplayErrorContext(cause).to_string();
+            match chain.char_indices().nth(400) {
+                Some((cut, _)) => format!("{}…", &chain[..cut]),
+                None => chain,
+            }
         }
-        current = e.source();
-    }
-    let chain = aws_smithy_types::error::display::DisplayErrorContext(cause).to_string();
-    match chain.char_indices().nth(400) {
-        Some((cut, _)) => format!("{}…", &chain[..cut]),
-        None => chain,
-    }
+    };
+    format!("the credentials of account {account} ({source}) cannot be had: {why}")
 }
 
-/// The credentials error somewhere in an SDK error's causes: the provider (a profile, STS
-/// AssumeRole, SSO) could not give credentials, so the call was never sent.
-fn credentials_failure<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a aws_credential_types::provider::error::CredentialsError> {
+/// The first error of type `T` among `err` and its causes.
+fn cause_of<'a, T: std::error::Error + 'static>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(c) = e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>() {
-            return Some(c);
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
         }
         current = e.source();
     }
