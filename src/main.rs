@@ -44,6 +44,39 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Keep the resource schemas current.
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemasCommand {
+    /// Read every resource type's current schema from an account (CloudFormation ListTypes and
+    /// DescribeType: public types, and the account's private and third-party ones) and write
+    /// those that differ from the shipped ones to the schema directory, which the server reads
+    /// at startup. Table and column names already given never change.
+    Refresh(RefreshArgs),
+}
+
+#[derive(clap::Args)]
+struct RefreshArgs {
+    /// Configuration file (accounts, credentials, endpoint, `[schemas] directory`).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Where to write; default: `[schemas] directory`, else ~/.local/share/cloudpg/schemas.
+    #[arg(long)]
+    directory: Option<std::path::PathBuf>,
+    /// The region to read; default: the account's first region, else us-east-1.
+    #[arg(long)]
+    region: Option<String>,
+    /// The account (its name in [[accounts]]) to read; default: the first.
+    #[arg(long)]
+    account: Option<String>,
+    /// Only types matching these patterns, e.g. `--type 'AWS::Logs::*'`.
+    #[arg(long = "type")]
+    types: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -187,6 +220,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run_user(command)
         }
         Command::Config { command } => run_config(command),
+        Command::Schemas {
+            command: SchemasCommand::Refresh(args),
+        } => {
+            let _logs = init_tracing(log_format.unwrap_or_default())?;
+            runtime()?.block_on(run_refresh(args))
+        }
         Command::Emulator(args) => {
             let _logs = init_tracing(log_format.unwrap_or_default())?;
             runtime()?.block_on(run_emulator(args))
@@ -213,6 +252,34 @@ fn run_config(command: ConfigCommand) -> anyhow::Result<()> {
     Config::from_raw(raw.clone()).map_err(|e| anyhow::anyhow!("config file {}: {e}", file.display()))?;
     let text = cloudpg::config::effective_toml(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
     print_stdout(&format!("# {} is valid; the effective configuration:\n{text}", file.display())).context("writing to standard output")
+}
+
+async fn run_refresh(args: RefreshArgs) -> anyhow::Result<()> {
+    use cloudpg::catalog::{overrides, refresh};
+    let config = Config::load_layered(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let target = cloudpg::cloudcontrol::client::Target::Aws;
+    let dir = args
+        .directory
+        .or_else(|| overrides::directory(&config, &target))
+        .ok_or_else(|| anyhow::anyhow!("no schema directory: [schemas] directory is \"off\" and HOME is not set; give --directory"))?;
+    let shipped = resource_schemas::Registry::shipped().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scrubber = std::sync::Arc::new(cloudpg::cloudcontrol::scrub::Scrubber::new(shipped, Default::default()));
+    let calls = std::sync::Arc::new(cloudpg::cloudcontrol::calls::CallLog::default());
+    let sdk = cloudpg::cloudcontrol::client::SdkApi::connect(&config, target, scrubber, calls)
+        .await
+        .map_err(with_hint)?;
+    let options = refresh::RefreshOptions {
+        dir,
+        place: refresh::place_for(&config, &sdk, args.account.as_deref(), args.region.as_deref()).map_err(with_hint)?,
+        types: args.types,
+    };
+    let report = refresh::refresh(&sdk, &options).await.map_err(with_hint)?;
+    print_stdout(&report.render(&options)).context("writing to standard output")?;
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} types could not be read", report.failed.len())
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -34,6 +34,7 @@ pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
 /// Builds the engine for a config and an API target.
 pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> {
     let mut config = config;
+    crate::catalog::overrides::prepare(&config, &target).await?;
     let registry = resource_schemas::Registry::shared().map_err(|e| Error::Config(e.to_string()))?;
     let catalog = Arc::new(Catalog::build(registry).restrict(&config.catalog)?);
     let scrubber = Arc::new(Scrubber::new(registry, redacted_properties(&config, &catalog)?));

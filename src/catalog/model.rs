@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use resource_schemas::{ListHandlerSchema, Operation, Registry, ResourceType};
 use serde_json::Value;
 
+use super::lock::{column_key, LockedType, NameLock};
 use super::naming::{pluralize, snake_case};
 
 /// The catalog every resource table lives in.
@@ -141,6 +142,8 @@ pub struct TableDef {
     pub name: String,
     pub kind: TableKind,
     pub resource: &'static ResourceType,
+    /// The names the lock holds for this type's columns.
+    locked: Option<LockedType>,
     columns: OnceLock<Vec<ColumnDef>>,
     /// StackQL's spelling of a column → what it reads, where they differ (built on first use).
     stackql_columns: OnceLock<BTreeMap<String, StackqlColumn>>,
@@ -149,12 +152,13 @@ pub struct TableDef {
 }
 
 impl TableDef {
-    fn new(schema: &str, name: String, kind: TableKind, resource: &'static ResourceType) -> TableDef {
+    fn new(schema: &str, name: String, kind: TableKind, resource: &'static ResourceType, locked: Option<LockedType>) -> TableDef {
         TableDef {
             schema: schema.to_string(),
             name,
             kind,
             resource,
+            locked,
             columns: OnceLock::new(),
             stackql_columns: OnceLock::new(),
             arrow_schema: OnceLock::new(),
@@ -171,7 +175,8 @@ impl TableDef {
     }
 
     pub fn columns(&self) -> &[ColumnDef] {
-        self.columns.get_or_init(|| derive_columns(self.resource, self.kind))
+        self.columns
+            .get_or_init(|| derive_columns(self.resource, self.kind, self.locked.as_ref()))
     }
 
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
@@ -306,9 +311,18 @@ impl SqlOperation {
     }
 }
 
+/// The columns a type's full table would have under `locked` names: what a schema override
+/// is checked with before it is used.
+pub fn columns_of(resource: &ResourceType, locked: Option<&LockedType>) -> Vec<ColumnDef> {
+    derive_columns(resource, TableKind::Full, locked)
+}
+
 /// Column order: primary identifier properties, required properties, the rest (all by name),
 /// then list-only parameters, `region`, `account` and `identifier`.
-fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
+///
+/// Names: a locked one where the lock has the column; otherwise the derived name, made unique
+/// against every locked name of the type (a name once given is never given to another).
+fn derive_columns(resource: &ResourceType, kind: TableKind, locked: Option<&LockedType>) -> Vec<ColumnDef> {
     let props = resource.properties();
     let primary = resource.primary_identifier_names();
     let mut ordered: Vec<&str> = primary.clone();
@@ -339,22 +353,31 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
         ordered.extend(rest);
     }
     let mut taken: BTreeSet<String> = RESERVED_COLUMNS.iter().map(|s| s.to_string()).collect();
+    taken.extend(locked.iter().flat_map(|l| l.columns.values().cloned()));
+    let mut name_for = |source: &ColumnSource, derived: &str| -> String {
+        match locked.and_then(|l| column_key(source).and_then(|k| l.columns.get(&k))) {
+            Some(name) => name.clone(),
+            None => unique_name(&mut taken, derived),
+        }
+    };
     let mut columns = Vec::with_capacity(ordered.len() + 2);
     for prop in ordered {
         let schema = props.get(prop).cloned().unwrap_or(Value::Null);
+        let source = ColumnSource::Property(prop.to_string());
         columns.push(ColumnDef {
-            name: unique_name(&mut taken, &snake_case(prop)),
+            name: name_for(&source, &snake_case(prop)),
             pg_type: PgType::of_property(&schema),
             description: schema.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
-            source: ColumnSource::Property(prop.to_string()),
+            source,
         });
     }
     if kind == TableKind::Full && props.contains_key(TAGS_PROPERTY) {
+        let source = ColumnSource::TagMap(TAGS_PROPERTY.to_string());
         columns.push(ColumnDef {
-            name: unique_name(&mut taken, TAG_MAP_COLUMN),
+            name: name_for(&source, TAG_MAP_COLUMN),
             pg_type: PgType::Json,
             description: "The tags as one JSON object ({\"env\": \"prod\"}), whichever form `tags` has; read-only.".to_string(),
-            source: ColumnSource::TagMap(TAGS_PROPERTY.to_string()),
+            source,
         });
     }
     if let Some(hs) = resource.list_handler_schema() {
@@ -362,15 +385,16 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
             let is_property = p.property.as_deref().is_some_and(|x| props.contains_key(x)) || props.contains_key(&p.name);
             if !is_property {
                 let schema = p.schema.clone().unwrap_or(Value::Null);
+                let source = ColumnSource::ListParam(p.name.clone());
                 columns.push(ColumnDef {
-                    name: unique_name(&mut taken, &snake_case(&p.name)),
+                    name: name_for(&source, &snake_case(&p.name)),
                     pg_type: PgType::Text,
                     description: schema
                         .get("description")
                         .and_then(Value::as_str)
                         .map(|d| format!("{d} (list filter)"))
                         .unwrap_or_else(|| "Parent value the list handler filters on.".to_string()),
-                    source: ColumnSource::ListParam(p.name.clone()),
+                    source,
                 });
             }
         }
@@ -393,11 +417,12 @@ fn derive_columns(resource: &ResourceType, kind: TableKind) -> Vec<ColumnDef> {
     });
     if kind == TableKind::Full {
         let declared: BTreeMap<String, PgType> = props.iter().map(|(k, v)| (k.clone(), PgType::of_property(v))).collect();
+        let source = ColumnSource::Extra(std::sync::Arc::new(declared));
         columns.push(ColumnDef {
-            name: unique_name(&mut taken, EXTRA_COLUMN),
+            name: name_for(&source, EXTRA_COLUMN),
             pg_type: PgType::Json,
             description: "What the answer holds that the columns cannot: properties the schema does not declare, and values of another type than their column's (with a WARNING).".to_string(),
-            source: ColumnSource::Extra(std::sync::Arc::new(declared)),
+            source,
         });
         columns.push(ColumnDef {
             name: IDENTIFIER_COLUMN.to_string(),
@@ -480,27 +505,53 @@ fn stackql_table_aliases(schemas: &BTreeMap<String, BTreeMap<String, Arc<TableDe
 }
 
 impl Catalog {
-    /// Tables for every type that Cloud Control can provision (it has handlers).
+    /// Tables for every type that Cloud Control can provision (it has handlers), under the
+    /// process's name lock.
     pub fn build(registry: &'static Registry) -> Catalog {
+        Self::build_with(registry, NameLock::effective())
+    }
+
+    /// Tables under `lock`: locked types take their locked table names first; the others
+    /// derive theirs around them (and around the names of locked types that are gone).
+    pub fn build_with(registry: &'static Registry, lock: &NameLock) -> Catalog {
         let mut schemas: BTreeMap<String, BTreeMap<String, Arc<TableDef>>> = BTreeMap::new();
         let mut by_type = BTreeMap::new();
-        let mut types: Vec<&'static ResourceType> = registry.types().iter().filter(|t| t.handlers.is_some()).collect();
+        let mut types: Vec<&'static ResourceType> = registry.types().filter(|t| t.handlers.is_some()).collect();
         // The collision rule depends on order: the type first by name keeps the plain name.
         types.sort_by(|a, b| a.type_name.cmp(&b.type_name));
-        for resource in types {
+        let reserved: BTreeSet<(&str, &str)> = lock.types.values().filter_map(|l| l.schema_and_table()).collect();
+        let (locked, unlocked): (Vec<_>, Vec<_>) = types.into_iter().partition(|t| {
+            lock.get(&t.type_name)
+                .and_then(|l| l.schema_and_table())
+                .is_some_and(|(schema, _)| schema == t.name_parts().1.to_ascii_lowercase())
+        });
+        for resource in locked.into_iter().chain(unlocked) {
             let (vendor, service, name) = resource.name_parts();
             let schema = service.to_ascii_lowercase();
+            let locked = lock.get(&resource.type_name).cloned();
             let tables = schemas.entry(schema.clone()).or_default();
-            let base = pluralize(&snake_case(name));
-            let table_name = resolve_table_collision(tables, &base, vendor, name);
-            let full = Arc::new(TableDef::new(&schema, table_name.clone(), TableKind::Full, resource));
+            let table_name = match locked.as_ref().and_then(|l| l.schema_and_table()).filter(|(s, _)| *s == schema) {
+                Some((_, table)) => table.to_string(),
+                None => {
+                    let base = pluralize(&snake_case(name));
+                    let gone = |n: &str| reserved.contains(&(schema.as_str(), n));
+                    resolve_table_collision(tables, &base, vendor, name, &gone)
+                }
+            };
+            let full = Arc::new(TableDef::new(
+                &schema,
+                table_name.clone(),
+                TableKind::Full,
+                resource,
+                locked.clone(),
+            ));
             tables.insert(table_name.clone(), full.clone());
             by_type.insert(resource.type_name.clone(), full);
             if resource.supports(Operation::List) {
                 let list_name = format!("{table_name}{LIST_ONLY_SUFFIX}");
                 tables.insert(
                     list_name.clone(),
-                    Arc::new(TableDef::new(&schema, list_name, TableKind::ListOnly, resource)),
+                    Arc::new(TableDef::new(&schema, list_name, TableKind::ListOnly, resource, locked)),
                 );
             }
         }
@@ -634,7 +685,7 @@ fn table_matches(pattern: &str, schema: &str, table: &str) -> bool {
 }
 
 /// `*` matches any run of characters; everything else matches itself.
-fn glob(pattern: &str, text: &str) -> bool {
+pub fn glob(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((head, rest)) => {
@@ -654,14 +705,23 @@ pub fn is_catalog_name(name: &str) -> bool {
 /// The rule for two types whose names give the same table within one schema: the type that
 /// comes first by name keeps the plural; a later one from another vendor gets the vendor as
 /// suffix (`skills_alexa`), one from the same vendor its singular name, else a number.
-fn resolve_table_collision(tables: &BTreeMap<String, Arc<TableDef>>, base: &str, vendor: &str, resource_name: &str) -> String {
-    let free = |n: &str| !tables.contains_key(n) && !tables.contains_key(&format!("{n}{LIST_ONLY_SUFFIX}"));
+/// `locked` names tables the lock keeps for someone else.
+fn resolve_table_collision(
+    tables: &BTreeMap<String, Arc<TableDef>>,
+    base: &str,
+    vendor: &str,
+    resource_name: &str,
+    locked: &dyn Fn(&str) -> bool,
+) -> String {
+    let free = |n: &str| !tables.contains_key(n) && !tables.contains_key(&format!("{n}{LIST_ONLY_SUFFIX}")) && !locked(n);
     if free(base) && !base.ends_with(LIST_ONLY_SUFFIX) {
         return base.to_string();
     }
-    let first_vendor = tables.get(base).map(|t| t.resource.name_parts().0.to_string()).unwrap_or_default();
+    // Taken by a table of another vendor: that vendor's suffix; by one of the same vendor, or
+    // kept by the lock for a type that is gone: the singular name.
+    let first_vendor = tables.get(base).map(|t| t.resource.name_parts().0);
     let candidates = [
-        if first_vendor != vendor {
+        if first_vendor.is_some_and(|v| v != vendor) {
             format!("{base}_{}", vendor.to_ascii_lowercase())
         } else {
             snake_case(resource_name)
@@ -753,7 +813,7 @@ mod tests {
     #[test]
     fn every_type_with_handlers_has_exactly_one_table() {
         let c = catalog();
-        let with_handlers = c.registry.types().iter().filter(|t| t.handlers.is_some()).count();
+        let with_handlers = c.registry.types().filter(|t| t.handlers.is_some()).count();
         let full: BTreeSet<&str> = c.tables().filter(|t| t.kind == TableKind::Full).map(|t| t.type_name()).collect();
         assert_eq!(full.len(), with_handlers);
         for t in c.tables() {
@@ -846,6 +906,33 @@ mod tests {
         assert_eq!(c.resolve("foo.policy").unwrap().type_name(), "AWS::Foo::Policy");
         let keys = c.resolve("foo.keys").unwrap();
         assert_eq!(names(keys), vec!["key_id", "key_id_2", "region", "account", "_extra", "identifier"]);
+    }
+
+    #[test]
+    fn locked_names_stay_when_types_and_properties_are_added() {
+        let json = r#"{"format":1,"source":"test","regions":["us-east-1"],"types":[
+            {"typeName":"AAA::Foo::Key","properties":{"Id":{"type":"string"}},"primaryIdentifier":["/properties/Id"],"handlers":{"read":{}},"regions":[0]},
+            {"typeName":"AWS::Foo::Key","properties":{"KEYId":{"type":"integer"},"KeyId":{"type":"string"},"Gone":{"type":"string"}},"primaryIdentifier":["/properties/KeyId"],"handlers":{"read":{}},"regions":[0]},
+            {"typeName":"AWS::Foo::Thing","properties":{"Id":{"type":"string"}},"primaryIdentifier":["/properties/Id"],"handlers":{"read":{}},"regions":[0]}]}"#;
+        let registry: &'static Registry = Box::leak(Box::new(Registry::from_json(json.as_bytes(), "test").unwrap()));
+        // Unlocked, the type and property that sort first take the plain names.
+        let free = Catalog::build_with(registry, &NameLock::default());
+        assert_eq!(free.resolve("foo.keys").unwrap().type_name(), "AAA::Foo::Key");
+        let lock = NameLock::from_json(
+            br#"{"format":1,"types":{
+                "AWS::Foo::Key":{"table":"foo.keys","columns":{"KeyId":"key_id","Gone":"gone_column"}},
+                "AWS::Foo::Removed":{"table":"foo.things","columns":{}}}}"#,
+        )
+        .unwrap();
+        let c = Catalog::build_with(registry, &lock);
+        assert_eq!(c.resolve("foo.keys").unwrap().type_name(), "AWS::Foo::Key");
+        assert_eq!(c.resolve("foo.keys_aaa").unwrap().type_name(), "AAA::Foo::Key");
+        // A name locked by a type that is gone is not handed to another.
+        assert_eq!(c.table_for_type("AWS::Foo::Thing").unwrap().name, "thing");
+        let keys = c.resolve("foo.keys").unwrap();
+        assert_eq!(keys.column_of_property("KeyId").unwrap().name, "key_id");
+        assert_eq!(keys.column_of_property("KEYId").unwrap().name, "key_id_2");
+        assert_eq!(keys.column_of_property("Gone").unwrap().name, "gone_column");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!   asked once), where the credentials come from, default regions, and why the id is missing;
 //! - `cloudpg.api_usage`: the last hour's Cloud Control calls made for users, by user, account,
 //!   region and type;
-//! - `cloudpg.cache`: one row: entries, bytes, hits and misses since start, TTL and bound.
+//! - `cloudpg.cache`: one row: entries, bytes, hits and misses since start, TTL and bound;
+//! - `cloudpg.schema_overrides`: the schema override files read at startup, in use or refused
+//!   and why.
 //!
 //! (`cloudpg.requests` is in `requests`; `cloudpg.settings` is `pg_settings` narrowed to
 //! cloudpg's own parameters.)
@@ -26,6 +28,7 @@ pub const API_CALLS: &str = "api_calls";
 pub const ACCOUNTS: &str = "accounts";
 pub const API_USAGE: &str = "api_usage";
 pub const CACHE: &str = "cache";
+pub const SCHEMA_OVERRIDES: &str = "schema_overrides";
 
 fn int(name: &str) -> Field {
     Field::new(name, DataType::Int64, true)
@@ -150,6 +153,31 @@ pub fn cache(api: Arc<CachedApi>) -> LiveTable {
                 n(s.misses),
                 Arc::new(Float64Array::from(vec![s.ttl.as_secs_f64()])),
                 n(s.max_bytes),
+            ];
+            Ok(columns)
+        })
+    })
+}
+
+/// `cloudpg.schema_overrides`.
+pub fn schema_overrides() -> LiveTable {
+    let schema = Arc::new(Schema::new(vec![
+        extra_field("type_name", ExtraKind::Text),
+        extra_field("file", ExtraKind::Text),
+        extra_field("status", ExtraKind::Text),
+        extra_field("source", ExtraKind::Text),
+        extra_field("reason", ExtraKind::Text),
+    ]));
+    LiveTable::new(SCHEMA_OVERRIDES, schema, move || {
+        Box::pin(async move {
+            let rows = super::overrides::outcomes();
+            let status = |o: &super::overrides::Outcome| if o.refused.is_some() { "refused" } else { "in use" };
+            let columns: Vec<ArrayRef> = vec![
+                text_array(rows.iter().map(|o| Some(o.type_name.clone()))),
+                text_array(rows.iter().map(|o| Some(o.file.display().to_string()))),
+                text_array(rows.iter().map(|o| Some(status(o).to_string()))),
+                text_array(rows.iter().map(|o| o.source.clone())),
+                text_array(rows.iter().map(|o| o.refused.clone())),
             ];
             Ok(columns)
         })

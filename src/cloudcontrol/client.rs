@@ -120,7 +120,7 @@ impl SdkApi {
     /// Runs one call (with its retries), recording its outcome, time and attempts in the
     /// metrics and the recent-calls log.
     /// `span` is the call's, made by `call_span!`.
-    async fn timed<T, Fut>(
+    pub(super) async fn timed<T, Fut>(
         &self,
         operation: &'static str,
         type_name: &str,
@@ -253,6 +253,12 @@ impl SdkApi {
     /// The region of an account's profile (or `AWS_REGION`), when one is set.
     pub fn profile_region(&self, account: &str) -> Option<String> {
         self.accounts.get(account).and_then(|a| a.profile_region.clone())
+    }
+
+    /// An account's SDK configuration (credentials, endpoint, timeouts), for the other AWS
+    /// services cloudpg calls.
+    pub(super) fn sdk_config(&self, account: &str) -> Result<&SdkConfig> {
+        Ok(&self.account(account)?.config)
     }
 
     fn account(&self, account: &str) -> Result<&AccountSdk> {
@@ -480,7 +486,7 @@ fn throttled_out(
 impl SdkApi {
     /// An SDK error as our error, keeping AWS's code and message and saying where it came
     /// from; credentials that cannot be had name the account and where they come from.
-    fn aws_error<E>(&self, err: SdkError<E>, operation: &str, place: &Place, type_name: &str) -> Error
+    pub(super) fn aws_error<E>(&self, err: SdkError<E>, operation: &str, place: &Place, type_name: &str) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {

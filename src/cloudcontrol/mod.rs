@@ -20,6 +20,7 @@ pub mod calls;
 pub mod client;
 pub mod journal;
 pub mod rate;
+pub mod registry;
 pub mod requests;
 pub mod scrub;
 pub mod usage;

@@ -42,6 +42,7 @@ pub struct RawConfig {
     pub tls: RawTls,
     pub redact: RawRedact,
     pub catalog: RawCatalog,
+    pub schemas: RawSchemas,
     pub emulator: RawEmulator,
     pub metrics: RawMetrics,
     pub log: RawLog,
@@ -174,6 +175,19 @@ pub struct RawCatalog {
     pub list_only_in_listings: bool,
 }
 
+/// Schemas read from an account over the shipped ones (`[schemas]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSchemas {
+    /// The directory `cloudpg schemas refresh` writes and the server reads; "off" for the
+    /// shipped schemas only. Unset: `$XDG_DATA_HOME/cloudpg/schemas` (or
+    /// `~/.local/share/cloudpg/schemas`) against AWS, none on the emulator.
+    pub directory: Option<String>,
+    /// Refresh the directory from the first account's first region at startup, before the
+    /// catalog is built.
+    pub refresh_on_start: bool,
+}
+
 /// Readable but sensitive columns, masked for everyone (`[redact]`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -301,6 +315,7 @@ impl Default for RawConfig {
             tls: RawTls::default(),
             redact: RawRedact::default(),
             catalog: RawCatalog::default(),
+            schemas: RawSchemas::default(),
             emulator: RawEmulator::default(),
             metrics: RawMetrics::default(),
             log: RawLog::default(),
@@ -408,6 +423,7 @@ pub struct Config {
     pub tls: RawTls,
     pub redact: RawRedact,
     pub catalog: RawCatalog,
+    pub schemas: RawSchemas,
     pub emulator: RawEmulator,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` is off.
     pub metrics_listen: Option<SocketAddr>,
@@ -541,6 +557,7 @@ impl Config {
             tls: raw.tls,
             redact: raw.redact,
             catalog: raw.catalog,
+            schemas: raw.schemas,
             emulator: raw.emulator,
             metrics_listen,
             log: raw.log,

@@ -228,6 +228,7 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
     let cache_table = Arc::new(crate::catalog::system::cache(backend.api.clone()));
     let accounts_table = Arc::new(crate::catalog::system::accounts(backend.accounts.clone(), backend.api.clone()));
     let usage_table = Arc::new(crate::catalog::system::api_usage(backend.usage.clone()));
+    let overrides_table = Arc::new(crate::catalog::system::schema_overrides());
     let settings_table = Arc::new(compat::pg_catalog::PgSettings { only_cloudpg: true });
     let system = vec![
         compat::relations::SystemTable {
@@ -265,6 +266,12 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
         },
         compat::relations::SystemTable {
             schema: SERVER_SCHEMA,
+            name: crate::catalog::system::SCHEMA_OVERRIDES,
+            arrow: overrides_table.schema(),
+            comment: "Schemas read from the account over the shipped ones (cloudpg schemas refresh): in use or refused, and why".into(),
+        },
+        compat::relations::SystemTable {
+            schema: SERVER_SCHEMA,
             name: "settings",
             arrow: settings_table.schema(),
             comment: "cloudpg's own parameters as this session has them (SET changes them)".into(),
@@ -283,22 +290,18 @@ fn register_system_tables(catalog: &ResourceCatalog, backend: &Arc<Backend>) -> 
         },
     ];
     let server = MemorySchemaProvider::new();
-    server
-        .register_table(SERVER_REQUESTS.to_string(), server_table)
-        .map_err(Error::from)?;
-    server
-        .register_table(crate::catalog::system::API_CALLS.to_string(), calls_table)
-        .map_err(Error::from)?;
-    server
-        .register_table(crate::catalog::system::CACHE.to_string(), cache_table)
-        .map_err(Error::from)?;
-    server
-        .register_table(crate::catalog::system::ACCOUNTS.to_string(), accounts_table)
-        .map_err(Error::from)?;
-    server
-        .register_table(crate::catalog::system::API_USAGE.to_string(), usage_table)
-        .map_err(Error::from)?;
-    server.register_table("settings".to_string(), settings_table).map_err(Error::from)?;
+    let server_tables: [(&str, Arc<dyn TableProvider>); 7] = [
+        (SERVER_REQUESTS, server_table),
+        (crate::catalog::system::API_CALLS, calls_table),
+        (crate::catalog::system::CACHE, cache_table),
+        (crate::catalog::system::ACCOUNTS, accounts_table),
+        (crate::catalog::system::API_USAGE, usage_table),
+        (crate::catalog::system::SCHEMA_OVERRIDES, overrides_table),
+        ("settings", settings_table),
+    ];
+    for (name, table) in server_tables {
+        server.register_table(name.to_string(), table).map_err(Error::from)?;
+    }
     catalog.register_schema(SERVER_SCHEMA, Arc::new(server)).map_err(Error::from)?;
     let api = MemorySchemaProvider::new();
     api.register_table(API_REQUESTS.to_string(), api_table).map_err(Error::from)?;

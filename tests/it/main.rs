@@ -18,6 +18,7 @@ mod pipeline;
 mod protocol;
 mod psql;
 mod raw;
+mod schemas;
 mod security;
 mod select;
 mod soak;

@@ -422,7 +422,7 @@ mod tests {
     #[test]
     fn every_type_generates_without_panicking() {
         let reg = Registry::shared().unwrap();
-        for t in reg.types().iter().filter(|t| t.handlers.is_some()) {
+        for t in reg.types().filter(|t| t.handlers.is_some()) {
             let r = Generator::new(t, &crate::ops::Caller::new(ACCOUNT_ID, "us-east-1"), 1, 0).resource(0, &Map::new());
             for id in t.primary_identifier_names() {
                 if t.properties().contains_key(id) {

@@ -148,8 +148,8 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     if let Some(name) = app_name(&headers) {
         emu.saw_app_name(name);
     }
-    if let Some(scope) = scope.as_ref().ok().filter(|s| s.service == "sts") {
-        return sts_call(&emu, scope, body).await;
+    if let Some(scope) = scope.as_ref().ok().filter(|s| s.service == "sts" || s.service == "cloudformation") {
+        return query_call(&emu, scope, body).await;
     }
     let op = match operation_of(&headers) {
         Ok(op) => op,
@@ -195,14 +195,19 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     }
 }
 
-/// An STS call (awsQuery: a form-encoded body, an XML answer).
-async fn sts_call(emu: &Emulator, scope: &Scope, body: Body) -> Response {
+/// An STS or CloudFormation call (awsQuery: a form-encoded body, an XML answer).
+async fn query_call(emu: &Emulator, scope: &Scope, body: Body) -> Response {
     let answer = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => {
             let form: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
             let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()).unwrap_or("");
-            emu.count_sts_call(action, &scope.caller());
-            crate::sts::call(emu, &scope.caller(), &scope.access_key_id, &form)
+            if scope.service == "cloudformation" {
+                emu.count_query_call(&format!("cloudformation:{action}"), &scope.caller());
+                crate::registry::call(emu, &scope.region, &form)
+            } else {
+                emu.count_query_call(action, &scope.caller());
+                crate::sts::call(emu, &scope.caller(), &scope.access_key_id, &form)
+            }
         }
         Err(_) => crate::sts::sts_error(413, "RequestEntityTooLarge", "Request body is too large."),
     };

@@ -11,6 +11,7 @@
 //! - [`validate`]: desired-state checks against the schemas (types, enums, patterns).
 //! - [`pattern`]: ECMA-262 schema patterns: matching (look-around included) and generation.
 //! - [`faults`]: latency, throttling and failure injection, and call counters.
+//! - [`registry`]: CloudFormation `ListTypes` and `DescribeType`, the schemas a refresh reads.
 //! - [`sts`]: STS `GetCallerIdentity` and `AssumeRole`, enough for the SDK's credential
 //!   providers; the account of a call is derived from its access key id ([`ops::Caller`]).
 //!
@@ -24,6 +25,7 @@ pub mod generate;
 pub mod http;
 pub mod ops;
 pub mod pattern;
+pub mod registry;
 pub mod store;
 pub mod sts;
 pub mod validate;
@@ -69,6 +71,10 @@ pub struct EmulatorConfig {
     /// Opt-in regions (and regions of other partitions) every account may call; the others
     /// answer UnrecognizedClientException, as AWS does in a region an account has not enabled.
     pub opted_in_regions: Vec<String>,
+    /// Provider schemas `DescribeType` answers instead of the shipped ones, by type name, as
+    /// when AWS ships a new schema; a type the registry does not know is listed as a private
+    /// type of the account.
+    pub described_schemas: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for EmulatorConfig {
@@ -84,6 +90,7 @@ impl Default for EmulatorConfig {
             faults: FaultConfig::default(),
             opted_in_regions: Vec::new(),
             schema_drift: Vec::new(),
+            described_schemas: std::collections::BTreeMap::new(),
         }
     }
 }

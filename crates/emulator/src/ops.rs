@@ -65,6 +65,8 @@ pub struct Emulator {
     /// Per (account, region): the tokens of `faults.max_rate`'s bucket and when they were
     /// counted.
     rate_buckets: Mutex<HashMap<Caller, (f64, std::time::Instant)>>,
+    /// Seconds since the epoch when it started.
+    started_at: u64,
 }
 
 /// The account id of callers whose access key does not end in one.
@@ -158,6 +160,7 @@ impl Emulator {
             counters: Mutex::new(Counters::default()),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed)),
             rate_buckets: Mutex::new(HashMap::new()),
+            started_at: crate::store::epoch_seconds() as u64,
         }
     }
 
@@ -210,11 +213,27 @@ impl Emulator {
     }
 
     /// Counts an STS call (they have no faults and no type).
-    pub fn count_sts_call(&self, action: &str, caller: &Caller) {
+    /// Counts an awsQuery call: `operation` is `service:Action` (an STS call's action alone
+    /// counts as `sts:Action`).
+    pub fn count_query_call(&self, operation: &str, caller: &Caller) {
         let mut c = lock(&self.counters);
-        let operation = format!("sts:{action}");
+        let operation = if operation.contains(':') {
+            operation.to_string()
+        } else {
+            format!("sts:{operation}")
+        };
         *c.calls_by_account.entry(format!("{} {operation}", caller.account)).or_default() += 1;
         *c.calls.entry(operation).or_default() += 1;
+    }
+
+    /// The schemas it emulates.
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    /// When it started, in seconds since the epoch (the `LastUpdated` of its types).
+    pub fn started_at(&self) -> u64 {
+        self.started_at
     }
 
     /// Forgets every resource and request (seeding starts again on next use).

@@ -14,14 +14,14 @@ use crate::ops::{Caller, Emulator};
 /// How long assumed credentials last unless `DurationSeconds` says otherwise.
 const DEFAULT_SESSION_SECONDS: u64 = 3600;
 
-/// An STS answer: HTTP status and XML body.
-pub struct StsAnswer {
+/// An awsQuery answer (STS, CloudFormation): HTTP status and XML body.
+pub struct QueryAnswer {
     pub status: u16,
     pub body: String,
 }
 
 /// Runs one STS call for `caller`, whose access key id is `access_key_id`.
-pub fn call(emu: &Emulator, caller: &Caller, access_key_id: &str, form: &[(String, String)]) -> StsAnswer {
+pub fn call(emu: &Emulator, caller: &Caller, access_key_id: &str, form: &[(String, String)]) -> QueryAnswer {
     let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let result = match param("Action") {
         Some("GetCallerIdentity") => Ok(caller_identity(caller, access_key_id)),
@@ -36,7 +36,7 @@ pub fn call(emu: &Emulator, caller: &Caller, access_key_id: &str, form: &[(Strin
     result.unwrap_or_else(|e| e)
 }
 
-fn caller_identity(caller: &Caller, access_key_id: &str) -> StsAnswer {
+fn caller_identity(caller: &Caller, access_key_id: &str) -> QueryAnswer {
     let arn = if access_key_id.starts_with("ASIA") {
         format!("arn:aws:sts::{}:assumed-role/emulated/{access_key_id}", caller.account)
     } else {
@@ -58,7 +58,7 @@ fn assume_role<'a>(
     caller: &Caller,
     access_key_id: &str,
     param: &dyn Fn(&str) -> Option<&'a str>,
-) -> Result<StsAnswer, StsAnswer> {
+) -> Result<QueryAnswer, QueryAnswer> {
     let role_arn = param("RoleArn").ok_or_else(|| {
         sts_error(
             400,
@@ -176,23 +176,35 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn ok(action: &str, result: &str) -> StsAnswer {
-    StsAnswer {
+const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+fn ok(action: &str, result: &str) -> QueryAnswer {
+    query_ok(STS_NAMESPACE, action, result)
+}
+
+/// STS's error body (awsQuery).
+pub fn sts_error(status: u16, code: &str, message: &str) -> QueryAnswer {
+    query_error(STS_NAMESPACE, status, code, message)
+}
+
+/// An awsQuery answer: `<ActionResponse><ActionResult>…` in the service's namespace.
+pub(crate) fn query_ok(namespace: &str, action: &str, result: &str) -> QueryAnswer {
+    QueryAnswer {
         status: 200,
         body: format!(
-            "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><{action}Result>{result}</{action}Result>\
+            "<{action}Response xmlns=\"{namespace}\"><{action}Result>{result}</{action}Result>\
              <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
             uuid::Uuid::new_v4()
         ),
     }
 }
 
-/// STS's error body (awsQuery).
-pub fn sts_error(status: u16, code: &str, message: &str) -> StsAnswer {
-    StsAnswer {
+/// An awsQuery error body.
+pub(crate) fn query_error(namespace: &str, status: u16, code: &str, message: &str) -> QueryAnswer {
+    QueryAnswer {
         status,
         body: format!(
-            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code>\
+            "<ErrorResponse xmlns=\"{namespace}\"><Error><Type>Sender</Type><Code>{code}</Code>\
              <Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
             xml_escape(message),
             uuid::Uuid::new_v4()
@@ -200,7 +212,7 @@ pub fn sts_error(status: u16, code: &str, message: &str) -> StsAnswer {
     }
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -208,7 +220,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// `2026-12-02T10:00:00Z` for seconds since the epoch.
-fn iso8601(epoch: u64) -> String {
+pub(crate) fn iso8601(epoch: u64) -> String {
     let (days, secs) = (epoch / 86_400, epoch % 86_400);
     // Howard Hinnant's civil-from-days.
     let z = days as i64 + 719_468;

@@ -252,7 +252,6 @@ async fn each_error_has_aws_code_and_message() {
     let no_list = resource_schemas::Registry::shared()
         .unwrap()
         .types()
-        .iter()
         .find(|t| t.handlers.is_some() && t.handler(resource_schemas::Operation::List).is_none() && t.exists_in("us-east-1"))
         .unwrap();
     let e = c.list_resources().type_name(&no_list.type_name).send().await.unwrap_err();

@@ -10,12 +10,13 @@
 
 pub mod geography;
 mod parents;
+pub mod provider;
 pub use parents::{ParentKey, ParentPlan};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -141,7 +142,7 @@ impl Handlers {
 
 /// A type as stored: the cheap parts typed, the property schemas raw.
 #[derive(Debug, Deserialize)]
-struct RawType {
+pub(crate) struct RawType {
     #[serde(rename = "typeName")]
     type_name: String,
     #[serde(default)]
@@ -207,6 +208,27 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
+    fn from_raw(t: RawType, regions: Vec<String>) -> ResourceType {
+        ResourceType {
+            type_name: t.type_name,
+            description: t.description,
+            required: t.required,
+            primary_identifier: t.primary_identifier,
+            additional_identifiers: t.additional_identifiers,
+            read_only_properties: t.read_only_properties,
+            write_only_properties: t.write_only_properties,
+            create_only_properties: t.create_only_properties,
+            conditional_create_only_properties: t.conditional_create_only_properties,
+            handlers: t.handlers,
+            tagging: t.tagging,
+            regions,
+            raw_properties: t.properties,
+            raw_definitions: t.definitions,
+            properties: OnceLock::new(),
+            definitions: OnceLock::new(),
+        }
+    }
+
     /// The (service, resource) parts of `AWS::Service::Resource`.
     pub fn name_parts(&self) -> (&str, &str, &str) {
         let mut parts = self.type_name.splitn(3, "::");
@@ -381,6 +403,14 @@ pub fn is_top_level(pointer: &str) -> bool {
     pointer.strip_prefix("/properties/").is_some_and(|rest| !rest.contains('/'))
 }
 
+/// The registry [`Registry::install`] made the process's.
+static INSTALLED: OnceLock<&'static Registry> = OnceLock::new();
+
+/// [`Registry::install`] was called twice.
+#[derive(Debug, thiserror::Error)]
+#[error("a schema registry is already installed in this process")]
+pub struct AlreadyInstalled;
+
 /// Every resource type, looked up by its `AWS::Service::Resource` name.
 #[derive(Debug)]
 pub struct Registry {
@@ -388,7 +418,7 @@ pub struct Registry {
     pub schema_date: Option<String>,
     /// Every region any type exists in, sorted.
     pub regions: Vec<String>,
-    types: Vec<ResourceType>,
+    types: Vec<Arc<ResourceType>>,
     by_name: HashMap<String, usize>,
 }
 
@@ -398,13 +428,69 @@ impl Registry {
         Self::from_gzip(EMBEDDED, EMBEDDED_NAME)
     }
 
-    /// The process-wide embedded registry, loaded once.
+    /// The process-wide registry: the one [`Registry::install`]ed (the shipped data with local
+    /// overrides), else the embedded data, loaded once.
     ///
     /// The embedded bytes are checked by this crate's tests, so failure here means a broken
     /// build; callers that want to report it nicely use [`Registry::embedded`] first.
     pub fn shared() -> Result<&'static Registry, &'static Error> {
-        static SHARED: OnceLock<Result<Registry, Error>> = OnceLock::new();
-        SHARED.get_or_init(Registry::embedded).as_ref()
+        if let Some(installed) = INSTALLED.get() {
+            return Ok(installed);
+        }
+        Self::shipped()
+    }
+
+    /// The embedded data alone, whatever was installed.
+    pub fn shipped() -> Result<&'static Registry, &'static Error> {
+        static SHIPPED: OnceLock<Result<Registry, Error>> = OnceLock::new();
+        SHIPPED.get_or_init(Registry::embedded).as_ref()
+    }
+
+    /// Makes `registry` the one [`Registry::shared`] returns from now on; once per process,
+    /// before the server builds its catalog from it.
+    pub fn install(registry: Registry) -> Result<&'static Registry, AlreadyInstalled> {
+        if INSTALLED.get().is_some() {
+            return Err(AlreadyInstalled);
+        }
+        let leaked: &'static Registry = Box::leak(Box::new(registry));
+        INSTALLED.set(leaked).map_err(|_| AlreadyInstalled)?;
+        Ok(leaked)
+    }
+
+    /// This registry with some types replaced or added: the types share what they do not
+    /// change with `self`.
+    pub fn overlay(&self, replacements: Vec<ResourceType>) -> Registry {
+        let mut types = self.types.clone();
+        let mut by_name = self.by_name.clone();
+        for t in replacements {
+            match by_name.get(&t.type_name) {
+                Some(&i) => types[i] = Arc::new(t),
+                None => {
+                    by_name.insert(t.type_name.clone(), types.len());
+                    types.push(Arc::new(t));
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..types.len()).collect();
+        order.sort_by(|&a, &b| types[a].type_name.cmp(&types[b].type_name));
+        let types: Vec<Arc<ResourceType>> = order.into_iter().map(|i| types[i].clone()).collect();
+        let by_name = types.iter().enumerate().map(|(i, t)| (t.type_name.clone(), i)).collect();
+        let mut regions = self.regions.clone();
+        for t in &types {
+            for r in &t.regions {
+                if !regions.contains(r) {
+                    regions.push(r.clone());
+                }
+            }
+        }
+        regions.sort();
+        Registry {
+            source: self.source.clone(),
+            schema_date: self.schema_date.clone(),
+            regions,
+            types,
+            by_name,
+        }
     }
 
     /// A data file written by the generator (gzip-compressed or plain JSON).
@@ -460,24 +546,7 @@ impl Registry {
             if by_name.insert(t.type_name.clone(), types.len()).is_some() {
                 return Err(malformed(format!("type {} appears twice", t.type_name)));
             }
-            types.push(ResourceType {
-                type_name: t.type_name,
-                description: t.description,
-                required: t.required,
-                primary_identifier: t.primary_identifier,
-                additional_identifiers: t.additional_identifiers,
-                read_only_properties: t.read_only_properties,
-                write_only_properties: t.write_only_properties,
-                create_only_properties: t.create_only_properties,
-                conditional_create_only_properties: t.conditional_create_only_properties,
-                handlers: t.handlers,
-                tagging: t.tagging,
-                regions,
-                raw_properties: t.properties,
-                raw_definitions: t.definitions,
-                properties: OnceLock::new(),
-                definitions: OnceLock::new(),
-            });
+            types.push(Arc::new(ResourceType::from_raw(t, regions)));
         }
         Ok(Registry {
             source: raw.source,
@@ -489,12 +558,12 @@ impl Registry {
     }
 
     pub fn get(&self, type_name: &str) -> Option<&ResourceType> {
-        self.by_name.get(type_name).map(|&i| &self.types[i])
+        self.by_name.get(type_name).map(|&i| &*self.types[i])
     }
 
     /// Every type, sorted by name.
-    pub fn types(&self) -> &[ResourceType] {
-        &self.types
+    pub fn types(&self) -> impl Iterator<Item = &ResourceType> {
+        self.types.iter().map(|t| &**t)
     }
 
     pub fn len(&self) -> usize {
@@ -509,7 +578,7 @@ impl Registry {
     pub fn by_service(&self) -> BTreeMap<&str, Vec<&ResourceType>> {
         let mut out: BTreeMap<&str, Vec<&ResourceType>> = BTreeMap::new();
         for t in &self.types {
-            out.entry(t.name_parts().1).or_default().push(t);
+            out.entry(t.name_parts().1).or_default().push(&**t);
         }
         out
     }
@@ -527,11 +596,10 @@ mod tests {
     fn embedded_data_loads_with_every_type() {
         let reg = Registry::embedded().expect("embedded data loads");
         assert_eq!(reg.regions.len(), 45);
-        let with_handlers = reg.types().iter().filter(|t| t.handlers.is_some()).count();
+        let with_handlers = reg.types().filter(|t| t.handlers.is_some()).count();
         assert!(with_handlers >= 1700, "{with_handlers} types with handlers");
         let listable_use1 = reg
             .types()
-            .iter()
             .filter(|t| t.exists_in("us-east-1") && t.supports(Operation::List))
             .count();
         assert!(listable_use1 >= 1600, "{listable_use1} listable in us-east-1");
@@ -604,7 +672,7 @@ mod tests {
     #[test]
     fn recursive_definitions_stay_finite() {
         let reg = Registry::embedded().unwrap();
-        let recursive: Vec<_> = reg.types().iter().filter(|t| !t.definitions().is_empty()).collect();
+        let recursive: Vec<_> = reg.types().filter(|t| !t.definitions().is_empty()).collect();
         assert!(!recursive.is_empty());
         for t in recursive {
             assert!(!t.properties().is_empty(), "{}", t.type_name);

@@ -82,7 +82,7 @@ impl Registry {
             return Some(ParentKey { parent, property });
         }
         let prefix = format!("{vendor}::{service}::");
-        let mut generators = self.types().iter().filter(|t| {
+        let mut generators = self.types().filter(|t| {
             t.type_name.starts_with(&prefix) && t.type_name != child.type_name && t.is_read_only(key) && t.properties().contains_key(key)
         });
         match (generators.next(), generators.next()) {
@@ -149,7 +149,7 @@ mod tests {
     #[ignore = "a report, not a check"]
     fn list_parent_report() {
         let registry = Registry::shared().expect("the shipped schemas load");
-        for t in registry.types().iter().filter(|t| t.handlers.is_some()) {
+        for t in registry.types().filter(|t| t.handlers.is_some()) {
             let Some(hs) = t.list_handler_schema().filter(|h| h.demands_model()) else {
                 continue;
             };
