@@ -332,6 +332,49 @@ fn app_name() -> Option<aws_config::AppName> {
     aws_config::AppName::new(format!("cloudpg-{}", env!("CARGO_PKG_VERSION"))).ok()
 }
 
+/// The CA bundle to trust besides the system's roots: `aws.ca_bundle`, else `AWS_CA_BUNDLE`.
+fn ca_bundle(config: &Config) -> Option<std::path::PathBuf> {
+    config
+        .aws
+        .ca_bundle
+        .clone()
+        .or_else(|| std::env::var("AWS_CA_BUNDLE").ok())
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// The SDK's HTTPS client trusting the CA bundle too (and, as its default client does, the
+/// proxies of HTTPS_PROXY / HTTP_PROXY / NO_PROXY); `None` without a bundle: the SDK's default.
+/// A bundle that cannot be read or holds no certificate stops the server, naming the file.
+fn https_client(config: &Config) -> Result<Option<aws_smithy_runtime_api::client::http::SharedHttpClient>> {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let Some(path) = ca_bundle(config) else {
+        return Ok(None);
+    };
+    let bad = |why: String| Error::Config(format!("CA bundle {} (aws.ca_bundle or AWS_CA_BUNDLE): {why}", path.display()));
+    let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(bad("it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into()));
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_native_roots(true).with_pem_certificate(pem))
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut builder = aws_smithy_http_client::Connector::builder()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        builder.build()
+    });
+    Ok(Some(client))
+}
+
 /// One account's loaded config: its credentials, our timeouts, no SDK retries.
 async fn account_sdk(
     config: &Config,
@@ -350,6 +393,9 @@ async fn account_sdk(
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts);
+    if let Some(client) = https_client(config)? {
+        loader = loader.http_client(client);
+    }
     if let Some(name) = app_name() {
         loader = loader.app_name(name);
     }
@@ -516,6 +562,16 @@ impl SdkApi {
                     .map(str::to_string)
                     .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
             ),
+        };
+        let message = if code.trim_end_matches("Exception") == "ExpiredToken" {
+            let source = self.accounts.get(&place.account).map_or("", |a| a.source.as_str());
+            format!(
+                "{message}: the credentials of account {} ({source}) have expired; refresh them (for SSO: aws sso login) \
+                 and run the statement again, the server picks them up without a restart",
+                place.account
+            )
+        } else {
+            message
         };
         Error::aws(code, message, operation, place, type_name)
     }

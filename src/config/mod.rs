@@ -235,6 +235,9 @@ pub struct RawLimits {
 pub struct RawAws {
     pub endpoint_url: Option<String>,
     pub profile: Option<String>,
+    /// PEM file of certificate authorities trusted besides the system's, for AWS endpoints
+    /// behind a TLS-inspecting proxy; unset: `AWS_CA_BUNDLE`, as the AWS CLI reads it.
+    pub ca_bundle: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -7,6 +7,7 @@ mod catalog_cli;
 mod common;
 mod compat;
 mod cost;
+mod credentials;
 mod dml;
 mod drift;
 mod durability;

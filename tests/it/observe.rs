@@ -10,7 +10,7 @@ use tokio_postgres::NoTls;
 use crate::common::Process;
 
 /// (status, body) of a plain HTTP/1.0 GET.
-async fn http_get(base: &str, path: &str) -> (u16, String) {
+pub(crate) async fn http_get(base: &str, path: &str) -> (u16, String) {
     let host = base.strip_prefix("http://").unwrap_or(base);
     let mut socket = tokio::net::TcpStream::connect(host).await.unwrap();
     socket

@@ -174,7 +174,7 @@ async fn readers_cannot_change_anything_writers_can() {
 }
 
 /// A test CA and a certificate for localhost and 127.0.0.1 signed by it, made with openssl.
-fn certificates(dir: &Path, ca_name: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn certificates(dir: &Path, ca_name: &str) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let run = |args: &[&str]| {
         let out = Command::new("openssl")

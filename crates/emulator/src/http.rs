@@ -25,6 +25,11 @@ pub fn router(state: Arc<Emulator>) -> Router {
         .route("/_emulator/config", get(get_config).post(set_config))
         .route("/_emulator/counters", get(counters))
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/credentials", get(container_credentials))
+        .route("/federation/credentials", get(sso_role_credentials))
+        .route("/latest/api/token", axum::routing::put(imds_token))
+        .route("/latest/meta-data/iam/security-credentials/", get(imds_role))
+        .route("/latest/meta-data/iam/security-credentials/{role}", get(imds_credentials))
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -148,8 +153,21 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     if let Some(name) = app_name(&headers) {
         emu.saw_app_name(name);
     }
+    if let Some(s) = scope.as_ref().ok().filter(|s| emu.config().expired_keys.contains(&s.access_key_id)) {
+        let message = "The security token included in the request is expired";
+        if s.service == "sts" || s.service == "cloudformation" {
+            let answer = crate::sts::sts_error(400, "ExpiredToken", message);
+            let mut resp = (StatusCode::BAD_REQUEST, answer.body).into_response();
+            resp.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+            return resp;
+        }
+        return error_response(&ApiError::new("ExpiredTokenException", message));
+    }
     if let Some(scope) = scope.as_ref().ok().filter(|s| s.service == "sts" || s.service == "cloudformation") {
         return query_call(&emu, scope, body).await;
+    }
+    if scope.is_err() && is_form(&headers) {
+        return unsigned_sts_call(&emu, body).await;
     }
     let op = match operation_of(&headers) {
         Ok(op) => op,
@@ -195,6 +213,37 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     }
 }
 
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// An unsigned STS call: `AssumeRoleWithWebIdentity` is the one STS takes without a signature
+/// (the region is the client's; the emulator serves every region from one address).
+async fn unsigned_sts_call(emu: &Emulator, body: Body) -> Response {
+    let answer = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let form: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+            match form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()) {
+                Some("AssumeRoleWithWebIdentity") => {
+                    emu.count_query_call(
+                        "AssumeRoleWithWebIdentity",
+                        &Caller::new(crate::ops::DEFAULT_ACCOUNT_ID, "us-east-1"),
+                    );
+                    crate::sts::assume_role_with_web_identity(emu, "us-east-1", &form)
+                }
+                _ => crate::sts::sts_error(403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
+            }
+        }
+        Err(_) => crate::sts::sts_error(413, "RequestEntityTooLarge", "Request body is too large."),
+    };
+    let mut resp = (StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST), answer.body).into_response();
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+    resp
+}
+
 /// An STS or CloudFormation call (awsQuery: a form-encoded body, an XML answer).
 async fn query_call(emu: &Emulator, scope: &Scope, body: Body) -> Response {
     let answer = match to_bytes(body, MAX_BODY_BYTES).await {
@@ -214,6 +263,120 @@ async fn query_call(emu: &Emulator, scope: &Scope, body: Body) -> Response {
     let mut resp = (StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST), answer.body).into_response();
     resp.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
     resp
+}
+
+/// The container credentials endpoint: the configured credentials, expiring as configured.
+async fn container_credentials(State(emu): State<Arc<Emulator>>) -> Response {
+    let Some(c) = emu.config().container_credentials else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no credentials to hand out").into_response();
+    };
+    let expiration = crate::sts::iso8601(crate::store::epoch_seconds() as u64 + c.expires_in_seconds);
+    Json(json!({
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": "emulated-secret",
+        "Token": format!("emulated-session-{}", uuid::Uuid::new_v4().simple()),
+        "Expiration": expiration,
+    }))
+    .into_response()
+}
+
+/// The IAM Identity Center portal's `GetRoleCredentials` (restJson, unsigned: the session's
+/// access token is the proof): credentials of the named account for a signed-in session.
+async fn sso_role_credentials(State(emu): State<Arc<Emulator>>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let token = headers
+        .get("x-amz-sso_bearer_token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let config = emu.config();
+    let unauthorized = || {
+        let mut resp = (
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "Session token not found or invalid"}).to_string(),
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static("UnauthorizedException"));
+        resp.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        resp
+    };
+    if token.is_empty() || !config.sso_access_tokens.iter().any(|t| t == token) {
+        return unauthorized();
+    }
+    let account = param("account_id");
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) || param("role_name").is_empty() {
+        return unauthorized();
+    }
+    let expiration_ms = (crate::store::epoch_seconds() as u64 + config.sso_credentials_seconds) * 1000;
+    let key = format!(
+        "ASIA{}{account}",
+        &uuid::Uuid::new_v4().simple().to_string()[..4].to_ascii_uppercase()
+    );
+    Json(json!({"roleCredentials": {
+        "accessKeyId": key,
+        "secretAccessKey": "emulated-sso-secret",
+        "sessionToken": format!("emulated-sso-{}", uuid::Uuid::new_v4().simple()),
+        "expiration": expiration_ms,
+    }}))
+    .into_response()
+}
+
+/// The role name the instance metadata service gives its role.
+const INSTANCE_ROLE: &str = "cloudpg-emulated-instance-role";
+
+/// IMDSv2's session token (`PUT /latest/api/token` with a TTL header).
+async fn imds_token(headers: HeaderMap) -> Response {
+    let Some(ttl) = headers.get("x-aws-ec2-metadata-token-ttl-seconds").cloned() else {
+        return (StatusCode::BAD_REQUEST, "missing x-aws-ec2-metadata-token-ttl-seconds").into_response();
+    };
+    let mut resp = format!("emulated-imds-{}", uuid::Uuid::new_v4().simple()).into_response();
+    resp.headers_mut().insert("x-aws-ec2-metadata-token-ttl-seconds", ttl);
+    resp
+}
+
+/// IMDSv2 only: a request without a session token is refused, as on an instance that
+/// requires tokens.
+fn has_imds_session(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-aws-ec2-metadata-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("emulated-imds-"))
+}
+
+async fn imds_role(State(emu): State<Arc<Emulator>>, headers: HeaderMap) -> Response {
+    if !has_imds_session(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match emu.config().instance_credentials {
+        Some(_) => INSTANCE_ROLE.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn imds_credentials(
+    State(emu): State<Arc<Emulator>>,
+    headers: HeaderMap,
+    axum::extract::Path(role): axum::extract::Path<String>,
+) -> Response {
+    if !has_imds_session(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Some(c) = emu.config().instance_credentials.filter(|_| role == INSTANCE_ROLE) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let now = crate::store::epoch_seconds() as u64;
+    Json(json!({
+        "Code": "Success",
+        "LastUpdated": crate::sts::iso8601(now),
+        "Type": "AWS-HMAC",
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": "emulated-secret",
+        "Token": format!("emulated-instance-{}", uuid::Uuid::new_v4().simple()),
+        "Expiration": crate::sts::iso8601(now + c.expires_in_seconds),
+    }))
+    .into_response()
 }
 
 async fn get_config(State(emu): State<Arc<Emulator>>) -> Json<EmulatorConfig> {

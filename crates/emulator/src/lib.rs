@@ -75,6 +75,32 @@ pub struct EmulatorConfig {
     /// when AWS ships a new schema; a type the registry does not know is listed as a private
     /// type of the account.
     pub described_schemas: std::collections::BTreeMap<String, serde_json::Value>,
+    /// What `GET /_emulator/credentials` serves, as the ECS/EKS container credentials endpoint
+    /// does (`AWS_CONTAINER_CREDENTIALS_FULL_URI`); `None`: it answers 503, as an agent that
+    /// cannot hand out credentials.
+    pub container_credentials: Option<ContainerCredentials>,
+    /// What the instance metadata service (IMDSv2: a PUT for a session token first) hands out
+    /// for the instance's role, at `/latest/meta-data/iam/security-credentials/`; `None`: the
+    /// instance has no role (404).
+    pub instance_credentials: Option<ContainerCredentials>,
+    /// Access keys whose calls answer `ExpiredTokenException`, as AWS does once a session's
+    /// credentials have expired.
+    pub expired_keys: Vec<String>,
+    /// Access tokens of IAM Identity Center (SSO) sessions that are signed in: the portal's
+    /// `GetRoleCredentials` accepts these and answers others `UnauthorizedException`, as once
+    /// a session has ended.
+    pub sso_access_tokens: Vec<String>,
+    /// How long the role credentials `GetRoleCredentials` hands out last, in seconds.
+    pub sso_credentials_seconds: u64,
+}
+
+/// Credentials the container endpoint hands out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerCredentials {
+    pub access_key_id: String,
+    /// Seconds until they expire.
+    pub expires_in_seconds: u64,
 }
 
 impl Default for EmulatorConfig {
@@ -91,6 +117,11 @@ impl Default for EmulatorConfig {
             opted_in_regions: Vec::new(),
             schema_drift: Vec::new(),
             described_schemas: std::collections::BTreeMap::new(),
+            container_credentials: None,
+            instance_credentials: None,
+            expired_keys: Vec::new(),
+            sso_access_tokens: Vec::new(),
+            sso_credentials_seconds: 3600,
         }
     }
 }

@@ -53,26 +53,26 @@ fn caller_identity(caller: &Caller, access_key_id: &str) -> QueryAnswer {
     )
 }
 
-fn assume_role<'a>(
-    emu: &Emulator,
-    caller: &Caller,
-    access_key_id: &str,
-    param: &dyn Fn(&str) -> Option<&'a str>,
-) -> Result<QueryAnswer, QueryAnswer> {
-    let role_arn = param("RoleArn").ok_or_else(|| {
+/// What an AssumeRole-like call names: the role's ARN, account and name, the session name
+/// and how long the credentials last; checked as STS checks them.
+struct RoleRequest<'a> {
+    role_arn: &'a str,
+    account: &'a str,
+    role_name: &'a str,
+    session: &'a str,
+    duration: u64,
+}
+
+fn role_request<'a>(param: &dyn Fn(&str) -> Option<&'a str>) -> Result<RoleRequest<'a>, QueryAnswer> {
+    let missing = |name: &str| {
         sts_error(
             400,
             "ValidationError",
-            "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null",
+            &format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"),
         )
-    })?;
-    let session = param("RoleSessionName").ok_or_else(|| {
-        sts_error(
-            400,
-            "ValidationError",
-            "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null",
-        )
-    })?;
+    };
+    let role_arn = param("RoleArn").ok_or_else(|| missing("roleArn"))?;
+    let session = param("RoleSessionName").ok_or_else(|| missing("roleSessionName"))?;
     if session.is_empty() || session.len() > 64 || !session.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c)) {
         return Err(sts_error(
             400,
@@ -90,6 +90,22 @@ fn assume_role<'a>(
             .ok_or_else(|| sts_error(400, "ValidationError", &format!("1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200")))?,
         None => DEFAULT_SESSION_SECONDS,
     };
+    Ok(RoleRequest {
+        role_arn,
+        account,
+        role_name,
+        session,
+        duration,
+    })
+}
+
+fn assume_role<'a>(
+    emu: &Emulator,
+    caller: &Caller,
+    access_key_id: &str,
+    param: &dyn Fn(&str) -> Option<&'a str>,
+) -> Result<QueryAnswer, QueryAnswer> {
+    let request = role_request(param)?;
     let caller_arn = if access_key_id.starts_with("ASIA") {
         format!("arn:aws:sts::{}:assumed-role/emulated/{access_key_id}", caller.account)
     } else {
@@ -99,32 +115,84 @@ fn assume_role<'a>(
         sts_error(
             403,
             "AccessDenied",
-            &format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
+            &format!(
+                "User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {}",
+                request.role_arn
+            ),
         )
     };
     let trust = emu
-        .role_trust_policy(&Caller::new(account, caller.region.clone()), role_name)
+        .role_trust_policy(&Caller::new(request.account, caller.region.clone()), request.role_name)
         .ok_or_else(denied)?;
     if !trusts(&trust, &caller.account, param("ExternalId")) {
         return Err(denied());
     }
+    Ok(ok("AssumeRole", &issued(&request, "")))
+}
+
+/// `AssumeRoleWithWebIdentity` (unsigned: the token is the proof), as EKS's IRSA uses it: the
+/// role must exist and trust a federated principal with this action; the token must not be
+/// empty (the emulator has no identity provider to check it against).
+pub fn assume_role_with_web_identity(emu: &Emulator, region: &str, form: &[(String, String)]) -> QueryAnswer {
+    let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let run = || -> Result<QueryAnswer, QueryAnswer> {
+        let request = role_request(&param)?;
+        let token = param("WebIdentityToken").unwrap_or_default();
+        if token.trim().is_empty() {
+            return Err(sts_error(
+                400,
+                "InvalidIdentityToken",
+                "The web identity token that was passed is not valid",
+            ));
+        }
+        let denied = || sts_error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity");
+        let trust = emu
+            .role_trust_policy(&Caller::new(request.account, region.to_string()), request.role_name)
+            .ok_or_else(denied)?;
+        if !trusts_web_identity(&trust) {
+            return Err(denied());
+        }
+        let extra = "<SubjectFromWebIdentityToken>system:serviceaccount:emulated</SubjectFromWebIdentityToken>\
+             <Provider>emulated-oidc</Provider><Audience>sts.amazonaws.com</Audience>";
+        Ok(ok("AssumeRoleWithWebIdentity", &issued(&request, extra)))
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+/// Whether a trust policy lets a federated (OIDC) principal assume the role with a token.
+fn trusts_web_identity(policy: &Value) -> bool {
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    statements.into_iter().any(|s| {
+        s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && strings(s.get("Action"))
+                .iter()
+                .any(|a| matches!(a.as_str(), "sts:AssumeRoleWithWebIdentity" | "sts:*" | "*"))
+            && s.get("Principal").and_then(|p| p.get("Federated")).is_some()
+    })
+}
+
+/// Fresh credentials of the role's account, as the result element's members.
+fn issued(request: &RoleRequest, extra: &str) -> String {
+    let account = request.account;
+    let session = request.session;
     let key_id = format!(
         "ASIA{}{account}",
         &uuid::Uuid::new_v4().simple().to_string()[..4].to_ascii_uppercase()
     );
     let secret = uuid::Uuid::new_v4().simple().to_string();
     let token = format!("FwoGZXIvYXdzE{}", uuid::Uuid::new_v4().simple());
-    let expiration = iso8601(crate::store::epoch_seconds() as u64 + duration);
-    Ok(ok(
-        "AssumeRole",
-        &format!(
-            "<Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey>\
-             <SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
-             <AssumedRoleUser><AssumedRoleId>AROA{account}:{session}</AssumedRoleId>\
-             <Arn>arn:aws:sts::{account}:assumed-role/{}/{session}</Arn></AssumedRoleUser>",
-            xml_escape(role_name),
-        ),
-    ))
+    let expiration = iso8601(crate::store::epoch_seconds() as u64 + request.duration);
+    format!(
+        "<Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey>\
+         <SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
+         <AssumedRoleUser><AssumedRoleId>AROA{account}:{session}</AssumedRoleId>\
+         <Arn>arn:aws:sts::{account}:assumed-role/{}/{session}</Arn></AssumedRoleUser>{extra}",
+        xml_escape(request.role_name),
+    )
 }
 
 /// `arn:aws:iam::222222222222:role/path/Name` → (`222222222222`, `Name`).
