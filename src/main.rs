@@ -190,6 +190,31 @@ enum CatalogCommand {
         #[arg(long = "table")]
         tables: Vec<String>,
     },
+    /// Check the catalog's assumptions against a real account, read-only: list a sample of
+    /// types in every configured account and region, and report where AWS disagrees (a type
+    /// missing from a region, a list that needs no parent, a type that answers as global),
+    /// writing the findings, each with the call it rests on, to facts.json in the schema
+    /// directory, which the server applies at startup.
+    LiveCheck(LiveCheckArgs),
+}
+
+#[derive(clap::Args)]
+struct LiveCheckArgs {
+    /// Configuration file (accounts, regions, credentials, `[schemas] directory`).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// How many types to check (the same spread over services on every run).
+    #[arg(long, default_value_t = 40)]
+    sample: usize,
+    /// Check these types instead, e.g. `--type 'AWS::S3::*'`.
+    #[arg(long = "type")]
+    types: Vec<String>,
+    /// Where facts.json goes; default: the schema directory.
+    #[arg(long)]
+    directory: Option<std::path::PathBuf>,
+    /// Report only; write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn main() -> ExitCode {
@@ -252,6 +277,48 @@ fn run_config(command: ConfigCommand) -> anyhow::Result<()> {
     Config::from_raw(raw.clone()).map_err(|e| anyhow::anyhow!("config file {}: {e}", file.display()))?;
     let text = cloudpg::config::effective_toml(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
     print_stdout(&format!("# {} is valid; the effective configuration:\n{text}", file.display())).context("writing to standard output")
+}
+
+async fn run_live_check(args: LiveCheckArgs) -> anyhow::Result<()> {
+    use cloudpg::catalog::{assumptions, overrides};
+    let config = Config::load_layered(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let target = cloudpg::cloudcontrol::client::Target::Aws;
+    let registry = resource_schemas::Registry::shipped().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scrubber = std::sync::Arc::new(cloudpg::cloudcontrol::scrub::Scrubber::new(registry, Default::default()));
+    let calls = std::sync::Arc::new(cloudpg::cloudcontrol::calls::CallLog::default());
+    let sdk = cloudpg::cloudcontrol::client::SdkApi::connect(&config, target.clone(), scrubber, calls)
+        .await
+        .map_err(with_hint)?;
+    let accounts = cloudpg::server::resolve_accounts(&config, &sdk);
+    let places = assumptions::places(&accounts, registry);
+    let types = assumptions::sample(registry, args.sample, &args.types);
+    let facts = assumptions::live_check(&sdk, registry, &types, &places).await;
+    let mut out = format!(
+        "Checked {} types in {} places ({}).\n",
+        types.len(),
+        places.len(),
+        places.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    );
+    if facts.findings.is_empty() {
+        out.push_str("AWS agrees with every assumption checked.\n");
+    }
+    for f in &facts.findings {
+        out.push_str(&format!("- {}\n", f.describe()));
+    }
+    if !args.dry_run {
+        let dir = args
+            .directory
+            .or_else(|| overrides::directory(&config, &target))
+            .ok_or_else(|| anyhow::anyhow!("no schema directory: give --directory"))?;
+        let path = dir.join(assumptions::FACTS_FILE);
+        let text = serde_json::to_string_pretty(&facts)?;
+        overrides::write_atomically(&path, format!("{text}\n").as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        out.push_str(&format!(
+            "Findings written to {} (the server applies them at startup).\n",
+            path.display()
+        ));
+    }
+    print_stdout(&out).context("writing to standard output")
 }
 
 async fn run_refresh(args: RefreshArgs) -> anyhow::Result<()> {
@@ -489,6 +556,7 @@ fn catalog() -> anyhow::Result<Catalog> {
 fn run_catalog(command: CatalogCommand) -> anyhow::Result<()> {
     let catalog = catalog()?;
     let text = match command {
+        CatalogCommand::LiveCheck(args) => return runtime()?.block_on(run_live_check(args)),
         CatalogCommand::List { service } => describe::list_text(&catalog, service.as_deref()).map_err(with_hint)?,
         CatalogCommand::Describe { table } => {
             let t = catalog.resolve(&table.to_ascii_lowercase()).ok_or_else(|| {

@@ -95,7 +95,7 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
 
 /// Each account with the regions it reads by default: its own `regions`, else the server's,
 /// else its profile's region or `AWS_REGION`, else us-east-1.
-fn resolve_accounts(config: &Config, sdk: &SdkApi) -> Accounts {
+pub fn resolve_accounts(config: &Config, sdk: &SdkApi) -> Accounts {
     Accounts::new(
         config
             .accounts

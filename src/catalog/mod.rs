@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod any_type;
 pub mod arrow;
+pub mod assumptions;
 pub mod describe;
 pub mod fanout;
 pub mod live;

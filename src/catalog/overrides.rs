@@ -41,14 +41,45 @@ pub struct OverrideFile {
     pub schema: Value,
 }
 
-/// What became of one override file.
+/// What became of one override (a schema file, or a finding of `facts.json`).
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub type_name: String,
     pub file: PathBuf,
     pub source: Option<String>,
-    /// `None`: in use; otherwise why it was refused.
-    pub refused: Option<String>,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Used; with what it changed, when that needs saying.
+    InUse(Option<String>),
+    /// Not used, and why.
+    Refused(String),
+    /// Kept for a person to read; the server cannot act on it.
+    Recorded(String),
+}
+
+impl Outcome {
+    pub fn refused(&self) -> Option<&str> {
+        match &self.status {
+            Status::Refused(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    pub fn in_use(&self) -> bool {
+        matches!(self.status, Status::InUse(_))
+    }
+
+    /// `in use`, `refused` or `recorded`, and the reason or note.
+    pub fn status_text(&self) -> (&'static str, Option<&str>) {
+        match &self.status {
+            Status::InUse(note) => ("in use", note.as_deref()),
+            Status::Refused(why) => ("refused", Some(why)),
+            Status::Recorded(note) => ("recorded", Some(note)),
+        }
+    }
 }
 
 /// The registry, lock and outcomes of a directory.
@@ -99,7 +130,7 @@ pub fn load(dir: &Path, base: &Registry) -> Result<Loaded, String> {
                     type_name: t.type_name.clone(),
                     file: path,
                     source: file.source,
-                    refused: None,
+                    status: Status::InUse(None),
                 });
                 accepted.push(t);
             }
@@ -107,15 +138,109 @@ pub fn load(dir: &Path, base: &Registry) -> Result<Loaded, String> {
                 type_name: hint.unwrap_or_default(),
                 file: path,
                 source: None,
-                refused: Some(why),
+                status: Status::Refused(why),
             }),
         }
     }
+    apply_facts(dir, base, &mut accepted, &mut outcomes);
     Ok(Loaded {
         registry: base.overlay(accepted),
         lock,
         outcomes,
     })
+}
+
+/// Applies `DIR/facts.json` (what `cloudpg catalog live-check` found AWS does differently from
+/// the schema data) over the types: where a type exists, and lists that need no parent after
+/// all. What the server cannot act on (a list that needs a parent the data does not name, a
+/// type that answers as global) is recorded for a person to read.
+fn apply_facts(dir: &Path, base: &Registry, accepted: &mut Vec<ResourceType>, outcomes: &mut Vec<Outcome>) {
+    use super::assumptions::{Fact, FactsFile, FACTS_FILE};
+    let path = dir.join(FACTS_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return;
+    };
+    let facts: FactsFile = match serde_json::from_slice(&bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            outcomes.push(Outcome {
+                type_name: String::new(),
+                file: path,
+                source: None,
+                status: Status::Refused(format!("it is not a facts file: {e}")),
+            });
+            return;
+        }
+    };
+    let mut by_type: std::collections::BTreeMap<&str, Vec<&super::assumptions::Finding>> = Default::default();
+    for f in &facts.findings {
+        by_type.entry(f.type_name.as_str()).or_default().push(f);
+    }
+    for (type_name, findings) in by_type {
+        let current = accepted.iter().position(|t| t.type_name == type_name);
+        let Some(t) = current.map(|i| &accepted[i]).or_else(|| base.get(type_name)) else {
+            continue;
+        };
+        let mut schema = t.provider_schema();
+        let mut regions = t.regions.clone();
+        let mut applied = Vec::new();
+        for f in findings {
+            let status = match (f.fact, f.aws) {
+                (Fact::ExistsInRegion, false) => {
+                    regions.retain(|r| *r != f.region);
+                    applied.push(f.describe());
+                    continue;
+                }
+                (Fact::ExistsInRegion, true) => {
+                    if !regions.contains(&f.region) {
+                        regions.push(f.region.clone());
+                    }
+                    applied.push(f.describe());
+                    continue;
+                }
+                (Fact::ListNeedsParent, false) => {
+                    if let Some(hs) = schema.pointer_mut("/handlers/list/handlerSchema").and_then(Value::as_object_mut) {
+                        hs.insert("required".into(), Value::Array(Vec::new()));
+                        hs.remove("oneOf");
+                        hs.remove("anyOf");
+                    }
+                    applied.push(f.describe());
+                    continue;
+                }
+                (Fact::ListNeedsParent, true) => "the schema data names no parent to list it by; reading it needs a schema that does",
+                (Fact::Global, _) => "which types are global is built in; reading it from every region still answers",
+            };
+            outcomes.push(Outcome {
+                type_name: type_name.to_string(),
+                file: path.clone(),
+                source: Some(f.source.clone()),
+                status: Status::Recorded(format!("{}; {status}", f.describe())),
+            });
+        }
+        if applied.is_empty() {
+            continue;
+        }
+        match resource_schemas::provider::convert(&schema, regions) {
+            Ok(changed) => {
+                match current {
+                    Some(i) => accepted[i] = changed,
+                    None => accepted.push(changed),
+                }
+                outcomes.push(Outcome {
+                    type_name: type_name.to_string(),
+                    file: path.clone(),
+                    source: Some(facts.checked_at.clone()),
+                    status: Status::InUse(Some(applied.join("; "))),
+                });
+            }
+            Err(why) => outcomes.push(Outcome {
+                type_name: type_name.to_string(),
+                file: path.clone(),
+                source: None,
+                status: Status::Refused(why),
+            }),
+        }
+    }
 }
 
 /// The `*.json` files of `DIR/types`, sorted; none when the folder does not exist.
@@ -216,17 +341,19 @@ pub fn check_names(t: &ResourceType, locked: Option<&LockedType>) -> Result<(), 
 /// file. Before the catalog is built, once.
 pub fn install(loaded: Loaded, dir: &Path) -> Result<(), String> {
     for o in &loaded.outcomes {
-        match &o.refused {
-            None => tracing::info!(type_name = %o.type_name, file = %o.file.display(), "schema override in use"),
-            Some(why) => tracing::error!(
+        match &o.status {
+            Status::InUse(_) => tracing::info!(type_name = %o.type_name, file = %o.file.display(), "schema override in use"),
+            Status::Recorded(note) => tracing::info!(type_name = %o.type_name, file = %o.file.display(), "finding recorded: {note}"),
+            Status::Refused(why) => tracing::error!(
                 type_name = %o.type_name,
                 file = %o.file.display(),
                 "schema override refused: {why}"
             ),
         }
     }
-    let used = loaded.outcomes.iter().filter(|o| o.refused.is_none()).count();
-    tracing::info!(directory = %dir.display(), used, refused = loaded.outcomes.len() - used, "schema overrides read");
+    let used = loaded.outcomes.iter().filter(|o| o.in_use()).count();
+    let refused = loaded.outcomes.iter().filter(|o| o.refused().is_some()).count();
+    tracing::info!(directory = %dir.display(), used, refused, "schema overrides read");
     Registry::install(loaded.registry).map_err(|e| e.to_string())?;
     if !NameLock::install(loaded.lock) {
         return Err("a name lock is already installed in this process".into());
@@ -345,7 +472,7 @@ mod tests {
         );
         let loaded = load(&dir, shipped()).unwrap();
         assert_eq!(loaded.outcomes.len(), 1);
-        assert!(loaded.outcomes[0].refused.is_none(), "{:?}", loaded.outcomes[0].refused);
+        assert!(loaded.outcomes[0].in_use(), "{:?}", loaded.outcomes[0].status);
         let t = loaded.registry.get("AWS::Logs::LogGroup").unwrap();
         assert!(t.properties().contains_key("RetentionTier"));
         let columns = columns_of(t, loaded.lock.get("AWS::Logs::LogGroup"));
@@ -388,14 +515,14 @@ mod tests {
                 .outcomes
                 .iter()
                 .find(|o| o.file.file_name().unwrap().to_str().unwrap().contains(t))
-                .and_then(|o| o.refused.clone())
+                .and_then(|o| o.refused().map(str::to_string))
                 .unwrap_or_default()
         };
         assert!(why("LogGroup").contains("not a schema override file"), "{}", why("LogGroup"));
         assert!(why("Destination").contains("not AWS::Logs::Destination"), "{}", why("Destination"));
         assert!(why("MetricFilter").contains("properties"), "{}", why("MetricFilter"));
         assert!(why("Other").contains("not AWS::Logs::Other"), "{}", why("Other"));
-        assert!(loaded.outcomes.iter().all(|o| o.refused.is_some()));
+        assert!(loaded.outcomes.iter().all(|o| o.refused().is_some()));
         assert!(loaded
             .registry
             .get("AWS::Logs::LogGroup")
@@ -428,6 +555,32 @@ mod tests {
         assert!(err.contains(LOCK_FILE) && err.contains("logs.log_groups"), "{err}");
         std::fs::write(dir.join(LOCK_FILE), "[").unwrap();
         assert!(load(&dir, shipped()).err().unwrap().contains("malformed"));
+    }
+
+    #[test]
+    fn live_check_findings_are_applied_or_recorded() {
+        let dir = tempfile_dir("facts");
+        let facts = json!({"format": 1, "checked_at": "2026-12-02T00:00:00Z", "findings": [
+            {"type_name": "AWS::EC2::VPC", "account": "prod", "region": "eu-west-1", "fact": "exists_in_region",
+             "catalog": true, "aws": false, "source": "ListResources in eu-west-1: TypeNotFoundException"},
+            {"type_name": "AWS::EKS::Nodegroup", "account": "prod", "region": "us-east-1", "fact": "list_needs_parent",
+             "catalog": true, "aws": false, "source": "ListResources in us-east-1: 0 identifiers"},
+            {"type_name": "AWS::S3::Bucket", "account": "prod", "region": "us-east-1 and eu-west-1", "fact": "global",
+             "catalog": false, "aws": true, "source": "two regions listed the same"}
+        ]});
+        std::fs::write(dir.join(super::super::assumptions::FACTS_FILE), facts.to_string()).unwrap();
+        let loaded = load(&dir, shipped()).unwrap();
+        let vpc = loaded.registry.get("AWS::EC2::VPC").unwrap();
+        assert!(!vpc.exists_in("eu-west-1") && vpc.exists_in("us-east-1"));
+        let nodegroup = loaded.registry.get("AWS::EKS::Nodegroup").unwrap();
+        assert!(!nodegroup.list_handler_schema().unwrap().demands_model());
+        let status = |t: &str| loaded.outcomes.iter().find(|o| o.type_name == t).map(|o| o.status_text().0);
+        assert_eq!(status("AWS::EC2::VPC"), Some("in use"));
+        assert_eq!(status("AWS::EKS::Nodegroup"), Some("in use"));
+        assert_eq!(status("AWS::S3::Bucket"), Some("recorded"));
+        std::fs::write(dir.join(super::super::assumptions::FACTS_FILE), "[").unwrap();
+        let loaded = load(&dir, shipped()).unwrap();
+        assert!(loaded.outcomes[0].refused().unwrap().contains("not a facts file"));
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {

@@ -187,7 +187,7 @@ fn lock_new_names(dir: &Path, shipped: &Registry, local: &NameLock) -> Result<us
     let in_use: Vec<String> = loaded
         .outcomes
         .iter()
-        .filter(|o| o.refused.is_none())
+        .filter(|o| o.in_use() && o.file.parent().is_some_and(|p| p.ends_with(TYPES_DIR)))
         .map(|o| o.type_name.clone())
         .collect();
     let registry: &'static Registry = Box::leak(Box::new(loaded.registry));

@@ -7,8 +7,8 @@
 //! - `cloudpg.api_usage`: the last hour's Cloud Control calls made for users, by user, account,
 //!   region and type;
 //! - `cloudpg.cache`: one row: entries, bytes, hits and misses since start, TTL and bound;
-//! - `cloudpg.schema_overrides`: the schema override files read at startup, in use or refused
-//!   and why.
+//! - `cloudpg.schema_overrides`: the schema overrides and live-check findings read at startup,
+//!   in use, refused or recorded, and why.
 //!
 //! (`cloudpg.requests` is in `requests`; `cloudpg.settings` is `pg_settings` narrowed to
 //! cloudpg's own parameters.)
@@ -171,13 +171,12 @@ pub fn schema_overrides() -> LiveTable {
     LiveTable::new(SCHEMA_OVERRIDES, schema, move || {
         Box::pin(async move {
             let rows = super::overrides::outcomes();
-            let status = |o: &super::overrides::Outcome| if o.refused.is_some() { "refused" } else { "in use" };
             let columns: Vec<ArrayRef> = vec![
                 text_array(rows.iter().map(|o| Some(o.type_name.clone()))),
                 text_array(rows.iter().map(|o| Some(o.file.display().to_string()))),
-                text_array(rows.iter().map(|o| Some(status(o).to_string()))),
+                text_array(rows.iter().map(|o| Some(o.status_text().0.to_string()))),
                 text_array(rows.iter().map(|o| o.source.clone())),
-                text_array(rows.iter().map(|o| o.refused.clone())),
+                text_array(rows.iter().map(|o| o.status_text().1.map(str::to_string))),
             ];
             Ok(columns)
         })

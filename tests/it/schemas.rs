@@ -297,3 +297,82 @@ async fn the_server_can_refresh_at_startup() {
     emu.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_check_finds_where_aws_disagrees_and_the_server_applies_it() {
+    let emu = Emulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        EmulatorConfig {
+            withdrawn_types: vec!["AWS::EC2::VPC eu-west-1".into()],
+            ..EmulatorConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = temp_dir("live-check");
+    let config = dir.join("cloudpg.toml");
+    std::fs::write(&config, "regions = [\"us-east-1\", \"eu-west-1\"]\n").unwrap();
+    let args: Vec<String> = [
+        "catalog",
+        "live-check",
+        "--config",
+        &config.display().to_string(),
+        "--type",
+        "AWS::EC2::VPC",
+        "--type",
+        "AWS::EC2::Subnet",
+        "--directory",
+        &dir.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let url = emu.endpoint_url();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cloudpg"))
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "AKIATESTTESTTESTTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("CLOUDPG_AWS__ENDPOINT_URL", url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Checked 2 types in 2 places"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "AWS::EC2::VPC in eu-west-1 of account default: the catalog assumes it exists in the region, AWS shows it does not exist"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("AWS::EC2::Subnet in"), "no finding where AWS agrees: {stdout}");
+    let facts: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("facts.json")).unwrap()).unwrap();
+    let findings = facts["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{facts}");
+    assert!(findings[0]["source"].as_str().unwrap().contains("TypeNotFoundException"), "{facts}");
+    assert_eq!(emu.counters().calls.get("CreateResource"), None, "read-only");
+
+    let server_config = format!(
+        "regions = [\"us-east-1\", \"eu-west-1\"]\n[schemas]\ndirectory = {:?}\n",
+        dir.display().to_string()
+    );
+    let (url, log_path) = (emu.endpoint_url(), dir.join("server.log"));
+    let server = tokio::task::spawn_blocking(move || Process::serve_against(&url, &server_config, &log_path))
+        .await
+        .unwrap();
+    let c = connect(&server).await;
+    // Without the finding, eu-west-1 would answer TypeNotFoundException.
+    rows(&c, "SELECT count(*) FROM awscc.ec2.vpcs").await.unwrap();
+    let applied = rows(&c, "SELECT type_name, status, reason FROM cloudpg.schema_overrides")
+        .await
+        .unwrap();
+    assert_eq!(applied[0].get(0), Some("AWS::EC2::VPC"));
+    assert_eq!(applied[0].get(1), Some("in use"));
+    assert!(applied[0].get(2).unwrap().contains("does not exist in the region"));
+    drop(server);
+    emu.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

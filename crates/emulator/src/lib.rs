@@ -92,6 +92,10 @@ pub struct EmulatorConfig {
     pub sso_access_tokens: Vec<String>,
     /// How long the role credentials `GetRoleCredentials` hands out last, in seconds.
     pub sso_credentials_seconds: u64,
+    /// Types Cloud Control does not know (TypeNotFoundException) although the schema data says
+    /// they exist: `"TYPE"` everywhere, `"TYPE REGION"` in one region, as when a service's
+    /// rollout differs from the data.
+    pub withdrawn_types: Vec<String>,
 }
 
 /// Credentials the container endpoint hands out.
@@ -122,6 +126,7 @@ impl Default for EmulatorConfig {
             expired_keys: Vec::new(),
             sso_access_tokens: Vec::new(),
             sso_credentials_seconds: 3600,
+            withdrawn_types: Vec::new(),
         }
     }
 }

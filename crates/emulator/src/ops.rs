@@ -226,6 +226,14 @@ impl Emulator {
         *c.calls.entry(operation).or_default() += 1;
     }
 
+    /// Whether `withdrawn_types` takes the type out of the region.
+    fn withdrawn(&self, type_name: &str, region: &str) -> bool {
+        self.config().withdrawn_types.iter().any(|w| match w.split_once(' ') {
+            Some((t, r)) => t == type_name && r == region,
+            None => w == type_name,
+        })
+    }
+
     /// The schemas it emulates.
     pub fn registry(&self) -> &'static Registry {
         self.registry
@@ -375,7 +383,7 @@ impl Emulator {
         let resource = self
             .registry
             .get(name)
-            .filter(|t| t.exists_in(region))
+            .filter(|t| t.exists_in(region) && !self.withdrawn(name, region))
             .ok_or_else(|| ApiError::new("TypeNotFoundException", format!("The type '{name}' cannot be found.")))?;
         if resource.handler(op).is_none() {
             return Err(ApiError::new(
