@@ -131,72 +131,61 @@ impl Accounts {
         }
     }
 
-    /// The places a call that is not about one type with a schema (ListResourceRequests, a
-    /// type read by name) goes to: each chosen account's regions, `"*"` meaning `all_regions`
-    /// of its partition except opt-in ones (these reads do not skip a region not enabled).
-    pub fn region_places(
+    /// The places a read calls. `regions`: the statement's; `session`: the session's
+    /// `cloudpg.regions` when it set one; `all_regions`: what `"*"` means for a read without a
+    /// schema to say where its type exists.
+    ///
+    /// A global type (by its name, schema or not) is read once per account, from its home
+    /// region, whose rows are the only ones it has. A table's type is read only where it
+    /// exists, and under `"*"` a region the account may not have enabled is optional (skipped
+    /// with a NOTICE when it answers so); reads without a schema leave opt-in regions out of
+    /// `"*"` instead.
+    pub fn places(
         &self,
+        of: ReadOf,
         accounts: Chosen,
         regions: Option<&[String]>,
         session: Option<&DefaultRegions>,
         all_regions: &[String],
-    ) -> Result<Vec<Place>, Error> {
-        let mut out = Vec::new();
-        for account in self.chosen(accounts)? {
-            let list: Vec<String> = match (regions, session.unwrap_or(&account.regions)) {
-                (Some(named), _) => named.to_vec(),
-                (None, DefaultRegions::List(list)) => list.clone(),
-                (None, DefaultRegions::All) => all_regions
-                    .iter()
-                    .filter(|r| Partition::of(r) == account.partition && !resource_schemas::geography::is_opt_in(r))
-                    .cloned()
-                    .collect(),
-            };
-            out.extend(list.into_iter().map(|r| Place::new(account.name.clone(), r)));
-        }
-        Ok(out)
-    }
-
-    /// The places a scan of `resource` calls. `regions`: the statement's; `session`: the
-    /// session's `cloudpg.regions` when it set one.
-    pub fn places(
-        &self,
-        resource: &ResourceType,
-        accounts: Chosen,
-        regions: Option<&[String]>,
-        session: Option<&DefaultRegions>,
     ) -> Result<Vec<ScanPlace>, Error> {
-        let global = is_global_type(&resource.type_name);
+        let type_name = match of {
+            ReadOf::Type(t) => Some(t.type_name.as_str()),
+            ReadOf::TypeNamed(name) => Some(name),
+            ReadOf::NoType => None,
+        };
+        let global = type_name.is_some_and(is_global_type);
+        let exists = |r: &str| match of {
+            ReadOf::Type(t) => t.exists_in(r),
+            _ => true,
+        };
+        let home = |r: &str| type_name.map_or(r.to_string(), |t| home_of(t, r).to_string());
         let mut out: Vec<ScanPlace> = Vec::new();
         for account in self.chosen(accounts)? {
+            let place = |region: String, optional: bool| ScanPlace {
+                place: Place::new(account.name.clone(), region),
+                optional,
+            };
             let candidates: Vec<ScanPlace> = match (regions, session.unwrap_or(&account.regions)) {
                 // Named regions: a global type's rows are those of its home region.
                 (Some(named), _) => named
                     .iter()
-                    .filter(|r| resource.exists_in(r) && (!global || home_of(&resource.type_name, r) == r.as_str()))
-                    .map(|r| ScanPlace {
-                        place: Place::new(account.name.clone(), r.clone()),
-                        optional: false,
-                    })
+                    .filter(|r| exists(r) && (!global || home(r) == **r))
+                    .map(|r| place(r.clone(), false))
                     .collect(),
-                (None, DefaultRegions::List(list)) => list
-                    .iter()
-                    .filter(|r| resource.exists_in(r))
-                    .map(|r| ScanPlace {
-                        place: Place::new(account.name.clone(), home_of(&resource.type_name, r)),
-                        optional: false,
-                    })
-                    .collect(),
-                (None, DefaultRegions::All) => resource
-                    .regions
-                    .iter()
-                    .filter(|r| Partition::of(r) == account.partition)
-                    .map(|r| ScanPlace {
-                        place: Place::new(account.name.clone(), home_of(&resource.type_name, r)),
+                (None, DefaultRegions::List(list)) => list.iter().filter(|r| exists(r)).map(|r| place(home(r), false)).collect(),
+                (None, DefaultRegions::All) => {
+                    let in_partition = |r: &&String| Partition::of(r) == account.partition;
+                    match of {
                         // A global type's home region is always enabled.
-                        optional: !global,
-                    })
-                    .collect(),
+                        ReadOf::Type(t) => t.regions.iter().filter(in_partition).map(|r| place(home(r), !global)).collect(),
+                        _ => all_regions
+                            .iter()
+                            .filter(in_partition)
+                            .filter(|r| !resource_schemas::geography::is_opt_in(r))
+                            .map(|r| place(home(r), false))
+                            .collect(),
+                    }
+                }
             };
             for c in candidates {
                 if !out.iter().any(|o| o.place == c.place) {
@@ -206,6 +195,17 @@ impl Accounts {
         }
         Ok(out)
     }
+}
+
+/// What a read is about, for choosing the places it calls.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadOf<'a> {
+    /// A table's type, whose schema says where it exists.
+    Type(&'a ResourceType),
+    /// A type read by name (`awscc.cloudcontrol.resources`): no schema need exist.
+    TypeNamed(&'a str),
+    /// No type (ListResourceRequests).
+    NoType,
 }
 
 #[cfg(test)]
@@ -235,7 +235,7 @@ mod tests {
     fn each_account_reads_its_own_regions_unless_told_otherwise() {
         let a = accounts();
         let vpc = resource("AWS::EC2::VPC");
-        let all = a.places(vpc, Chosen::default(), None, None).unwrap();
+        let all = a.places(ReadOf::Type(vpc), Chosen::default(), None, None, &[]).unwrap();
         assert_eq!(places(&all[..2]), vec!["prod/us-east-1", "prod/eu-west-1"]);
         let dev: Vec<&ScanPlace> = all.iter().filter(|p| p.place.account == "dev").collect();
         assert!(
@@ -243,13 +243,23 @@ mod tests {
             "{dev:?}"
         );
         let dev = ["dev".to_string()];
-        let named = a.places(vpc, named_(&dev), Some(&["eu-west-1".into()]), None).unwrap();
+        let named = a
+            .places(ReadOf::Type(vpc), named_(&dev), Some(&["eu-west-1".into()]), None, &[])
+            .unwrap();
         assert_eq!(places(&named), vec!["dev/eu-west-1"]);
         let session = a
-            .places(vpc, Chosen::default(), None, Some(&DefaultRegions::List(vec!["ap-south-1".into()])))
+            .places(
+                ReadOf::Type(vpc),
+                Chosen::default(),
+                None,
+                Some(&DefaultRegions::List(vec!["ap-south-1".into()])),
+                &[],
+            )
             .unwrap();
         assert_eq!(places(&session), vec!["prod/ap-south-1", "dev/ap-south-1"]);
-        let e = a.places(vpc, named_(&["nope".to_string()]), None, None).unwrap_err();
+        let e = a
+            .places(ReadOf::Type(vpc), named_(&["nope".to_string()]), None, None, &[])
+            .unwrap_err();
         assert!(e.hint().unwrap().contains("prod, dev"), "{e:?}");
     }
 
@@ -269,18 +279,19 @@ mod tests {
             named: None,
             allowed: Some(&only_dev),
         };
-        let all = a.places(vpc, mine, Some(&["us-east-1".into()]), None).unwrap();
+        let all = a.places(ReadOf::Type(vpc), mine, Some(&["us-east-1".into()]), None, &[]).unwrap();
         assert_eq!(places(&all), vec!["dev/us-east-1"]);
         let prod = ["prod".to_string()];
         let e = a
             .places(
-                vpc,
+                ReadOf::Type(vpc),
                 Chosen {
                     named: Some(&prod),
                     ..mine
                 },
                 None,
                 None,
+                &[],
             )
             .unwrap_err();
         assert_eq!(e.sqlstate(), "42501");
@@ -291,11 +302,47 @@ mod tests {
     fn global_types_are_read_once_per_account_from_the_home_region() {
         let a = accounts();
         let roles = resource("AWS::IAM::Role");
-        let all = a.places(roles, Chosen::default(), None, None).unwrap();
+        let all = a.places(ReadOf::Type(roles), Chosen::default(), None, None, &[]).unwrap();
         assert_eq!(places(&all), vec!["prod/us-east-1", "dev/us-east-1"]);
         assert!(all.iter().all(|p| !p.optional));
-        let elsewhere = a.places(roles, Chosen::default(), Some(&["eu-west-1".into()]), None).unwrap();
+        let elsewhere = a
+            .places(ReadOf::Type(roles), Chosen::default(), Some(&["eu-west-1".into()]), None, &[])
+            .unwrap();
         assert!(elsewhere.is_empty(), "rows of a global type are in its home region only");
+    }
+
+    #[test]
+    fn types_read_by_name_and_reads_of_no_type_go_where_the_accounts_read() {
+        let a = accounts();
+        let all = [
+            "us-east-1".to_string(),
+            "eu-west-1".to_string(),
+            "af-south-1".to_string(),
+            "cn-north-1".to_string(),
+        ];
+        let dev = ["dev".to_string()];
+        // `"*"`: the partition's regions without opt-in ones; a global type by name, once.
+        let any = a.places(ReadOf::NoType, named_(&dev), None, None, &all).unwrap();
+        assert_eq!(places(&any), vec!["dev/us-east-1", "dev/eu-west-1"]);
+        let roles = a
+            .places(ReadOf::TypeNamed("AWS::IAM::Role"), named_(&dev), None, None, &all)
+            .unwrap();
+        assert_eq!(places(&roles), vec!["dev/us-east-1"]);
+        let elsewhere = a
+            .places(
+                ReadOf::TypeNamed("AWS::IAM::Role"),
+                Chosen::default(),
+                Some(&["eu-west-1".into()]),
+                None,
+                &all,
+            )
+            .unwrap();
+        assert!(elsewhere.is_empty());
+        let private = a
+            .places(ReadOf::TypeNamed("Acme::Thing::Widget"), Chosen::default(), None, None, &all)
+            .unwrap();
+        assert_eq!(&places(&private)[..2], ["prod/us-east-1", "prod/eu-west-1"]);
+        assert!(private.iter().all(|p| !p.optional));
     }
 
     #[test]

@@ -161,25 +161,19 @@ impl TableProvider for AnyTypeTable {
             message: "awscc.cloudcontrol.resources reads the types its WHERE clause names".into(),
             hint: Some("add WHERE type_name = 'AWS::Service::Resource' (or type_name IN (…))".into()),
         })?;
-        let places = super::provider::places_named(&self.backend, &eq, &settings)?;
         let mut targets: Vec<(String, Place)> = Vec::new();
+        let mut places = 0;
         for t in &types {
-            for p in &places {
-                // A global type lives in its home region; one read per account.
-                let home = Place::new(p.account.clone(), resource_schemas::geography::home_of(t, &p.region));
-                if eq.contains_key("region") && home != *p {
-                    continue;
-                }
-                if !targets.iter().any(|(tt, pp)| tt == t && *pp == home) {
-                    targets.push((t.clone(), home));
-                }
-            }
+            let of = super::accounts::ReadOf::TypeNamed(t);
+            let at = super::provider::places_named(&self.backend, of, &eq, &settings)?;
+            places = places.max(at.len());
+            targets.extend(at.into_iter().map(|p| (t.clone(), p)));
         }
         let identifiers = eq.get("identifier").cloned();
         let per_target = identifiers.as_ref().map_or(1, Vec::len) as u64;
         settings.budget.check_planned(
             targets.len() as u64 * per_target,
-            &format!("{} type(s) x {} place(s)", types.len(), places.len()),
+            &format!("{} type(s) x {places} place(s)", types.len()),
         )?;
         let reads = Reads {
             backend: self.backend.clone(),

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use serde_json::{Map, Value};
 
-use super::accounts::Chosen;
+use super::accounts::{Chosen, ReadOf};
 use super::fanout::{self, FanOut};
 use super::model::{Catalog, ColumnSource, TableDef, TableKind};
 use super::pushdown;
@@ -216,6 +216,7 @@ impl TableProvider for ResourceTable {
 /// each account's own.
 pub fn places_named(
     backend: &Backend,
+    of: ReadOf,
     eq: &BTreeMap<String, Vec<String>>,
     settings: &QuerySettings,
 ) -> Result<Vec<crate::cloudcontrol::Place>, Error> {
@@ -223,7 +224,8 @@ pub fn places_named(
     for r in eq.get("region").into_iter().flatten() {
         catalog.check_region(r)?;
     }
-    backend.accounts.region_places(
+    let places = backend.accounts.places(
+        of,
         Chosen {
             named: eq.get("account").map(Vec::as_slice),
             allowed: settings.accounts.as_deref(),
@@ -231,7 +233,8 @@ pub fn places_named(
         eq.get("region").map(Vec::as_slice),
         settings.regions.as_ref(),
         &catalog.registry.regions,
-    )
+    )?;
+    Ok(places.into_iter().map(|p| p.place).collect())
 }
 
 /// Decides regions, identifiers, list models, hydration and limit for one scan.
@@ -248,13 +251,14 @@ pub fn plan_scan(
         backend.catalog.check_region(r)?;
     }
     let mut places = backend.accounts.places(
-        table.resource,
+        ReadOf::Type(table.resource),
         Chosen {
             named: pushed.accounts.as_deref(),
             allowed: settings.accounts.as_deref(),
         },
         pushed.regions.as_deref(),
         settings.regions.as_ref(),
+        &backend.catalog.registry.regions,
     )?;
     // Regions an account was found not to have enabled are skipped for the cache TTL.
     places.retain(|p| !(p.optional && backend.api.known_not_enabled(&p.place)));

@@ -200,7 +200,7 @@ impl TableProvider for ApiRequestsTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let settings = QuerySettings::of(state, &self.backend);
         let eq = pushdown::equalities(filters);
-        let places = super::provider::places_named(&self.backend, &eq, &settings)?;
+        let places = super::provider::places_named(&self.backend, super::accounts::ReadOf::NoType, &eq, &settings)?;
         let upper = |col: &str| {
             eq.get(col)
                 .map(|v| v.iter().map(|s| s.to_uppercase()).collect())
