@@ -3,8 +3,9 @@
 //! Each takes arbitrary bytes and must return, never panic or loop, whatever they hold.
 //!
 //! They reach the code that reads client input before any DataFusion plan exists: message
-//! framing and decoding, the authentication exchange, SQL scanning and classification, the
-//! conversion of SQL values to property JSON, and PatchDocument checking.
+//! framing and decoding, the authentication exchange, SQL scanning and classification, DML
+//! translation (table, fields, targets, DesiredState and patch), the conversion of SQL values
+//! to property JSON, and PatchDocument checking.
 
 use bytes::BytesMut;
 use datafusion::common::ScalarValue;
@@ -93,6 +94,52 @@ pub fn dml_value(data: &[u8]) {
     let _ = patch::check(text);
 }
 
+/// A DML statement and values for it: the input is SQL, then after a NUL byte the values,
+/// separated by 0x1F (each read as text, and as an integer, boolean or NULL where it is one).
+/// The statement is translated offline against the shipped catalog: table, fields, SET
+/// targets, the identifiers its WHERE names, the DesiredState or patch.
+pub fn dml(data: &[u8]) {
+    let (sql_part, rest) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let Ok(text) = std::str::from_utf8(sql_part) else { return };
+    let Ok(statements) = crate::sql::parse::parse(text, MAX_DEPTH) else {
+        return;
+    };
+    let vals: Vec<ScalarValue> = rest
+        .split(|b| *b == 0x1f)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .map(|v| match v {
+            "NULL" => ScalarValue::Null,
+            "true" | "false" => ScalarValue::Boolean(Some(v == "true")),
+            _ => v
+                .parse::<i64>()
+                .map(|n| ScalarValue::Int64(Some(n)))
+                .unwrap_or_else(|_| ScalarValue::Utf8(Some(v.to_string()))),
+        })
+        .collect();
+    let Some(catalog) = shipped_catalog() else { return };
+    for statement in statements {
+        let _ = crate::sql::dml::translate_offline(&statement, catalog, &vals);
+    }
+}
+
+/// The catalog of the shipped schemas, built once (`None` only if the embedded data, which its
+/// crate's tests check, could not be read).
+fn shipped_catalog() -> Option<&'static crate::catalog::Catalog> {
+    static CATALOG: std::sync::OnceLock<Option<crate::catalog::Catalog>> = std::sync::OnceLock::new();
+    CATALOG
+        .get_or_init(|| {
+            let registry = resource_schemas::Registry::shipped().ok()?;
+            Some(crate::catalog::Catalog::build_with(
+                registry,
+                crate::catalog::lock::NameLock::shipped(),
+            ))
+        })
+        .as_ref()
+}
+
 /// The entry point for a corpus directory's name (`fuzz/corpus/<target>`).
 pub fn target(name: &str) -> Option<fn(&[u8])> {
     match name {
@@ -100,6 +147,7 @@ pub fn target(name: &str) -> Option<fn(&[u8])> {
         "authentication" => Some(authentication),
         "sql" => Some(sql),
         "dml_value" => Some(dml_value),
+        "dml" => Some(dml),
         _ => None,
     }
 }

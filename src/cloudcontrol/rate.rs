@@ -25,10 +25,14 @@ pub const CUT_ABOVE: f64 = 0.05;
 const HEADROOM: f64 = 1.1;
 /// Growth per window while throttling is rare.
 const GROWTH: f64 = 1.2;
-/// Below this sending rate (calls per second) a window is not cut on: a few calls in a row
-/// (paging through a list) say little about a rate limit, and a limit set from them would
-/// throttle the wide reads that follow. Their throttling is left to the retries.
-const MIN_CUT_RATE: f64 = 20.0;
+/// Below this sending rate (calls per second) a window is not cut on: a call now and then says
+/// little about a rate limit. (Cloud Control's limits can be a few calls per second, so a
+/// paging or hydrating read at ten is already worth judging.)
+const MIN_CUT_RATE: f64 = 2.0;
+/// A limit binds when calls are let through at this share of it or more: callers wait on it.
+const BINDING: f64 = 0.8;
+/// Attempts a window needs to judge a limit that binds.
+const MIN_BINDING_ATTEMPTS: u32 = 8;
 /// Cuts after which a throttled share still above 80% of what set them off means cutting
 /// does not help.
 const MAX_FUTILE_CUTS: u32 = 3;
@@ -208,7 +212,13 @@ impl State {
             return;
         }
         self.window = Window::new(now);
-        if w.attempts < MIN_ATTEMPTS || f64::from(w.sent) / elapsed.as_secs_f64() < MIN_CUT_RATE {
+        let sent_rate = f64::from(w.sent) / elapsed.as_secs_f64();
+        // A limit the callers wait on is judged on fewer attempts: at a low API limit, windows
+        // never gather many, and letting the limit go for want of them sends every caller back
+        // into throttling and retries.
+        let binding = self.limit.is_some_and(|l| sent_rate >= BINDING * l);
+        let judged = if binding { MIN_BINDING_ATTEMPTS } else { MIN_ATTEMPTS };
+        if w.attempts < judged || sent_rate < MIN_CUT_RATE {
             // Too little traffic to judge: a limit this low only keeps the evidence away, so
             // it grows (or goes when nothing was throttled).
             self.previous = None;
@@ -338,6 +348,89 @@ mod tests {
                 true
             }
         }
+    }
+
+    /// Closed loop, as the server runs: `workers` calls in flight at most, each answered after
+    /// `latency`; a throttled call waits an exponential backoff with full jitter (100 ms
+    /// doubling to 5 s, as `[api]`'s defaults) and is tried again; `api(t)` says whether an
+    /// attempt sent at `t` is throttled. Returns (calls through per second, attempts per call
+    /// through) over the last `judged` seconds of `seconds`.
+    fn closed_loop(workers: usize, mut api: impl FnMut(f64) -> bool, latency: f64, seconds: f64, judged: f64) -> (f64, f64) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let start = Instant::now();
+        let rate = AdaptiveRate::new(start);
+        let mut made = vec![0u32; workers];
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = (0..workers).map(|w| Reverse((w as u64, w))).collect();
+        // A fixed-seed linear congruential generator for the jitter: the same run every time.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut jitter = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut ok, mut attempts) = (0u64, 0u64);
+        let from = seconds - judged;
+        while let Some(Reverse((at, w))) = heap.pop() {
+            let t = at as f64 / 1e6;
+            if t > seconds {
+                break;
+            }
+            let now = start + Duration::from_micros(at);
+            let wait = rate.try_admit(now);
+            if !wait.is_zero() {
+                heap.push(Reverse((at + wait.as_micros().max(1) as u64, w)));
+                continue;
+            }
+            let throttled = api(t);
+            let answered = t + latency;
+            rate.attempted(throttled, start + Duration::from_secs_f64(answered));
+            made[w] += 1;
+            if t >= from {
+                attempts += 1;
+                ok += u64::from(!throttled);
+            }
+            let next = if throttled {
+                let exp = 0.1 * 2f64.powi(made[w].saturating_sub(1).min(16) as i32);
+                answered + exp.min(5.0) * jitter()
+            } else {
+                made[w] = 0;
+                answered
+            };
+            heap.push(Reverse(((next * 1e6) as u64, w)));
+        }
+        (ok as f64 / judged, attempts as f64 / ok.max(1) as f64)
+    }
+
+    #[test]
+    fn in_a_closed_loop_calls_run_near_the_api_limit_with_few_retries() {
+        for (workers, per_second) in [(16, 5.0), (4, 2.0), (16, 20.0), (64, 50.0), (64, 200.0)] {
+            let (through, per_call) = closed_loop(workers, capacity(per_second, f64::INFINITY), 0.05, 120.0, 60.0);
+            eprintln!("{workers} workers against {per_second}/s: {through:.1}/s through, {per_call:.2} attempts per call");
+            assert!(
+                through >= per_second * 0.8,
+                "{workers} workers, {per_second}/s: {through:.1}/s through"
+            );
+            assert!(
+                per_call <= 1.5,
+                "{workers} workers, {per_second}/s: {per_call:.2} attempts per call"
+            );
+        }
+    }
+
+    #[test]
+    fn in_a_closed_loop_throttling_that_ignores_the_rate_costs_only_its_retries() {
+        // 60% of attempts throttled whatever the rate: 2.5 attempts per call is the least any
+        // client can do; the limit must not sink the rate below what the workers can send.
+        let mut seed = 7u64;
+        let random_share = move |_t: f64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % 10 < 6
+        };
+        let (through, per_call) = closed_loop(64, random_share, 0.05, 120.0, 60.0);
+        eprintln!("60% throttled: {through:.1}/s through, {per_call:.2} attempts per call");
+        assert!(per_call < 3.0, "{per_call:.2} attempts per call");
+        // A client with no limit at all gets 105 calls/s through here.
+        assert!(through > 90.0, "{through:.1}/s through");
     }
 
     #[test]

@@ -99,7 +99,7 @@ fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
 fn arbitrary_and_mutated_input_never_panics() {
     on_deep_stack(|| {
         let corpus = corpus();
-        for name in ["frontend_messages", "authentication", "sql", "dml_value"] {
+        for name in ["frontend_messages", "authentication", "sql", "dml_value", "dml"] {
             let target = cloudpg::fuzzing::target(name).unwrap();
             let seeds: Vec<Vec<u8>> = corpus
                 .iter()
@@ -170,6 +170,49 @@ fn query_text_never_panics_the_classifier() {
         runner(1500)
             .run(&prop::collection::vec(pieces, 0..40), |words| {
                 cloudpg::fuzzing::sql(words.join(" ").as_bytes());
+                Ok(())
+            })
+            .unwrap();
+    });
+}
+
+#[test]
+fn dml_statements_never_panic_their_translation() {
+    on_deep_stack(|| {
+        let verb = prop::sample::select(vec![
+            "INSERT INTO awscc.ec2.vpcs (cidr_block, tags, region) VALUES ($1, $2, $3)",
+            "INSERT INTO awscc.ec2.instance_connect_endpoints (subnet_id, preserve_client_ip) VALUES ($1, $2)",
+            "INSERT INTO awscc.iam.roles (role_name, assume_role_policy_document, account) VALUES ($1, $2, $3)",
+            "UPDATE awscc.ec2.vpcs SET tags = $1, enable_dns_hostnames = $2",
+            "UPDATE awscc.logs.log_groups SET retention_in_days = $1, PatchDocument = $2",
+            "UPDATE awscc.s3.buckets SET tags = $1, ClientToken = $2",
+            "DELETE FROM awscc.ec2.vpcs",
+            "DELETE FROM awscc.lambda.functions",
+        ]);
+        let filter = prop::sample::select(vec![
+            "",
+            " WHERE identifier = 'a'",
+            " WHERE identifier IN ('a', 'b') AND region = 'us-east-1'",
+            " WHERE region = $3 AND account = 'prod'",
+            " WHERE cidr_block LIKE '10.%'",
+            " RETURNING *",
+        ]);
+        let value = prop_oneof![
+            Just("NULL".to_string()),
+            Just("true".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[a-z0-9./-]{0,12}",
+            Just(r#"[{"Key":"env","Value":"x"}]"#.to_string()),
+            Just(r#"[{"op":"add","path":"/Tags","value":[]}]"#.to_string()),
+            Just(r#"{"deep":[[[[[[1]]]]]]}"#.to_string()),
+            "\\PC{0,8}",
+        ];
+        runner(800)
+            .run(&(verb, filter, prop::collection::vec(value, 0..4)), |(verb, filter, values)| {
+                let mut input = format!("{verb}{filter}").into_bytes();
+                input.push(0);
+                input.extend(values.join("\u{1f}").into_bytes());
+                cloudpg::fuzzing::dml(&input);
                 Ok(())
             })
             .unwrap();

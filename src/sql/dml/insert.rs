@@ -70,12 +70,7 @@ impl Session {
         for (field, value) in fields.iter().zip(row) {
             match field {
                 Field::Property { column, property } => {
-                    if let Some(v) = values::to_json(
-                        value,
-                        property_schema(table, property),
-                        column,
-                        table.resource.holds_write_only(property),
-                    )? {
+                    if let Some(v) = property_value(table, column, property, value)? {
                         desired.insert(property.clone(), v);
                     }
                 }
@@ -104,6 +99,32 @@ impl Session {
         };
         Ok((request, lacking))
     }
+}
+
+/// A value given for a property, as the JSON its schema asks for (`None`: NULL, left out).
+fn property_value(table: &TableDef, column: &str, property: &str, value: &datafusion::common::ScalarValue) -> Result<Option<Value>> {
+    values::to_json(
+        value,
+        property_schema(table, property),
+        column,
+        table.resource.holds_write_only(property),
+    )
+}
+
+/// The DesiredState an INSERT would send for a row of `vals` (repeated to fill its columns):
+/// translation without reading anything (the offline check, see `translate_offline`).
+pub(super) fn offline_desired_state(table: &TableDef, insert: &Insert, vals: &[datafusion::common::ScalarValue]) -> Result<String> {
+    let fields = insert_fields(table, insert)?;
+    let mut desired = Map::new();
+    for (i, field) in fields.iter().enumerate() {
+        let (Field::Property { column, property }, Some(value)) = (field, vals.get(i % vals.len().max(1))) else {
+            continue;
+        };
+        if let Some(v) = property_value(table, column, property, value)? {
+            desired.insert(property.clone(), v);
+        }
+    }
+    Ok(Value::Object(desired).to_string())
 }
 
 /// The INSERT's column list, resolved, with read-only properties and repeats refused.

@@ -172,6 +172,29 @@ fn target_name(stmt: &Statement) -> Result<ObjectName> {
     }
 }
 
+/// A DML statement translated as far as it goes without reading anything: its table, its
+/// parameters' types, the resources its WHERE names, and with `vals` standing in for its
+/// values, the DesiredState or patch it would send. Never calls AWS; the fuzz target's way in.
+pub fn translate_offline(stmt: &Statement, catalog: &crate::catalog::Catalog, vals: &[ScalarValue]) -> Result<()> {
+    let table = target_table(stmt, catalog)?;
+    let _ = returning_items(stmt);
+    let _ = parameter_types(stmt, &table, 8);
+    match stmt {
+        Statement::Insert(i) => {
+            insert::offline_desired_state(&table, i, vals)?;
+        }
+        Statement::Update(u) => {
+            let _ = target::named(u.selection.as_ref());
+            update::offline_request(&table, u, vals)?;
+        }
+        Statement::Delete(d) => {
+            let _ = target::named(d.selection.as_ref());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 pub fn returning_items(stmt: &Statement) -> Option<&Vec<SelectItem>> {
     match stmt {
         Statement::Insert(i) => i.returning.as_ref(),

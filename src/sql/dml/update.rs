@@ -184,6 +184,31 @@ fn checked_field(table: &TableDef, field: Field) -> Result<Field> {
     }
 }
 
+/// The UpdateResource an UPDATE would send to `identifier` with `vals` as its SET values:
+/// translation without reading anything (the offline check, see `translate_offline`).
+pub(super) fn offline_request(table: &TableDef, update: &Update, vals: &[ScalarValue]) -> Result<Option<MutationRequest>> {
+    let sets = set_targets(table, update)?;
+    let row: Vec<ScalarValue> = (0..sets.len())
+        .map(|i| {
+            if vals.is_empty() {
+                ScalarValue::Null
+            } else {
+                vals[i % vals.len()].clone()
+            }
+        })
+        .collect();
+    let present: Vec<bool> = row.iter().map(|v| !v.is_null()).collect();
+    update_request(
+        table,
+        &sets,
+        &row,
+        Some(&present),
+        &Place::new("offline", "us-east-1"),
+        "offline",
+        false,
+    )
+}
+
 /// One resource's UpdateResource; `None` when the assignments change nothing.
 fn update_request(
     table: &TableDef,
