@@ -3,7 +3,7 @@
 //! Calls go through the same retries, limits and call log as Cloud Control's.
 
 use aws_config::Region;
-use aws_sdk_cloudformation::types::{DeprecatedStatus, RegistryType, TypeFilters, Visibility};
+use aws_sdk_cloudformation::types::{Category, DeprecatedStatus, RegistryType, TypeFilters, Visibility};
 
 use super::client::SdkApi;
 use super::Place;
@@ -25,8 +25,9 @@ impl SdkApi {
         Ok(aws_sdk_cloudformation::Client::from_conf(conf))
     }
 
-    /// Every live resource type in `place` whose name starts with `prefix`: the public ones,
-    /// then the account's private ones.
+    /// Every live resource type in `place` whose name starts with `prefix`: AWS's own public
+    /// types, then the account's private ones (registered in it, or third-party types it
+    /// activated: a public third-party type it has not activated cannot be used).
     pub async fn list_resource_types(&self, place: &Place, prefix: &str) -> Result<Vec<TypeSummary>> {
         let client = self.cloudformation(place)?;
         let mut out = Vec::new();
@@ -37,6 +38,9 @@ impl SdkApi {
                     tracing::info_span!("cloudformation_call", operation = "ListTypes", region = %place.region, account = %place.account);
                 let attempt = || {
                     let mut filters = TypeFilters::builder();
+                    if !private {
+                        filters = filters.category(Category::AwsTypes);
+                    }
                     if !prefix.is_empty() {
                         filters = filters.type_name_prefix(prefix);
                     }
