@@ -355,7 +355,19 @@ mod tests {
     /// doubling to 5 s, as `[api]`'s defaults) and is tried again; `api(t)` says whether an
     /// attempt sent at `t` is throttled. Returns (calls through per second, attempts per call
     /// through) over the last `judged` seconds of `seconds`.
-    fn closed_loop(workers: usize, mut api: impl FnMut(f64) -> bool, latency: f64, seconds: f64, judged: f64) -> (f64, f64) {
+    fn closed_loop(workers: usize, api: impl FnMut(f64) -> bool, latency: f64, seconds: f64, judged: f64) -> (f64, f64) {
+        closed_loop_with(workers, api, latency, (0.1, 5.0), seconds, judged)
+    }
+
+    /// [`closed_loop`] with the backoff's first and longest wait, in seconds.
+    fn closed_loop_with(
+        workers: usize,
+        mut api: impl FnMut(f64) -> bool,
+        latency: f64,
+        (initial, longest): (f64, f64),
+        seconds: f64,
+        judged: f64,
+    ) -> (f64, f64) {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
         let start = Instant::now();
@@ -390,8 +402,8 @@ mod tests {
                 ok += u64::from(!throttled);
             }
             let next = if throttled {
-                let exp = 0.1 * 2f64.powi(made[w].saturating_sub(1).min(16) as i32);
-                answered + exp.min(5.0) * jitter()
+                let exp = initial * 2f64.powi(made[w].saturating_sub(1).min(16) as i32);
+                answered + exp.min(longest) * jitter()
             } else {
                 made[w] = 0;
                 answered
@@ -415,6 +427,22 @@ mod tests {
                 "{workers} workers, {per_second}/s: {per_call:.2} attempts per call"
             );
         }
+    }
+
+    #[test]
+    fn a_fast_api_and_fast_retries_settle_too() {
+        // The fault tests' setting: answers in a millisecond, retries after 1-20 ms, 16 calls
+        // in flight, an API that lets 100 calls a second through. Until the first window
+        // ends (half a second) nothing limits them: a short scan pays that start in retries
+        // (about 4 attempts per call over 5 s, measured); a long one hardly does. Windows
+        // shortened to react faster were tried and rejected: the API's burst makes a short
+        // window's rate a lie, and the cut set from it doubled the retries at 50 calls/s.
+        let (through, per_call) = closed_loop_with(16, capacity(100.0, f64::INFINITY), 0.001, (0.001, 0.02), 60.0, 60.0);
+        eprintln!("fast API over 60 s: {through:.1}/s through, {per_call:.2} attempts per call");
+        assert!(
+            through >= 95.0 && per_call <= 1.5,
+            "{through:.1}/s through, {per_call:.2} attempts per call"
+        );
     }
 
     #[test]

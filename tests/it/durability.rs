@@ -136,6 +136,7 @@ async fn inserts_in_flight_survive_kill_9_exactly_once() {
     );
     emulator.set_config(no_vpcs(100));
 
+    let restarting = std::time::Instant::now();
     let restarted = {
         let (url, log) = (url.clone(), dir.join("second.log"));
         tokio::task::spawn_blocking(move || Process::serve_against(&url, &config, &log))
@@ -148,6 +149,7 @@ async fn inserts_in_flight_survive_kill_9_exactly_once() {
         20,
     )
     .await;
+    let recovered_in = restarting.elapsed();
     let client = connect(restarted.addr).await;
     let vpcs = vpcs_by_cidr(&client).await;
     for i in 0..20 {
@@ -163,6 +165,12 @@ async fn inserts_in_flight_survive_kill_9_exactly_once() {
         .unwrap();
     assert_eq!(column(&r, 0)[0].as_deref(), Some("20"));
     assert_eq!(column(&r, 1)[0].as_deref(), Some("20"));
+    eprintln!(
+        "fault scenario: kill -9 with 20 INSERTs in flight: 20/20 VPCs exactly once, {} CreateResource calls \
+         (10 resent with their ClientTokens), 20 SUCCESS {:.1} s after the restart",
+        counters.calls("CreateResource"),
+        recovered_in.as_secs_f64()
+    );
     drop(restarted);
     emulator.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);

@@ -52,9 +52,21 @@ async fn throttled_scans_return_exact_rows() {
         faults.faults.global.throttle = Some(throttle);
         stack.emulator.set_config(faults);
         stack.emulator.reset_counters();
-        assert_eq!(scan(&stack).await, truth, "{throttle} of calls throttled");
+        let started = std::time::Instant::now();
+        let got = scan(&stack).await;
+        let took = started.elapsed();
+        assert_eq!(got, truth, "{throttle} of calls throttled");
         let counters = stack.emulator.counters();
         let throttled = counters.faults.values().sum::<u64>();
+        // For the closing notes' table of fault scenarios.
+        eprintln!(
+            "fault scenario: {:.0}% throttled: rows {}/{} in {:.1} s, {} attempts, {throttled} throttled",
+            throttle * 100.0,
+            got[0].as_deref().unwrap_or("?"),
+            truth[0].as_deref().unwrap_or("?"),
+            took.as_secs_f64(),
+            counters.calls.values().sum::<u64>(),
+        );
         assert!(
             throttled as f64 > 0.2 * counters.calls.values().sum::<u64>() as f64,
             "the faults were injected: {counters:?}"
@@ -92,6 +104,9 @@ async fn the_call_rate_adapts_to_a_rate_limit() {
     .unwrap();
     let value = |i: usize| -> f64 { limited[0].get(i).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN) };
     let (calls, attempts_per_call, low, high) = (value(0), value(1), value(2), value(3));
+    eprintln!(
+        "fault scenario: API limit 100 calls/s: {calls} calls under the limit, {attempts_per_call:.2} attempts each, limit {low:.0}-{high:.0}/s"
+    );
     assert!(calls > 100.0, "{calls} calls under the limit");
     assert!(attempts_per_call < 3.0, "{attempts_per_call} attempts per call under the limit");
     assert!(
