@@ -49,6 +49,9 @@ pub enum Error {
     InvalidText { message: String, hint: Option<String> },
     #[error("{message}")]
     DatatypeMismatch { message: String, hint: Option<String> },
+    /// A value outside its type's range: `bigint out of range`.
+    #[error("{0}")]
+    NumericOutOfRange(String),
     #[error("{message}")]
     MissingFilter { message: String, hint: Option<String> },
     #[error("{message}")]
@@ -232,6 +235,7 @@ impl Error {
             Error::InvalidParameter { .. } => "22023",
             Error::InvalidText { .. } => "22P02",
             Error::DatatypeMismatch { .. } => "42804",
+            Error::NumericOutOfRange(_) => "22003",
             Error::MissingFilter { .. } => "42P10",
             Error::NotNullViolation { .. } => "23502",
             Error::DuplicateColumn(_) => "42701",
@@ -424,6 +428,7 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
             datafusion::arrow::error::ArrowError::CastError(_) | datafusion::arrow::error::ArrowError::ParseError(_) => "22P02",
             datafusion::arrow::error::ArrowError::DivideByZero => "22012",
+            datafusion::arrow::error::ArrowError::ArithmeticOverflow(_) => "22003",
             _ => "XX000",
         },
         DataFusionError::Execution(msg) if msg.contains("Divide by zero") => "22012",

@@ -406,6 +406,21 @@ async fn account_sdk(
     if let Some(url) = &endpoint {
         loader = loader.endpoint_url(url);
     }
+    if matches!(target, Target::Emulator(_)) {
+        // The region of AWS_REGION or the profile, without asking EC2's instance metadata:
+        // off EC2 that probe fails with a warning on every start of the emulator.
+        let profile_region = match &account.credentials {
+            CredentialSource::Profile(p) => aws_config::profile::ProfileFileRegionProvider::builder().profile_name(p).build(),
+            _ => aws_config::profile::ProfileFileRegionProvider::new(),
+        };
+        loader = loader.region(
+            aws_config::meta::region::RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
+                .or_else(profile_region)
+                // Else the fallback every default takes; left unset, the SDK's token chain
+                // would go looking in instance metadata after all.
+                .or_else(Region::new("us-east-1")),
+        );
+    }
     let emulator_key = || aws_credential_types::Credentials::new("AKIDCLOUDPGEMULATOR", "emulator", None, None, "cloudpg-emulator");
     // A named profile is the only source of its account's credentials: the standard chain
     // would take AWS_ACCESS_KEY_ID from the environment first, and read another account.

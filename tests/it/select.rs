@@ -487,3 +487,37 @@ async fn unquoted_table_names_fold_to_lower_case() {
     drop(c);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn integer_overflow_is_22003_not_a_wrong_answer() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    for (sql, message) in [
+        ("SELECT 9223372036854775807::bigint + 1", "bigint out of range"),
+        ("SELECT 2147483647::int4 + 1::int4", "integer out of range"),
+        ("SELECT 10000000000 * 10000000000", "bigint out of range"),
+        ("SELECT -9223372036854775807 - 2", "bigint out of range"),
+    ] {
+        let (code, got, _) = db_error(c.simple_query(sql).await.unwrap_err());
+        assert_eq!((code.as_str(), got.as_str()), ("22003", message), "{sql}");
+    }
+    // The extended protocol, and a column: the same error, not a wrapped value.
+    let e = c
+        .query("SELECT $1::bigint * $2::bigint", &[&10_000_000_000i64, &10_000_000_000i64])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|s| s.code()), Some("22003"));
+    let e = c
+        .simple_query("SELECT max(retention_in_days * 9223372036854775807) FROM awscc.logs.log_groups WHERE region = 'us-east-1'")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|s| s.code()), Some("22003"), "{e:?}");
+    // What does not overflow is arithmetic as before, under the names PostgreSQL gives.
+    let ok = c.query("SELECT 2 + 3, 7 - 10 * 2 AS x, $1::bigint + 1", &[&41i64]).await.unwrap();
+    assert_eq!(ok[0].columns()[0].name(), "?column?");
+    assert_eq!(
+        (ok[0].get::<_, i64>(0), ok[0].get::<_, i64>(1), ok[0].get::<_, i64>(2)),
+        (5, -13, 42)
+    );
+    stack.stop().await;
+}

@@ -30,7 +30,7 @@ impl AnalyzerRule for UnknownLiterals {
 }
 
 /// The schema a node's expressions are evaluated against.
-fn expression_schema(p: &LogicalPlan) -> DFSchemaRef {
+pub(super) fn expression_schema(p: &LogicalPlan) -> DFSchemaRef {
     match p.inputs().as_slice() {
         [one] => one.schema().clone(),
         [a, b] => a.schema().join(b.schema()).map(Arc::new).unwrap_or_else(|_| p.schema().clone()),

@@ -19,6 +19,7 @@ pub mod functions;
 pub mod information_schema;
 pub mod json;
 pub mod network;
+pub mod overflow;
 pub mod parameters;
 pub mod pg_catalog;
 pub mod relations;
@@ -106,6 +107,9 @@ pub fn install(
         ctx.register_udf(f);
     }
     ctx.register_udf(typeof_fn::udf());
+    for f in overflow::functions() {
+        ctx.register_udf(f);
+    }
     for f in network::functions() {
         ctx.register_udf(f);
     }
@@ -126,6 +130,8 @@ pub fn install(
     let mut rules = existing.analyzer().rules.clone();
     // Before DataFusion's type coercion, which would refuse the comparison.
     rules.insert(0, Arc::new(coercion::UnknownLiterals));
+    // After it, once both sides of an operator have their final types.
+    rules.push(Arc::new(overflow::CheckedIntegers));
     // Ours first: the first planner that plans an operator wins.
     let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> = Vec::new();
     if let Some(ops) = json_operators {
