@@ -53,6 +53,21 @@ async fn connect(process: &Process) -> tokio_postgres::Client {
     client
 }
 
+/// While the account's credentials cannot be had: a statement fails with 28000 naming the
+/// account and `says`, and `/readyz` answers 503 naming the account.
+async fn assert_unavailable(c: &tokio_postgres::Client, base: &str, says: &str) {
+    let e = db_error(
+        rows(c, "SELECT count(*) FROM awscc.ec2.subnets WHERE region = 'us-east-1'")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.0, "28000", "{e:?}");
+    assert!(e.1.contains("account default") && e.1.contains(says), "{e:?}");
+    let (status, body) = http_get(base, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("account default"), "{body}");
+}
+
 fn container(key: &str) -> Option<ContainerCredentials> {
     Some(ContainerCredentials {
         access_key_id: key.to_string(),
@@ -91,16 +106,7 @@ async fn expired_credentials_fail_readiness_and_statements_and_recover_without_a
     let mut cfg = emu.config();
     cfg.container_credentials = None;
     emu.set_config(cfg.clone());
-    let e = db_error(
-        rows(&c, "SELECT count(*) FROM awscc.ec2.subnets WHERE region = 'us-east-1'")
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(e.0, "28000", "{e:?}");
-    assert!(e.1.contains("account default") && e.1.contains("cannot be had"), "{e:?}");
-    let (status, body) = http_get(&base, "/readyz").await;
-    assert_eq!(status, 503, "{body}");
-    assert!(body.contains("account default"), "{body}");
+    assert_unavailable(&c, &base, "cannot be had").await;
 
     // Credentials AWS has expired answer ExpiredToken: the message says whose and what to do.
     cfg.container_credentials = container(KEY);
@@ -387,15 +393,7 @@ async fn an_ended_sso_session_fails_clearly_and_a_new_login_recovers_without_a_r
     let mut cfg = emu.config();
     cfg.sso_access_tokens.clear();
     emu.set_config(cfg.clone());
-    let e = db_error(
-        rows(&c, "SELECT count(*) FROM awscc.ec2.subnets WHERE region = 'us-east-1'")
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(e.0, "28000", "{e:?}");
-    assert!(e.1.contains("account default") && e.1.contains("profile sso"), "{e:?}");
-    let (status, body) = http_get(&base, "/readyz").await;
-    assert_eq!(status, 503, "{body}");
+    assert_unavailable(&c, &base, "profile sso").await;
 
     // `aws sso login` again: the running server reads the new session.
     cfg.sso_access_tokens = vec!["session-2".into()];
