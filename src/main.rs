@@ -171,11 +171,17 @@ enum CatalogCommand {
         /// Only the tables of this service (schema), e.g. `ec2`.
         #[arg(long)]
         service: Option<String>,
+        /// Configuration file: its `[schemas] directory` overrides the shipped schemas.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
     /// Describe one table: columns, identifier, INSERT columns, statements, permissions.
     Describe {
         /// `awscc.ec2.instance_connect_endpoints` (the `awscc.`/`aws.` prefix is optional).
         table: String,
+        /// Configuration file: its `[schemas] directory` overrides the shipped schemas.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
     /// Print the IAM policy (JSON) the chosen tables need: Cloud Control's actions and each
     /// type's handler permissions. Without --service or --table: every table.
@@ -189,6 +195,9 @@ enum CatalogCommand {
         /// These tables, e.g. `--table ec2.vpcs`.
         #[arg(long = "table")]
         tables: Vec<String>,
+        /// Configuration file: its `[schemas] directory` overrides the shipped schemas.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
     /// Check the catalog's assumptions against a real account, read-only: list a sample of
     /// types in every configured account and region, and report where AWS disagrees (a type
@@ -548,17 +557,33 @@ fn run_user(command: UserCommand) -> anyhow::Result<()> {
     print_stdout(&format!("{verifier}\n")).context("writing to standard output")
 }
 
-fn catalog() -> anyhow::Result<Catalog> {
+/// The tables a server against AWS with this configuration serves: the shipped schemas with
+/// the schema directory's overrides (`[schemas] directory`, else the user's data directory).
+fn catalog(config: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
+    use cloudpg::catalog::overrides;
+    let config = Config::load_layered(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let target = cloudpg::cloudcontrol::client::Target::Aws;
+    if let Some(dir) = overrides::directory(&config, &target).filter(|d| d.exists()) {
+        let shipped = resource_schemas::Registry::shipped().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let loaded = overrides::load(&dir, shipped).map_err(|e| anyhow::anyhow!("{e}"))?;
+        overrides::install(loaded, &dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let registry = resource_schemas::Registry::shared().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Catalog::build(registry))
 }
 
 fn run_catalog(command: CatalogCommand) -> anyhow::Result<()> {
-    let catalog = catalog()?;
+    let config = match &command {
+        CatalogCommand::LiveCheck(_) => None,
+        CatalogCommand::List { config, .. } | CatalogCommand::Describe { config, .. } | CatalogCommand::IamPolicy { config, .. } => {
+            config.clone()
+        }
+    };
     let text = match command {
         CatalogCommand::LiveCheck(args) => return runtime()?.block_on(run_live_check(args)),
-        CatalogCommand::List { service } => describe::list_text(&catalog, service.as_deref()).map_err(with_hint)?,
-        CatalogCommand::Describe { table } => {
+        CatalogCommand::List { service, .. } => describe::list_text(&catalog(config.as_deref())?, service.as_deref()).map_err(with_hint)?,
+        CatalogCommand::Describe { table, .. } => {
+            let catalog = catalog(config.as_deref())?;
             let t = catalog.resolve(&table.to_ascii_lowercase()).ok_or_else(|| {
                 with_hint(cloudpg::Error::UndefinedTable {
                     name: table.clone(),
@@ -571,7 +596,9 @@ fn run_catalog(command: CatalogCommand) -> anyhow::Result<()> {
             read_only,
             services,
             tables,
+            ..
         } => {
+            let catalog = catalog(config.as_deref())?;
             let scope = cloudpg::catalog::policy::PolicyScope {
                 read_only,
                 services,

@@ -376,3 +376,37 @@ async fn live_check_finds_where_aws_disagrees_and_the_server_applies_it() {
     emu.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn catalog_commands_show_the_schema_directory() {
+    let dir = temp_dir("catalog-cli");
+    let mut schema = shipped_schema(LOG_GROUP);
+    schema["properties"]["RetentionTier"] = json!({"type": "string"});
+    std::fs::create_dir_all(dir.join("types")).unwrap();
+    std::fs::write(
+        dir.join("types").join("AWS-Logs-LogGroup.json"),
+        json!({"schema": schema}).to_string(),
+    )
+    .unwrap();
+    let config = dir.join("cloudpg.toml");
+    std::fs::write(&config, format!("[schemas]\ndirectory = {:?}\n", dir.display().to_string())).unwrap();
+    let describe = |with_config: bool| {
+        let mut args = vec!["catalog".to_string(), "describe".into(), "logs.log_groups".into()];
+        if with_config {
+            args.extend(["--config".to_string(), config.display().to_string()]);
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpg"))
+            .args(&args)
+            .env("XDG_DATA_HOME", dir.join("no-data-home"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(describe(true).contains("retention_tier"));
+    assert!(
+        !describe(false).contains("retention_tier"),
+        "without the config, the shipped schema"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
