@@ -293,9 +293,7 @@ async fn run_live_check(args: LiveCheckArgs) -> anyhow::Result<()> {
     let config = Config::load_layered(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let target = cloudpg::cloudcontrol::client::Target::Aws;
     let registry = resource_schemas::Registry::shipped().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let scrubber = std::sync::Arc::new(cloudpg::cloudcontrol::scrub::Scrubber::new(registry, Default::default()));
-    let calls = std::sync::Arc::new(cloudpg::cloudcontrol::calls::CallLog::default());
-    let sdk = cloudpg::cloudcontrol::client::SdkApi::connect(&config, target.clone(), scrubber, calls)
+    let sdk = cloudpg::cloudcontrol::client::SdkApi::connect_for_command(&config, target.clone())
         .await
         .map_err(with_hint)?;
     let accounts = cloudpg::server::resolve_accounts(&config, &sdk);
@@ -338,10 +336,7 @@ async fn run_refresh(args: RefreshArgs) -> anyhow::Result<()> {
         .directory
         .or_else(|| overrides::directory(&config, &target))
         .ok_or_else(|| anyhow::anyhow!("no schema directory: [schemas] directory is \"off\" and HOME is not set; give --directory"))?;
-    let shipped = resource_schemas::Registry::shipped().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let scrubber = std::sync::Arc::new(cloudpg::cloudcontrol::scrub::Scrubber::new(shipped, Default::default()));
-    let calls = std::sync::Arc::new(cloudpg::cloudcontrol::calls::CallLog::default());
-    let sdk = cloudpg::cloudcontrol::client::SdkApi::connect(&config, target, scrubber, calls)
+    let sdk = cloudpg::cloudcontrol::client::SdkApi::connect_for_command(&config, target)
         .await
         .map_err(with_hint)?;
     let options = refresh::RefreshOptions {
@@ -563,10 +558,8 @@ fn catalog(config: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
     use cloudpg::catalog::overrides;
     let config = Config::load_layered(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let target = cloudpg::cloudcontrol::client::Target::Aws;
-    if let Some(dir) = overrides::directory(&config, &target).filter(|d| d.exists()) {
-        let shipped = resource_schemas::Registry::shipped().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let loaded = overrides::load(&dir, shipped).map_err(|e| anyhow::anyhow!("{e}"))?;
-        overrides::install(loaded, &dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(dir) = overrides::directory(&config, &target) {
+        overrides::use_directory(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let registry = resource_schemas::Registry::shared().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Catalog::build(registry))

@@ -391,10 +391,7 @@ pub async fn prepare(config: &crate::config::Config, target: &crate::cloudcontro
         return Ok(());
     };
     if config.schemas.refresh_on_start {
-        let shipped = Registry::shipped().map_err(|e| Error::Config(e.to_string()))?;
-        let scrubber = std::sync::Arc::new(crate::cloudcontrol::scrub::Scrubber::new(shipped, Default::default()));
-        let calls = std::sync::Arc::new(crate::cloudcontrol::calls::CallLog::default());
-        let sdk = crate::cloudcontrol::client::SdkApi::connect(config, target.clone(), scrubber, calls).await?;
+        let sdk = crate::cloudcontrol::client::SdkApi::connect_for_command(config, target.clone()).await?;
         let options = super::refresh::RefreshOptions {
             dir: dir.clone(),
             place: super::refresh::place_for(config, &sdk, None, None)?,
@@ -412,12 +409,17 @@ pub async fn prepare(config: &crate::config::Config, target: &crate::cloudcontro
             "schemas refreshed"
         );
     }
+    use_directory(&dir).map_err(|e| Error::Config(format!("[schemas] directory: {e}")))
+}
+
+/// Reads `dir` over the shipped schemas and makes it the process's; nothing to do when it
+/// does not exist. Once per process, before a catalog is built.
+pub fn use_directory(dir: &Path) -> Result<(), String> {
     if !dir.exists() {
         return Ok(());
     }
-    let shipped = Registry::shipped().map_err(|e| Error::Config(e.to_string()))?;
-    let loaded = load(&dir, shipped).map_err(|e| Error::Config(format!("[schemas] directory: {e}")))?;
-    install(loaded, &dir).map_err(Error::Config)
+    let shipped = Registry::shipped().map_err(|e| e.to_string())?;
+    install(load(dir, shipped)?, dir)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader sees the old

@@ -209,8 +209,10 @@ impl SdkApi {
         // Accounts that assume a role from another account come after that account.
         let mut ordered: Vec<&AccountConfig> = config.accounts.iter().collect();
         ordered.sort_by_key(|a| matches!(&a.credentials, CredentialSource::Role(r) if matches!(r.source, RoleSource::Account(_))));
+        // One HTTPS client for every account when a CA bundle asks for one: read it once.
+        let http = https_client(config)?;
         for account in ordered {
-            let sdk = account_sdk(config, &target, account, &accounts).await?;
+            let sdk = account_sdk(config, &target, account, &accounts, http.clone()).await?;
             accounts.insert(account.name.clone(), sdk);
         }
         Ok(SdkApi {
@@ -227,6 +229,14 @@ impl SdkApi {
             calls,
             account_ids: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The SDK for a command that reads AWS outside a server (a schema refresh, a live check):
+    /// answers scrubbed of write-only values by the shipped schemas, nothing redacted.
+    pub async fn connect_for_command(config: &Config, target: Target) -> Result<SdkApi> {
+        let shipped = resource_schemas::Registry::shipped().map_err(|e| Error::Config(e.to_string()))?;
+        let scrubber = Arc::new(Scrubber::new(shipped, HashMap::new()));
+        Self::connect(config, target, scrubber, Arc::new(super::calls::CallLog::default())).await
     }
 
     /// The accounts whose credentials cannot be had now, with why.
@@ -381,6 +391,7 @@ async fn account_sdk(
     target: &Target,
     account: &AccountConfig,
     loaded: &HashMap<String, AccountSdk>,
+    http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
 ) -> Result<AccountSdk> {
     // The retries and the sending rate are ours, not the SDK's: its retries cannot wait
     // for a rate limit between attempts, and its adaptive mode, against throttling that
@@ -393,7 +404,7 @@ async fn account_sdk(
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts);
-    if let Some(client) = https_client(config)? {
+    if let Some(client) = http {
         loader = loader.http_client(client);
     }
     if let Some(name) = app_name() {
@@ -552,10 +563,10 @@ impl SdkApi {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let type_name = Some(type_name).filter(|t| !t.is_empty());
+        let source = self.accounts.get(&place.account).map_or("", |a| a.source.as_str());
         // The provider (a profile, STS AssumeRole, SSO) could not give credentials, so the
         // call was never sent.
         if let Some(cause) = cause_of::<aws_credential_types::provider::error::CredentialsError>(&err) {
-            let source = self.accounts.get(&place.account).map_or("", |a| a.source.as_str());
             let message = credentials_message(&place.account, source, cause);
             let code = if message.contains("AccessDenied") {
                 "AccessDenied"
@@ -579,7 +590,6 @@ impl SdkApi {
             ),
         };
         let message = if code.trim_end_matches("Exception") == "ExpiredToken" {
-            let source = self.accounts.get(&place.account).map_or("", |a| a.source.as_str());
             format!(
                 "{message}: the credentials of account {} ({source}) have expired; refresh them (for SSO: aws sso login) \
                  and run the statement again, the server picks them up without a restart",

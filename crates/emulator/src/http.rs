@@ -153,7 +153,11 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     if let Some(name) = app_name(&headers) {
         emu.saw_app_name(name);
     }
-    if let Some(s) = scope.as_ref().ok().filter(|s| emu.config().expired_keys.contains(&s.access_key_id)) {
+    if let Some(s) = scope
+        .as_ref()
+        .ok()
+        .filter(|s| emu.read_config(|c| c.expired_keys.contains(&s.access_key_id)))
+    {
         let message = "The security token included in the request is expired";
         if s.service == "sts" || s.service == "cloudformation" {
             let answer = crate::sts::sts_error(400, "ExpiredToken", message);

@@ -165,7 +165,13 @@ impl Emulator {
     }
 
     pub fn config(&self) -> EmulatorConfig {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.read_config(EmulatorConfig::clone)
+    }
+
+    /// What `f` reads of the configuration, without copying the rest: every call reads a few
+    /// fields, and the configuration can hold whole schemas (`described_schemas`).
+    pub fn read_config<T>(&self, f: impl FnOnce(&EmulatorConfig) -> T) -> T {
+        f(&self.config.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn set_config(&self, config: EmulatorConfig) {
@@ -228,9 +234,11 @@ impl Emulator {
 
     /// Whether `withdrawn_types` takes the type out of the region.
     fn withdrawn(&self, type_name: &str, region: &str) -> bool {
-        self.config().withdrawn_types.iter().any(|w| match w.split_once(' ') {
-            Some((t, r)) => t == type_name && r == region,
-            None => w == type_name,
+        self.read_config(|c| {
+            c.withdrawn_types.iter().any(|w| match w.split_once(' ') {
+                Some((t, r)) => t == type_name && r == region,
+                None => w == type_name,
+            })
         })
     }
 
@@ -258,7 +266,7 @@ impl Emulator {
     pub fn check_region_enabled(&self, caller: &Caller) -> Result<(), ApiError> {
         let region = caller.region.as_str();
         let other_partition = Partition::of(region) != Partition::Aws;
-        let opted_in = self.config().opted_in_regions.iter().any(|r| r == region);
+        let opted_in = self.read_config(|c| c.opted_in_regions.iter().any(|r| r == region));
         if (other_partition || resource_schemas::geography::is_opt_in(region)) && !opted_in {
             return Err(ApiError::new(
                 "UnrecognizedClientException",
@@ -289,7 +297,7 @@ impl Emulator {
                 operation: operation.to_string(),
             });
         }
-        let faults = self.config().faults;
+        let faults = self.read_config(|c| c.faults.clone());
         let over_rate = faults.max_rate.is_some_and(|rate| !self.take_rate_token(caller, rate));
         let effective = faults.effective(operation, type_name, caller);
         let mut rng = lock(&self.rng);
@@ -357,7 +365,7 @@ impl Emulator {
     /// A model as a type under `schema_drift` answers it: with an undeclared property and a
     /// value of the wrong type.
     fn drifted(&self, resource: &ResourceType, mut model: Map<String, Value>) -> Map<String, Value> {
-        if !self.config().schema_drift.contains(&resource.type_name) {
+        if !self.read_config(|c| c.schema_drift.contains(&resource.type_name)) {
             return model;
         }
         model.insert("EmulatorUndeclared".into(), json!({"added": "after the schema"}));
@@ -395,12 +403,12 @@ impl Emulator {
     }
 
     fn seed_count(&self, type_name: &str) -> usize {
-        let config = self.config();
-        let n = config
-            .resources_per_type_overrides
-            .get(type_name)
-            .copied()
-            .unwrap_or(config.resources_per_type);
+        let n = self.read_config(|c| {
+            c.resources_per_type_overrides
+                .get(type_name)
+                .copied()
+                .unwrap_or(c.resources_per_type)
+        });
         if ALWAYS_SEEDED.contains(&type_name) {
             n.max(ALWAYS_SEEDED_MIN)
         } else {
@@ -415,7 +423,7 @@ impl Emulator {
         }
         state.type_state(&resource.type_name).seeded = true;
         let count = self.seed_count(&resource.type_name);
-        let seed = at.seed(self.config().seed);
+        let seed = at.seed(self.read_config(|c| c.seed));
         let parent_values = self.parent_values(state, at, resource, depth);
         let references = self.format_references(state, at, resource, depth);
         let mut resources = std::collections::BTreeMap::new();
@@ -552,14 +560,10 @@ impl Emulator {
             Some(token) => Some(decode_list_token(token, type_name)?),
             None => None,
         };
-        let config = self.config();
-        let page_size = config
-            .page_size_overrides
-            .get(type_name.as_str())
-            .copied()
-            .unwrap_or(config.page_size)
-            .max(1);
-        let full = config.full_list_models.iter().any(|t| t == type_name);
+        let (page_size, full) = self.read_config(|c| {
+            let size = c.page_size_overrides.get(type_name.as_str()).copied().unwrap_or(c.page_size);
+            (size.max(1), c.full_list_models.iter().any(|t| t == type_name))
+        });
         let state = self.state(at);
         let mut state = lock(&state);
         state.settle(Instant::now());
@@ -615,7 +619,7 @@ impl Emulator {
     // ---- mutations ------------------------------------------------------------------------
 
     fn mutation_delay(&self) -> Duration {
-        Duration::from_millis(self.config().mutation_delay_ms)
+        Duration::from_millis(self.read_config(|c| c.mutation_delay_ms))
     }
 
     /// Handles ClientToken reuse: the same request again returns its first answer; another

@@ -37,38 +37,38 @@ fn error(status: u16, code: &str, message: &str) -> QueryAnswer {
 
 /// The names a visibility lists, sorted, with their descriptions.
 fn types_of(emu: &Emulator, region: &str, private: bool) -> Vec<(String, String)> {
-    let described = emu.config().described_schemas;
     let registry = emu.registry();
     let description = |schema: &Value| schema.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut out: Vec<(String, String)> = if private {
-        described
-            .iter()
-            .filter(|(name, _)| registry.get(name).is_none())
-            .map(|(name, schema)| (name.clone(), description(schema)))
-            .collect()
-    } else {
-        registry
-            .types()
-            .filter(|t| t.handlers.is_some() && t.exists_in(region))
-            .map(|t| match described.get(&t.type_name) {
-                Some(schema) => (t.type_name.clone(), description(schema)),
-                None => (t.type_name.clone(), t.description.clone()),
-            })
-            .collect()
-    };
+    let mut out: Vec<(String, String)> = emu.read_config(|c| {
+        let described = &c.described_schemas;
+        if private {
+            described
+                .iter()
+                .filter(|(name, _)| registry.get(name).is_none())
+                .map(|(name, schema)| (name.clone(), description(schema)))
+                .collect()
+        } else {
+            registry
+                .types()
+                .filter(|t| t.handlers.is_some() && t.exists_in(region))
+                .map(|t| match described.get(&t.type_name) {
+                    Some(schema) => (t.type_name.clone(), description(schema)),
+                    None => (t.type_name.clone(), t.description.clone()),
+                })
+                .collect()
+        }
+    });
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
 /// A type's schema and whether it is private; `None` when the region has no such type.
 fn schema_of(emu: &Emulator, region: &str, name: &str) -> Option<(bool, Value)> {
-    let described = emu.config().described_schemas;
+    let described = emu.read_config(|c| c.described_schemas.get(name).cloned());
     match emu.registry().get(name) {
-        Some(t) if t.handlers.is_some() && t.exists_in(region) => {
-            Some((false, described.get(name).cloned().unwrap_or_else(|| t.provider_schema())))
-        }
+        Some(t) if t.handlers.is_some() && t.exists_in(region) => Some((false, described.unwrap_or_else(|| t.provider_schema()))),
         Some(_) => None,
-        None => described.get(name).map(|schema| (true, schema.clone())),
+        None => described.map(|schema| (true, schema)),
     }
 }
 
