@@ -579,3 +579,86 @@ async fn json_set_functions_return_rows() {
     assert_eq!(code, "22023");
     stack.stop().await;
 }
+
+/// PostgreSQL makes every function call in FROM lateral: it may read the relations before it.
+#[tokio::test]
+async fn set_functions_in_from_read_the_relations_before_them() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let in_select = rows(
+        &c,
+        "SELECT vpc_id, jsonb_array_elements(tags) ->> 'Key' AS k FROM awscc.ec2.vpcs WHERE region = 'us-east-1' ORDER BY 1, 2",
+    )
+    .await
+    .unwrap();
+    assert!(!in_select.is_empty());
+    let pairs = |rs: &[tokio_postgres::SimpleQueryRow]| -> Vec<(String, String)> {
+        rs.iter()
+            .map(|r| (r.get(0).unwrap_or_default().to_string(), r.get(1).unwrap_or_default().to_string()))
+            .collect()
+    };
+    // Comma, CROSS JOIN LATERAL and JOIN LATERAL … ON true are the same join.
+    for from in [
+        "awscc.ec2.vpcs v, jsonb_array_elements(v.tags) t",
+        "awscc.ec2.vpcs v CROSS JOIN LATERAL jsonb_array_elements(v.tags) AS t",
+        "awscc.ec2.vpcs v JOIN LATERAL jsonb_array_elements(v.tags) t ON true",
+    ] {
+        let sql = format!("SELECT v.vpc_id, t.value ->> 'Key' AS k FROM {from} WHERE v.region = 'us-east-1' ORDER BY 1, 2");
+        let got = rows(&c, &sql).await.unwrap();
+        assert_eq!(pairs(&got), pairs(&in_select), "{from}");
+    }
+    // WITH ORDINALITY numbers each VPC's tags from 1; a LEFT JOIN keeps VPCs without tags.
+    let numbered = rows(
+        &c,
+        "SELECT v.vpc_id, t.n::text, t.tag ->> 'Key' FROM awscc.ec2.vpcs v \
+         LEFT JOIN LATERAL jsonb_array_elements(v.tags) WITH ORDINALITY AS t(tag, n) ON true \
+         WHERE v.region = 'us-east-1' ORDER BY 1, 2",
+    )
+    .await
+    .unwrap();
+    let untagged = rows(
+        &c,
+        "SELECT count(*)::text FROM awscc.ec2.vpcs WHERE region = 'us-east-1' AND coalesce(jsonb_array_length(tags), 0) = 0",
+    )
+    .await
+    .unwrap();
+    let without: Vec<_> = numbered.iter().filter(|r| r.get(1).is_none()).collect();
+    assert_eq!(Some(without.len().to_string().as_str()), untagged[0].get(0));
+    let mut previous: Option<(String, i64)> = None;
+    for r in numbered.iter().filter(|r| r.get(1).is_some()) {
+        let (vpc, n) = (r.get(0).unwrap().to_string(), r.get(1).unwrap().parse::<i64>().unwrap());
+        match &previous {
+            Some((p, m)) if *p == vpc => assert_eq!(n, m + 1, "{vpc}"),
+            _ => assert_eq!(n, 1, "{vpc}"),
+        }
+        previous = Some((vpc, n));
+    }
+    // jsonb_each and jsonb_each_text, with column aliases.
+    let each = rows(
+        &c,
+        "SELECT e.key, e.value, x.v FROM jsonb_each('{\"a\": 1, \"b\": \"x\"}') e \
+         JOIN jsonb_each_text('{\"a\": 1, \"b\": \"x\"}') AS x(k, v) ON x.k = e.key ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    let each: Vec<Vec<Option<&str>>> = each.iter().map(|r| (0..3).map(|i| r.get(i)).collect()).collect();
+    assert_eq!(
+        each,
+        vec![vec![Some("a"), Some("1"), Some("1")], vec![Some("b"), Some("\"x\""), Some("x")]]
+    );
+    // Inner joins drop rows whose array is empty or NULL, as PostgreSQL does.
+    let inner = rows(
+        &c,
+        "SELECT k.x, e.value FROM (VALUES ('[1,2]'), ('[]'), (NULL)) k(x), jsonb_array_elements(k.x::jsonb) e",
+    )
+    .await
+    .unwrap();
+    assert_eq!(inner.len(), 2);
+    let (code, _, _) = db_error(
+        c.simple_query("SELECT * FROM (VALUES ('{}')) k(x), jsonb_array_elements(k.x::jsonb) e")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "22023");
+    stack.stop().await;
+}

@@ -255,7 +255,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         .udf(),
     );
     out.push(
-        PgFunction::new("_pg_json_keys", &[Arg::Text], 1, text_list, |a| {
+        PgFunction::new("_pg_json_keys", &[Arg::Text], 1, text_list.clone(), |a| {
             let keys = match json_arg(&a[0], "the argument")? {
                 None => Vec::new(),
                 Some(Value::Object(m)) => m.keys().cloned().map(Some).collect(),
@@ -267,6 +267,26 @@ pub fn functions() -> Vec<ScalarUDF> {
                 }
             };
             Ok(list_of(keys))
+        })
+        .udf(),
+    );
+    out.push(
+        PgFunction::new("_pg_json_values", &[Arg::Text, Arg::Bool], 2, text_list.clone(), |a| {
+            let as_text_values = boolean(&a[1]).unwrap_or(false);
+            let values = match json_arg(&a[0], "the argument")? {
+                None => Vec::new(),
+                Some(Value::Object(m)) => m
+                    .values()
+                    .map(|v| if as_text_values { as_text(v) } else { Some(v.to_string()) })
+                    .collect(),
+                Some(_) => {
+                    return Err(not_a(
+                        "cannot call jsonb_each on a non-object",
+                        "check jsonb_typeof(x) = 'object' first",
+                    ))
+                }
+            };
+            Ok(list_of(values))
         })
         .udf(),
     );

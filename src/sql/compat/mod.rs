@@ -18,6 +18,7 @@ pub mod function;
 pub mod functions;
 pub mod information_schema;
 pub mod json;
+pub mod lateral;
 pub mod network;
 pub mod overflow;
 pub mod parameters;
@@ -130,6 +131,8 @@ pub fn install(
     let mut rules = existing.analyzer().rules.clone();
     // Before DataFusion's type coercion, which would refuse the comparison.
     rules.insert(0, Arc::new(coercion::UnknownLiterals));
+    // Before anything reads the plan: correlated functions in FROM become joins it can run.
+    rules.insert(0, Arc::new(lateral::LateralFunctions));
     // After it, once both sides of an operator have their final types.
     rules.push(Arc::new(overflow::CheckedIntegers));
     // Ours first: the first planner that plans an operator wins.

@@ -1332,44 +1332,110 @@ fn is_literal(e: &Expr) -> bool {
     }
 }
 
+/// One column a set-returning function in FROM yields: its name when the alias names none,
+/// the list whose elements are its rows, and whether they are JSON.
+struct SetColumn {
+    name: String,
+    list: String,
+    json: bool,
+}
+
+/// The columns of a set-returning function call in FROM, `None` for one DataFusion's own
+/// table functions take as they are.
+fn set_function_columns(function: &str, values: &[&Expr], default_name: &str, ordinality: bool) -> Option<Vec<SetColumn>> {
+    let column = |list: String, json: bool| SetColumn {
+        name: default_name.to_string(),
+        list,
+        json,
+    };
+    let named = |name: &str, list: String, json: bool| SetColumn {
+        name: name.to_string(),
+        list,
+        json,
+    };
+    let columns = match (function, values) {
+        ("generate_series", _) if !ordinality && values.iter().all(|v| is_literal(v)) => return None,
+        ("generate_series", [a, b]) => vec![column(format!("generate_series({a}, {b})"), false)],
+        ("generate_series", [a, b, step]) => vec![column(format!("generate_series({a}, {b}, {step})"), false)],
+        ("unnest", [a]) => vec![column(a.to_string(), false)],
+        ("generate_subscripts", [a, _dim]) => vec![column(subscripts(a), false)],
+        ("jsonb_array_elements" | "json_array_elements", [a]) => vec![named("value", format!("_pg_json_elements({a}, false)"), true)],
+        ("jsonb_array_elements_text" | "json_array_elements_text", [a]) => {
+            vec![named("value", format!("_pg_json_elements({a}, true)"), false)]
+        }
+        ("jsonb_object_keys" | "json_object_keys", [a]) => vec![column(format!("_pg_json_keys({a})"), false)],
+        ("jsonb_each" | "json_each", [a]) => vec![
+            named("key", format!("_pg_json_keys({a})"), false),
+            named("value", format!("_pg_json_values({a}, false)"), true),
+        ],
+        ("jsonb_each_text" | "json_each_text", [a]) => vec![
+            named("key", format!("_pg_json_keys({a})"), false),
+            named("value", format!("_pg_json_values({a}, true)"), false),
+        ],
+        // A scalar function in FROM is a one-row table.
+        (f, _) if !TABLE_FUNCTIONS.contains(&f) => {
+            let args: Vec<String> = values.iter().map(ToString::to_string).collect();
+            vec![column(format!("[{function}({})]", args.join(", ")), false)]
+        }
+        _ => return None,
+    };
+    Some(columns)
+}
+
 fn set_function_table(factor: &TableFactor) -> Option<TableFactor> {
-    let TableFactor::Table {
-        name,
-        args: Some(args),
-        alias,
-        ..
-    } = factor
-    else {
-        return None;
+    let (name, args, alias, ordinality) = match factor {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality,
+            ..
+        } => (name, args.args.as_slice(), alias, *with_ordinality),
+        TableFactor::Function {
+            name,
+            args,
+            alias,
+            with_ordinality,
+            ..
+        } => (name, args.as_slice(), alias, *with_ordinality),
+        _ => return None,
     };
     let function = function_name(name)?;
     let values: Vec<&Expr> = args
-        .args
         .iter()
         .map(|a| match a {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
             _ => None,
         })
         .collect::<Option<_>>()?;
-    let list = match (function.as_str(), values.as_slice()) {
-        ("generate_series", _) if values.iter().all(|v| is_literal(v)) => return None,
-        ("generate_series", [a, b]) => format!("generate_series({a}, {b})"),
-        ("generate_series", [a, b, step]) => format!("generate_series({a}, {b}, {step})"),
-        ("unnest", [a]) => a.to_string(),
-        ("generate_subscripts", [a, _dim]) => subscripts(a),
-        // A scalar function in FROM is a one-row table.
-        (f, _) if !TABLE_FUNCTIONS.contains(&f) => {
-            let args: Vec<String> = values.iter().map(ToString::to_string).collect();
-            format!("[{function}({})]", args.join(", "))
-        }
-        _ => return None,
-    };
-    let column = alias
+    let alias_columns: Vec<String> = alias
         .as_ref()
-        .map(|a| a.columns.first().map_or(a.name.value.clone(), |c| c.name.value.clone()))
-        .unwrap_or_else(|| function.clone());
-    let table = alias.as_ref().map_or(function.clone(), |a| a.name.value.clone());
-    let sql = format!("SELECT * FROM (SELECT unnest({list}) AS \"{column}\") AS \"{table}\"");
+        .map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
+        .unwrap_or_default();
+    let default_name = alias.as_ref().map_or(function.clone(), |a| a.name.value.clone());
+    let mut columns = set_function_columns(&function, &values, &default_name, ordinality)?;
+    if ordinality {
+        let first = &columns.first()?.list;
+        columns.push(SetColumn {
+            name: "ordinality".into(),
+            list: format!("range(CAST(1 AS BIGINT), CAST(coalesce(cardinality({first}), 0) + 1 AS BIGINT))"),
+            json: false,
+        });
+    }
+    let items: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = alias_columns.get(i).unwrap_or(&c.name).replace('"', "\"\"");
+            let rows = format!("unnest({})", c.list);
+            let rows = if c.json { format!("CAST({rows} AS JSONB)") } else { rows };
+            format!("{rows} AS \"{name}\"")
+        })
+        .collect();
+    let table = default_name.replace('"', "\"\"");
+    // Every function call in FROM may read the relations before it, as in PostgreSQL.
+    let lateral = if values.iter().all(|v| is_literal(v)) { "" } else { "LATERAL " };
+    let sql = format!("SELECT * FROM {lateral}(SELECT {}) AS \"{table}\"", items.join(", "));
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, &sql) else {
         return None;
     };
