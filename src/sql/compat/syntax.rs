@@ -1640,7 +1640,14 @@ mod tests {
     fn set_functions_in_from_become_derived_tables() {
         assert_eq!(
             rewritten("SELECT s[i] FROM generate_series(array_lower(x, 1), array_upper(x, 1)) AS i"),
-            "SELECT s[i] FROM (SELECT unnest(generate_series(array_lower(x, 1), array_upper(x, 1))) AS \"i\") AS \"i\""
+            "SELECT s[i] FROM LATERAL (SELECT unnest(generate_series(array_lower(x, 1), array_upper(x, 1))) AS \"i\") AS \"i\""
+        );
+        // Functions with named output columns keep them; WITH ORDINALITY adds one, and the
+        // alias's column list renames them in order.
+        assert_eq!(
+            rewritten("SELECT * FROM v, jsonb_each(v.tags) WITH ORDINALITY AS e(k)"),
+            "SELECT * FROM v, LATERAL (SELECT unnest(_pg_json_keys(v.tags)) AS \"k\", CAST(unnest(_pg_json_values(v.tags, false)) AS JSONB) AS \"value\", \
+             unnest(range(CAST(1 AS BIGINT), CAST(coalesce(cardinality(_pg_json_keys(v.tags)), 0) + 1 AS BIGINT))) AS \"ordinality\") AS \"e\""
         );
     }
 
