@@ -1,7 +1,8 @@
 //! Table definitions as Arrow schemas, and resource rows as Arrow record batches.
 //!
-//! JSON columns are Utf8 fields tagged with [`PG_TYPE_KEY`] = `json`, so the wire layer reports
-//! them as PostgreSQL `json` while DataFusion's JSON functions read them as text.
+//! JSON columns are Utf8 fields tagged with [`PG_TYPE_KEY`] = `jsonb` (or `json`), so the wire
+//! layer reports them as PostgreSQL `jsonb` while DataFusion's JSON functions read them as text.
+//! Resource properties are `jsonb`, in its canonical text ([`super::jsonb`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -29,20 +30,49 @@ pub fn arrow_type(t: PgType) -> DataType {
 
 pub fn field(c: &ColumnDef) -> Field {
     if c.pg_type == PgType::Json {
-        json_field(&c.name)
+        json_field(&c.name, JsonKind::Jsonb)
     } else {
         Field::new(&c.name, arrow_type(c.pg_type), true)
     }
 }
 
-/// A JSON column: text tagged as `json`.
-pub fn json_field(name: &str) -> Field {
-    Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), "json".to_string())]))
+/// PostgreSQL's two JSON types: `json` keeps the text as written, `jsonb` the canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonKind {
+    Json,
+    Jsonb,
+}
+
+impl JsonKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonKind::Json => "json",
+            JsonKind::Jsonb => "jsonb",
+        }
+    }
+}
+
+/// A JSON column: text tagged with its JSON type.
+pub fn json_field(name: &str, kind: JsonKind) -> Field {
+    Field::new(name, DataType::Utf8, true).with_metadata(json_metadata(kind))
+}
+
+pub fn json_metadata(kind: JsonKind) -> HashMap<String, String> {
+    HashMap::from([(PG_TYPE_KEY.to_string(), kind.name().to_string())])
+}
+
+/// Which JSON type a field holds, if any.
+pub fn json_kind(field: &Field) -> Option<JsonKind> {
+    match field.metadata().get(PG_TYPE_KEY).map(String::as_str) {
+        Some("json") => Some(JsonKind::Json),
+        Some("jsonb") => Some(JsonKind::Jsonb),
+        _ => None,
+    }
 }
 
 /// Whether a field holds JSON text.
 pub fn is_json(field: &Field) -> bool {
-    field.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("json")
+    json_kind(field).is_some()
 }
 
 /// Kinds of the columns of tables cloudpg builds itself (request lists, RETURNING frames).
@@ -57,7 +87,7 @@ pub enum ExtraKind {
 pub fn extra_field(name: &str, kind: ExtraKind) -> Field {
     match kind {
         ExtraKind::Text => Field::new(name, DataType::Utf8, true),
-        ExtraKind::Json => json_field(name),
+        ExtraKind::Json => json_field(name, JsonKind::Jsonb),
         ExtraKind::Time => Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
     }
 }
@@ -190,7 +220,7 @@ fn column_array(c: &ColumnDef, rows: &[Row]) -> ArrayRef {
                     None | Some(Value::Null) => b.append_null(),
                     Some(Value::String(s)) if c.pg_type == PgType::Text => b.append_value(s),
                     Some(other) if c.pg_type == PgType::Text => b.append_value(other.to_string()),
-                    Some(v) => b.append_value(v.to_string()),
+                    Some(v) => b.append_value(super::jsonb::text(v)),
                 }
             }
             Arc::new(b.finish())
@@ -251,10 +281,14 @@ mod tests {
         let b = batch(schema, &cols, &rows).unwrap();
         let days = b.column(1).as_primitive::<Int64Type>();
         assert_eq!((days.value(0), days.value(1), days.is_null(2)), (7, 30, true));
-        assert_eq!(b.column(2).as_string::<i32>().value(0), r#"[{"Key":"a","Value":"b"}]"#);
+        assert_eq!(
+            b.column(2).as_string::<i32>().value(0),
+            r#"[{"Key": "a", "Value": "b"}]"#,
+            "jsonb's text"
+        );
         assert!(b.column(0).is_null(2));
         assert_eq!(b.column(3).as_string::<i32>().value(2), "us-east-1");
-        assert_eq!(b.schema().field(2).metadata().get(PG_TYPE_KEY).map(String::as_str), Some("json"));
+        assert_eq!(b.schema().field(2).metadata().get(PG_TYPE_KEY).map(String::as_str), Some("jsonb"));
         assert_eq!(misfit_columns(&cols, &rows), vec!["retention_in_days"]);
         let extra = t.column("_extra").unwrap();
         let drifted = row(json!({"LogGroupName": "g", "RetentionInDays": "soon", "NewThing": 1}));

@@ -12,6 +12,7 @@ pub mod arrow;
 pub mod assumptions;
 pub mod describe;
 pub mod fanout;
+pub mod jsonb;
 pub mod live;
 pub mod lock;
 pub mod model;

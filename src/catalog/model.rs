@@ -52,7 +52,7 @@ impl PgType {
             PgType::Bigint => "bigint",
             PgType::Double => "double precision",
             PgType::Boolean => "boolean",
-            PgType::Json => "json",
+            PgType::Json => "jsonb",
         }
     }
 

@@ -1,5 +1,6 @@
-//! Arrow results as PostgreSQL rows: field descriptions (with `json` for JSON columns) and
-//! batches made encodable (JSON unions from `->` become json text).
+//! Arrow results as PostgreSQL rows: field descriptions (with `json` and `jsonb` for JSON
+//! columns) and batches made encodable (JSON unions from `->` become jsonb text; binary jsonb
+//! gets its version byte).
 
 use std::sync::Arc;
 
@@ -11,29 +12,31 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
 use pgwire::error::PgWireResult;
 
-use crate::catalog::arrow::{is_json, PG_TYPE_KEY};
+use crate::catalog::arrow::{json_field, json_kind, JsonKind};
 use crate::error::{Error, Result};
 
-/// The schema clients see: JSON unions (what `json_col -> key` returns) become json text.
+/// The schema clients see: JSON unions (what `jsonb_col -> key` returns) become jsonb text.
 pub fn wire_schema(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Union(..) => Field::new(f.name(), DataType::Utf8, true)
-                .with_metadata([(PG_TYPE_KEY.to_string(), "json".to_string())].into_iter().collect()),
+            DataType::Union(..) => json_field(f.name(), JsonKind::Jsonb),
             _ => f.as_ref().clone(),
         })
         .collect();
     Arc::new(Schema::new(fields))
 }
 
-/// Field descriptions for a wire schema; `json` columns reported as PostgreSQL json.
+/// Field descriptions for a wire schema; JSON columns reported as PostgreSQL json or jsonb.
 pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
     let mut out = arrow_schema_to_pg_fields(schema, format, None)?;
     for (i, f) in schema.fields().iter().enumerate() {
-        let replaced = if is_json(f) {
-            Type::JSON
+        let replaced = if let Some(kind) = json_kind(f) {
+            match kind {
+                JsonKind::Json => Type::JSON,
+                JsonKind::Jsonb => Type::JSONB,
+            }
         } else if is_oid_list(f.data_type()) {
             Type::OID_ARRAY
         } else if is_oid_alias(out[i].datatype()) && f.data_type() == &DataType::Int32 {
@@ -139,6 +142,44 @@ fn union_to_json(u: &UnionArray) -> datafusion::arrow::array::StringArray {
 /// Float columns sent as text, printed as PostgreSQL prints them (`300`, `1e+20`, `1e-07`,
 /// `Infinity`): pgwire's own text form (`300.0`, `1e20`, `inf`) is not PostgreSQL's. Binary
 /// columns are left to the encoder.
+/// jsonb's binary format is a version byte (1) and the text: binary jsonb columns become
+/// bytes with it, which the encoder sends as they are.
+pub fn jsonb_binary(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBatch> {
+    let is_binary_jsonb = |i: usize| {
+        fields
+            .get(i)
+            .is_some_and(|f| f.format() == FieldFormat::Binary && f.datatype() == &Type::JSONB)
+    };
+    if !(0..batch.num_columns()).any(is_binary_jsonb) {
+        return Ok(batch);
+    }
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut schema_fields = Vec::with_capacity(batch.num_columns());
+    for (i, (c, f)) in batch.columns().iter().zip(batch.schema().fields()).enumerate() {
+        let Some(text) = c.as_string_opt::<i32>().filter(|_| is_binary_jsonb(i)) else {
+            columns.push(c.clone());
+            schema_fields.push(f.as_ref().clone());
+            continue;
+        };
+        let mut out = datafusion::arrow::array::BinaryBuilder::with_capacity(c.len(), text.value_data().len() + c.len());
+        let mut value = Vec::new();
+        for v in text.iter() {
+            match v {
+                None => out.append_null(),
+                Some(v) => {
+                    value.clear();
+                    value.push(1u8);
+                    value.extend_from_slice(v.as_bytes());
+                    out.append_value(&value);
+                }
+            }
+        }
+        columns.push(Arc::new(out.finish()) as ArrayRef);
+        schema_fields.push(Field::new(f.name(), DataType::Binary, true));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).map_err(|e| Error::internal(format!("encoding jsonb: {e}")))
+}
+
 pub fn postgres_float_text(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBatch> {
     let is_text_float = |i: usize, c: &ArrayRef| {
         matches!(c.data_type(), DataType::Float64 | DataType::Float32) && fields.get(i).is_some_and(|f| f.format() == FieldFormat::Text)

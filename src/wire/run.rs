@@ -108,6 +108,7 @@ pub fn query_response(schema: SchemaRef, stream: SendableRecordBatchStream, tag:
             .map_err(Error::from)
             .and_then(|b| encode::wire_batch(b, &schema))
             .and_then(|b| encode::postgres_float_text(b, &row_fields))
+            .and_then(|b| encode::jsonb_binary(b, &row_fields))
         {
             Ok(b) => stream::iter(until_error(encode_recordbatch(row_fields.clone(), b)).collect::<Vec<_>>()),
             Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),

@@ -324,7 +324,7 @@ async fn pg_typeof_uuid_and_hash_functions_as_postgres_has_them() {
     assert_eq!(
         names,
         vec![
-            Some("json"),
+            Some("jsonb"),
             Some("boolean"),
             Some("text"),
             Some("double precision"),
@@ -512,9 +512,9 @@ async fn json_containment_paths_and_functions() {
             Some("object"),
             Some("3"),
             Some("7"),
-            Some("[1,\"a\",true,null]"),
+            Some("[1, \"a\", true, null]"),
             Some("\"x\""),
-            Some("{\"b\":1}")
+            Some("{\"b\": 1}")
         ]
     );
     let (code, message, _) = db_error(c.simple_query("SELECT jsonb_array_length('{}')").await.unwrap_err());
@@ -529,7 +529,7 @@ async fn json_containment_paths_and_functions() {
     let typed = rows(&c, "SELECT pg_typeof('[1]'::jsonb), ('{\"a\": 1}'::jsonb -> 'a')::text")
         .await
         .unwrap();
-    assert_eq!((typed[0].get(0), typed[0].get(1)), (Some("json"), Some("1")));
+    assert_eq!((typed[0].get(0), typed[0].get(1)), (Some("jsonb"), Some("1")));
     let texts = rows(
         &c,
         "SELECT (tags -> 0 -> 'Key')::text, (tags -> 0)::text, tags -> 0 ->> 'Key' FROM awscc.ec2.vpcs \

@@ -71,9 +71,9 @@ async fn database_metadata_prepared_statements_and_fetch_sizes() {
             "schemas.ec2=true",
             "table=ec2.vpcs type=TABLE remarks=true",
             "columns=cidr_block:text:VARCHAR:null,enable_dns_hostnames:bool:BIT:null,ipv4_netmask_length:int8:BIGINT:null,\
-             tags:json:OTHER:null,region:text:VARCHAR:notnull",
+             tags:jsonb:OTHER:null,region:text:VARCHAR:notnull",
             "keys=1:region:vpcs_pkey,2:identifier:vpcs_pkey",
-            "types=bool:BIT,int8:BIGINT,json:OTHER,text:VARCHAR",
+            "types=bool:BIT,int8:BIGINT,jsonb:OTHER,text:VARCHAR",
             "functions=true constraintdef=true",
             "prepared=5,5,5,5,5",
             "typed=42/true/true/1.5 same=1",

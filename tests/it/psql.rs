@@ -97,7 +97,7 @@ async fn psql_describes_a_table_with_its_types_comments_and_primary_key() {
             .to_string()
     };
     let cells = |column: &str| line(column).split('|').map(|c| c.trim().to_string()).collect::<Vec<_>>();
-    assert_eq!(cells("security_group_ids")[1], "json", "{out}");
+    assert_eq!(cells("security_group_ids")[1], "jsonb", "{out}");
     assert_eq!(cells("preserve_client_ip")[1], "boolean", "{out}");
     assert_eq!(cells("region")[3], "not null", "{out}");
     assert!(

@@ -70,7 +70,7 @@ async fn extended_protocol_returns_typed_columns() {
         .unwrap();
     assert!(typed.len() >= 3);
     let types: Vec<&Type> = typed[0].columns().iter().map(|c| c.type_()).collect();
-    assert_eq!(types, vec![&Type::TEXT, &Type::BOOL, &Type::JSON, &Type::TEXT]);
+    assert_eq!(types, vec![&Type::TEXT, &Type::BOOL, &Type::JSONB, &Type::TEXT]);
     let region: String = typed[0].get(3);
     assert_eq!(region, "us-east-1");
     let days = c
@@ -134,7 +134,7 @@ async fn sql_features_work_on_resource_tables() {
         .await
         .unwrap();
     assert!(!tagged.is_empty());
-    assert_eq!(tagged[0].columns()[0].type_(), &Type::JSON);
+    assert_eq!(tagged[0].columns()[0].type_(), &Type::JSONB);
     let first: serde_json::Value = tagged[0].get(0);
     let key: String = tagged[0].get(1);
     assert_eq!(first["Key"], serde_json::Value::String(key));

@@ -27,13 +27,18 @@ def test_seed_select_json_and_bool(server_dsn):
             assert len(rows) == 5
             assert all(r["id"].startswith("ice-") for r in rows)
             assert {type(r["preserve_client_ip"]) for r in rows} <= {bool, type(None)}
-            # json arrives as text; a codec set by name makes asyncpg introspect the type.
-            assert any(isinstance(r["tags"], str) for r in rows)
-            await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            # jsonb arrives in binary (its version byte, then the text) as a str by default...
+            tagged = [r["tags"] for r in rows if r["tags"] is not None]
+            assert tagged and all(isinstance(t, str) and isinstance(json.loads(t), list) for t in tagged)
+            # ...and parsed once a codec is set, by name, which makes asyncpg introspect the type.
+            await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
             row = await conn.fetchrow(
-                "SELECT tags FROM awscc.ec2.instance_connect_endpoints WHERE region = $1 AND tags IS NOT NULL LIMIT 1", "us-east-1"
+                "SELECT tags, '{\"b\": 1, \"a\": [1, 2]}'::jsonb AS literal FROM awscc.ec2.instance_connect_endpoints "
+                "WHERE region = $1 AND tags IS NOT NULL LIMIT 1",
+                "us-east-1",
             )
             assert isinstance(row["tags"], list) and "Key" in row["tags"][0]
+            assert row["literal"] == {"a": [1, 2], "b": 1}
             # An array type outside asyncpg's builtins sends it to pg_type.
             keys = await conn.fetchval("SELECT indkey FROM pg_catalog.pg_index WHERE indisprimary LIMIT 1")
             assert isinstance(keys, list)

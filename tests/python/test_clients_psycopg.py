@@ -17,8 +17,10 @@ def test_seed_select_with_a_bound_parameter_prepared(server_dsn):
         region, ident, subnet, preserve, tags = first[0]
         assert region == "us-east-1" and ident.startswith("ice-") and subnet.startswith("subnet-")
         assert preserve in (True, False, None)
-        # json columns arrive as Python objects.
+        # jsonb columns arrive as Python objects.
         assert any(isinstance(row[4], list) for row in first)
+        literal = conn.execute("""SELECT '{"b": 1, "a": [1, 2.50]}'::jsonb, pg_typeof('{}'::jsonb)::text""").fetchone()
+        assert literal == ({"a": [1, 2.5], "b": 1}, "jsonb")
 
 
 def test_binary_cursor_decodes_every_type(server_dsn):
@@ -31,11 +33,14 @@ def test_binary_cursor_decodes_every_type(server_dsn):
         )
         rows = cur.fetchall()
         assert len(rows) == 5
-        assert [d.type_code for d in cur.description][:4] == [25, 16, 20, 114]
+        assert [d.type_code for d in cur.description][:4] == [25, 16, 20, 3802]
         assert all(isinstance(r[0], str) for r in rows)
         assert any(r[1] is True for r in rows)
         assert rows[0][4] == 1.5 and rows[0][5] is None
         assert any(isinstance(r[3], list) for r in rows)
+        # jsonb in binary: the version byte, then the text.
+        cur.execute("""SELECT '{"b": 1}'::jsonb, '[1]'::json, CAST(NULL AS jsonb)""")
+        assert cur.fetchone() == ({"b": 1}, [1], None)
         cur.execute("SELECT indkey, indexrelid FROM pg_catalog.pg_index WHERE indisprimary LIMIT 1")
         keys, oid = cur.fetchone()
         assert isinstance(keys, list) and isinstance(oid, int)
@@ -93,10 +98,10 @@ def test_copy_in_text_csv_and_binary(server_dsn, tmp_path):
         expected = conn.execute(query).fetchall()
         cur = conn.cursor()
         with cur.copy(sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(query))) as copy:
-            copy.set_types(["text", "bool", "json"])
+            copy.set_types(["text", "bool", "jsonb"])
             assert list(copy.rows()) == expected
         with cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(sql.SQL(query))) as copy:
-            copy.set_types(["text", "bool", "json"])
+            copy.set_types(["text", "bool", "jsonb"])
             assert list(copy.rows()) == expected
         data = b""
         with cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER)").format(sql.SQL(query))) as copy:

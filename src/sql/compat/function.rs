@@ -43,6 +43,8 @@ pub struct PgFunction {
     params: Vec<Arg>,
     required: usize,
     returns: DataType,
+    /// The JSON type its text result is, reported to clients as that type.
+    json: Option<crate::catalog::arrow::JsonKind>,
     /// PostgreSQL's STRICT: a NULL argument gives NULL without calling the body.
     strict: bool,
     signature: Signature,
@@ -63,6 +65,7 @@ impl PgFunction {
             params: params.to_vec(),
             required,
             returns,
+            json: None,
             strict: true,
             // Volatile: never folded at planning time, so per-session state is read when the
             // statement runs, and catalog lookups never run during optimisation.
@@ -72,6 +75,12 @@ impl PgFunction {
     }
 
     /// Called even when an argument is NULL.
+    /// Its text result is JSON of this type.
+    pub fn returns_json(mut self, kind: crate::catalog::arrow::JsonKind) -> PgFunction {
+        self.json = Some(kind);
+        self
+    }
+
     pub fn lenient(mut self) -> PgFunction {
         self.strict = false;
         self
@@ -118,6 +127,14 @@ impl ScalarUDFImpl for PgFunction {
 
     fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
         Ok(self.returns.clone())
+    }
+
+    fn return_field_from_args(&self, _args: datafusion::logical_expr::ReturnFieldArgs) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
+        let field = match self.json {
+            Some(kind) => crate::catalog::arrow::json_field(&self.name, kind),
+            None => datafusion::arrow::datatypes::Field::new(&self.name, self.returns.clone(), true),
+        };
+        Ok(Arc::new(field))
     }
 
     fn coerce_types(&self, given: &[DataType]) -> DfResult<Vec<DataType>> {

@@ -572,7 +572,11 @@ pub fn functions(lookup: &Arc<Lookup>) -> Vec<ScalarUDF> {
             }
         },
     ));
-    out.push(PgFunction::new("json_build_object", &[Arg::Any; 100], 0, DataType::Utf8, json_build_object).lenient());
+    out.push(
+        PgFunction::new("json_build_object", &[Arg::Any; 100], 0, DataType::Utf8, json_build_object)
+            .lenient()
+            .returns_json(crate::catalog::arrow::JsonKind::Jsonb),
+    );
     let mut format_params = vec![Arg::Text];
     format_params.extend([Arg::Any; 100]);
     out.push(PgFunction::new("format", &format_params, 1, DataType::Utf8, pg_format).lenient());
@@ -677,7 +681,7 @@ fn json_build_object(args: &[ScalarValue]) -> DfResult<ScalarValue> {
         };
         object.insert(key, json_value(&pair[1]));
     }
-    Ok(utf8(Some(serde_json::Value::Object(object).to_string())))
+    Ok(utf8(Some(crate::catalog::jsonb::text(&serde_json::Value::Object(object)))))
 }
 
 /// A SQL value as JSON: text as a string, numbers and booleans as themselves.

@@ -18,6 +18,8 @@ use serde_json::Value;
 
 use super::function::{boolean, text, utf8, Arg, PgFunction};
 use super::functions::json_value;
+use crate::catalog::arrow::JsonKind;
+use crate::catalog::jsonb;
 use crate::error::Error;
 
 fn parse(t: &str, what: &str) -> DfResult<Value> {
@@ -124,6 +126,13 @@ fn strip_nulls(v: Value) -> Value {
     }
 }
 
+/// An object's keys in jsonb's order; its values in the same order come from the map.
+fn sorted_keys(m: &serde_json::Map<String, Value>) -> Vec<&String> {
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort_by(|a, b| jsonb::key_order(a, b));
+    keys
+}
+
 fn typeof_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -138,10 +147,15 @@ fn typeof_name(v: &Value) -> &'static str {
 pub fn functions() -> Vec<ScalarUDF> {
     let mut out = Vec::new();
     out.push(
-        PgFunction::new("_pg_json_checked", &[Arg::Text], 1, DataType::Utf8, |a| {
+        PgFunction::new("_pg_json_checked", &[Arg::Text, Arg::Bool], 1, DataType::Utf8, |a| {
             let Some(t) = text(&a[0]) else { return Ok(utf8(None)) };
             parse(t, "the value")?;
-            Ok(utf8(Some(t.to_string())))
+            let canonical = a.get(1).and_then(boolean).unwrap_or(false);
+            Ok(utf8(Some(if canonical {
+                jsonb::canonical(t).unwrap_or_else(|| t.to_string())
+            } else {
+                t.to_string()
+            })))
         })
         .udf(),
     );
@@ -155,22 +169,22 @@ pub fn functions() -> Vec<ScalarUDF> {
         })
         .udf(),
     );
-    out.push(
-        PgFunction::new("_pg_json_path", &[Arg::Text, Arg::Text, Arg::Bool], 3, DataType::Utf8, |a| {
+    for (name, as_text_result) in [("_pg_json_path", false), ("_pg_json_path_text", true)] {
+        let udf = PgFunction::new(name, &[Arg::Text, Arg::Text], 2, DataType::Utf8, move |a| {
             let Some(v) = json_arg(&a[0], "the left operand of #>")? else {
                 return Ok(utf8(None));
             };
             let path = path_elements(text(&a[1]).unwrap_or_default());
             let found = at_path(&v, &path);
-            Ok(utf8(if boolean(&a[2]).unwrap_or(false) {
+            Ok(utf8(if as_text_result {
                 found.and_then(as_text)
             } else {
-                found.map(Value::to_string)
+                found.map(jsonb::text)
             }))
-        })
-        .udf(),
-    );
-    for prefix in ["json", "jsonb"] {
+        });
+        out.push(if as_text_result { udf } else { udf.returns_json(JsonKind::Jsonb) }.udf());
+    }
+    for (prefix, kind) in [("json", JsonKind::Json), ("jsonb", JsonKind::Jsonb)] {
         out.push(
             PgFunction::new(&format!("{prefix}_typeof"), &[Arg::Text], 1, DataType::Utf8, |a| {
                 Ok(utf8(json_arg(&a[0], "the argument")?.map(|v| typeof_name(&v).to_string())))
@@ -195,40 +209,41 @@ pub fn functions() -> Vec<ScalarUDF> {
             .udf(),
         );
         for (suffix, as_text_result) in [("extract_path", false), ("extract_path_text", true)] {
-            out.push(
-                PgFunction::new(&format!("{prefix}_{suffix}"), &[Arg::Text; 64], 1, DataType::Utf8, move |a| {
-                    let Some(v) = json_arg(&a[0], "the first argument")? else {
-                        return Ok(utf8(None));
-                    };
-                    let path: Vec<String> = a[1..].iter().filter_map(|p| text(p).map(str::to_string)).collect();
-                    let found = at_path(&v, &path);
-                    Ok(utf8(if as_text_result {
-                        found.and_then(as_text)
-                    } else {
-                        found.map(Value::to_string)
-                    }))
-                })
-                .udf(),
-            );
+            let udf = PgFunction::new(&format!("{prefix}_{suffix}"), &[Arg::Text; 64], 1, DataType::Utf8, move |a| {
+                let Some(v) = json_arg(&a[0], "the first argument")? else {
+                    return Ok(utf8(None));
+                };
+                let path: Vec<String> = a[1..].iter().filter_map(|p| text(p).map(str::to_string)).collect();
+                let found = at_path(&v, &path);
+                Ok(utf8(if as_text_result {
+                    found.and_then(as_text)
+                } else {
+                    found.map(jsonb::text)
+                }))
+            });
+            out.push(if as_text_result { udf } else { udf.returns_json(kind) }.udf());
         }
         out.push(
             PgFunction::new(&format!("{prefix}_strip_nulls"), &[Arg::Text], 1, DataType::Utf8, |a| {
-                Ok(utf8(json_arg(&a[0], "the argument")?.map(|v| strip_nulls(v).to_string())))
+                Ok(utf8(json_arg(&a[0], "the argument")?.map(|v| jsonb::text(&strip_nulls(v)))))
             })
+            .returns_json(kind)
             .udf(),
         );
         out.push(
             PgFunction::new(&format!("{prefix}_build_array"), &[Arg::Any; 100], 0, DataType::Utf8, |a| {
-                Ok(utf8(Some(Value::Array(a.iter().map(json_value).collect()).to_string())))
+                Ok(utf8(Some(jsonb::text(&Value::Array(a.iter().map(json_value).collect())))))
             })
             .lenient()
+            .returns_json(kind)
             .udf(),
         );
         out.push(
             PgFunction::new(&format!("to_{prefix}"), &[Arg::Any], 1, DataType::Utf8, |a| {
-                Ok(utf8((!a[0].is_null()).then(|| json_value(&a[0]).to_string())))
+                Ok(utf8((!a[0].is_null()).then(|| jsonb::text(&json_value(&a[0])))))
             })
             .lenient()
+            .returns_json(kind)
             .udf(),
         );
     }
@@ -248,7 +263,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             };
             let values: Vec<Option<String>> = items
                 .iter()
-                .map(|v| if as_text_elements { as_text(v) } else { Some(v.to_string()) })
+                .map(|v| if as_text_elements { as_text(v) } else { Some(jsonb::text(v)) })
                 .collect();
             Ok(list_of(values))
         })
@@ -258,7 +273,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         PgFunction::new("_pg_json_keys", &[Arg::Text], 1, text_list.clone(), |a| {
             let keys = match json_arg(&a[0], "the argument")? {
                 None => Vec::new(),
-                Some(Value::Object(m)) => m.keys().cloned().map(Some).collect(),
+                Some(Value::Object(m)) => sorted_keys(&m).into_iter().map(|k| Some(k.clone())).collect(),
                 Some(_) => {
                     return Err(not_a(
                         "cannot call jsonb_object_keys on a non-object",
@@ -275,9 +290,10 @@ pub fn functions() -> Vec<ScalarUDF> {
             let as_text_values = boolean(&a[1]).unwrap_or(false);
             let values = match json_arg(&a[0], "the argument")? {
                 None => Vec::new(),
-                Some(Value::Object(m)) => m
-                    .values()
-                    .map(|v| if as_text_values { as_text(v) } else { Some(v.to_string()) })
+                Some(Value::Object(m)) => sorted_keys(&m)
+                    .into_iter()
+                    .map(|k| &m[k])
+                    .map(|v| if as_text_values { as_text(v) } else { Some(jsonb::text(v)) })
                     .collect(),
                 Some(_) => {
                     return Err(not_a(
@@ -306,6 +322,7 @@ pub fn functions() -> Vec<ScalarUDF> {
 pub struct JsonOperators {
     contains: Arc<ScalarUDF>,
     path: Arc<ScalarUDF>,
+    path_text: Arc<ScalarUDF>,
 }
 
 impl JsonOperators {
@@ -314,6 +331,7 @@ impl JsonOperators {
         Some(JsonOperators {
             contains: find("_pg_json_contains")?,
             path: find("_pg_json_path")?,
+            path_text: find("_pg_json_path_text")?,
         })
     }
 }
@@ -326,15 +344,12 @@ fn is_text(e: &Expr, schema: &DFSchema) -> bool {
 impl ExprPlanner for JsonOperators {
     fn plan_binary_op(&self, expr: RawBinaryExpr, schema: &DFSchema) -> DfResult<PlannerResult<RawBinaryExpr>> {
         let call = |udf: &Arc<ScalarUDF>, args: Vec<Expr>| Expr::ScalarFunction(ScalarFunction::new_udf(udf.clone(), args));
-        let text_bool = |b: bool| Expr::Literal(ScalarValue::Boolean(Some(b)), None);
         let planned = match &expr.op {
             BinaryOperator::AtArrow if is_text(&expr.left, schema) => call(&self.contains, vec![expr.left.clone(), expr.right.clone()]),
             BinaryOperator::ArrowAt if is_text(&expr.right, schema) => call(&self.contains, vec![expr.right.clone(), expr.left.clone()]),
-            BinaryOperator::HashArrow if is_text(&expr.left, schema) => {
-                call(&self.path, vec![expr.left.clone(), expr.right.clone(), text_bool(false)])
-            }
+            BinaryOperator::HashArrow if is_text(&expr.left, schema) => call(&self.path, vec![expr.left.clone(), expr.right.clone()]),
             BinaryOperator::HashLongArrow if is_text(&expr.left, schema) => {
-                call(&self.path, vec![expr.left.clone(), expr.right.clone(), text_bool(true)])
+                call(&self.path_text, vec![expr.left.clone(), expr.right.clone()])
             }
             _ => return Ok(PlannerResult::Original(expr)),
         };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 
-use crate::catalog::arrow::PG_TYPE_KEY;
+use crate::catalog::arrow::JsonKind;
 use crate::catalog::model::{Catalog, ColumnSource, PgType, TableKind, IDENTIFIER_COLUMN, REGION_COLUMN};
 
 /// The first OID PostgreSQL gives user objects.
@@ -87,6 +87,13 @@ const JSON: PgTypeInfo = PgTypeInfo {
     len: -1,
     numeric_precision: None,
 };
+const JSONB: PgTypeInfo = PgTypeInfo {
+    oid: 3802,
+    typname: "jsonb",
+    sql_name: "jsonb",
+    len: -1,
+    numeric_precision: None,
+};
 const TIMESTAMPTZ: PgTypeInfo = PgTypeInfo {
     oid: 1184,
     typname: "timestamptz",
@@ -116,14 +123,16 @@ impl PgTypeInfo {
             PgType::Bigint => INT8,
             PgType::Double => FLOAT8,
             PgType::Boolean => BOOL,
-            PgType::Json => JSON,
+            PgType::Json => JSONB,
         }
     }
 
     /// The type of an Arrow field of a system table.
     pub fn of_field(f: &Field) -> PgTypeInfo {
-        if f.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("json") {
-            return JSON;
+        match crate::catalog::arrow::json_kind(f) {
+            Some(JsonKind::Json) => return JSON,
+            Some(JsonKind::Jsonb) => return JSONB,
+            None => {}
         }
         match f.data_type() {
             DataType::Int64 | DataType::UInt64 | DataType::UInt32 => INT8,
@@ -383,7 +392,7 @@ mod tests {
         let vpcs = r.relations.iter().find(|t| t.schema == "ec2" && t.name == "vpcs").unwrap();
         let col = |n: &str| vpcs.columns.iter().find(|c| c.name == n).unwrap();
         assert_eq!(col("cidr_block").pg_type, TEXT);
-        assert_eq!(col("tags").pg_type.typname, "json");
+        assert_eq!(col("tags").pg_type.typname, "jsonb");
         assert!(col("region").not_null && col("identifier").not_null);
         assert_eq!(vpcs.key_columns(), vec!["region", "identifier"]);
         assert_eq!(vpcs.constraint_definition().unwrap(), "PRIMARY KEY (region, identifier)");

@@ -570,7 +570,9 @@ fn json_cast(e: &Expr) -> Option<Expr> {
     if matches!(expr.as_ref(), Expr::Function(f) if function_name(&f.name).as_deref() == Some("_pg_json_checked")) {
         return None;
     }
-    parse_expr(&format!("CAST(_pg_json_checked({expr}) AS {data_type})"))
+    // jsonb keeps the canonical form of the text, json the text as written.
+    let canonical = matches!(data_type, DataType::JSONB);
+    parse_expr(&format!("CAST(_pg_json_checked({expr}, {canonical}) AS {data_type})"))
 }
 
 /// `a << b`, `<<=`, `>>`, `>>=`, `&&` where a side is a network (a `::cidr`/`::inet` cast,
@@ -1549,7 +1551,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT x::jsonb -> 'a'"),
-            "SELECT CAST(_pg_json_checked(x) AS JSONB) -> 'a'"
+            "SELECT CAST(_pg_json_checked(x, true) AS JSONB) -> 'a'"
         );
         // Without a network on either side they stay what they are.
         assert_eq!(rewritten("SELECT 1 << 2"), "SELECT 1 << 2");

@@ -22,8 +22,8 @@ pub fn udf() -> ScalarUDF {
 
 /// The PostgreSQL type name of a field, as `format_type` prints it.
 pub fn type_name(field: &Field) -> String {
-    if crate::catalog::arrow::is_json(field) {
-        return "json".into();
+    if let Some(kind) = crate::catalog::arrow::json_kind(field) {
+        return kind.name().into();
     }
     // An untyped NULL is `unknown` in PostgreSQL too.
     if field.data_type() == &DataType::Null {
@@ -69,6 +69,8 @@ mod tests {
         assert_eq!(type_name(&Field::new("x", DataType::Float64, true)), "double precision");
         assert_eq!(type_name(&Field::new("x", DataType::Utf8, true)), "text");
         assert_eq!(type_name(&Field::new("x", DataType::Boolean, true)), "boolean");
-        assert_eq!(type_name(&crate::catalog::arrow::json_field("x")), "json");
+        use crate::catalog::arrow::{json_field, JsonKind};
+        assert_eq!(type_name(&json_field("x", JsonKind::Json)), "json");
+        assert_eq!(type_name(&json_field("x", JsonKind::Jsonb)), "jsonb");
     }
 }

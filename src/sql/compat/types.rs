@@ -18,9 +18,12 @@ const TEXT_TYPES: &[&str] = &["name", "char", "bpchar", "citext", "unknown"];
 
 impl TypePlanner for PgTypes {
     fn plan_type_field(&self, sql_type: &SqlType) -> DfResult<Option<FieldRef>> {
-        // JSON is text tagged as json, as resource tables' JSON columns are.
-        if matches!(sql_type, SqlType::JSON | SqlType::JSONB) {
-            return Ok(Some(Arc::new(crate::catalog::arrow::json_field(""))));
+        // JSON is text tagged with its type, as resource tables' JSON columns are.
+        use crate::catalog::arrow::{json_field, JsonKind};
+        match sql_type {
+            SqlType::JSON => return Ok(Some(Arc::new(json_field("", JsonKind::Json)))),
+            SqlType::JSONB => return Ok(Some(Arc::new(json_field("", JsonKind::Jsonb)))),
+            _ => {}
         }
         if let SqlType::Custom(name, modifiers) = sql_type {
             let parts: Vec<String> = name

@@ -58,7 +58,7 @@ public class Metadata {
             try (ResultSet r = md.getTypeInfo()) {
                 while (r.next()) {
                     String name = r.getString("TYPE_NAME");
-                    if (name.equals("int8") || name.equals("bool") || name.equals("json") || name.equals("text")) {
+                    if (name.equals("int8") || name.equals("bool") || name.equals("jsonb") || name.equals("text")) {
                         types.add(name + ":" + jdbcType(r.getInt("DATA_TYPE")));
                     }
                 }
