@@ -35,7 +35,9 @@ impl Arg {
     }
 }
 
-type Body = dyn Fn(&[ScalarValue]) -> DfResult<ScalarValue> + Send + Sync;
+/// A function's body: given one row's arguments and which of them are JSON (text of a json or
+/// jsonb column, which `to_jsonb` embeds as JSON rather than as a string).
+type Body = dyn Fn(&[ScalarValue], &[bool]) -> DfResult<ScalarValue> + Send + Sync;
 
 /// A function over rows of [`ScalarValue`]s.
 pub struct PgFunction {
@@ -59,6 +61,17 @@ impl PgFunction {
         required: usize,
         returns: DataType,
         body: impl Fn(&[ScalarValue]) -> DfResult<ScalarValue> + Send + Sync + 'static,
+    ) -> PgFunction {
+        PgFunction::json_aware(name, params, required, returns, move |args, _| body(args))
+    }
+
+    /// A function whose body also learns which arguments are JSON.
+    pub fn json_aware(
+        name: &str,
+        params: &[Arg],
+        required: usize,
+        returns: DataType,
+        body: impl Fn(&[ScalarValue], &[bool]) -> DfResult<ScalarValue> + Send + Sync + 'static,
     ) -> PgFunction {
         PgFunction {
             name: name.to_string(),
@@ -159,6 +172,7 @@ impl ScalarUDFImpl for PgFunction {
             return Ok(ColumnarValue::Array(new_empty_array(&self.returns)));
         }
         let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(rows)).collect::<DfResult<_>>()?;
+        let json: Vec<bool> = args.arg_fields.iter().map(|f| crate::catalog::arrow::is_json(f)).collect();
         let mut out = Vec::with_capacity(rows);
         let mut row = Vec::with_capacity(arrays.len());
         for i in 0..rows {
@@ -169,7 +183,7 @@ impl ScalarUDFImpl for PgFunction {
             let value = if self.strict && row.iter().any(ScalarValue::is_null) {
                 self.null()?
             } else {
-                (self.body)(&row)?
+                (self.body)(&row, &json)?
             };
             out.push(if value.is_null() { self.null()? } else { value });
         }

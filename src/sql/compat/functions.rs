@@ -573,7 +573,7 @@ pub fn functions(lookup: &Arc<Lookup>) -> Vec<ScalarUDF> {
         },
     ));
     out.push(
-        PgFunction::new("json_build_object", &[Arg::Any; 100], 0, DataType::Utf8, json_build_object)
+        PgFunction::json_aware("json_build_object", &[Arg::Any; 100], 0, DataType::Utf8, json_build_object)
             .lenient()
             .returns_json(crate::catalog::arrow::JsonKind::Jsonb),
     );
@@ -667,19 +667,20 @@ fn concat_each(args: &[ScalarValue]) -> DfResult<ScalarValue> {
 }
 
 /// `json_build_object(k1, v1, k2, v2, …)`.
-fn json_build_object(args: &[ScalarValue]) -> DfResult<ScalarValue> {
+fn json_build_object(args: &[ScalarValue], json: &[bool]) -> DfResult<ScalarValue> {
     if !args.len().is_multiple_of(2) {
         return datafusion::common::plan_err!(
             "argument list must have even number of elements: json_build_object() takes key, value pairs"
         );
     }
     let mut object = serde_json::Map::new();
-    for pair in args.chunks(2) {
+    for (i, pair) in args.chunks(2).enumerate() {
         let key = match &pair[0] {
             v if v.is_null() => return datafusion::common::exec_err!("null value not allowed for object key"),
             v => text(v).map(str::to_string).unwrap_or_else(|| v.to_string()),
         };
-        object.insert(key, json_value(&pair[1]));
+        let value_is_json = json.get(2 * i + 1).copied().unwrap_or(false);
+        object.insert(key, super::jsonb_ops::sql_to_json(&pair[1], value_is_json));
     }
     Ok(utf8(Some(crate::catalog::jsonb::text(&serde_json::Value::Object(object)))))
 }

@@ -17,7 +17,7 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 use serde_json::Value;
 
 use super::function::{boolean, text, utf8, Arg, PgFunction};
-use super::functions::json_value;
+use super::jsonb_ops::sql_to_json;
 use crate::catalog::arrow::JsonKind;
 use crate::catalog::jsonb;
 use crate::error::Error;
@@ -54,7 +54,7 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
 }
 
 /// The elements of a PostgreSQL text-array path: `{a,0,"b c"}`.
-fn path_elements(path: &str) -> Vec<String> {
+pub(super) fn path_elements(path: &str) -> Vec<String> {
     let inner = path.trim().trim_start_matches('{').trim_end_matches('}');
     if inner.is_empty() {
         return Vec::new();
@@ -144,8 +144,103 @@ fn typeof_name(v: &Value) -> &'static str {
     }
 }
 
+/// A jsonpath argument, parsed; 22P02 naming where it goes wrong.
+fn path_arg(v: &ScalarValue) -> DfResult<Option<super::jsonpath::JsonPath>> {
+    let Some(t) = text(v) else { return Ok(None) };
+    super::jsonpath::parse(t).map(Some).map_err(|e| {
+        DataFusionError::External(Box::new(Error::InvalidText {
+            message: format!(
+                "invalid input syntax for type jsonpath: {} at position {} of \"{t}\"",
+                e.message,
+                e.position + 1
+            ),
+            hint: Some("paths look like '$.key[*] ? (@.other == \"value\")'".into()),
+        }))
+    })
+}
+
+/// What a path yields on a value, with `vars` (a JSON object) for `$name`.
+fn path_items(a: &[ScalarValue]) -> DfResult<Option<Vec<Value>>> {
+    let (Some(target), Some(path)) = (json_arg(&a[0], "the first argument")?, path_arg(&a[1])?) else {
+        return Ok(None);
+    };
+    let vars = match a.get(2).map(|v| json_arg(v, "vars")).transpose()?.flatten() {
+        None => serde_json::Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(not_a(
+                "\"vars\" argument is not an object",
+                "pass the path's variables as a JSON object: '{\"min\": 1}'",
+            ))
+        }
+    };
+    Ok(Some(super::jsonpath::query(&path, &target, &vars)))
+}
+
 pub fn functions() -> Vec<ScalarUDF> {
     let mut out = Vec::new();
+    let text_list_type = DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true)));
+    // Not strict: a NULL vars argument means none.
+    out.push(
+        PgFunction::new("_pg_json_path_query", &[Arg::Text, Arg::Text, Arg::Text], 2, text_list_type, |a| {
+            if a[0].is_null() || a[1].is_null() {
+                return Ok(list_of(Vec::new()));
+            }
+            let items = path_items(a)?.unwrap_or_default();
+            Ok(list_of(items.iter().map(|v| Some(jsonb::text(v))).collect()))
+        })
+        .lenient()
+        .udf(),
+    );
+    out.push(
+        PgFunction::new(
+            "jsonb_path_query_array",
+            &[Arg::Text, Arg::Text, Arg::Text, Arg::Bool],
+            2,
+            DataType::Utf8,
+            |a| Ok(utf8(path_items(a)?.map(|items| jsonb::text(&Value::Array(items))))),
+        )
+        .returns_json(JsonKind::Jsonb)
+        .udf(),
+    );
+    out.push(
+        PgFunction::new(
+            "jsonb_path_query_first",
+            &[Arg::Text, Arg::Text, Arg::Text, Arg::Bool],
+            2,
+            DataType::Utf8,
+            |a| Ok(utf8(path_items(a)?.and_then(|items| items.first().map(jsonb::text)))),
+        )
+        .returns_json(JsonKind::Jsonb)
+        .udf(),
+    );
+    out.push(
+        PgFunction::new(
+            "jsonb_path_exists",
+            &[Arg::Text, Arg::Text, Arg::Text, Arg::Bool],
+            2,
+            DataType::Boolean,
+            |a| Ok(ScalarValue::Boolean(path_items(a)?.map(|items| !items.is_empty()))),
+        )
+        .udf(),
+    );
+    out.push(
+        PgFunction::new(
+            "jsonb_path_match",
+            &[Arg::Text, Arg::Text, Arg::Text, Arg::Bool],
+            2,
+            DataType::Boolean,
+            |a| match path_items(a)?.as_deref() {
+                None | Some([Value::Null]) => Ok(ScalarValue::Boolean(None)),
+                Some([Value::Bool(b)]) => Ok(ScalarValue::Boolean(Some(*b))),
+                Some(_) => Err(DataFusionError::External(Box::new(Error::InvalidParameter {
+                    message: "single boolean result is expected".into(),
+                    hint: Some("jsonb_path_match and @@ take a predicate such as '$.a > 1'; use jsonb_path_exists or @? for a path".into()),
+                }))),
+            },
+        )
+        .udf(),
+    );
     out.push(
         PgFunction::new("_pg_json_checked", &[Arg::Text, Arg::Bool], 1, DataType::Utf8, |a| {
             let Some(t) = text(&a[0]) else { return Ok(utf8(None)) };
@@ -231,16 +326,17 @@ pub fn functions() -> Vec<ScalarUDF> {
             .udf(),
         );
         out.push(
-            PgFunction::new(&format!("{prefix}_build_array"), &[Arg::Any; 100], 0, DataType::Utf8, |a| {
-                Ok(utf8(Some(jsonb::text(&Value::Array(a.iter().map(json_value).collect())))))
+            PgFunction::json_aware(&format!("{prefix}_build_array"), &[Arg::Any; 100], 0, DataType::Utf8, |a, json| {
+                let items = a.iter().zip(json).map(|(v, j)| sql_to_json(v, *j)).collect();
+                Ok(utf8(Some(jsonb::text(&Value::Array(items)))))
             })
             .lenient()
             .returns_json(kind)
             .udf(),
         );
         out.push(
-            PgFunction::new(&format!("to_{prefix}"), &[Arg::Any], 1, DataType::Utf8, |a| {
-                Ok(utf8((!a[0].is_null()).then(|| jsonb::text(&json_value(&a[0])))))
+            PgFunction::json_aware(&format!("to_{prefix}"), &[Arg::Any], 1, DataType::Utf8, |a, json| {
+                Ok(utf8((!a[0].is_null()).then(|| jsonb::text(&sql_to_json(&a[0], json[0])))))
             })
             .lenient()
             .returns_json(kind)
@@ -323,17 +419,41 @@ pub struct JsonOperators {
     contains: Arc<ScalarUDF>,
     path: Arc<ScalarUDF>,
     path_text: Arc<ScalarUDF>,
+    path_exists: Arc<ScalarUDF>,
+    path_match: Arc<ScalarUDF>,
+    concat: Arc<ScalarUDF>,
+    delete: Arc<ScalarUDF>,
+    delete_path: Arc<ScalarUDF>,
+    exists_any: Arc<ScalarUDF>,
+    exists_all: Arc<ScalarUDF>,
+    eq: Arc<ScalarUDF>,
+    ne: Arc<ScalarUDF>,
 }
 
 impl JsonOperators {
     pub fn new(udfs: &[ScalarUDF]) -> Option<JsonOperators> {
-        let find = |name: &str| udfs.iter().find(|u| u.name() == name).cloned().map(Arc::new);
+        let find = |name: &str| super::jsonb_ops::find(udfs, name);
         Some(JsonOperators {
             contains: find("_pg_json_contains")?,
             path: find("_pg_json_path")?,
             path_text: find("_pg_json_path_text")?,
+            path_exists: find("jsonb_path_exists")?,
+            path_match: find("jsonb_path_match")?,
+            concat: find("_pg_jsonb_concat")?,
+            delete: find("_pg_jsonb_delete")?,
+            delete_path: find("_pg_jsonb_delete_path")?,
+            exists_any: find("_pg_jsonb_exists_any")?,
+            exists_all: find("_pg_jsonb_exists_all")?,
+            eq: find("_pg_jsonb_eq")?,
+            ne: find("_pg_jsonb_ne")?,
         })
     }
+}
+
+/// Whether an expression is JSON (a json or jsonb column, cast or function), which decides
+/// what `||`, `-` and `=` mean.
+fn is_json_typed(e: &Expr, schema: &DFSchema) -> bool {
+    e.to_field(schema).is_ok_and(|(_, f)| crate::catalog::arrow::is_json(&f))
 }
 
 fn is_text(e: &Expr, schema: &DFSchema) -> bool {
@@ -350,6 +470,29 @@ impl ExprPlanner for JsonOperators {
             BinaryOperator::HashArrow if is_text(&expr.left, schema) => call(&self.path, vec![expr.left.clone(), expr.right.clone()]),
             BinaryOperator::HashLongArrow if is_text(&expr.left, schema) => {
                 call(&self.path_text, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::AtQuestion if is_text(&expr.left, schema) => {
+                call(&self.path_exists, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::AtAt if is_text(&expr.left, schema) => call(&self.path_match, vec![expr.left.clone(), expr.right.clone()]),
+            BinaryOperator::HashMinus if is_text(&expr.left, schema) => {
+                call(&self.delete_path, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::QuestionPipe if is_text(&expr.left, schema) => {
+                call(&self.exists_any, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::QuestionAnd if is_text(&expr.left, schema) => {
+                call(&self.exists_all, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::StringConcat if is_json_typed(&expr.left, schema) || is_json_typed(&expr.right, schema) => {
+                call(&self.concat, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::Minus if is_json_typed(&expr.left, schema) => call(&self.delete, vec![expr.left.clone(), expr.right.clone()]),
+            BinaryOperator::Eq if is_json_typed(&expr.left, schema) && is_json_typed(&expr.right, schema) => {
+                call(&self.eq, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::NotEq if is_json_typed(&expr.left, schema) && is_json_typed(&expr.right, schema) => {
+                call(&self.ne, vec![expr.left.clone(), expr.right.clone()])
             }
             _ => return Ok(PlannerResult::Original(expr)),
         };

@@ -18,6 +18,8 @@ pub mod function;
 pub mod functions;
 pub mod information_schema;
 pub mod json;
+pub mod jsonb_ops;
+pub mod jsonpath;
 pub mod lateral;
 pub mod network;
 pub mod overflow;
@@ -114,7 +116,8 @@ pub fn install(
     for f in network::functions() {
         ctx.register_udf(f);
     }
-    let json_functions = json::functions();
+    let mut json_functions = json::functions();
+    json_functions.extend(jsonb_ops::functions());
     let json_operators = json::JsonOperators::new(&json_functions);
     for f in json_functions {
         ctx.register_udf(f);

@@ -124,6 +124,7 @@ fn rewrite_expr(e: &mut Expr) {
         .or_else(|| json_cast(e))
         .or_else(|| json_arrow_text(e))
         .or_else(|| network_operator(e))
+        .or_else(|| json_aggregate(e))
     {
         *e = new;
     }
@@ -575,6 +576,42 @@ fn json_cast(e: &Expr) -> Option<Expr> {
     parse_expr(&format!("CAST(_pg_json_checked({expr}, {canonical}) AS {data_type})"))
 }
 
+/// `jsonb_agg(x …)` and `jsonb_object_agg(k, v …)` (and their `json_` names): `array_agg` of
+/// the `to_jsonb` values, keeping the call's ORDER BY, FILTER and OVER, made JSON by
+/// `_pg_json_agg_list`/`_pg_json_object_list`.
+fn json_aggregate(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    let name = function_name(&f.name)?;
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let arg = |i: usize| match list.args.get(i) {
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => Some(x.clone()),
+        _ => None,
+    };
+    let gathered = |x: Expr| {
+        let mut call = f.clone();
+        call.name = ObjectName(vec![ObjectNamePart::Identifier(datafusion::sql::sqlparser::ast::Ident::new(
+            "array_agg",
+        ))]);
+        if let FunctionArguments::List(l) = &mut call.args {
+            l.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(x))];
+        }
+        Expr::Function(call)
+    };
+    let to_jsonb = |x: Expr| parse_expr(&format!("to_jsonb({x})"));
+    match (name.as_str(), list.args.len()) {
+        ("jsonb_agg" | "json_agg", 1) => {
+            let items = gathered(to_jsonb(arg(0)?)?);
+            parse_expr(&format!("_pg_json_agg_list({items})"))
+        }
+        ("jsonb_object_agg" | "json_object_agg", 2) => {
+            let keys = gathered(arg(0)?);
+            let values = gathered(to_jsonb(arg(1)?)?);
+            parse_expr(&format!("_pg_json_object_list({keys}, {values})"))
+        }
+        _ => None,
+    }
+}
+
 /// `a << b`, `<<=`, `>>`, `>>=`, `&&` where a side is a network (a `::cidr`/`::inet` cast,
 /// or `network(…)`): containment and overlap, not bit shifts or array overlap.
 fn network_operator(e: &Expr) -> Option<Expr> {
@@ -996,7 +1033,7 @@ impl VisitorMut for ProjectedSeries {
                 // Anywhere in the item: `jsonb_array_elements(tags) ->> 'Key'` is a set too.
                 let _ = visit_expressions_mut(e, |x| {
                     if let Expr::Function(f) = &*x {
-                        if let Some(rows) = function_name(&f.name).and_then(|n| json_set_function(&n, single_arg(&f.args))) {
+                        if let Some(rows) = function_name(&f.name).and_then(|n| json_set_function(&n, &args_of(&f.args))) {
                             *x = rows;
                         }
                     }
@@ -1008,17 +1045,27 @@ impl VisitorMut for ProjectedSeries {
     }
 }
 
-/// `jsonb_array_elements(x)`, `…_text`, `jsonb_object_keys(x)` (and the `json_` names) in a
-/// SELECT list: one row per element or key, as `unnest` of the list they make.
-fn json_set_function(name: &str, arg: Option<&Expr>) -> Option<Expr> {
-    let arg = arg?;
-    let call = match name {
-        "jsonb_array_elements" | "json_array_elements" => format!("_pg_json_elements({arg}, false)"),
-        "jsonb_array_elements_text" | "json_array_elements_text" => format!("_pg_json_elements({arg}, true)"),
-        "jsonb_object_keys" | "json_object_keys" => format!("_pg_json_keys({arg})"),
+/// `jsonb_array_elements(x)`, `…_text`, `jsonb_object_keys(x)`, `jsonb_path_query(x, path)`
+/// (and the `json_` names) in a SELECT list: one row per element, key or item, as `unnest`
+/// of the list they make; JSON elements stay jsonb.
+fn json_set_function(name: &str, args: &[&Expr]) -> Option<Expr> {
+    let (call, json) = json_set_list(name, args)?;
+    let rows = format!("unnest({call})");
+    parse_expr(&if json { format!("CAST({rows} AS JSONB)") } else { rows })
+}
+
+/// The list a JSON set-returning function's rows come from, and whether they are JSON.
+fn json_set_list(name: &str, args: &[&Expr]) -> Option<(String, bool)> {
+    Some(match (name, args) {
+        ("jsonb_array_elements" | "json_array_elements", [a]) => (format!("_pg_json_elements({a}, false)"), true),
+        ("jsonb_array_elements_text" | "json_array_elements_text", [a]) => (format!("_pg_json_elements({a}, true)"), false),
+        ("jsonb_object_keys" | "json_object_keys", [a]) => (format!("_pg_json_keys({a})"), false),
+        ("jsonb_path_query", [a, path, rest @ ..]) if rest.len() <= 2 => {
+            let vars = rest.first().map_or("NULL".to_string(), ToString::to_string);
+            (format!("_pg_json_path_query({a}, {path}, {vars})"), true)
+        }
         _ => return None,
-    };
-    parse_expr(&format!("unnest({call})"))
+    })
 }
 
 /// `x IN (SELECT …)` in a SELECT list, which DataFusion plans only in filters: membership in
@@ -1365,7 +1412,10 @@ fn set_function_columns(function: &str, values: &[&Expr], default_name: &str, or
         ("jsonb_array_elements_text" | "json_array_elements_text", [a]) => {
             vec![named("value", format!("_pg_json_elements({a}, true)"), false)]
         }
-        ("jsonb_object_keys" | "json_object_keys", [a]) => vec![column(format!("_pg_json_keys({a})"), false)],
+        ("jsonb_object_keys" | "json_object_keys" | "jsonb_path_query", _) => {
+            let (list, json) = json_set_list(function, values)?;
+            vec![column(list, json)]
+        }
         ("jsonb_each" | "json_each", [a]) => vec![
             named("key", format!("_pg_json_keys({a})"), false),
             named("value", format!("_pg_json_values({a}, false)"), true),
@@ -1561,7 +1611,7 @@ mod tests {
     fn json_set_functions_in_the_select_list_unnest() {
         assert_eq!(
             rewritten("SELECT id, jsonb_array_elements(tags) AS tag FROM t"),
-            "SELECT id, unnest(_pg_json_elements(tags, false)) AS tag FROM t"
+            "SELECT id, CAST(unnest(_pg_json_elements(tags, false)) AS JSONB) AS tag FROM t"
         );
         assert_eq!(
             rewritten("SELECT json_object_keys(tag_map) FROM t"),
@@ -1569,7 +1619,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT jsonb_array_elements(tags) ->> 'Key' FROM t"),
-            "SELECT unnest(_pg_json_elements(tags, false)) ->> 'Key' FROM t"
+            "SELECT CAST(unnest(_pg_json_elements(tags, false)) AS JSONB) ->> 'Key' FROM t"
         );
     }
 
