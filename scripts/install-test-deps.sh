@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and checks it on every run:
-#   - Debian packages: psql (postgresql-client), openssl (test certificates), a JDK with
+#   - Debian packages: psql (postgresql-client), the PostgreSQL server the differential tests
+#     compare with (postgresql), openssl (test certificates), a JDK with
 #     pgjdbc (tests run Java source files), python3 with venv support, psqlODBC with unixODBC,
 #     Node.js with npm;
 #   - Rust components: rustfmt and clippy;
@@ -36,10 +37,12 @@ on_error() {
 trap on_error ERR
 
 # --- Debian packages -------------------------------------------------------------------------
-step "Debian packages (psql, openssl, JDK, pgjdbc, python3-venv, psqlODBC, Node.js)" \
+step "Debian packages (psql, PostgreSQL server, openssl, JDK, pgjdbc, python3-venv, psqlODBC, Node.js)" \
     "run as root or with sudo, on Debian or Ubuntu with apt; or install the packages listed above by hand"
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# The differential tests compare cloudpg with a real PostgreSQL server they start themselves.
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need_apt+=(postgresql)
 # The TLS tests make their certificates with openssl.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # `java File.java` needs the compiler module, so a JDK, not only a JRE.

@@ -39,7 +39,61 @@ fn write_value(v: &Value, out: &mut String) {
             }
             out.push('}');
         }
+        // serde_json keeps a number's digits (`arbitrary_precision`); numeric prints them.
+        Value::Number(n) => {
+            let digits = n.to_string();
+            out.push_str(&numeric_text(&digits).unwrap_or(digits));
+        }
         other => out.push_str(&other.to_string()),
+    }
+}
+
+/// `jsonb_pretty`: four spaces a level, an empty object or array over two lines, as
+/// PostgreSQL lays it out.
+pub fn pretty(v: &Value) -> String {
+    let mut out = String::new();
+    write_pretty(v, 0, &mut out);
+    out
+}
+
+fn write_pretty(v: &Value, depth: usize, out: &mut String) {
+    let indent = |d: usize, out: &mut String| out.extend(std::iter::repeat_n("    ", d));
+    match v {
+        Value::Array(items) => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                indent(depth + 1, out);
+                write_pretty(item, depth + 1, out);
+            }
+            if !items.is_empty() {
+                out.push('\n');
+            }
+            indent(depth, out);
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_by(|a, b| key_order(a.0, b.0));
+            out.push_str("{\n");
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                indent(depth + 1, out);
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push_str(": ");
+                write_pretty(v, depth + 1, out);
+            }
+            if !entries.is_empty() {
+                out.push('\n');
+            }
+            indent(depth, out);
+            out.push('}');
+        }
+        other => write_value(other, out),
     }
 }
 
@@ -282,6 +336,12 @@ mod tests {
         );
         assert_eq!(text(&json!({"b": 1, "a": [1, 2]})), r#"{"a": [1, 2], "b": 1}"#);
         assert_eq!(canonical("[]").unwrap(), "[]");
+        let parsed: Value = serde_json::from_str(r#"{"n": [1.50, 1e2, -0]}"#).unwrap();
+        assert_eq!(text(&parsed), r#"{"n": [1.50, 100, 0]}"#, "digits survive parsing");
+        assert_eq!(
+            pretty(&json!({"a": [1, {}], "b": []})),
+            "{\n    \"a\": [\n        1,\n        {\n        }\n    ],\n    \"b\": [\n    ]\n}"
+        );
         assert_eq!(canonical(r#""a\/b\u00e9\n""#).unwrap(), "\"a/bé\\n\"");
     }
 

@@ -56,6 +56,7 @@ pub struct Submitted {
     pub digest: Option<String>,
     pub user: String,
     /// Epoch seconds.
+    #[serde(deserialize_with = "seconds")]
     pub submitted_at: f64,
     /// What resending needs; `None` when the request wrote write-only or `[redact]` values.
     pub resend: Option<Resend>,
@@ -80,7 +81,26 @@ pub struct Ended {
     pub identifier: Option<String>,
     pub error_code: Option<String>,
     pub message: Option<String>,
+    #[serde(default, deserialize_with = "optional_seconds")]
     pub event_time: Option<f64>,
+}
+
+/// Reads a number inside the tagged `Record`: serde buffers a tagged enum's fields, and with
+/// serde_json's `arbitrary_precision` (jsonb keeps a number's digits) a buffered number is
+/// only readable as a `serde_json::Number`.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_f64()
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a number of seconds")))
+}
+
+fn optional_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(|n| {
+            n.as_f64()
+                .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a number of seconds")))
+        })
+        .transpose()
 }
 
 /// Everything the journal knows of one mutation.

@@ -80,7 +80,7 @@ fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+        other => Some(jsonb::text(other)),
     }
 }
 
@@ -99,18 +99,6 @@ fn list_of(values: Vec<Option<String>>) -> ScalarValue {
         Arc::new(array),
         None,
     )))
-}
-
-/// `jsonb_pretty`: four spaces a level, as PostgreSQL indents (only the layout changes, never
-/// the text inside strings).
-fn pretty(v: &Value) -> String {
-    use serde::Serialize;
-    let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
-    match v.serialize(&mut serializer) {
-        Ok(()) => String::from_utf8(out).unwrap_or_default(),
-        Err(_) => v.to_string(),
-    }
 }
 
 fn strip_nulls(v: Value) -> Value {
@@ -147,15 +135,13 @@ fn typeof_name(v: &Value) -> &'static str {
 /// A jsonpath argument, parsed; 22P02 naming where it goes wrong.
 fn path_arg(v: &ScalarValue) -> DfResult<Option<super::jsonpath::JsonPath>> {
     let Some(t) = text(v) else { return Ok(None) };
+    // PostgreSQL reports a malformed path as a syntax error (42601).
     super::jsonpath::parse(t).map(Some).map_err(|e| {
-        DataFusionError::External(Box::new(Error::InvalidText {
-            message: format!(
-                "invalid input syntax for type jsonpath: {} at position {} of \"{t}\"",
-                e.message,
-                e.position + 1
-            ),
-            hint: Some("paths look like '$.key[*] ? (@.other == \"value\")'".into()),
-        }))
+        DataFusionError::External(Box::new(Error::Syntax(format!(
+            "syntax error in jsonpath \"{t}\" at position {}: {}; paths look like '$.key[*] ? (@.other == \"value\")'",
+            e.position + 1,
+            e.message
+        ))))
     })
 }
 
@@ -405,7 +391,7 @@ pub fn functions() -> Vec<ScalarUDF> {
     out.push(
         PgFunction::new("jsonb_pretty", &[Arg::Text], 1, DataType::Utf8, |a| {
             let v = json_arg(&a[0], "the argument")?;
-            Ok(utf8(v.map(|v| pretty(&v))))
+            Ok(utf8(v.map(|v| jsonb::pretty(&v))))
         })
         .udf(),
     );
@@ -428,6 +414,8 @@ pub struct JsonOperators {
     exists_all: Arc<ScalarUDF>,
     eq: Arc<ScalarUDF>,
     ne: Arc<ScalarUDF>,
+    element: Arc<ScalarUDF>,
+    element_text: Arc<ScalarUDF>,
 }
 
 impl JsonOperators {
@@ -446,12 +434,18 @@ impl JsonOperators {
             exists_all: find("_pg_jsonb_exists_all")?,
             eq: find("_pg_jsonb_eq")?,
             ne: find("_pg_jsonb_ne")?,
+            element: find("_pg_jsonb_element")?,
+            element_text: find("_pg_jsonb_element_text")?,
         })
     }
 }
 
 /// Whether an expression is JSON (a json or jsonb column, cast or function), which decides
 /// what `||`, `-` and `=` mean.
+fn is_integer(e: &Expr, schema: &DFSchema) -> bool {
+    e.get_type(schema).is_ok_and(|t| t.is_integer())
+}
+
 fn is_json_typed(e: &Expr, schema: &DFSchema) -> bool {
     e.to_field(schema).is_ok_and(|(_, f)| crate::catalog::arrow::is_json(&f))
 }
@@ -471,6 +465,13 @@ impl ExprPlanner for JsonOperators {
             BinaryOperator::HashLongArrow if is_text(&expr.left, schema) => {
                 call(&self.path_text, vec![expr.left.clone(), expr.right.clone()])
             }
+            BinaryOperator::Arrow if is_json_typed(&expr.left, schema) && is_integer(&expr.right, schema) => {
+                call(&self.element, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::LongArrow if is_json_typed(&expr.left, schema) && is_integer(&expr.right, schema) => {
+                call(&self.element_text, vec![expr.left.clone(), expr.right.clone()])
+            }
+            BinaryOperator::Question if is_text(&expr.left, schema) => call(&self.exists_any, vec![expr.left.clone(), expr.right.clone()]),
             BinaryOperator::AtQuestion if is_text(&expr.left, schema) => {
                 call(&self.path_exists, vec![expr.left.clone(), expr.right.clone()])
             }
@@ -529,8 +530,11 @@ mod tests {
         assert_eq!(at_path(&v, &path_elements("{a,9}")), None);
         assert_eq!(at_path(&v, &path_elements("{}")), Some(&v));
         assert_eq!(as_text(&json!("x")).as_deref(), Some("x"));
-        assert_eq!(as_text(&json!({"k": 1})).as_deref(), Some("{\"k\":1}"));
+        assert_eq!(as_text(&json!({"k": 1})).as_deref(), Some("{\"k\": 1}"));
         assert_eq!(strip_nulls(json!({"a": null, "b": [null, {"c": null}]})), json!({"b": [null, {}]}));
-        assert_eq!(pretty(&json!({"a": ["x  y"]})), "{\n    \"a\": [\n        \"x  y\"\n    ]\n}");
+        assert_eq!(
+            jsonb::pretty(&json!({"a": ["x  y"]})),
+            "{\n    \"a\": [\n        \"x  y\"\n    ]\n}"
+        );
     }
 }

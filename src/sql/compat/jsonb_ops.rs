@@ -130,6 +130,11 @@ fn delete_path(a: Value, path: &[String]) -> DfResult<Value> {
     if !a.is_object() && !a.is_array() {
         return Err(invalid("cannot delete path in scalar".into(), "apply #- to an object or an array"));
     }
+    // An empty object or array has nothing to delete, whatever the path.
+    if a.as_array().is_some_and(Vec::is_empty) || a.as_object().is_some_and(Map::is_empty) {
+        return Ok(a);
+    }
+    check_array_steps(&a, path)?;
     let mut a = a;
     if let Some(parent) = step_mut(&mut a, parents) {
         match parent {
@@ -147,6 +152,33 @@ fn delete_path(a: Value, path: &[String]) -> DfResult<Value> {
         }
     }
     Ok(a)
+}
+
+/// PostgreSQL refuses a path whose step into an array is not an integer (22P02).
+fn check_array_steps(v: &Value, path: &[String]) -> DfResult<()> {
+    let mut at = v;
+    for (i, step) in path.iter().enumerate() {
+        match at {
+            Value::Array(items) => {
+                let Ok(index) = step.trim().parse::<i64>() else {
+                    return Err(DataFusionError::External(Box::new(Error::InvalidText {
+                        message: format!("path element at position {} is not an integer: \"{step}\"", i + 1),
+                        hint: Some("arrays are reached by index: '{tags,0,Key}'".into()),
+                    })));
+                };
+                match array_index(&index.to_string(), items.len()).and_then(|k| items.get(k)) {
+                    Some(next) => at = next,
+                    None => return Ok(()),
+                }
+            }
+            Value::Object(m) => match m.get(step) {
+                Some(next) => at = next,
+                None => return Ok(()),
+            },
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 fn array_index(step: &str, len: usize) -> Option<usize> {
@@ -193,6 +225,16 @@ fn set(mut target: Value, path: &[String], new: Value, create_missing: bool) -> 
         }
     }
     target
+}
+
+/// `a -> i`: an array's element (negative from the end). PostgreSQL stores a scalar as an
+/// array of one, so index 0 (or -1) of a scalar is the scalar itself.
+fn element(v: &Value, i: i64) -> Option<&Value> {
+    match v {
+        Value::Array(items) => array_index(&i.to_string(), items.len()).and_then(|at| items.get(at)),
+        Value::Object(_) => None,
+        scalar => matches!(i, 0 | -1).then_some(scalar),
+    }
 }
 
 /// Whether jsonb's `?` would find `key`: an object's key, an array's string element, or the
@@ -268,11 +310,21 @@ pub fn functions() -> Vec<ScalarUDF> {
             };
             let path = text_list(&a[1]).unwrap_or_default();
             let create = a.get(3).and_then(boolean).unwrap_or(true);
+            if !target.is_object() && !target.is_array() {
+                return Err(invalid("cannot set path in scalar".into(), "jsonb_set changes objects and arrays"));
+            }
+            check_array_steps(&target, &path)?;
             Ok(jsonb_text(Some(set(target, &path, new, create))))
         }),
         jsonb_fn("_pg_json_agg_list", &[Arg::Any], 1, |a| {
             Ok(jsonb_text(json_items(&a[0])?.map(Value::Array)))
         }),
+        // json_agg is json: the same text, typed json.
+        PgFunction::new("_pg_json_agg_list_json", &[Arg::Any], 1, DataType::Utf8, |a| {
+            Ok(jsonb_text(json_items(&a[0])?.map(Value::Array)))
+        })
+        .returns_json(JsonKind::Json)
+        .udf(),
         PgFunction::new("_pg_json_object_list", &[Arg::Any, Arg::Any], 2, DataType::Utf8, |a| {
             let (Some(keys), Some(values)) = (text_items(&a[0])?, json_items(&a[1])?) else {
                 return Ok(utf8(None));
@@ -289,6 +341,20 @@ pub fn functions() -> Vec<ScalarUDF> {
         .returns_json(JsonKind::Jsonb)
         .udf(),
     ];
+    for (name, as_text) in [("_pg_jsonb_element", false), ("_pg_jsonb_element_text", true)] {
+        let udf = PgFunction::new(name, &[Arg::Text, Arg::Any], 2, DataType::Utf8, move |a| {
+            let Some(x) = parse(&a[0], "the left operand of ->")? else {
+                return Ok(utf8(None));
+            };
+            let found = integer(&a[1]).and_then(|i| element(&x, i));
+            Ok(utf8(match (found, as_text) {
+                (Some(Value::String(s)), true) => Some(s.clone()),
+                (Some(Value::Null), true) | (None, _) => None,
+                (Some(v), _) => Some(jsonb::text(v)),
+            }))
+        });
+        out.push(if as_text { udf } else { udf.returns_json(JsonKind::Jsonb) }.udf());
+    }
     for (name, all) in [("_pg_jsonb_exists_any", false), ("_pg_jsonb_exists_all", true)] {
         out.push(
             PgFunction::new(name, &[Arg::Text, Arg::Any], 2, DataType::Boolean, move |a| {

@@ -599,9 +599,13 @@ fn json_aggregate(e: &Expr) -> Option<Expr> {
     };
     let to_jsonb = |x: Expr| parse_expr(&format!("to_jsonb({x})"));
     match (name.as_str(), list.args.len()) {
-        ("jsonb_agg" | "json_agg", 1) => {
+        ("jsonb_agg", 1) => {
             let items = gathered(to_jsonb(arg(0)?)?);
             parse_expr(&format!("_pg_json_agg_list({items})"))
+        }
+        ("json_agg", 1) => {
+            let items = gathered(to_jsonb(arg(0)?)?);
+            parse_expr(&format!("_pg_json_agg_list_json({items})"))
         }
         ("jsonb_object_agg" | "json_object_agg", 2) => {
             let keys = gathered(arg(0)?);
@@ -1351,6 +1355,40 @@ struct FunctionAliases;
 impl VisitorMut for FunctionAliases {
     type Break = ();
 
+    /// `FROM t, jsonb_array_elements(t.x) r WHERE r ->> 'k' = …`: PostgreSQL lets the alias of
+    /// a one-column function stand for its column; here it becomes `r.value`.
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let columns = one_column_aliases(select);
+        if columns.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let qualify = |e: &mut Expr| {
+            let _ = visit_expressions_mut(e, |x| {
+                if let Expr::Identifier(i) = x {
+                    if let Some(column) = columns.get(&crate::sql::names::ident_name(i)) {
+                        *x = Expr::CompoundIdentifier(vec![i.clone(), datafusion::sql::sqlparser::ast::Ident::new(column.clone())]);
+                    }
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        };
+        for item in select.projection.iter_mut() {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                qualify(e);
+            }
+        }
+        if let Some(e) = select.selection.as_mut() {
+            qualify(e);
+        }
+        if let Some(e) = select.having.as_mut() {
+            qualify(e);
+        }
+        if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+            exprs.iter_mut().for_each(qualify);
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if let Some(derived) = set_function_table(factor) {
             *factor = derived;
@@ -1370,6 +1408,43 @@ impl VisitorMut for FunctionAliases {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The aliases of the one-column set-returning functions with named columns in a SELECT's
+/// FROM (`jsonb_array_elements(…) r`), each with its column's name.
+fn one_column_aliases(select: &Select) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    let factors = select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+    for factor in factors {
+        let (name, alias) = match factor {
+            TableFactor::Table {
+                name,
+                args: Some(_),
+                alias: Some(alias),
+                with_ordinality: false,
+                ..
+            }
+            | TableFactor::Function {
+                name,
+                alias: Some(alias),
+                with_ordinality: false,
+                ..
+            } => (name, alias),
+            _ => continue,
+        };
+        let named = matches!(
+            function_name(name).as_deref(),
+            Some("jsonb_array_elements" | "json_array_elements" | "jsonb_array_elements_text" | "json_array_elements_text")
+        );
+        if named {
+            let column = alias.columns.first().map_or("value".to_string(), |c| c.name.value.clone());
+            out.insert(crate::sql::names::ident_name(&alias.name), column);
+        }
+    }
+    out
 }
 
 fn is_literal(e: &Expr) -> bool {

@@ -25,6 +25,10 @@ pub fn type_name(field: &Field) -> String {
     if let Some(kind) = crate::catalog::arrow::json_kind(field) {
         return kind.name().into();
     }
+    // What `jsonb -> key` returns.
+    if matches!(field.data_type(), DataType::Union(..)) {
+        return "jsonb".into();
+    }
     // An untyped NULL is `unknown` in PostgreSQL too.
     if field.data_type() == &DataType::Null {
         return "unknown".into();

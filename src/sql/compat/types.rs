@@ -23,6 +23,9 @@ impl TypePlanner for PgTypes {
         match sql_type {
             SqlType::JSON => return Ok(Some(Arc::new(json_field("", JsonKind::Json)))),
             SqlType::JSONB => return Ok(Some(Arc::new(json_field("", JsonKind::Jsonb)))),
+            // A named field makes DataFusion's cast take its (empty) metadata rather than the
+            // source's: `jsonb_col::text` is text, not jsonb.
+            SqlType::Text | SqlType::Varchar(None) => return Ok(Some(Arc::new(Field::new("text", DataType::Utf8View, true)))),
             _ => {}
         }
         if let SqlType::Custom(name, modifiers) = sql_type {

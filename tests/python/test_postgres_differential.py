@@ -1,0 +1,300 @@
+"""The JSON surface against a real PostgreSQL: the same statements on `cloudpg serve
+--emulator` and on a PostgreSQL server this module starts on loopback (Debian's `postgresql`,
+installed by scripts/install-test-deps.sh), compared as the text each prints, with the result
+types and, for errors, the SQLSTATE. Then the inventory queries users write, over the same
+rows copied from cloudpg into PostgreSQL tables of the same names, through psycopg and psql."""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import psycopg
+import psycopg.types.json
+import pytest
+from psycopg.types.string import TextLoader
+
+# Documents every expression runs on: objects, arrays, scalars, nesting, NULL-ish values,
+# numbers written as 1.0 and 1.50, tags as AWS sends them.
+DOCUMENTS = [
+    '{"a": 1}',
+    '{"b": 2, "a": [1, 2, 3]}',
+    "[1, 2, 3]",
+    "[]",
+    "{}",
+    '"a"',
+    "1.0",
+    "null",
+    '{"a": [{"b": "x"}, {"b": null}], "c": {"d": 1.50}}',
+    '[{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "x"}]',
+    '{"a": {"a": {"a": 1}}, "aa": true, "b": false}',
+    '[1, "a", true, null, {"a": 1}, [2]]',
+]
+
+# Expressions over a document `d`; each runs on every document (wrong types included: what
+# PostgreSQL refuses must be refused with the same SQLSTATE).
+EXPRESSIONS = [
+    "d",
+    "d::text",
+    "jsonb_typeof(d)",
+    "d -> 'a'",
+    "d ->> 'a'",
+    "d -> 0",
+    "d ->> 1",
+    "d #> '{a,0}'",
+    "d #>> '{a,0,b}'",
+    "d @> '{\"a\": 1}'",
+    "d @> '[3, 1]'",
+    "d @> '1'",
+    "'{\"a\": 1, \"b\": 2, \"c\": {\"d\": 1}}'::jsonb @> d",
+    "d <@ '[1, 2, 3, \"a\", true, null]'",
+    "d ? 'a'",
+    "d ?| array['a', 'zz']",
+    "d ?& array['a', 'b']",
+    "d || '{\"z\": null}'",
+    "d || '[9]'",
+    "d - 'a'",
+    "d - 0",
+    "d #- '{a,0}'",
+    "jsonb_array_length(d)",
+    "jsonb_strip_nulls(d)",
+    "jsonb_pretty(d)",
+    "jsonb_set(d, '{a}', '\"x\"')",
+    "jsonb_set(d, '{0}', '\"x\"', false)",
+    "jsonb_extract_path(d, 'a')",
+    "jsonb_extract_path_text(d, 'a', '0')",
+    "d = '{\"a\": 1.0}'::jsonb",
+    "d = '[1, 2, 3]'::jsonb",
+    "(SELECT count(*) FROM jsonb_array_elements(d))",
+    "(SELECT string_agg(e, ',') FROM jsonb_array_elements_text(d) AS t(e))",
+    "(SELECT string_agg(key || '=' || value, ',') FROM jsonb_each_text(d))",
+    "(SELECT string_agg(k, ',') FROM jsonb_object_keys(d) AS k)",
+    "jsonb_path_query_array(d, '$.**')",
+    "jsonb_path_query_array(d, '$.a[*] ? (@ > 1)')",
+    "jsonb_path_query_array(d, '$[*] ? (@.Key == \"env\").Value')",
+    "jsonb_path_query_first(d, '$.a')",
+    "jsonb_path_exists(d, '$.a ? (@ == 1)')",
+    "d @? '$[*] ? (@ == \"a\")'",
+    "jsonb_path_query_array(d, '$.type()')",
+    "jsonb_path_query_array(d, '$.size()')",
+    "to_jsonb(d)",
+    "jsonb_build_array(d, 1, 'x')",
+    "jsonb_build_object('k', d)",
+]
+
+# Whole statements: set-returning functions in FROM (lateral, WITH ORDINALITY, column
+# aliases), aggregates, NULLs, empty arrays, and errors.
+DOCS = "(VALUES (1, '[1, 2]'::jsonb), (2, '[]'::jsonb), (3, NULL::jsonb), (4, '[{\"a\": 1}, \"x\"]'::jsonb)) AS d(id, j)"
+STATEMENTS = [
+    f"SELECT d.id, e.value, e.ordinality FROM {DOCS}, jsonb_array_elements(d.j) WITH ORDINALITY e ORDER BY 1, 3",
+    f"SELECT d.id, e.v, e.n FROM {DOCS} LEFT JOIN LATERAL jsonb_array_elements(d.j) WITH ORDINALITY AS e(v, n) ON true ORDER BY 1, 3",
+    f"SELECT d.id, e FROM {DOCS} CROSS JOIN LATERAL jsonb_array_elements_text(d.j) AS e ORDER BY 1, 2",
+    f"SELECT d.id, jsonb_array_length(d.j) FROM {DOCS} ORDER BY 1",
+    f"SELECT jsonb_agg(d.j ORDER BY d.id), jsonb_agg(d.id) FILTER (WHERE d.j IS NULL) FROM {DOCS}",
+    f"SELECT jsonb_object_agg(d.id, d.j ORDER BY d.id) FROM {DOCS}",
+    f"SELECT json_agg(d.id ORDER BY d.id DESC) FROM {DOCS}",
+    "SELECT jsonb_agg(x) FROM (VALUES (1)) t(x) WHERE false",
+    "SELECT * FROM jsonb_each('{\"b\": [1], \"a\": {\"c\": null}}') ORDER BY key",
+    "SELECT * FROM jsonb_each_text('{\"b\": [1], \"a\": \"s\", \"n\": null}') AS t(k, v) ORDER BY k",
+    "SELECT * FROM jsonb_array_elements('[3, 1, 2]') WITH ORDINALITY",
+    "SELECT * FROM jsonb_path_query('{\"a\": [1, 2, 3, 4]}', '$.a[*] ? (@ >= $min)', '{\"min\": 3}')",
+    "SELECT jsonb_path_query('{\"a\": [{\"b\": 1}, {\"b\": 2}]}', 'lax $.**.b')",
+    "SELECT jsonb_path_query('[1, \"a\", null]', '$[*] ? (@ != 1)')",
+    "SELECT jsonb_path_query('[1, \"a\", null]', '$[*] ? ((@ > 0) is unknown)')",
+    "SELECT * FROM generate_series(4, 6) WITH ORDINALITY AS g(x, n)",
+    "SELECT '{\"b\": 1, \"a\": [1, 2.50e1]}'::jsonb, '{\"b\": 1,  \"a\": 2}'::json",
+    "SELECT '[1, 2, 3]'::jsonb @> '[3, 1]', '1.0'::jsonb = '1'::jsonb, '{\"a\": [1, 2]}'::jsonb = '{\"a\": [2, 1]}'::jsonb",
+    "SELECT pg_typeof('{}'::jsonb), pg_typeof('{}'::json), pg_typeof('{}'::jsonb -> 'a')",
+    "SELECT '{\"a\": 1'::jsonb",
+    "SELECT '{\"a\": 1}'::jsonb @? '$.a ? (@ >'",
+    "SELECT '[1]'::jsonb - 'a', '{\"a\": 1}'::jsonb - 0",
+    "SELECT jsonb_array_elements('{\"a\": 1}')",
+    "SELECT jsonb_object_keys('[1]')",
+    "SELECT '\"abc\"'::jsonb - 'a'",
+]
+
+# Integer literals are bigint in cloudpg (int4 in PostgreSQL) and pg_typeof returns text
+# rather than regtype: compared by family, so the JSON types themselves are compared exactly.
+TYPE_FAMILIES = {21: "integer", 23: "integer", 20: "integer", 2206: "text", 25: "text"}
+
+TEXT_TYPES = ["json", "jsonb", "bool", "int2", "int4", "int8", "numeric", "float4", "float8", "text", "varchar", "name"]
+
+
+def _postgres_bin():
+    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(os.path.join(d, "postgres")):
+            return d
+    pytest.fail("PostgreSQL's server is not installed: run scripts/install-test-deps.sh (it installs Debian's postgresql)")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_dsn():
+    """A PostgreSQL on loopback, stopped and removed when the module ends."""
+    bindir = _postgres_bin()
+    root = tempfile.mkdtemp(prefix="cloudpg-postgres-")
+    # PostgreSQL refuses to run as root; the Debian package's `postgres` user runs it then.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres")
+    data = os.path.join(root, "data")
+    port = _free_port()
+    subprocess.run(
+        [*as_user, os.path.join(bindir, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    log = open(os.path.join(root, "server.log"), "w")
+    proc = subprocess.Popen(
+        [*as_user, os.path.join(bindir, "postgres"), "-D", data, "-p", str(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"host=127.0.0.1 port={port} user=postgres"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with psycopg.connect(f"{base} dbname=postgres", autocommit=True) as conn:
+                    conn.execute("CREATE DATABASE awscc")
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield f"{base} dbname=awscc"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _text_connection(dsn):
+    """A connection that returns every value as the text the server printed."""
+    conn = psycopg.connect(dsn, autocommit=True)
+    for name in TEXT_TYPES:
+        conn.adapters.register_loader(name, TextLoader)
+    return conn
+
+
+def _run(conn, sql):
+    try:
+        cur = conn.execute(sql)
+        types = [TYPE_FAMILIES.get(d.type_code, d.type_code) for d in cur.description]
+        return ("rows", types, cur.fetchall())
+    except psycopg.Error as e:
+        return ("error", e.sqlstate)
+
+
+def _compare(cloudpg, postgres, statements):
+    mismatches = []
+    for sql in statements:
+        ours, theirs = _run(cloudpg, sql), _run(postgres, sql)
+        if ours != theirs:
+            mismatches.append(f"{sql}\n    cloudpg:    {ours}\n    PostgreSQL: {theirs}")
+    return mismatches
+
+
+def test_json_functions_and_operators_match_postgresql(server_dsn_module, postgres_dsn):
+    cases = []
+    for doc in DOCUMENTS:
+        literal = "'" + doc.replace("'", "''") + "'::jsonb"
+        for expression in EXPRESSIONS:
+            cases.append("SELECT " + _substitute(expression, literal))
+    cases.extend(STATEMENTS)
+    assert len(cases) >= 300, len(cases)
+    with _text_connection(server_dsn_module) as ours, _text_connection(postgres_dsn) as theirs:
+        mismatches = _compare(ours, theirs, cases)
+    assert not mismatches, f"{len(mismatches)} of {len(cases)} differ:\n" + "\n".join(mismatches)
+
+
+def _substitute(expression, literal):
+    """The expression with its document `d` (a whole word) replaced by the literal."""
+    out, word = [], ""
+    quoted = False
+    for ch in expression + " ":
+        if ch == "'":
+            quoted = not quoted
+        if not quoted and (ch.isalnum() or ch == "_"):
+            word += ch
+            continue
+        out.append(literal if word == "d" else word)
+        word = ""
+        out.append(ch)
+    return "".join(out).rstrip()
+
+
+INVENTORY = [
+    # Every tag of every VPC.
+    "SELECT v.vpc_id, t.value ->> 'Key' AS key, t.value ->> 'Value' AS value "
+    "FROM awscc.ec2.vpcs v, jsonb_array_elements(v.tags) t WHERE v.region = 'us-east-1' ORDER BY 1, 2",
+    # VPCs without an env tag.
+    "SELECT vpc_id FROM awscc.ec2.vpcs WHERE region = 'us-east-1' AND NOT coalesce(tags @> '[{\"Key\": \"env\"}]', false) ORDER BY 1",
+    # Security-group rules open to the world.
+    "SELECT g.group_id, r ->> 'IpProtocol' AS protocol, r ->> 'FromPort' AS from_port FROM awscc.ec2.security_groups g, "
+    "jsonb_array_elements(g.security_group_ingress) r WHERE g.region = 'us-east-1' AND r ->> 'CidrIp' = '0.0.0.0/0' ORDER BY 1, 2",
+    # Subnets inside 10.0.0.0/8.
+    "SELECT subnet_id, cidr_block FROM awscc.ec2.subnets WHERE region = 'us-east-1' AND cidr_block::cidr << '10.0.0.0/8'::cidr ORDER BY 1",
+    # Resources by team.
+    "SELECT tag_map ->> 'team' AS team, count(*) FROM awscc.ec2.subnets WHERE region = 'us-east-1' GROUP BY 1 ORDER BY 1 NULLS FIRST",
+]
+
+COPIED = {
+    "vpcs": ["vpc_id", "region", "cidr_block", "tags", "tag_map"],
+    "security_groups": ["group_id", "region", "security_group_ingress", "tags", "tag_map"],
+    "subnets": ["subnet_id", "region", "cidr_block", "vpc_id", "tags", "tag_map"],
+}
+JSON_COLUMNS = {"tags", "tag_map", "security_group_ingress"}
+
+
+def _copy_rows(cloudpg, postgres):
+    """Copies the emulator's rows into PostgreSQL tables named as cloudpg's are."""
+    postgres.execute("CREATE SCHEMA IF NOT EXISTS ec2")
+    for table, columns in COPIED.items():
+        types = ", ".join(f"{c} {'jsonb' if c in JSON_COLUMNS else 'text'}" for c in columns)
+        postgres.execute(f"DROP TABLE IF EXISTS ec2.{table}")
+        postgres.execute(f"CREATE TABLE ec2.{table} ({types})")
+        rows = cloudpg.execute(f"SELECT {', '.join(columns)} FROM awscc.ec2.{table} WHERE region = 'us-east-1'").fetchall()
+        assert rows, table
+        placeholders = ", ".join(["%s"] * len(columns))
+        with postgres.cursor() as cur:
+            cur.executemany(f"INSERT INTO ec2.{table} VALUES ({placeholders})", rows)
+
+
+def _psql(dsn, sql):
+    out = subprocess.run(["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", sql], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_inventory_queries_match_postgresql_over_the_same_rows(server_dsn_module, postgres_dsn):
+    with psycopg.connect(server_dsn_module, autocommit=True) as conn:
+        # A rule open to the world, so the query finds one.
+        conn.execute(
+            "INSERT INTO awscc.ec2.security_groups (region, group_description, security_group_ingress) VALUES "
+            "('us-east-1', 'open ssh', '[{\"IpProtocol\": \"tcp\", \"FromPort\": 22, \"ToPort\": 22, \"CidrIp\": \"0.0.0.0/0\"}]')"
+        )
+    with _text_connection(server_dsn_module) as ours, _text_connection(postgres_dsn) as theirs:
+        raw = psycopg.connect(server_dsn_module, autocommit=True)
+        with raw, psycopg.connect(postgres_dsn, autocommit=True) as target:
+            target.adapters.register_dumper(dict, psycopg.types.json.JsonbDumper)
+            target.adapters.register_dumper(list, psycopg.types.json.JsonbDumper)
+            _copy_rows(raw, target)
+        for sql in INVENTORY:
+            ours_result, theirs_result = _run(ours, sql), _run(theirs, sql)
+            assert ours_result == theirs_result, f"{sql}\n cloudpg: {ours_result}\n PostgreSQL: {theirs_result}"
+            assert ours_result[0] == "rows" and ours_result[2], f"{sql} found nothing to compare"
+            assert _psql(server_dsn_module, sql) == _psql(postgres_dsn, sql), sql
