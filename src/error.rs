@@ -35,6 +35,9 @@ pub enum Error {
     UndefinedTable { name: String, suggestions: Vec<String> },
     #[error("function {name}() does not exist")]
     UndefinedFunction { name: String, suggestions: Vec<String> },
+    /// A function that exists, called with argument types it does not take.
+    #[error("function {signature} does not exist")]
+    NoFunctionSignature { signature: String, hint: String },
     #[error("schema \"{name}\" does not exist")]
     UndefinedSchema { name: String, suggestions: Vec<String> },
     #[error("column \"{column}\" does not exist{}", table.as_ref().map(|t| format!(" in {t}")).unwrap_or_default())]
@@ -230,7 +233,7 @@ impl Error {
             Error::Syntax(_) => "42601",
             Error::UndefinedTable { .. } => "42P01",
             Error::UndefinedSchema { .. } => "3F000",
-            Error::UndefinedFunction { .. } => "42883",
+            Error::UndefinedFunction { .. } | Error::NoFunctionSignature { .. } => "42883",
             Error::UndefinedColumn { .. } => "42703",
             Error::InvalidParameter { .. } => "22023",
             Error::InvalidText { .. } => "22P02",
@@ -285,6 +288,7 @@ impl Error {
             Error::UndefinedFunction { suggestions, .. } => did_you_mean(suggestions)
                 .or_else(|| Some("\\df lists the functions cloudpg has; check the name and the argument types".into())),
             Error::UndefinedColumn { suggestions, .. } | Error::UndefinedParameter { suggestions, .. } => did_you_mean(suggestions),
+            Error::NoFunctionSignature { hint, .. } => Some(hint.clone()),
             Error::TooComplex(_) => Some("split the expression: a long chain of OR/AND can often be written as col IN (…) or run as several statements".into()),
             Error::TooManyCalls { .. } => Some(
                 "narrow the WHERE clause (region = …, identifier IN (…)), or SET cloudpg.max_api_calls to a higher number (at most the server's limits.max_api_calls)".into(),

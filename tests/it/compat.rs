@@ -580,6 +580,41 @@ async fn json_set_functions_return_rows() {
     stack.stop().await;
 }
 
+/// JSON functions take JSON: a text column is refused as PostgreSQL refuses it, naming the
+/// signature; literals, `->` results and parameters are JSON.
+#[tokio::test]
+async fn json_functions_refuse_text_columns_and_bad_paths() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let (code, message, _) = db_error(
+        c.simple_query("SELECT jsonb_array_length(region) FROM awscc.ec2.vpcs")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "42883", "{message}");
+    assert!(message.contains("jsonb_array_length(text)"), "{message}");
+    let ok = rows(
+        &c,
+        "SELECT jsonb_typeof(tags -> 0), jsonb_array_length('[1, 2]'), jsonb_array_length(region::jsonb) IS NULL \
+         FROM (SELECT tags, '[1]' AS region FROM awscc.ec2.vpcs WHERE tags IS NOT NULL LIMIT 1) v",
+    )
+    .await
+    .unwrap();
+    assert_eq!((ok[0].get(0), ok[0].get(1), ok[0].get(2)), (Some("object"), Some("2"), Some("f")));
+    let typed = c
+        .query("SELECT jsonb_array_length($1::jsonb)::text", &[&"[1, 2, 3]"])
+        .await
+        .unwrap();
+    assert_eq!(typed[0].get::<_, String>(0), "3");
+    let (code, message, _) = db_error(c.simple_query("SELECT jsonb_path_query('{}', '$.a ? (@ >)')").await.unwrap_err());
+    assert_eq!(code, "42601", "PostgreSQL's code for a malformed path: {message}");
+    assert!(message.contains("position 11"), "{message}");
+    let (code, message, _) = db_error(c.simple_query("SELECT '{\"a\": 1'::jsonb").await.unwrap_err());
+    assert_eq!(code, "22P02", "{message}");
+    assert!(message.contains("jsonb") || message.contains("json"), "{message}");
+    stack.stop().await;
+}
+
 /// PostgreSQL makes every function call in FROM lateral: it may read the relations before it.
 #[tokio::test]
 async fn set_functions_in_from_read_the_relations_before_them() {

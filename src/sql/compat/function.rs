@@ -47,6 +47,8 @@ pub struct PgFunction {
     returns: DataType,
     /// The JSON type its text result is, reported to clients as that type.
     json: Option<crate::catalog::arrow::JsonKind>,
+    /// Whether its first argument must be JSON (a json or jsonb value, or a literal).
+    takes_json: bool,
     /// PostgreSQL's STRICT: a NULL argument gives NULL without calling the body.
     strict: bool,
     signature: Signature,
@@ -79,6 +81,7 @@ impl PgFunction {
             required,
             returns,
             json: None,
+            takes_json: false,
             strict: true,
             // Volatile: never folded at planning time, so per-session state is read when the
             // statement runs, and catalog lookups never run during optimisation.
@@ -94,6 +97,13 @@ impl PgFunction {
         self
     }
 
+    /// Its first argument must be JSON: a text column is refused at planning (42883), as
+    /// PostgreSQL has no such function of text; literals and parameters are taken as JSON.
+    pub fn takes_json(mut self) -> PgFunction {
+        self.takes_json = true;
+        self
+    }
+
     pub fn lenient(mut self) -> PgFunction {
         self.strict = false;
         self
@@ -105,6 +115,28 @@ impl PgFunction {
 
     fn null(&self) -> DfResult<ScalarValue> {
         ScalarValue::try_from(&self.returns)
+    }
+}
+
+impl PgFunction {
+    /// Refuses a first argument that is a column or expression of a non-JSON type.
+    fn check_json_argument(&self, args: &datafusion::logical_expr::ReturnFieldArgs) -> DfResult<()> {
+        let Some(first) = args.arg_fields.first() else { return Ok(()) };
+        let literal = args.scalar_arguments.first().is_some_and(Option::is_some);
+        let json_like = crate::catalog::arrow::is_json(first) || matches!(first.data_type(), DataType::Null | DataType::Union(..));
+        if literal || json_like {
+            return Ok(());
+        }
+        let types: Vec<String> = args.arg_fields.iter().map(|f| super::typeof_fn::type_name(f)).collect();
+        Err(datafusion::common::DataFusionError::External(Box::new(
+            crate::error::Error::NoFunctionSignature {
+                signature: format!("{}({})", self.name, types.join(", ")),
+                hint: format!(
+                    "No function matches the given name and argument types: {} takes jsonb; cast the argument (x::jsonb)",
+                    self.name
+                ),
+            },
+        )))
     }
 }
 
@@ -142,7 +174,10 @@ impl ScalarUDFImpl for PgFunction {
         Ok(self.returns.clone())
     }
 
-    fn return_field_from_args(&self, _args: datafusion::logical_expr::ReturnFieldArgs) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
+        if self.takes_json {
+            self.check_json_argument(&args)?;
+        }
         let field = match self.json {
             Some(kind) => crate::catalog::arrow::json_field(&self.name, kind),
             None => datafusion::arrow::datatypes::Field::new(&self.name, self.returns.clone(), true),

@@ -121,7 +121,8 @@ fn sorted_keys(m: &serde_json::Map<String, Value>) -> Vec<&String> {
     keys
 }
 
-fn typeof_name(v: &Value) -> &'static str {
+/// `jsonb_typeof`'s name of a value's type (jsonpath's `.type()` too).
+pub(super) fn typeof_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -186,6 +187,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             DataType::Utf8,
             |a| Ok(utf8(path_items(a)?.map(|items| jsonb::text(&Value::Array(items))))),
         )
+        .takes_json()
         .returns_json(JsonKind::Jsonb)
         .udf(),
     );
@@ -197,6 +199,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             DataType::Utf8,
             |a| Ok(utf8(path_items(a)?.and_then(|items| items.first().map(jsonb::text)))),
         )
+        .takes_json()
         .returns_json(JsonKind::Jsonb)
         .udf(),
     );
@@ -208,6 +211,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             DataType::Boolean,
             |a| Ok(ScalarValue::Boolean(path_items(a)?.map(|items| !items.is_empty()))),
         )
+        .takes_json()
         .udf(),
     );
     out.push(
@@ -225,6 +229,7 @@ pub fn functions() -> Vec<ScalarUDF> {
                 }))),
             },
         )
+        .takes_json()
         .udf(),
     );
     out.push(
@@ -270,6 +275,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             PgFunction::new(&format!("{prefix}_typeof"), &[Arg::Text], 1, DataType::Utf8, |a| {
                 Ok(utf8(json_arg(&a[0], "the argument")?.map(|v| typeof_name(&v).to_string())))
             })
+            .takes_json()
             .udf(),
         );
         out.push(
@@ -287,6 +293,7 @@ pub fn functions() -> Vec<ScalarUDF> {
                     }))),
                 },
             )
+            .takes_json()
             .udf(),
         );
         for (suffix, as_text_result) in [("extract_path", false), ("extract_path_text", true)] {
@@ -302,12 +309,14 @@ pub fn functions() -> Vec<ScalarUDF> {
                     found.map(jsonb::text)
                 }))
             });
+            let udf = udf.takes_json();
             out.push(if as_text_result { udf } else { udf.returns_json(kind) }.udf());
         }
         out.push(
             PgFunction::new(&format!("{prefix}_strip_nulls"), &[Arg::Text], 1, DataType::Utf8, |a| {
                 Ok(utf8(json_arg(&a[0], "the argument")?.map(|v| jsonb::text(&strip_nulls(v)))))
             })
+            .takes_json()
             .returns_json(kind)
             .udf(),
         );
@@ -393,6 +402,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             let v = json_arg(&a[0], "the argument")?;
             Ok(utf8(v.map(|v| jsonb::pretty(&v))))
         })
+        .takes_json()
         .udf(),
     );
     out

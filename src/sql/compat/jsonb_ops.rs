@@ -301,7 +301,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             let path = text_list(&a[1]).unwrap_or_default();
             Ok(jsonb_text(Some(delete_path(x, &path)?)))
         }),
-        jsonb_fn("jsonb_set", &[Arg::Text, Arg::Any, Arg::Text, Arg::Bool], 3, |a| {
+        PgFunction::new("jsonb_set", &[Arg::Text, Arg::Any, Arg::Text, Arg::Bool], 3, DataType::Utf8, |a| {
             let Some(target) = parse(&a[0], "the target")? else {
                 return Ok(utf8(None));
             };
@@ -315,7 +315,10 @@ pub fn functions() -> Vec<ScalarUDF> {
             }
             check_array_steps(&target, &path)?;
             Ok(jsonb_text(Some(set(target, &path, new, create))))
-        }),
+        })
+        .takes_json()
+        .returns_json(JsonKind::Jsonb)
+        .udf(),
         jsonb_fn("_pg_json_agg_list", &[Arg::Any], 1, |a| {
             Ok(jsonb_text(json_items(&a[0])?.map(Value::Array)))
         }),

@@ -129,6 +129,41 @@ enum Token {
     Word(String),
 }
 
+/// The tokens of one character.
+fn single(c: u8) -> Option<Token> {
+    Some(match c {
+        b'@' => Token::At,
+        b'*' => Token::Star,
+        b'.' => Token::Dot,
+        b'[' => Token::LBracket,
+        b']' => Token::RBracket,
+        b'(' => Token::LParen,
+        b')' => Token::RParen,
+        b',' => Token::Comma,
+        b'?' => Token::Question,
+        b'-' => Token::Minus,
+        b'+' => Token::Plus,
+        b'<' => Token::Op("<"),
+        b'>' => Token::Op(">"),
+        b'!' => Token::Not,
+        _ => return None,
+    })
+}
+
+/// The operators of two characters.
+fn double(two: &[u8]) -> Option<Token> {
+    Some(match two {
+        b"**" => Token::DoubleStar,
+        b"==" => Token::Op("=="),
+        b"!=" | b"<>" => Token::Op("!="),
+        b"<=" => Token::Op("<="),
+        b">=" => Token::Op(">="),
+        b"&&" => Token::Op("&&"),
+        b"||" => Token::Op("||"),
+        _ => return None,
+    })
+}
+
 fn tokens(text: &str) -> Result<Vec<(Token, usize)>, PathError> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
@@ -137,144 +172,78 @@ fn tokens(text: &str) -> Result<Vec<(Token, usize)>, PathError> {
         message: message.to_string(),
         position,
     };
+    let word_at = |at: usize| -> String { text[at..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect() };
     while i < bytes.len() {
         let c = bytes[i];
         let start = i;
-        let two = bytes.get(i..i + 2).unwrap_or_default();
-        let token = match c {
-            b' ' | b'\t' | b'\n' | b'\r' => {
-                i += 1;
-                continue;
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let token = if c == b'$' {
+            let name = word_at(i + 1);
+            i += 1 + name.len();
+            if name.is_empty() {
+                Token::Dollar
+            } else {
+                Token::Variable(name)
             }
-            b'$' => {
-                let name: String = text[i + 1..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                i += 1 + name.len();
-                if name.is_empty() {
-                    Token::Dollar
-                } else {
-                    Token::Variable(name)
-                }
+        } else if let Some(t) = bytes.get(i..i + 2).and_then(double) {
+            i += 2;
+            t
+        } else if c == b'"' {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] != b'"' {
+                j += if bytes[j] == b'\\' { 2 } else { 1 };
             }
-            b'@' => {
-                i += 1;
-                Token::At
+            if j >= bytes.len() {
+                return Err(error("unterminated quoted string", i));
             }
-            b'*' if two == b"**" => {
-                i += 2;
-                Token::DoubleStar
-            }
-            b'*' => {
-                i += 1;
-                Token::Star
-            }
-            b'.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) && matches!(out.last(), None | Some((Token::Op(_), _))) => {
-                return Err(error("a number needs a digit before its point", i));
-            }
-            b'.' => {
-                i += 1;
-                Token::Dot
-            }
-            b'[' => {
-                i += 1;
-                Token::LBracket
-            }
-            b']' => {
-                i += 1;
-                Token::RBracket
-            }
-            b'(' => {
-                i += 1;
-                Token::LParen
-            }
-            b')' => {
-                i += 1;
-                Token::RParen
-            }
-            b',' => {
-                i += 1;
-                Token::Comma
-            }
-            b'?' => {
-                i += 1;
-                Token::Question
-            }
-            b'-' => {
-                i += 1;
-                Token::Minus
-            }
-            b'+' => {
-                i += 1;
-                Token::Plus
-            }
-            _ if two == b"==" || two == b"!=" || two == b"<>" || two == b"<=" || two == b">=" || two == b"&&" || two == b"||" => {
-                i += 2;
-                Token::Op(match two {
-                    b"==" => "==",
-                    b"!=" | b"<>" => "!=",
-                    b"<=" => "<=",
-                    b">=" => ">=",
-                    b"&&" => "&&",
-                    _ => "||",
-                })
-            }
-            b'<' => {
-                i += 1;
-                Token::Op("<")
-            }
-            b'>' => {
-                i += 1;
-                Token::Op(">")
-            }
-            b'!' => {
-                i += 1;
-                Token::Not
-            }
-            b'"' => {
-                let mut j = i + 1;
-                while j < bytes.len() && bytes[j] != b'"' {
-                    j += if bytes[j] == b'\\' { 2 } else { 1 };
-                }
-                if j >= bytes.len() {
-                    return Err(error("unterminated quoted string", i));
-                }
-                let s: String = serde_json::from_str(&text[i..=j]).map_err(|_| error("invalid escape in a quoted string", i))?;
-                i = j + 1;
-                Token::Str(s)
-            }
-            c if c.is_ascii_digit() => {
-                let mut j = i;
-                while j < bytes.len() && (bytes[j].is_ascii_digit() || bytes[j] == b'.' && bytes.get(j + 1).is_some_and(u8::is_ascii_digit))
-                {
-                    j += 1;
-                }
-                if j < bytes.len() && matches!(bytes[j], b'e' | b'E') {
-                    j += 1;
-                    if j < bytes.len() && matches!(bytes[j], b'+' | b'-') {
-                        j += 1;
-                    }
-                    while j < bytes.len() && bytes[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                }
-                let number = text[i..j].to_string();
-                i = j;
-                Token::Number(number)
-            }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let word: String = text[i..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                i += word.len();
-                Token::Word(word)
-            }
-            _ => {
-                return Err(error(
-                    &format!("unexpected character \"{}\"", &text[i..].chars().next().unwrap_or(' ')),
-                    i,
-                ))
-            }
+            let s: String = serde_json::from_str(&text[i..=j]).map_err(|_| error("invalid escape in a quoted string", i))?;
+            i = j + 1;
+            Token::Str(s)
+        } else if c.is_ascii_digit() {
+            let end = number_end(bytes, i);
+            let number = text[i..end].to_string();
+            i = end;
+            Token::Number(number)
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let word = word_at(i);
+            i += word.len();
+            Token::Word(word)
+        } else if c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) && matches!(out.last(), None | Some((Token::Op(_), _))) {
+            return Err(error("a number needs a digit before its point", i));
+        } else if let Some(t) = single(c) {
+            i += 1;
+            t
+        } else {
+            return Err(error(
+                &format!("unexpected character \"{}\"", text[i..].chars().next().unwrap_or(' ')),
+                i,
+            ));
         };
         out.push((token, start));
     }
     Ok(out)
+}
+
+/// Where a number starting at `i` ends: digits, a fraction, an exponent.
+fn number_end(bytes: &[u8], i: usize) -> usize {
+    let digit = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_digit);
+    let mut j = i;
+    while digit(j) || bytes.get(j) == Some(&b'.') && digit(j + 1) {
+        j += 1;
+    }
+    if matches!(bytes.get(j), Some(b'e' | b'E')) {
+        j += 1;
+        if matches!(bytes.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        while digit(j) {
+            j += 1;
+        }
+    }
+    j
 }
 
 struct Parser {
@@ -789,14 +758,7 @@ fn method(m: Method, item: Value) -> Vec<Value> {
     let out = match (m, &item) {
         (Method::Size, Value::Array(items)) => Some(Value::from(items.len())),
         (Method::Size, _) => Some(Value::from(1)),
-        (Method::Type, v) => Some(Value::from(match v {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        })),
+        (Method::Type, v) => Some(Value::from(super::json::typeof_name(v))),
         (Method::Double, Value::Number(n)) => n.as_f64().and_then(Number::from_f64).map(Value::Number),
         (Method::Double, Value::String(s)) => s.trim().parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number),
         (Method::Abs, v) => number(f64::abs, v),
