@@ -31,7 +31,7 @@ fn parse(t: &str, what: &str) -> DfResult<Value> {
     })
 }
 
-fn json_arg(v: &ScalarValue, what: &str) -> DfResult<Option<Value>> {
+pub(super) fn json_arg(v: &ScalarValue, what: &str) -> DfResult<Option<Value>> {
     text(v).map(|t| parse(t, what)).transpose()
 }
 
@@ -66,13 +66,14 @@ pub(super) fn path_elements(path: &str) -> Vec<String> {
 pub fn at_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(v, |v, step| match v {
         Value::Object(m) => m.get(step),
-        Value::Array(items) => {
-            let i: i64 = step.parse().ok()?;
-            let i = if i < 0 { i + items.len() as i64 } else { i };
-            items.get(usize::try_from(i).ok()?)
-        }
+        Value::Array(items) => items.get(index_in(step.parse().ok()?, items.len())?),
         _ => None,
     })
+}
+
+/// An array index as PostgreSQL counts it: from 0, negative from the end.
+pub(super) fn index_in(i: i64, len: usize) -> Option<usize> {
+    usize::try_from(if i < 0 { i + len as i64 } else { i }).ok()
 }
 
 /// A JSON value as `->>` gives it: strings unquoted, null as SQL NULL.
@@ -430,7 +431,7 @@ pub struct JsonOperators {
 
 impl JsonOperators {
     pub fn new(udfs: &[ScalarUDF]) -> Option<JsonOperators> {
-        let find = |name: &str| super::jsonb_ops::find(udfs, name);
+        let find = |name: &str| udfs.iter().find(|u| u.name() == name).cloned().map(Arc::new);
         Some(JsonOperators {
             contains: find("_pg_json_contains")?,
             path: find("_pg_json_path")?,

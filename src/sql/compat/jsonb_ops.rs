@@ -3,8 +3,6 @@
 //! aggregates `jsonb_agg`/`json_agg`/`jsonb_object_agg`, which the syntax rewrite makes
 //! `array_agg` of `to_jsonb` values finished by `_pg_json_agg_list`/`_pg_json_object_list`.
 
-use std::sync::Arc;
-
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
@@ -13,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::function::{boolean, text, utf8, Arg, PgFunction};
 use super::functions::json_value;
+use super::json::{index_in, json_arg};
 use crate::catalog::arrow::JsonKind;
 use crate::catalog::jsonb;
 use crate::error::Error;
@@ -22,16 +21,6 @@ fn invalid(message: String, hint: &str) -> DataFusionError {
         message,
         hint: Some(hint.into()),
     }))
-}
-
-fn parse(v: &ScalarValue, what: &str) -> DfResult<Option<Value>> {
-    let Some(t) = text(v) else { return Ok(None) };
-    serde_json::from_str(t).map(Some).map_err(|e| {
-        DataFusionError::External(Box::new(Error::InvalidText {
-            message: format!("invalid input syntax for type jsonb: {what} is not JSON ({e})"),
-            hint: None,
-        }))
-    })
 }
 
 /// A SQL value as JSON: JSON text (a json or jsonb argument) as the value it holds, other
@@ -166,7 +155,7 @@ fn check_array_steps(v: &Value, path: &[String]) -> DfResult<()> {
                         hint: Some("arrays are reached by index: '{tags,0,Key}'".into()),
                     })));
                 };
-                match array_index(&index.to_string(), items.len()).and_then(|k| items.get(k)) {
+                match index_in(index, items.len()).and_then(|k| items.get(k)) {
                     Some(next) => at = next,
                     None => return Ok(()),
                 }
@@ -182,8 +171,7 @@ fn check_array_steps(v: &Value, path: &[String]) -> DfResult<()> {
 }
 
 fn array_index(step: &str, len: usize) -> Option<usize> {
-    let i: i64 = step.trim().parse().ok()?;
-    usize::try_from(if i < 0 { i + len as i64 } else { i }).ok()
+    index_in(step.trim().parse().ok()?, len)
 }
 
 fn step_mut<'a>(v: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
@@ -231,7 +219,7 @@ fn set(mut target: Value, path: &[String], new: Value, create_missing: bool) -> 
 /// array of one, so index 0 (or -1) of a scalar is the scalar itself.
 fn element(v: &Value, i: i64) -> Option<&Value> {
     match v {
-        Value::Array(items) => array_index(&i.to_string(), items.len()).and_then(|at| items.get(at)),
+        Value::Array(items) => index_in(i, items.len()).and_then(|at| items.get(at)),
         Value::Object(_) => None,
         scalar => matches!(i, 0 | -1).then_some(scalar),
     }
@@ -262,19 +250,10 @@ fn jsonb_text(v: Option<Value>) -> ScalarValue {
     utf8(v.map(|v| jsonb::text(&v)))
 }
 
-/// The JSON texts of a list of `to_jsonb` values.
+/// The values of a list of `to_jsonb` texts.
 fn json_items(v: &ScalarValue) -> DfResult<Option<Vec<Value>>> {
-    let ScalarValue::List(list) = v else { return Ok(None) };
-    if list.is_null(0) {
-        return Ok(None);
-    }
-    let items = datafusion::arrow::compute::cast(&list.value(0), &DataType::Utf8)?;
-    let items = items
-        .as_string::<i32>()
-        .iter()
-        .map(|t| t.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null))
-        .collect();
-    Ok(Some(items))
+    let parse = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    Ok(text_items(v)?.map(|items| items.into_iter().map(parse).collect()))
 }
 
 pub fn functions() -> Vec<ScalarUDF> {
@@ -285,27 +264,30 @@ pub fn functions() -> Vec<ScalarUDF> {
     };
     let mut out = vec![
         jsonb_fn("_pg_jsonb_concat", &[Arg::Text, Arg::Text], 2, |a| {
-            let (x, y) = (parse(&a[0], "the left operand of ||")?, parse(&a[1], "the right operand of ||")?);
+            let (x, y) = (
+                json_arg(&a[0], "the left operand of ||")?,
+                json_arg(&a[1], "the right operand of ||")?,
+            );
             Ok(jsonb_text(x.zip(y).map(|(x, y)| concat(x, y))))
         }),
         jsonb_fn("_pg_jsonb_delete", &[Arg::Text, Arg::Any], 2, |a| {
-            let Some(x) = parse(&a[0], "the left operand of -")? else {
+            let Some(x) = json_arg(&a[0], "the left operand of -")? else {
                 return Ok(utf8(None));
             };
             Ok(jsonb_text(Some(delete(x, &a[1])?)))
         }),
         jsonb_fn("_pg_jsonb_delete_path", &[Arg::Text, Arg::Any], 2, |a| {
-            let Some(x) = parse(&a[0], "the left operand of #-")? else {
+            let Some(x) = json_arg(&a[0], "the left operand of #-")? else {
                 return Ok(utf8(None));
             };
             let path = text_list(&a[1]).unwrap_or_default();
             Ok(jsonb_text(Some(delete_path(x, &path)?)))
         }),
         PgFunction::new("jsonb_set", &[Arg::Text, Arg::Any, Arg::Text, Arg::Bool], 3, DataType::Utf8, |a| {
-            let Some(target) = parse(&a[0], "the target")? else {
+            let Some(target) = json_arg(&a[0], "the target")? else {
                 return Ok(utf8(None));
             };
-            let Some(new) = parse(&a[2], "the new value")? else {
+            let Some(new) = json_arg(&a[2], "the new value")? else {
                 return Ok(utf8(None));
             };
             let path = text_list(&a[1]).unwrap_or_default();
@@ -346,7 +328,7 @@ pub fn functions() -> Vec<ScalarUDF> {
     ];
     for (name, as_text) in [("_pg_jsonb_element", false), ("_pg_jsonb_element_text", true)] {
         let udf = PgFunction::new(name, &[Arg::Text, Arg::Any], 2, DataType::Utf8, move |a| {
-            let Some(x) = parse(&a[0], "the left operand of ->")? else {
+            let Some(x) = json_arg(&a[0], "the left operand of ->")? else {
                 return Ok(utf8(None));
             };
             let found = integer(&a[1]).and_then(|i| element(&x, i));
@@ -361,7 +343,7 @@ pub fn functions() -> Vec<ScalarUDF> {
     for (name, all) in [("_pg_jsonb_exists_any", false), ("_pg_jsonb_exists_all", true)] {
         out.push(
             PgFunction::new(name, &[Arg::Text, Arg::Any], 2, DataType::Boolean, move |a| {
-                let Some(x) = parse(&a[0], "the left operand")? else {
+                let Some(x) = json_arg(&a[0], "the left operand")? else {
                     return Ok(ScalarValue::Boolean(None));
                 };
                 let keys = text_list(&a[1]).unwrap_or_default();
@@ -378,7 +360,7 @@ pub fn functions() -> Vec<ScalarUDF> {
     for (name, negated) in [("_pg_jsonb_eq", false), ("_pg_jsonb_ne", true)] {
         out.push(
             PgFunction::new(name, &[Arg::Text, Arg::Text], 2, DataType::Boolean, move |a| {
-                let (x, y) = (parse(&a[0], "the left operand")?, parse(&a[1], "the right operand")?);
+                let (x, y) = (json_arg(&a[0], "the left operand")?, json_arg(&a[1], "the right operand")?);
                 Ok(ScalarValue::Boolean(x.zip(y).map(|(x, y)| equal(&x, &y) != negated)))
             })
             .udf(),
@@ -395,11 +377,6 @@ fn text_items(v: &ScalarValue) -> DfResult<Option<Vec<Option<String>>>> {
     }
     let items = datafusion::arrow::compute::cast(&list.value(0), &DataType::Utf8)?;
     Ok(Some(items.as_string::<i32>().iter().map(|t| t.map(str::to_string)).collect()))
-}
-
-/// `Arc` of each function, for the operator planner.
-pub fn find(udfs: &[ScalarUDF], name: &str) -> Option<Arc<ScalarUDF>> {
-    udfs.iter().find(|u| u.name() == name).cloned().map(Arc::new)
 }
 
 #[cfg(test)]
