@@ -50,6 +50,9 @@ pub enum Error {
     InvalidParameter { message: String, hint: Option<String> },
     #[error("{message}")]
     InvalidText { message: String, hint: Option<String> },
+    /// Text that is no date or time: `invalid input syntax for type timestamp with time zone`.
+    #[error("{message}")]
+    InvalidDatetime { message: String, hint: Option<String> },
     #[error("{message}")]
     DatatypeMismatch { message: String, hint: Option<String> },
     /// A value outside its type's range: `bigint out of range`.
@@ -164,6 +167,17 @@ impl From<DataFusionError> for Error {
                 ))),
                 ours => ours,
             },
+            DataFusionError::Diagnostic(_, inner) => Error::from(*inner),
+            // Planning reports every unknown column at once; PostgreSQL reports the first.
+            DataFusionError::Collection(mut errors) if !errors.is_empty() => Error::from(errors.swap_remove(0)),
+            DataFusionError::SchemaError(inner, context) => match *inner {
+                datafusion::common::SchemaError::FieldNotFound { field, valid_fields } => Error::UndefinedColumn {
+                    suggestions: closest(&field.name, valid_fields.iter().map(|c| c.name.as_str())),
+                    column: field.flat_name(),
+                    table: None,
+                },
+                other => Error::DataFusion(Arc::new(DataFusionError::SchemaError(Box::new(other), context))),
+            },
             DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
                 Ok(inner) => Error::from(inner),
                 Err(shared) => ours_within(shared.as_ref()).unwrap_or(Error::DataFusion(shared)),
@@ -237,6 +251,7 @@ impl Error {
             Error::UndefinedColumn { .. } => "42703",
             Error::InvalidParameter { .. } => "22023",
             Error::InvalidText { .. } => "22P02",
+            Error::InvalidDatetime { .. } => "22007",
             Error::DatatypeMismatch { .. } => "42804",
             Error::NumericOutOfRange(_) => "22003",
             Error::MissingFilter { .. } => "42P10",
@@ -300,6 +315,7 @@ impl Error {
             Error::UndefinedCursor(_) => Some("DECLARE it first (inside BEGIN … COMMIT, or WITH HOLD)".into()),
             Error::InvalidParameter { hint, .. }
             | Error::InvalidText { hint, .. }
+            | Error::InvalidDatetime { hint, .. }
             | Error::DatatypeMismatch { hint, .. }
             | Error::MissingFilter { hint, .. }
             | Error::NotNullViolation { hint, .. }
@@ -379,6 +395,18 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         !matches!(self.sqlstate().get(..2), Some("XX" | "58" | "F0"))
     }
+}
+
+/// Up to three of `candidates` that look like a misspelling of `name`, best first: the
+/// "did you mean" of an unknown name.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut scored: Vec<(f64, &str)> = candidates
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(s, _)| *s > 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, n)| n.to_string()).collect()
 }
 
 /// Cloud Control error codes (exception names and FAILED `ErrorCode`s) → SQLSTATE.

@@ -25,7 +25,13 @@ pub fn arrow_type(t: PgType) -> DataType {
         PgType::Bigint => DataType::Int64,
         PgType::Double => DataType::Float64,
         PgType::Boolean => DataType::Boolean,
+        PgType::Timestamptz => time_type(),
     }
+}
+
+/// `timestamptz`: instants, kept in UTC and printed in the session's zone.
+pub fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 pub fn field(c: &ColumnDef) -> Field {
@@ -88,7 +94,7 @@ pub fn extra_field(name: &str, kind: ExtraKind) -> Field {
     match kind {
         ExtraKind::Text => Field::new(name, DataType::Utf8, true),
         ExtraKind::Json => json_field(name, JsonKind::Jsonb),
-        ExtraKind::Time => Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        ExtraKind::Time => Field::new(name, time_type(), true),
     }
 }
 
@@ -170,6 +176,7 @@ pub fn fits(pg_type: PgType, v: &Value) -> bool {
             PgType::Bigint => as_i64(v).is_some(),
             PgType::Double => as_f64(v).is_some(),
             PgType::Boolean => as_bool(v).is_some(),
+            PgType::Timestamptz => super::timestamps::instant_micros(v).is_some(),
         }
 }
 
@@ -243,6 +250,13 @@ fn column_array(c: &ColumnDef, rows: &[Row]) -> ArrayRef {
             let mut b = BooleanBuilder::with_capacity(rows.len());
             for r in rows {
                 b.append_option(value_of(c, r).and_then(|v| as_bool(&v)));
+            }
+            Arc::new(b.finish())
+        }
+        PgType::Timestamptz => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
+            for r in rows {
+                b.append_option(value_of(c, r).and_then(|v| super::timestamps::instant_micros(&v)));
             }
             Arc::new(b.finish())
         }

@@ -27,5 +27,6 @@ pub mod requests;
 pub mod scan;
 pub mod stackql;
 pub mod system;
+pub mod timestamps;
 
 pub use model::{Catalog, ColumnDef, ColumnSource, PgType, SqlOperation, TableDef, TableKind};

@@ -43,6 +43,8 @@ pub enum PgType {
     Double,
     Boolean,
     Json,
+    /// A `date-time` string property.
+    Timestamptz,
 }
 
 impl PgType {
@@ -53,6 +55,7 @@ impl PgType {
             PgType::Double => "double precision",
             PgType::Boolean => "boolean",
             PgType::Json => "jsonb",
+            PgType::Timestamptz => "timestamp with time zone",
         }
     }
 
@@ -61,6 +64,7 @@ impl PgType {
     pub fn of_property(schema: &Value) -> PgType {
         match schema.get("type") {
             Some(Value::String(t)) => match t.as_str() {
+                "string" if schema.get("format").and_then(Value::as_str) == Some("date-time") => PgType::Timestamptz,
                 "string" => PgType::Text,
                 "integer" => PgType::Bigint,
                 "number" => PgType::Double,

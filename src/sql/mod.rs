@@ -14,6 +14,7 @@ pub mod ast;
 pub mod compat;
 pub mod copy;
 pub mod cursor;
+pub mod datetime;
 pub mod dml;
 pub mod memory;
 pub mod meta;

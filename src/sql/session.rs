@@ -458,6 +458,11 @@ impl Session {
         self.cursors.schema(name).map(|s| client_schema(&s))
     }
 
+    /// The zone and style date-time values are printed in.
+    pub fn time_format(&self) -> crate::sql::datetime::TimeFormat {
+        self.settings.time_format()
+    }
+
     /// The transaction status a ReadyForQuery reports.
     pub fn status(&self) -> Status {
         self.transaction.status()
@@ -519,11 +524,35 @@ impl Session {
     pub(crate) async fn plan_query(&mut self, mut stmt: Statement) -> Result<LogicalPlan> {
         names::name_columns(&mut stmt);
         rewrite::check_tables(&stmt, &self.engine.backend.catalog)?;
+        self.sync_time_zone()?;
         let state = self.ctx.state();
         state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_err(|e| {
             let e = Error::from(e);
             compat::unknown_object(&e).unwrap_or(e)
         })
+    }
+
+    /// The query engine's zone follows the session's: `now()` is a `timestamptz` there, and
+    /// text without an offset cast to `timestamptz` is read as a time there, as PostgreSQL does.
+    fn sync_time_zone(&self) -> Result<()> {
+        use datafusion::execution::FunctionRegistry;
+        let zone = Some(self.settings.time_format().zone.arrow_name());
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        if state.config().options().execution.time_zone == zone {
+            return Ok(());
+        }
+        state.config_mut().options_mut().execution.time_zone = zone;
+        let options = state.config().options().clone();
+        let updated: Vec<_> = state
+            .scalar_functions()
+            .values()
+            .filter_map(|f| f.inner().with_updated_config(&options).map(Arc::new))
+            .collect();
+        for f in updated {
+            state.register_udf(f).map_err(Error::from)?;
+        }
+        Ok(())
     }
 
     /// The Arrow type of an SQL type name, as a cast to it plans (`None` if it does not).

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::compat::parameters;
+use super::datetime::{DateStyle, TimeFormat, Zone};
 use crate::auth::Role;
 use crate::config::{Config, DefaultRegions};
-use crate::error::{Error, Result};
+use crate::error::{closest, Error, Result};
 
 /// What `server_version` reports: clients parse it to choose their catalog queries.
 pub const SERVER_VERSION: &str = "16.6";
@@ -284,14 +285,24 @@ impl Settings {
                 self.other.insert(name.clone(), "UTF8".into());
             }
             "datestyle" => {
-                // pgjdbc and psycopg parse dates as ISO; other styles would break them.
-                if !text.to_ascii_uppercase().starts_with("ISO") {
-                    return Err(Error::invalid_parameter(
+                let style = DateStyle::parse(&text, self.time_format().style).map_err(|why| {
+                    Error::invalid_parameter(
                         format!("invalid value for parameter \"DateStyle\": \"{text}\""),
-                        Some("cloudpg writes dates in ISO style: use 'ISO, MDY' or 'ISO, DMY'".into()),
-                    ));
-                }
-                self.other.insert(name.clone(), text);
+                        Some(format!(
+                            "{why} Give a style (ISO, SQL, Postgres, German) and an order (MDY, DMY, YMD), such as 'ISO, MDY'."
+                        )),
+                    )
+                })?;
+                self.other.insert(name.clone(), style.shown());
+            }
+            "timezone" => {
+                let zone = Zone::parse(&text).ok_or_else(|| {
+                    Error::invalid_parameter(
+                        format!("invalid value for parameter \"TimeZone\": \"{text}\""),
+                        Some("give a zone name such as 'UTC' or 'America/New_York' (pg_timezone_names lists them), or hours east of UTC such as '-8'".into()),
+                    )
+                })?;
+                self.other.insert(name.clone(), zone.shown().to_string());
             }
             other if other.starts_with("cloudpg.") => {
                 return Err(Error::UndefinedParameter {
@@ -418,6 +429,18 @@ impl Settings {
             add(n, "");
         }
         rows.into_values().collect()
+    }
+
+    /// The zone and style date-time values are read and printed in.
+    pub fn time_format(&self) -> TimeFormat {
+        TimeFormat {
+            zone: self.other.get("timezone").and_then(|z| Zone::parse(z)).unwrap_or_else(Zone::utc),
+            style: self
+                .other
+                .get("datestyle")
+                .and_then(|s| DateStyle::parse(s, DateStyle::default()).ok())
+                .unwrap_or_default(),
+        }
     }
 
     /// The reported parameters and their values, for the startup ParameterStatus messages.
@@ -596,15 +619,6 @@ pub fn unknown(name: &str) -> Error {
     }
 }
 
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut scored: Vec<(f64, &str)> = candidates
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(s, _)| *s > 0.8)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, n)| n.to_string()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -682,8 +696,17 @@ mod tests {
         let e = s.set("cloudpg.max_api_calls", SetValue::Text("99999999".into())).unwrap_err();
         assert!(e.to_string().contains("1 .. 10000"), "{e}");
         assert!(s.set("cloudpg.max_api_calls", SetValue::Text("50".into())).is_ok());
-        let e = s.set("DateStyle", SetValue::Text("German".into())).unwrap_err();
+        let e = s.set("DateStyle", SetValue::Text("ISO, SQL".into())).unwrap_err();
         assert_eq!(e.sqlstate(), "22023");
+        assert!(e.hint().unwrap().contains("Conflicting"), "{:?}", e.hint());
+        assert_eq!(
+            s.set("DateStyle", SetValue::Text("german".into())).unwrap(),
+            Some("German, DMY".into())
+        );
+        let e = s.set("TimeZone", SetValue::Text("Mars/Olympus".into())).unwrap_err();
+        assert_eq!((e.sqlstate(), e.to_string().contains("\"Mars/Olympus\"")), ("22023", true));
+        assert_eq!(s.set("TimeZone", SetValue::Text("-8".into())).unwrap(), Some("<-08>+08".into()));
+        assert_eq!(s.time_format().zone.arrow_name(), "-08:00");
         assert!(s.set("standard_conforming_strings", SetValue::Text("on".into())).is_ok());
     }
 

@@ -213,7 +213,7 @@ fn classify_set(set: Set) -> Command {
         }
         Set::SetTimeZone { local, value } => Command::Set {
             name: "timezone".into(),
-            value: set_value(std::slice::from_ref(&value)),
+            value: time_zone_value(&value),
             local,
         },
         Set::SetNames { charset_name, .. } => Command::Set {
@@ -257,6 +257,33 @@ fn set_value(values: &[Expr]) -> SetValue {
         })
         .collect();
     SetValue::Text(parts.join(", "))
+}
+
+/// `SET TIME ZONE`'s value: `LOCAL` is the default, an interval is hours east of UTC.
+fn time_zone_value(value: &Expr) -> SetValue {
+    match value {
+        Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("local") => SetValue::Default,
+        Expr::Interval(interval) => match interval.value.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) => SetValue::Text(interval_hours(s).unwrap_or_else(|| s.clone())),
+                other => SetValue::Text(other.to_string()),
+            },
+            other => SetValue::Text(other.to_string()),
+        },
+        other => set_value(std::slice::from_ref(other)),
+    }
+}
+
+/// `'+05:30'` (an interval's text, hours and minutes) as hours: `5.5`.
+fn interval_hours(text: &str) -> Option<String> {
+    let t = text.trim();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let hours = h.trim().parse::<f64>().ok()? + m.trim().parse::<f64>().ok()? / 60.0;
+    Some(format!("{}", sign * hours))
 }
 
 /// `a.b` as PostgreSQL spells a parameter name: lower case, dotted.
@@ -411,6 +438,12 @@ mod tests {
             ("timezone".into(), SetValue::Text("UTC".into()), false)
         );
         assert_eq!(set("SET TIME ZONE 'Europe/Paris'").0, "timezone");
+        assert_eq!(set("SET TIME ZONE LOCAL").1, SetValue::Default);
+        assert_eq!(set("SET TIME ZONE -8").1, SetValue::Text("-8".into()));
+        assert_eq!(
+            set("SET TIME ZONE INTERVAL '+05:30' HOUR TO MINUTE").1,
+            SetValue::Text("5.5".into())
+        );
         assert_eq!(set("SET search_path = a, b").1, SetValue::Text("a, b".into()));
         assert_eq!(set("SET cloudpg.regions = DEFAULT").1, SetValue::Default);
         assert_eq!(set("SET extra_float_digits = 3").1, SetValue::Text("3".into()));

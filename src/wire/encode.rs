@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UnionArray};
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
@@ -14,6 +17,7 @@ use pgwire::error::PgWireResult;
 
 use crate::catalog::arrow::{json_field, json_kind, JsonKind};
 use crate::error::{Error, Result};
+use crate::sql::datetime::{self, Style, TimeFormat};
 
 /// The schema clients see: JSON unions (what `jsonb_col -> key` returns) become jsonb text.
 pub fn wire_schema(schema: &Schema) -> SchemaRef {
@@ -181,16 +185,66 @@ pub fn jsonb_binary(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBa
 }
 
 pub fn postgres_float_text(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBatch> {
-    let is_text_float = |i: usize, c: &ArrayRef| {
-        matches!(c.data_type(), DataType::Float64 | DataType::Float32) && fields.get(i).is_some_and(|f| f.format() == FieldFormat::Text)
-    };
-    if !batch.columns().iter().enumerate().any(|(i, c)| is_text_float(i, c)) {
+    as_text(
+        batch,
+        fields,
+        |t| matches!(t, DataType::Float64 | DataType::Float32),
+        |c, row| {
+            if let Some(a) = c.as_primitive_opt::<Float64Type>() {
+                float_text(a.value(row), 15)
+            } else if let Some(a) = c.as_primitive_opt::<Float32Type>() {
+                float4_text(a.value(row))
+            } else {
+                String::new()
+            }
+        },
+    )
+}
+
+/// Timestamps and dates sent as text, printed in the session's `TimeZone` and `DateStyle`
+/// as PostgreSQL prints them (pgwire's text form always has six fraction digits and ignores
+/// the zone). Binary values are instants and need neither.
+pub fn postgres_time_text(batch: RecordBatch, fields: &[FieldInfo], time: &TimeFormat) -> Result<RecordBatch> {
+    let is_time = |t: &DataType| matches!(t, DataType::Timestamp(..)) || (*t == DataType::Date32 && time.style.style != Style::Iso);
+    as_text(batch, fields, is_time, |c, row| match c.data_type() {
+        DataType::Timestamp(unit, zone) => {
+            let micros = timestamp_micros(c, *unit, row);
+            match zone {
+                Some(_) => datetime::timestamptz_text(micros, time),
+                None => datetime::timestamp_text(micros, time.style),
+            }
+        }
+        DataType::Date32 => datetime::date_text(c.as_primitive::<Date32Type>().value(row), time.style),
+        _ => String::new(),
+    })
+}
+
+/// A timestamp value in microseconds (PostgreSQL's precision: finer units are truncated).
+fn timestamp_micros(c: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+    match unit {
+        TimeUnit::Second => c.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000),
+        TimeUnit::Millisecond => c.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000),
+        TimeUnit::Microsecond => c.as_primitive::<TimestampMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => c.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000),
+    }
+}
+
+/// The batch with the text-format columns whose type `pick` accepts replaced by `render`'s
+/// text of each value (NULLs stay NULL); the field descriptions keep the original types.
+fn as_text(
+    batch: RecordBatch,
+    fields: &[FieldInfo],
+    pick: impl Fn(&DataType) -> bool,
+    render: impl Fn(&ArrayRef, usize) -> String,
+) -> Result<RecordBatch> {
+    let chosen = |i: usize, c: &ArrayRef| pick(c.data_type()) && fields.get(i).is_some_and(|f| f.format() == FieldFormat::Text);
+    if !batch.columns().iter().enumerate().any(|(i, c)| chosen(i, c)) {
         return Ok(batch);
     }
     let mut columns = Vec::with_capacity(batch.num_columns());
     let mut schema_fields = Vec::with_capacity(batch.num_columns());
     for (i, (c, f)) in batch.columns().iter().zip(batch.schema().fields()).enumerate() {
-        if !is_text_float(i, c) {
+        if !chosen(i, c) {
             columns.push(c.clone());
             schema_fields.push(f.as_ref().clone());
             continue;
@@ -199,16 +253,15 @@ pub fn postgres_float_text(batch: RecordBatch, fields: &[FieldInfo]) -> Result<R
         for row in 0..c.len() {
             if c.is_null(row) {
                 out.append_null();
-            } else if let Some(a) = c.as_primitive_opt::<Float64Type>() {
-                out.append_value(float_text(a.value(row), 15));
-            } else if let Some(a) = c.as_primitive_opt::<Float32Type>() {
-                out.append_value(float4_text(a.value(row)));
+            } else {
+                out.append_value(render(c, row));
             }
         }
         columns.push(Arc::new(out.finish()) as ArrayRef);
         schema_fields.push(Field::new(f.name(), DataType::Utf8, true));
     }
-    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).map_err(|e| Error::internal(format!("formatting floats: {e}")))
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+        .map_err(|e| Error::internal(format!("formatting values as text: {e}")))
 }
 
 fn float4_text(v: f32) -> String {

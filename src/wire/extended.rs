@@ -281,8 +281,13 @@ impl ExtendedQueryHandler for Extended {
                     run::send_notices(client, &output.notices).await?;
                     match output.result {
                         Outcome::Rows { schema, stream, tag, .. } => {
-                            *state =
-                                PortalExecutionState::Suspended(run::query_response(schema, stream, tag, &portal.result_column_format)?);
+                            *state = PortalExecutionState::Suspended(run::query_response(
+                                schema,
+                                stream,
+                                tag,
+                                &portal.result_column_format,
+                                session.time_format(),
+                            )?);
                         }
                         Outcome::Command(tag) => {
                             *state = PortalExecutionState::Finished;
@@ -293,7 +298,7 @@ impl ExtendedQueryHandler for Extended {
                         }
                         Outcome::Copy { schema, stream, options } => {
                             *state = PortalExecutionState::Finished;
-                            run::send_copy(client, schema, stream, &options).await?;
+                            run::send_copy(client, schema, stream, &options, session.time_format()).await?;
                             return run::send_reported(client, &output.reported).await;
                         }
                     }

@@ -31,6 +31,7 @@ use super::{encode, to_pg_error};
 use crate::catalog::progress::Progress;
 use crate::error::Error;
 use crate::sql::copy::{self, CopyOptions};
+use crate::sql::datetime::TimeFormat;
 use crate::sql::parse::Fingerprint;
 use crate::sql::{LiveNotices, Notice, Session};
 
@@ -99,7 +100,13 @@ impl Interrupts {
 }
 
 /// A statement's rows as pgwire's row stream, encoded batch by batch as they arrive.
-pub fn query_response(schema: SchemaRef, stream: SendableRecordBatchStream, tag: &str, format: &Format) -> PgWireResult<QueryResponse> {
+pub fn query_response(
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+    tag: &str,
+    format: &Format,
+    time: TimeFormat,
+) -> PgWireResult<QueryResponse> {
     let schema = encode::wire_schema(&schema);
     let fields = Arc::new(encode::fields(&schema, format)?);
     let row_fields = fields.clone();
@@ -108,6 +115,7 @@ pub fn query_response(schema: SchemaRef, stream: SendableRecordBatchStream, tag:
             .map_err(Error::from)
             .and_then(|b| encode::wire_batch(b, &schema))
             .and_then(|b| encode::postgres_float_text(b, &row_fields))
+            .and_then(|b| encode::postgres_time_text(b, &row_fields, &time))
             .and_then(|b| encode::jsonb_binary(b, &row_fields))
         {
             Ok(b) => stream::iter(until_error(encode_recordbatch(row_fields.clone(), b)).collect::<Vec<_>>()),
@@ -184,7 +192,13 @@ where
 /// `COPY … TO STDOUT`: CopyOutResponse, a CopyData per row (after the binary header or the
 /// HEADER line), CopyDone and `COPY n`. Rows are encoded as SELECT encodes them, then
 /// formatted as COPY lines.
-pub async fn send_copy<C>(client: &mut C, schema: SchemaRef, stream: SendableRecordBatchStream, options: &CopyOptions) -> PgWireResult<()>
+pub async fn send_copy<C>(
+    client: &mut C,
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+    options: &CopyOptions,
+    time: TimeFormat,
+) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin,
     C::Error: Debug,
@@ -195,7 +209,7 @@ where
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let code = i16::from(binary);
     let columns = i16::try_from(names.len()).map_err(|_| PgWireError::ApiError("COPY of more than 32767 columns".into()))?;
-    let mut rows = query_response(schema, stream, "COPY", &format)?;
+    let mut rows = query_response(schema, stream, "COPY", &format, time)?;
     client
         .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
             code as i8,

@@ -119,7 +119,7 @@ impl Simple {
                 run::send_notices(client, &output.notices).await?;
                 match output.result {
                     Outcome::Rows { schema, stream, tag, .. } => {
-                        let mut rows = run::query_response(schema, stream, tag, &Format::UnifiedText)?;
+                        let mut rows = run::query_response(schema, stream, tag, &Format::UnifiedText, session.time_format())?;
                         let description = RowDescription::new(rows.row_schema.iter().map(Into::into).collect());
                         client.feed(PgWireBackendMessage::RowDescription(description)).await?;
                         let (sent, _) = run::send_rows(client, &mut rows, 0, session.progress()).await?;
@@ -133,7 +133,9 @@ impl Simple {
                             .feed(PgWireBackendMessage::CommandComplete(run::command_complete(&tag)))
                             .await?;
                     }
-                    Outcome::Copy { schema, stream, options } => run::send_copy(client, schema, stream, &options).await?,
+                    Outcome::Copy { schema, stream, options } => {
+                        run::send_copy(client, schema, stream, &options, session.time_format()).await?
+                    }
                 }
                 run::send_reported(client, &output.reported).await?;
                 run::send_reported(client, &session.settle()).await

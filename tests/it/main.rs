@@ -23,3 +23,4 @@ mod schemas;
 mod security;
 mod select;
 mod soak;
+mod time;

@@ -65,8 +65,9 @@ pub struct EmulatorConfig {
     pub faults: FaultConfig,
     /// Types whose answers drift from their schema, as AWS's do when a service adds properties
     /// before the schema says so: each resource carries an undeclared property
-    /// (`EmulatorUndeclared`) and a value of the wrong type (a string in the type's first
-    /// integer, number or boolean property).
+    /// (`EmulatorUndeclared`), a value of the wrong type (a string in the type's first
+    /// integer, number or boolean property), its first `date-time` property as epoch seconds
+    /// and its second as text that is no time at all.
     pub schema_drift: Vec<String>,
     /// Opt-in regions (and regions of other partitions) every account may call; the others
     /// answer UnrecognizedClientException, as AWS does in a region an account has not enabled.

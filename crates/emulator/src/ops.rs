@@ -376,6 +376,23 @@ impl Emulator {
         if let Some((name, _)) = scalar {
             model.insert(name.clone(), json!("not-a-number"));
         }
+        // Handlers write date-times in other shapes than RFC 3339, and now and then in none.
+        let mut date_times = resource
+            .properties()
+            .iter()
+            .filter(|(_, schema)| schema.get("format").and_then(Value::as_str) == Some("date-time"))
+            .map(|(name, _)| name.clone());
+        if let Some(name) = date_times.next() {
+            let seconds = model
+                .get(&name)
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(1_700_000_000, |d| d.timestamp());
+            model.insert(name, json!(seconds));
+        }
+        if let Some(name) = date_times.next() {
+            model.insert(name, json!("sometime last week"));
+        }
         model
     }
 

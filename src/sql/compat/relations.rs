@@ -124,6 +124,7 @@ impl PgTypeInfo {
             PgType::Double => FLOAT8,
             PgType::Boolean => BOOL,
             PgType::Json => JSONB,
+            PgType::Timestamptz => TIMESTAMPTZ,
         }
     }
 

@@ -278,14 +278,7 @@ pub fn resolve_field(table: &TableDef, name: &str) -> Result<Field> {
 }
 
 fn closest_columns(table: &TableDef, name: &str) -> Vec<String> {
-    let mut scored: Vec<(f64, String)> = table
-        .columns()
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, &c.name), c.name.clone()))
-        .filter(|(s, _)| *s > 0.8)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, n)| n).collect()
+    crate::error::closest(name, table.columns().iter().map(|c| c.name.as_str()))
 }
 
 /// The property schema of a top-level property (an empty schema when unknown).
@@ -300,7 +293,8 @@ fn parameter_type(pg: PgType) -> DataType {
         PgType::Bigint => DataType::Int64,
         PgType::Double => DataType::Float64,
         PgType::Boolean => DataType::Boolean,
-        PgType::Text | PgType::Json => DataType::Utf8,
+        // Read as text: `values` takes every shape of timestamp text a client sends.
+        PgType::Text | PgType::Json | PgType::Timestamptz => DataType::Utf8,
     }
 }
 

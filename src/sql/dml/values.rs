@@ -9,6 +9,7 @@
 use datafusion::common::ScalarValue;
 use serde_json::{Number, Value};
 
+use crate::catalog::timestamps;
 use crate::error::{Error, Result};
 
 /// A non-null SQL value, reduced to the kinds that matter for JSON.
@@ -18,6 +19,8 @@ enum Sql {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A timestamp or date, in microseconds since 1970 UTC.
+    Time(i64),
 }
 
 fn classify(value: &ScalarValue) -> Option<Sql> {
@@ -37,6 +40,11 @@ fn classify(value: &ScalarValue) -> Option<Sql> {
         ScalarValue::UInt64(Some(v)) => i64::try_from(*v).map_or(Sql::Float(*v as f64), Sql::Int),
         ScalarValue::Float32(Some(v)) => Sql::Float(f64::from(*v)),
         ScalarValue::Float64(Some(v)) => Sql::Float(*v),
+        ScalarValue::TimestampSecond(Some(v), _) => Sql::Time(v.saturating_mul(1_000_000)),
+        ScalarValue::TimestampMillisecond(Some(v), _) => Sql::Time(v.saturating_mul(1_000)),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Sql::Time(*v),
+        ScalarValue::TimestampNanosecond(Some(v), _) => Sql::Time(v.div_euclid(1_000)),
+        ScalarValue::Date32(Some(d)) => Sql::Time(i64::from(*d) * 86_400_000_000),
         other => Sql::Text(other.to_string()),
     })
 }
@@ -100,6 +108,9 @@ fn convert_value(value: &ScalarValue, schema: &Value, column: &str) -> Result<Op
             return Ok(Some(Value::String(s.clone())));
         }
     }
+    if schema.get("format").and_then(Value::as_str) == Some("date-time") && types.contains(&"string") {
+        return date_time(&sql, column).map(Some);
+    }
     let mut first_error = None;
     for t in &types {
         match convert(&sql, t, column) {
@@ -110,6 +121,26 @@ fn convert_value(value: &ScalarValue, schema: &Value, column: &str) -> Result<Op
         }
     }
     Err(first_error.unwrap_or_else(|| Error::internal("no type to convert to")))
+}
+
+/// A `date-time` property's value: RFC 3339 in UTC, from a timestamp or from text in any
+/// shape [`timestamps::text_micros`] reads (text without an offset is UTC).
+fn date_time(sql: &Sql, column: &str) -> Result<Value> {
+    let micros = match sql {
+        Sql::Time(m) => Some(*m),
+        Sql::Text(s) => timestamps::text_micros(s),
+        other => return Err(mismatch(column, "timestamp with time zone", other)),
+    };
+    micros
+        .and_then(timestamps::rfc3339)
+        .map(Value::String)
+        .ok_or_else(|| Error::InvalidDatetime {
+            message: format!(
+                "invalid input syntax for type timestamp with time zone: \"{}\" (column \"{column}\")",
+                shorten(&text_of(sql))
+            ),
+            hint: Some("write it as '2025-03-01 10:00:00+00' or '2025-03-01T10:00:00Z'".into()),
+        })
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -130,6 +161,7 @@ fn scalar_json(sql: Sql) -> Value {
         Sql::Int(i) => Value::from(i),
         Sql::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
         Sql::Bool(b) => Value::Bool(b),
+        time @ Sql::Time(_) => Value::String(text_of(&time)),
     }
 }
 
@@ -139,6 +171,7 @@ fn sql_type_name(sql: &Sql) -> &'static str {
         Sql::Int(_) => "an integer",
         Sql::Float(_) => "a number",
         Sql::Bool(_) => "a boolean",
+        Sql::Time(_) => "a timestamp",
     }
 }
 
@@ -249,6 +282,7 @@ fn text_of(sql: &Sql) -> String {
         Sql::Int(i) => i.to_string(),
         Sql::Float(f) => f.to_string(),
         Sql::Bool(b) => b.to_string(),
+        Sql::Time(m) => timestamps::rfc3339(*m).unwrap_or_else(|| m.to_string()),
     }
 }
 
@@ -371,5 +405,25 @@ mod tests {
         assert!(e.to_string().contains("JSON array"), "{e}");
         let e = to_json(&text_value("maybe"), &json!({"type": "boolean"}), "flag", false).unwrap_err();
         assert!(e.to_string().contains("true or false"), "{e}");
+    }
+
+    #[test]
+    fn date_time_properties_take_rfc3339() {
+        let schema = json!({"type": "string", "format": "date-time"});
+        let convert = |v: ScalarValue| to_json(&v, &schema, "start_date", false);
+        assert_eq!(
+            convert(text_value("2025-03-01 12:00:00+02")).unwrap(),
+            Some(json!("2025-03-01T10:00:00Z"))
+        );
+        assert_eq!(convert(text_value("2025-03-01")).unwrap(), Some(json!("2025-03-01T00:00:00Z")));
+        let at = ScalarValue::TimestampNanosecond(Some(1_740_823_200_500_000_000), Some("Europe/Paris".into()));
+        assert_eq!(convert(at).unwrap(), Some(json!("2025-03-01T10:00:00.500Z")));
+        let e = convert(text_value("next tuesday")).unwrap_err();
+        assert_eq!(e.sqlstate(), "22007");
+        assert!(
+            e.to_string().contains("\"next tuesday\"") && e.to_string().contains("start_date"),
+            "{e}"
+        );
+        assert_eq!(convert(ScalarValue::Boolean(Some(true))).unwrap_err().sqlstate(), "42804");
     }
 }
