@@ -53,6 +53,9 @@ pub enum Error {
     /// Text that is no date or time: `invalid input syntax for type timestamp with time zone`.
     #[error("{message}")]
     InvalidDatetime { message: String, hint: Option<String> },
+    /// A date or time whose fields are out of range: `2025-13-01`.
+    #[error("date/time field value out of range: \"{0}\"")]
+    DatetimeOutOfRange(String),
     #[error("{message}")]
     DatatypeMismatch { message: String, hint: Option<String> },
     /// A value outside its type's range: `bigint out of range`.
@@ -252,6 +255,7 @@ impl Error {
             Error::InvalidParameter { .. } => "22023",
             Error::InvalidText { .. } => "22P02",
             Error::InvalidDatetime { .. } => "22007",
+            Error::DatetimeOutOfRange(_) => "22008",
             Error::DatatypeMismatch { .. } => "42804",
             Error::NumericOutOfRange(_) => "22003",
             Error::MissingFilter { .. } => "42P10",

@@ -74,6 +74,39 @@ impl Zone {
         })
     }
 
+    /// The zone the query engine was given by [`Zone::arrow_name`].
+    pub fn from_arrow_name(name: &str) -> Option<Zone> {
+        match name.strip_prefix(['+', '-']) {
+            Some(clock) => {
+                let (h, m) = clock.split_once(':').unwrap_or((clock, "0"));
+                let seconds = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
+                let east = if name.starts_with('-') { -seconds } else { seconds };
+                Some(Zone {
+                    rule: Rule::Fixed {
+                        east,
+                        abbreviation: offset_text(east),
+                    },
+                    shown: name.to_string(),
+                })
+            }
+            None => Zone::parse(name),
+        }
+    }
+
+    /// The instant a wall-clock time in this zone names: in a daylight-saving overlap the
+    /// later one (standard time, as PostgreSQL takes it); in a gap, the time read with the
+    /// offset before the gap.
+    pub fn instant_of(&self, local: &NaiveDateTime) -> NaiveDateTime {
+        let east = match &self.rule {
+            Rule::Named(tz) => match tz.offset_from_local_datetime(local) {
+                chrono::LocalResult::Single(o) | chrono::LocalResult::Ambiguous(_, o) => o.fix().local_minus_utc(),
+                chrono::LocalResult::None => tz.offset_from_utc_datetime(local).fix().local_minus_utc(),
+            },
+            Rule::Fixed { east, .. } => *east,
+        };
+        *local - chrono::Duration::seconds(i64::from(east))
+    }
+
     /// What `SHOW TimeZone` prints.
     pub fn shown(&self) -> &str {
         &self.shown
@@ -96,6 +129,11 @@ impl Zone {
         }
     }
 
+    /// The wall-clock time in this zone at an instant.
+    fn wall_clock(&self, utc: &NaiveDateTime) -> NaiveDateTime {
+        *utc + chrono::Duration::seconds(i64::from(self.offset_at(utc).0))
+    }
+
     /// Seconds east of UTC at an instant, and the zone's abbreviation then.
     fn offset_at(&self, utc: &NaiveDateTime) -> (i32, Cow<'_, str>) {
         match &self.rule {
@@ -104,7 +142,7 @@ impl Zone {
                 let east = offset.fix().local_minus_utc();
                 let abbreviation = offset
                     .abbreviation()
-                    .map_or_else(|| Cow::Owned(offset_text(east)), |a| Cow::Owned(a.to_string()));
+                    .map_or_else(|| Cow::Owned(numeric_abbreviation(east)), |a| Cow::Owned(a.to_string()));
                 (east, abbreviation)
             }
             Rule::Fixed { east, abbreviation } => (*east, Cow::Borrowed(abbreviation)),
@@ -181,6 +219,104 @@ fn offset_text(east: i32) -> String {
         (_, 0) => format!("{sign}{h:02}:{m:02}"),
         _ => format!("{sign}{h:02}:{m:02}:{s:02}"),
     }
+}
+
+/// The zone database's name for an offset without a letter abbreviation: `+0545`, `-03`.
+fn numeric_abbreviation(east: i32) -> String {
+    offset_text(east).replace(':', "")
+}
+
+/// A `timestamptz` as PostgreSQL reads its ISO input forms (`2025-03-01`, `2025-03-01 10:00`,
+/// `2025-03-01T10:00:00.5`, followed by `Z`, `UTC`, `+02`, `+05:30`, `-0800` or a zone name,
+/// or by nothing: a time in `session`), and the words `epoch`, `now`, `today`, `tomorrow`,
+/// `yesterday`. Microseconds since 1970 UTC; `None` when the text is none of these.
+pub fn read_timestamptz(text: &str, session: &Zone, now: NaiveDateTime) -> Option<i64> {
+    let (local, zone) = read_local(text, session, now)?;
+    let utc = match zone {
+        Some(zone) => zone.instant_of(&local),
+        None => session.instant_of(&local),
+    };
+    Some(utc.and_utc().timestamp_micros())
+}
+
+/// A `timestamp` (without time zone) as PostgreSQL reads it: a zone in the text is ignored.
+pub fn read_timestamp(text: &str, session: &Zone, now: NaiveDateTime) -> Option<i64> {
+    read_local(text, session, now).map(|(local, _)| local.and_utc().timestamp_micros())
+}
+
+/// Whether unreadable timestamp text is shaped like a date whose fields are out of range
+/// (`2025-13-01`, `2025-02-30 10:00`), which PostgreSQL reports apart from text that is no
+/// date at all.
+pub fn is_out_of_range(text: &str) -> bool {
+    let t = text.trim();
+    let date = t.split([' ', 'T', 't']).next().unwrap_or_default();
+    let parts: Vec<&str> = date.split('-').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) && parts[0].len() == 4
+}
+
+/// The wall-clock time a text names, and the zone it names if any.
+fn read_local(text: &str, session: &Zone, now: NaiveDateTime) -> Option<(NaiveDateTime, Option<Zone>)> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let today = || session.wall_clock(&now).date();
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0);
+    match lower.as_str() {
+        "epoch" => return Some((DateTime::UNIX_EPOCH.naive_utc(), Some(Zone::utc()))),
+        "now" => return Some((now, Some(Zone::utc()))),
+        "today" => return Some((midnight(today())?, None)),
+        "tomorrow" => return Some((midnight(today().succ_opt()?)?, None)),
+        "yesterday" => return Some((midnight(today().pred_opt()?)?, None)),
+        _ => {}
+    }
+    let date_end = t.find([' ', 'T', 't']).unwrap_or(t.len());
+    let date = NaiveDate::parse_from_str(&t[..date_end], "%Y-%m-%d").ok()?;
+    let rest = t[date_end..].trim_start_matches(['T', 't']).trim_start();
+    let clock_end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.'))
+        .unwrap_or(rest.len());
+    let (clock, zone_text) = (&rest[..clock_end], rest[clock_end..].trim());
+    let time = match clock {
+        "" => chrono::NaiveTime::MIN,
+        c => chrono::NaiveTime::parse_from_str(c, "%H:%M:%S%.f")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(c, "%H:%M"))
+            .ok()?,
+    };
+    let zone = match zone_text {
+        "" => None,
+        z if z.eq_ignore_ascii_case("z") || z.eq_ignore_ascii_case("utc") || z.eq_ignore_ascii_case("gmt") => Some(Zone::utc()),
+        z if z.starts_with(['+', '-']) => Some(iso_offset_zone(z)?),
+        z => Some(named(z).map(|tz| Zone {
+            rule: Rule::Named(tz),
+            shown: tz.name().to_string(),
+        })?),
+    };
+    Some((date.and_time(time), zone))
+}
+
+/// `+02`, `+05:30`, `-0800`, `+5`: an offset east of UTC as ISO input writes it.
+fn iso_offset_zone(text: &str) -> Option<Zone> {
+    let sign = if text.starts_with('-') { -1 } else { 1 };
+    let digits = &text[1..];
+    let (h, m) = match digits.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if digits.len() == 4 => digits.split_at(2),
+        None => (digits, "0"),
+    };
+    if h.is_empty() || h.len() > 2 || !h.chars().chain(m.chars()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 15 || m > 59 {
+        return None;
+    }
+    let east = sign * (h * 3600 + m * 60);
+    Some(Zone {
+        rule: Rule::Fixed {
+            east,
+            abbreviation: offset_text(east),
+        },
+        shown: offset_text(east),
+    })
 }
 
 /// How dates are written: `DateStyle`'s output style.
@@ -428,6 +564,7 @@ mod tests {
                 "Thu Jan 02 08:34:05.25 2025 IST",
             ),
             ("Asia/Kolkata", "German", "2025-01-02T03:04:05.25Z", "02.01.2025 08:34:05.25 IST"),
+            ("Asia/Kathmandu", "SQL", "2025-01-02T03:04:05.25Z", "01/02/2025 08:49:05.25 +0545"),
             ("Asia/Kolkata", "SQL, DMY", "2025-01-02T03:04:05.25Z", "02/01/2025 08:34:05.25 IST"),
             (
                 "Asia/Kolkata",
@@ -491,6 +628,47 @@ mod tests {
         assert_eq!(Zone::parse("Asia/Kolkata").unwrap().arrow_name(), "Asia/Kolkata");
         assert_eq!(Zone::parse("-5.5").unwrap().arrow_name(), "-05:30");
         assert_eq!(Zone::parse("UTC+3").unwrap().arrow_name(), "-03:00");
+    }
+
+    #[test]
+    fn timestamps_are_read_as_postgres_reads_them() {
+        let now = at("2025-06-15T22:30:00Z");
+        let now = DateTime::from_timestamp_micros(now).unwrap().naive_utc();
+        let kolkata = Zone::parse("Asia/Kolkata").unwrap();
+        let read = |text: &str| read_timestamptz(text, &kolkata, now);
+        let cases = [
+            ("2025-01-02 03:04:05+00", "2025-01-02T03:04:05Z"),
+            ("2025-01-02T03:04:05Z", "2025-01-02T03:04:05Z"),
+            ("2025-01-02 03:04:05.25 UTC", "2025-01-02T03:04:05.25Z"),
+            ("2025-01-02 03:04:05-0800", "2025-01-02T11:04:05Z"),
+            ("2025-01-02 03:04+05:30", "2025-01-01T21:34:00Z"),
+            ("2025-01-02 08:34", "2025-01-02T03:04:00Z"),
+            ("2025-01-02", "2025-01-01T18:30:00Z"),
+            ("  2025-01-02 12:00:00 America/New_York ", "2025-01-02T17:00:00Z"),
+            ("epoch", "1970-01-01T00:00:00Z"),
+            ("now", "2025-06-15T22:30:00Z"),
+            ("today", "2025-06-15T18:30:00Z"),
+            ("Tomorrow", "2025-06-16T18:30:00Z"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(read(text), Some(at(expected)), "{text}");
+        }
+        for bad in [
+            "soon",
+            "2025-13-01",
+            "2025-01-02 25:00",
+            "2025-01-02 10:00 Mars/Base",
+            "2025-01-02 10:00 +99",
+            "",
+        ] {
+            assert_eq!(read(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            read_timestamp("2025-01-02 03:04:05+02", &kolkata, now),
+            Some(at("2025-01-02T03:04:05Z"))
+        );
+        let fixed = Zone::from_arrow_name("-05:30").unwrap();
+        assert_eq!(read_timestamptz("2025-01-02 00:00", &fixed, now), Some(at("2025-01-02T05:30:00Z")));
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl Session {
                 }
                 prepared.parameters = parameters;
                 prepared.columns = Some(client_schema(plan.schema().as_arrow()));
-                prepared.plan = Some(Arc::new(plan));
+                prepared.plan = Some((Arc::new(plan), self.zone_name()));
             }
             Command::Dml { statement, .. } => {
                 let count = parse::parameter_count(statement)?;
@@ -307,8 +307,8 @@ impl Session {
         match &prepared.command {
             Command::Query(stmt) => {
                 let plan = match &prepared.plan {
-                    Some(p) => p.as_ref().clone(),
-                    None => self.plan_query(stmt.as_ref().clone()).await?,
+                    Some((p, zone)) if *zone == self.zone_name() => p.as_ref().clone(),
+                    _ => self.plan_query(stmt.as_ref().clone()).await?,
                 };
                 let plan = match params {
                     Some(p) => plan.with_param_values(p).map_err(Error::from)?,
@@ -536,7 +536,7 @@ impl Session {
     /// text without an offset cast to `timestamptz` is read as a time there, as PostgreSQL does.
     fn sync_time_zone(&self) -> Result<()> {
         use datafusion::execution::FunctionRegistry;
-        let zone = Some(self.settings.time_format().zone.arrow_name());
+        let zone = Some(self.zone_name());
         let state = self.ctx.state_ref();
         let mut state = state.write();
         if state.config().options().execution.time_zone == zone {
@@ -553,6 +553,11 @@ impl Session {
             state.register_udf(f).map_err(Error::from)?;
         }
         Ok(())
+    }
+
+    /// The session's time zone as the query engine names it.
+    fn zone_name(&self) -> String {
+        self.settings.time_format().zone.arrow_name()
     }
 
     /// The Arrow type of an SQL type name, as a cast to it plans (`None` if it does not).

@@ -357,8 +357,9 @@ pub struct Prepared {
     pub parameters: Vec<Option<DataType>>,
     /// The result columns, named as clients see them; `None` when it returns no rows.
     pub columns: Option<SchemaRef>,
-    /// The logical plan of a query.
-    pub(crate) plan: Option<Arc<LogicalPlan>>,
+    /// The logical plan of a query, and the session time zone it was planned in: its
+    /// `timestamptz` values carry that zone, which `date_trunc` and casts to `timestamp` use.
+    pub(crate) plan: Option<(Arc<LogicalPlan>, String)>,
 }
 
 impl Prepared {

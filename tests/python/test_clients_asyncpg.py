@@ -3,6 +3,7 @@ introspection, cursors, pools."""
 
 import asyncio
 import json
+from datetime import datetime, timezone
 
 import asyncpg
 
@@ -65,3 +66,33 @@ def test_cursor_and_pool_reset(server_dsn):
             await pool.close()
 
     run(go())
+
+
+def test_timestamptz_is_an_aware_datetime_and_a_parameter(server_dsn):
+    async def go():
+        conn = await asyncpg.connect(dsn_of(server_dsn))
+        try:
+            await conn.execute("SET TimeZone = 'Asia/Tokyo'")
+            starts = [
+                r["start_date"]
+                for r in await conn.fetch(
+                    "SELECT start_date FROM awscc.scheduler.schedules WHERE region = $1 AND start_date IS NOT NULL",
+                    "us-east-1",
+                )
+            ]
+            # Binary timestamptz is an instant: asyncpg gives it in UTC whatever the session zone.
+            assert starts and all(d.tzinfo == timezone.utc for d in starts)
+            cutoff = datetime(2025, 6, 1, tzinfo=timezone.utc)
+            later = await conn.fetchval(
+                "SELECT count(*) FROM awscc.scheduler.schedules WHERE region = $1 AND start_date > $2",
+                "us-east-1",
+                cutoff,
+            )
+            assert later == sum(1 for d in starts if d > cutoff)
+            assert await conn.fetchval("SELECT $1::timestamptz", cutoff) == cutoff
+            assert (await conn.fetchval("SELECT now()")).tzinfo == timezone.utc
+        finally:
+            await conn.close()
+
+    run(go())
+

@@ -2,6 +2,8 @@
 server-side cursors, transaction blocks, COPY, settings, and the seed SELECT with a bound
 parameter."""
 
+from datetime import datetime, timedelta, timezone
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -144,3 +146,26 @@ def test_type_introspection(server_dsn):
         assert info is not None and info.oid == 114
         assert TypeInfo.fetch(conn, "hstore") is None
         assert TypeInfo.fetch(conn, "bool").oid == 16
+
+
+def test_timestamptz_columns_are_aware_datetimes_in_text_and_binary(server_dsn):
+    query = (
+        "SELECT start_date FROM awscc.scheduler.schedules "
+        "WHERE region = %s AND start_date IS NOT NULL ORDER BY identifier"
+    )
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'America/New_York'")
+        text = [r[0] for r in conn.execute(query, ("us-east-1",)).fetchall()]
+        binary = [r[0] for r in conn.cursor(binary=True).execute(query, ("us-east-1",)).fetchall()]
+        assert text and text == binary
+        assert all(str(d.tzinfo) == "America/New_York" for d in text)
+        assert {d.utcoffset() for d in text} <= {timedelta(hours=-5), timedelta(hours=-4)}
+        # An aware datetime as a parameter compares as the instant it is, both formats.
+        cutoff = datetime(2025, 6, 1, tzinfo=timezone.utc)
+        expected = sum(1 for d in text if d > cutoff)
+        later = "SELECT count(*) FROM awscc.scheduler.schedules WHERE region = %s AND start_date > %s"
+        for binary_format in (False, True):
+            cur = conn.cursor(binary=binary_format)
+            assert cur.execute(later, ("us-east-1", cutoff)).fetchone()[0] == expected
+        assert conn.execute("SELECT %s::timestamptz", (cutoff,)).fetchone()[0] == cutoff
+

@@ -120,7 +120,7 @@ STATEMENTS = [
 # rather than regtype: compared by family, so the JSON types themselves are compared exactly.
 TYPE_FAMILIES = {21: "integer", 23: "integer", 20: "integer", 2206: "text", 25: "text"}
 
-TEXT_TYPES = ["json", "jsonb", "bool", "int2", "int4", "int8", "numeric", "float4", "float8", "text", "varchar", "name"]
+TEXT_TYPES = ["json", "jsonb", "bool", "int2", "int4", "int8", "numeric", "float4", "float8", "text", "varchar", "name", "timestamptz", "timestamp", "date"]
 
 
 def _postgres_bin():
@@ -219,6 +219,57 @@ def test_json_functions_and_operators_match_postgresql(server_dsn_module, postgr
     with _text_connection(server_dsn_module) as ours, _text_connection(postgres_dsn) as theirs:
         mismatches = _compare(ours, theirs, cases)
     assert not mismatches, f"{len(mismatches)} of {len(cases)} differ:\n" + "\n".join(mismatches)
+
+
+ZONES = ["UTC", "America/New_York", "asia/kolkata", "Australia/Lord_Howe", "Asia/Kathmandu", "-8", "5.5", "UTC+3", "<+04>-4", "Etc/GMT-14"]
+STYLES = ["ISO, MDY", "SQL, DMY", "SQL, MDY", "Postgres, MDY", "Postgres, DMY", "German"]
+TIME_EXPRESSIONS = [
+    "'2025-01-02 03:04:05.25+00'::timestamptz",
+    "'2025-07-02 23:59:59.000001+00'::timestamptz",
+    "'2025-01-02 03:04:05'::timestamptz",
+    "'2025-03-30 01:30:00+00'::timestamptz",
+    "'2025-10-05 15:45:00Z'::timestamptz",
+    "'2025-01-02 03:04:05.123456'::timestamp",
+    "'2025-01-02'::date",
+    "'2025-02-28'::date + 1",
+    "date_trunc('day', '2025-01-02 03:04:05+00'::timestamptz)",
+    "date_trunc('month', '2025-07-01 01:00:00+00'::timestamptz)",
+    "'2025-01-02 03:04:05+00'::timestamptz < '2025-01-02 04:00:00+01'::timestamptz",
+    "'2025-01-02 03:04:05+00'::timestamptz = '2025-01-02 04:04:05+01'::timestamptz",
+    "CAST(NULL AS timestamptz)",
+    "'2025-01-02 10:00'::timestamptz",
+    "timestamptz '2025-03-09 02:30'",
+    "'2025-11-02 01:30'::timestamptz",
+    "'2025-03-30 02:30'::timestamptz",
+    "'2025-01-02 10:00 America/New_York'::timestamptz",
+    "'2025-01-02T10:00:00.5-0800'::timestamptz",
+    "'epoch'::timestamptz",
+    "'2025-01-02 10:00+05:30'::timestamp",
+    "'soon'::timestamptz",
+    "'2025-13-01'::timestamptz",
+]
+
+
+def test_timestamps_print_as_postgresql_prints_them_in_every_zone_and_style(server_dsn_module, postgres_dsn):
+    cases, mismatches = 0, []
+    with _text_connection(server_dsn_module) as ours, _text_connection(postgres_dsn) as theirs:
+        # A statement PostgreSQL prepared keeps the zone its literals were read in; each
+        # statement here is parsed afresh, under the zone just set.
+        ours.prepare_threshold = theirs.prepare_threshold = None
+        for zone in ZONES:
+            for style in STYLES:
+                settings = [f"SET TimeZone = '{zone}'", f"SET DateStyle = '{style}'"]
+                statements = ["SHOW TimeZone", "SHOW DateStyle"] + ["SELECT " + e for e in TIME_EXPRESSIONS]
+                for sql in settings:
+                    ours.execute(sql)
+                    theirs.execute(sql)
+                cases += len(statements)
+                mismatches += [f"[{zone} / {style}] {m}" for m in _compare(ours, theirs, statements)]
+        for bad in ["SET TimeZone = 'Mars/Olympus'", "SET TimeZone = 'PST'", "SET DateStyle = 'ISO, SQL'", "SET DateStyle = 'Swatch'"]:
+            cases += 1
+            mismatches += _compare(ours, theirs, [bad])
+    assert cases >= 300, cases
+    assert not mismatches, f"{len(mismatches)} of {cases} differ:\n" + "\n".join(mismatches)
 
 
 def _substitute(expression, literal):

@@ -30,6 +30,7 @@ pub mod rows;
 pub mod session;
 pub mod stat_activity;
 pub mod syntax;
+pub mod time_input;
 pub mod typeof_fn;
 pub mod types;
 
@@ -138,6 +139,7 @@ pub fn install(
     rules.insert(0, Arc::new(lateral::LateralFunctions));
     // After it, once both sides of an operator have their final types.
     rules.push(Arc::new(overflow::CheckedIntegers));
+    rules.push(Arc::new(time_input::TimestampLiterals));
     // Ours first: the first planner that plans an operator wins.
     let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> = Vec::new();
     if let Some(ops) = json_operators {
