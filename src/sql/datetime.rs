@@ -10,6 +10,10 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
 use chrono_tz::{OffsetName, Tz};
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{
+    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
 
 /// A session time zone.
 #[derive(Debug, Clone, PartialEq)]
@@ -442,6 +446,17 @@ pub fn timestamptz_text(micros: i64, format: &TimeFormat) -> String {
         _ => format!(" {abbreviation}"),
     };
     date_time_text(&local, format.style, &zone)
+}
+
+/// A timestamp array's value in microseconds (PostgreSQL's precision: finer units are
+/// truncated).
+pub fn micros_at(array: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+    match unit {
+        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000),
+        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000),
+        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000),
+    }
 }
 
 /// A `timestamp` (without time zone) as PostgreSQL prints it.

@@ -524,7 +524,7 @@ impl Session {
     pub(crate) async fn plan_query(&mut self, mut stmt: Statement) -> Result<LogicalPlan> {
         names::name_columns(&mut stmt);
         rewrite::check_tables(&stmt, &self.engine.backend.catalog)?;
-        self.sync_time_zone()?;
+        self.sync_time_format()?;
         let state = self.ctx.state();
         state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_err(|e| {
             let e = Error::from(e);
@@ -533,16 +533,27 @@ impl Session {
     }
 
     /// The query engine's zone follows the session's: `now()` is a `timestamptz` there, and
-    /// text without an offset cast to `timestamptz` is read as a time there, as PostgreSQL does.
-    fn sync_time_zone(&self) -> Result<()> {
+    /// text without an offset cast to `timestamptz` is read as a time there, as PostgreSQL does;
+    /// `::text` of a timestamp reads the zone and DateStyle from [`compat::time_input::SessionTime`].
+    fn sync_time_format(&self) -> Result<()> {
         use datafusion::execution::FunctionRegistry;
-        let zone = Some(self.zone_name());
+        let format = self.settings.time_format();
+        let zone = Some(format.zone.arrow_name());
+        let time = compat::time_input::SessionTime {
+            date_style: format.style.shown(),
+            time_zone: format.zone.shown().to_string(),
+        };
         let state = self.ctx.state_ref();
         let mut state = state.write();
-        if state.config().options().execution.time_zone == zone {
+        let options = state.config_mut().options_mut();
+        match options.extensions.get_mut::<compat::time_input::SessionTime>() {
+            Some(t) => *t = time,
+            None => options.extensions.insert(time),
+        }
+        if options.execution.time_zone == zone {
             return Ok(());
         }
-        state.config_mut().options_mut().execution.time_zone = zone;
+        options.execution.time_zone = zone;
         let options = state.config().options().clone();
         let updated: Vec<_> = state
             .scalar_functions()

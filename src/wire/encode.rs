@@ -6,10 +6,7 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UnionArray};
-use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
@@ -208,7 +205,7 @@ pub fn postgres_time_text(batch: RecordBatch, fields: &[FieldInfo], time: &TimeF
     let is_time = |t: &DataType| matches!(t, DataType::Timestamp(..)) || (*t == DataType::Date32 && time.style.style != Style::Iso);
     as_text(batch, fields, is_time, |c, row| match c.data_type() {
         DataType::Timestamp(unit, zone) => {
-            let micros = timestamp_micros(c, *unit, row);
+            let micros = datetime::micros_at(c, *unit, row);
             match zone {
                 Some(_) => datetime::timestamptz_text(micros, time),
                 None => datetime::timestamp_text(micros, time.style),
@@ -217,16 +214,6 @@ pub fn postgres_time_text(batch: RecordBatch, fields: &[FieldInfo], time: &TimeF
         DataType::Date32 => datetime::date_text(c.as_primitive::<Date32Type>().value(row), time.style),
         _ => String::new(),
     })
-}
-
-/// A timestamp value in microseconds (PostgreSQL's precision: finer units are truncated).
-fn timestamp_micros(c: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
-    match unit {
-        TimeUnit::Second => c.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000),
-        TimeUnit::Millisecond => c.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000),
-        TimeUnit::Microsecond => c.as_primitive::<TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => c.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000),
-    }
 }
 
 /// The batch with the text-format columns whose type `pick` accepts replaced by `render`'s

@@ -58,6 +58,12 @@ async fn date_time_properties_print_in_the_session_zone_and_style() {
         "text without an offset is read in the session zone"
     );
     assert_eq!(one(&c, "SELECT pg_typeof(now())::text").await, "timestamp with time zone");
+    let as_text = texts(
+        &c,
+        &format!("SELECT start_date::text FROM {SCHEDULES} WHERE region = 'us-east-1' ORDER BY identifier"),
+    )
+    .await;
+    assert_eq!(as_text, kolkata, "::text is the text the value prints as");
     let now = one(&c, "SELECT now()").await;
     assert!(now.ends_with("+05:30"), "{now}");
 

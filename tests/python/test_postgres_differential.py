@@ -245,6 +245,9 @@ TIME_EXPRESSIONS = [
     "'2025-01-02T10:00:00.5-0800'::timestamptz",
     "'epoch'::timestamptz",
     "'2025-01-02 10:00+05:30'::timestamp",
+    "'2025-01-02 03:04:05.25+00'::timestamptz::text",
+    "('2025-07-02 10:00+00'::timestamptz)::varchar || '!'",
+    "'2025-01-02 03:04:05'::timestamp::text",
     "'soon'::timestamptz",
     "'2025-13-01'::timestamptz",
 ]

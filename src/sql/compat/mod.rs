@@ -139,7 +139,7 @@ pub fn install(
     rules.insert(0, Arc::new(lateral::LateralFunctions));
     // After it, once both sides of an operator have their final types.
     rules.push(Arc::new(overflow::CheckedIntegers));
-    rules.push(Arc::new(time_input::TimestampLiterals));
+    rules.push(Arc::new(time_input::TimestampCasts));
     // Ours first: the first planner that plans an operator wins.
     let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> = Vec::new();
     if let Some(ops) = json_operators {

@@ -1,40 +1,87 @@
-//! Text literals read as `timestamptz` and `timestamp` the way PostgreSQL reads them. Arrow's
-//! cast takes fewer forms (`'2025-03-01 10:00'` without seconds fails) and ignores the
-//! session zone for text without an offset when the target is a column in UTC; its failure
-//! surfaces as an optimizer error. This analyzer rule runs after type coercion, so it sees
-//! the casts coercion added too (`start_date > '2025-03-01 10:00'`), and replaces each cast
-//! of a text literal to a timestamp with the timestamp itself, or fails the statement with
-//! 22007 naming the text and the type.
+//! Timestamps to and from text as PostgreSQL converts them.
+//!
+//! Input: Arrow's cast takes fewer forms (`'2025-03-01 10:00'` without seconds fails) and
+//! ignores the session zone for text without an offset when the target is a column in UTC;
+//! its failure surfaces as an optimizer error. The analyzer rule runs after type coercion, so
+//! it sees the casts coercion added too (`start_date > '2025-03-01 10:00'`), and replaces
+//! each cast of a text literal to a timestamp with the timestamp itself, or fails the
+//! statement with 22007 naming the text and the type.
+//!
+//! Output: `created_at::text` is the text PostgreSQL would print for the value (the session's
+//! zone and DateStyle), not Arrow's `2025-03-01T10:00:00+00:00`. The session's DateStyle
+//! reaches the function through [`SessionTime`], a config extension the session keeps current.
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::config::ConfigOptions;
+use datafusion::common::config::{ConfigExtension, ConfigOptions};
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
-use datafusion::logical_expr::expr::{Cast, TryCast};
+use datafusion::common::{DFSchema, DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::optimizer::AnalyzerRule;
 
 use crate::error::Error;
-use crate::sql::datetime::{is_out_of_range, read_timestamp, read_timestamptz, Zone};
+use crate::sql::datetime::{self, is_out_of_range, read_timestamp, read_timestamptz, DateStyle, TimeFormat, Zone};
+
+datafusion::common::extensions_options! {
+    /// The session's DateStyle and TimeZone, where functions run by the query engine can
+    /// read them.
+    pub struct SessionTime {
+        /// `SHOW DateStyle`'s text.
+        pub date_style: String, default = "ISO, MDY".to_string()
+        /// `SHOW TimeZone`'s text: a POSIX zone's abbreviation is not in the engine's zone.
+        pub time_zone: String, default = "UTC".to_string()
+    }
+}
+
+impl ConfigExtension for SessionTime {
+    const PREFIX: &'static str = "cloudpg_time";
+}
+
+impl SessionTime {
+    /// The zone and style a query's config says.
+    fn format_of(config: &ConfigOptions) -> TimeFormat {
+        let ours = config.extensions.get::<SessionTime>();
+        TimeFormat {
+            zone: ours.and_then(|t| Zone::parse(&t.time_zone)).unwrap_or_else(|| session_zone(config)),
+            style: ours
+                .and_then(|t| DateStyle::parse(&t.date_style, DateStyle::default()).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn session_zone(config: &ConfigOptions) -> Zone {
+    config
+        .execution
+        .time_zone
+        .as_deref()
+        .and_then(Zone::from_arrow_name)
+        .unwrap_or_else(Zone::utc)
+}
 
 #[derive(Debug)]
-pub struct TimestampLiterals;
+pub struct TimestampCasts;
 
-impl AnalyzerRule for TimestampLiterals {
+impl AnalyzerRule for TimestampCasts {
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        let zone = config
-            .execution
-            .time_zone
-            .as_deref()
-            .and_then(Zone::from_arrow_name)
-            .unwrap_or_else(Zone::utc);
+        let zone = session_zone(config);
         let now = chrono::Utc::now().naive_utc();
+        let text = Arc::new(ScalarUDF::new_from_impl(TimestampText::default()));
         plan.transform_up_with_subqueries(|p| {
+            let schema = super::coercion::expression_schema(&p);
             let names = NamePreserver::new(&p);
             p.map_expressions(|e| {
                 let saved = names.save(&e);
-                let rewritten = e.transform_up(|e| read(e, &zone, now))?;
+                let rewritten = e.transform_up(|e| match read(e, &zone, now)? {
+                    t if t.transformed => Ok(t),
+                    t => Ok(print(t.data, &schema, &text)),
+                })?;
                 Ok(rewritten.update_data(|e| saved.restore(e)))
             })
         })
@@ -42,7 +89,78 @@ impl AnalyzerRule for TimestampLiterals {
     }
 
     fn name(&self) -> &str {
-        "cloudpg_timestamp_literals"
+        "cloudpg_timestamp_casts"
+    }
+}
+
+/// A cast of a timestamp to text, as a call printing it as PostgreSQL does.
+fn print(e: Expr, schema: &DFSchema, text: &Arc<ScalarUDF>) -> Transformed<Expr> {
+    let (inner, target) = match &e {
+        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => (expr.as_ref(), field.data_type()),
+        _ => return Transformed::no(e),
+    };
+    if !matches!(target, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+        || !matches!(inner.get_type(schema), Ok(DataType::Timestamp(..)))
+    {
+        return Transformed::no(e);
+    }
+    let call = Expr::ScalarFunction(ScalarFunction::new_udf(text.clone(), vec![inner.clone()]));
+    Transformed::yes(if *target == DataType::Utf8 {
+        call
+    } else {
+        call.cast_to(target, schema).unwrap_or_else(|_| e.clone())
+    })
+}
+
+/// `_pg_timestamp_text(ts)`: the text PostgreSQL prints for a timestamp in this session.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TimestampText {
+    signature: Signature,
+}
+
+impl Default for TimestampText {
+    fn default() -> TimestampText {
+        TimestampText {
+            signature: Signature::any(1, Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for TimestampText {
+    fn name(&self) -> &str {
+        "_pg_timestamp_text"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let format = SessionTime::format_of(&args.config_options);
+        let array = match &args.args[..] {
+            [value] => value.to_array(args.number_rows)?,
+            _ => return Err(DataFusionError::Internal("_pg_timestamp_text takes one argument".into())),
+        };
+        let DataType::Timestamp(unit, zone) = array.data_type().clone() else {
+            return Err(DataFusionError::Internal(format!("_pg_timestamp_text of {}", array.data_type())));
+        };
+        let mut out = StringBuilder::with_capacity(array.len(), array.len() * 24);
+        for row in 0..array.len() {
+            if array.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let micros = datetime::micros_at(&array, unit, row);
+            out.append_value(match zone {
+                Some(_) => datetime::timestamptz_text(micros, &format),
+                None => datetime::timestamp_text(micros, format.style),
+            });
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
