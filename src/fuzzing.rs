@@ -88,8 +88,9 @@ pub fn dml_value(data: &[u8]) {
     let value = ScalarValue::Utf8(Some(text.to_string()));
     for t in ["string", "integer", "number", "boolean", "array", "object"] {
         let schema = serde_json::json!({ "type": t });
-        let _ = values::to_json(&value, &schema, "fuzzed", false);
-        let _ = values::to_json(&value, &schema, "fuzzed", true);
+        let zone = crate::sql::datetime::Zone::utc();
+        let _ = values::to_json(&value, &schema, "fuzzed", false, &zone);
+        let _ = values::to_json(&value, &schema, "fuzzed", true, &zone);
     }
     let _ = patch::check(text);
 }

@@ -299,7 +299,7 @@ impl Settings {
                 let zone = Zone::parse(&text).ok_or_else(|| {
                     Error::invalid_parameter(
                         format!("invalid value for parameter \"TimeZone\": \"{text}\""),
-                        Some("give a zone name such as 'UTC' or 'America/New_York' (pg_timezone_names lists them), or hours east of UTC such as '-8'".into()),
+                        Some("give an IANA zone name such as 'UTC' or 'America/New_York', or hours east of UTC such as '-8'".into()),
                     )
                 })?;
                 self.other.insert(name.clone(), zone.shown().to_string());

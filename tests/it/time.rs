@@ -58,6 +58,21 @@ async fn date_time_properties_print_in_the_session_zone_and_style() {
         "text without an offset is read in the session zone"
     );
     assert_eq!(one(&c, "SELECT pg_typeof(now())::text").await, "timestamp with time zone");
+    // Calendar functions see a column's instants where the session is.
+    let days = texts(
+        &c,
+        &format!("SELECT date_trunc('day', start_date) FROM {SCHEDULES} WHERE region = 'us-east-1' ORDER BY identifier"),
+    )
+    .await;
+    let day = |i: &DateTime<Utc>| (*i + chrono::Duration::minutes(330)).format("%Y-%m-%d 00:00:00+05:30").to_string();
+    assert_eq!(days, instants.iter().map(|i| i.as_ref().map(day)).collect::<Vec<_>>());
+    let walls = texts(
+        &c,
+        &format!("SELECT start_date::timestamp FROM {SCHEDULES} WHERE region = 'us-east-1' ORDER BY identifier"),
+    )
+    .await;
+    let wall = |i: &DateTime<Utc>| (*i + chrono::Duration::minutes(330)).format("%Y-%m-%d %H:%M:%S").to_string();
+    assert_eq!(walls, instants.iter().map(|i| i.as_ref().map(wall)).collect::<Vec<_>>());
     let as_text = texts(
         &c,
         &format!("SELECT start_date::text FROM {SCHEDULES} WHERE region = 'us-east-1' ORDER BY identifier"),
@@ -130,6 +145,13 @@ async fn timestamps_compare_and_are_written_back_as_rfc3339() {
     )
     .await;
     assert_eq!(stored, "2030-01-01T00:00:00Z", "Cloud Control is sent RFC 3339");
+    // Text without an offset is a time in the session's zone, as PostgreSQL reads it.
+    rows(&c, "SET TimeZone = 'Asia/Kolkata'").await.unwrap();
+    let update = format!("UPDATE {SCHEDULES} SET end_date = '2030-01-01 05:30' WHERE region = 'us-east-1' AND identifier = '{id}'");
+    rows(&c, &update).await.unwrap();
+    assert_eq!(one(&c, &read).await, "2030-01-01 05:30:00+05:30");
+    rows(&c, "RESET TimeZone").await.unwrap();
+    assert_eq!(one(&c, &read).await, "2030-01-01 00:00:00+00");
     // Timestamps from expressions work as values too.
     let update = format!("UPDATE {SCHEDULES} SET end_date = TIMESTAMPTZ '2031-06-01 12:00:00+00' + INTERVAL '1 day' WHERE region = 'us-east-1' AND identifier = '{id}'");
     rows(&c, &update).await.unwrap();

@@ -248,6 +248,8 @@ TIME_EXPRESSIONS = [
     "'2025-01-02 03:04:05.25+00'::timestamptz::text",
     "('2025-07-02 10:00+00'::timestamptz)::varchar || '!'",
     "'2025-01-02 03:04:05'::timestamp::text",
+    "'2025-01-02 03:04:05+00'::timestamptz::timestamp",
+    "date_part('hour', '2025-01-02 03:04:05+00'::timestamptz)::float8",
     "'soon'::timestamptz",
     "'2025-13-01'::timestamptz",
 ]

@@ -71,6 +71,7 @@ pub struct TimestampCasts;
 impl AnalyzerRule for TimestampCasts {
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> DfResult<LogicalPlan> {
         let zone = session_zone(config);
+        let engine_zone: Option<Arc<str>> = config.execution.time_zone.as_deref().map(Arc::from);
         let now = chrono::Utc::now().naive_utc();
         let text = Arc::new(ScalarUDF::new_from_impl(TimestampText::default()));
         plan.transform_up_with_subqueries(|p| {
@@ -80,7 +81,10 @@ impl AnalyzerRule for TimestampCasts {
                 let saved = names.save(&e);
                 let rewritten = e.transform_up(|e| match read(e, &zone, now)? {
                     t if t.transformed => Ok(t),
-                    t => Ok(print(t.data, &schema, &text)),
+                    t => match print(t.data, &schema, &text) {
+                        t if t.transformed => Ok(t),
+                        t => Ok(in_session_zone(t.data, &schema, &engine_zone)),
+                    },
                 })?;
                 Ok(rewritten.update_data(|e| saved.restore(e)))
             })
@@ -90,6 +94,47 @@ impl AnalyzerRule for TimestampCasts {
 
     fn name(&self) -> &str {
         "cloudpg_timestamp_casts"
+    }
+}
+
+/// Calendar functions (and casts to `timestamp`) over a timestamptz in another zone than the
+/// session's (resource columns are kept in UTC) see it in the session's zone first, as
+/// PostgreSQL's do: `date_trunc('day', created_at)` is midnight where the session is.
+fn in_session_zone(e: Expr, schema: &DFSchema, zone: &Option<Arc<str>>) -> Transformed<Expr> {
+    let Some(zone) = zone else { return Transformed::no(e) };
+    let relabel = |arg: &Expr| match arg.get_type(schema) {
+        Ok(DataType::Timestamp(unit, Some(tz))) if *tz != **zone => Some(Expr::Cast(Cast::new(
+            Box::new(arg.clone()),
+            DataType::Timestamp(unit, Some(zone.clone())),
+        ))),
+        _ => None,
+    };
+    match e {
+        Expr::ScalarFunction(mut f) if matches!(f.func.name(), "date_trunc" | "date_part" | "date_bin" | "to_char") => {
+            let mut changed = false;
+            for arg in f.args.iter_mut() {
+                if let Some(relabeled) = relabel(arg) {
+                    *arg = relabeled;
+                    changed = true;
+                }
+            }
+            if changed {
+                Transformed::yes(Expr::ScalarFunction(f))
+            } else {
+                Transformed::no(Expr::ScalarFunction(f))
+            }
+        }
+        // Arrow's cast to a zone-less timestamp keeps the UTC clock; PostgreSQL's gives the
+        // session's wall clock.
+        Expr::Cast(Cast { expr, field })
+            if matches!(field.data_type(), DataType::Timestamp(_, None))
+                && matches!(expr.get_type(schema), Ok(DataType::Timestamp(_, Some(_)))) =>
+        {
+            let zoned = relabel(&expr).unwrap_or_else(|| expr.as_ref().clone());
+            let local = datafusion::functions::datetime::to_local_time().call(vec![zoned]);
+            Transformed::yes(Expr::Cast(Cast::new(Box::new(local), field.data_type().clone())))
+        }
+        other => Transformed::no(other),
     }
 }
 

@@ -8,6 +8,7 @@ use super::{last_name, property_schema, resolve_field, rows_of, values, Field, V
 use crate::catalog::TableDef;
 use crate::cloudcontrol::{Change, MutationRequest, Place};
 use crate::error::{Error, Result};
+use crate::sql::datetime::Zone;
 use crate::sql::Session;
 
 impl Session {
@@ -70,7 +71,7 @@ impl Session {
         for (field, value) in fields.iter().zip(row) {
             match field {
                 Field::Property { column, property } => {
-                    if let Some(v) = property_value(table, column, property, value)? {
+                    if let Some(v) = property_value(table, column, property, value, &self.settings.time_format().zone)? {
                         desired.insert(property.clone(), v);
                     }
                 }
@@ -102,12 +103,19 @@ impl Session {
 }
 
 /// A value given for a property, as the JSON its schema asks for (`None`: NULL, left out).
-fn property_value(table: &TableDef, column: &str, property: &str, value: &datafusion::common::ScalarValue) -> Result<Option<Value>> {
+fn property_value(
+    table: &TableDef,
+    column: &str,
+    property: &str,
+    value: &datafusion::common::ScalarValue,
+    zone: &Zone,
+) -> Result<Option<Value>> {
     values::to_json(
         value,
         property_schema(table, property),
         column,
         table.resource.holds_write_only(property),
+        zone,
     )
 }
 
@@ -120,7 +128,7 @@ pub(super) fn offline_desired_state(table: &TableDef, insert: &Insert, vals: &[d
         let (Field::Property { column, property }, Some(value)) = (field, vals.get(i % vals.len().max(1))) else {
             continue;
         };
-        if let Some(v) = property_value(table, column, property, value)? {
+        if let Some(v) = property_value(table, column, property, value, &Zone::utc())? {
             desired.insert(property.clone(), v);
         }
     }

@@ -14,6 +14,7 @@ use super::{column_expr, item, last_name, property_schema, resolve_field, rows_o
 use crate::catalog::TableDef;
 use crate::cloudcontrol::{Change, MutationRequest, Place};
 use crate::error::{Error, Result};
+use crate::sql::datetime::Zone;
 use crate::sql::Session;
 
 /// What one `SET` assigns.
@@ -59,7 +60,12 @@ impl Session {
         let mut requests = Vec::new();
         for place in &places {
             for id in &named.identifiers {
-                requests.extend(update_request(table, sets, row, None, place, id, many)?);
+                let to = Addressed {
+                    place,
+                    identifier: id,
+                    many,
+                };
+                requests.extend(update_request(table, sets, row, None, &to, &self.settings.time_format().zone)?);
             }
         }
         Ok(requests)
@@ -104,7 +110,19 @@ impl Session {
             let vals = &row[3..3 + sets.len()];
             let present: Vec<bool> = row[3 + sets.len()..].iter().map(|v| !v.is_null()).collect();
             let place = Place::new(account, region);
-            requests.extend(update_request(table, sets, vals, Some(&present), &place, &id, many)?);
+            let to = Addressed {
+                place: &place,
+                identifier: &id,
+                many,
+            };
+            requests.extend(update_request(
+                table,
+                sets,
+                vals,
+                Some(&present),
+                &to,
+                &self.settings.time_format().zone,
+            )?);
         }
         Ok(requests)
     }
@@ -198,15 +216,19 @@ pub(super) fn offline_request(table: &TableDef, update: &Update, vals: &[ScalarV
         })
         .collect();
     let present: Vec<bool> = row.iter().map(|v| !v.is_null()).collect();
-    update_request(
-        table,
-        &sets,
-        &row,
-        Some(&present),
-        &Place::new("offline", "us-east-1"),
-        "offline",
-        false,
-    )
+    let to = Addressed {
+        place: &Place::new("offline", "us-east-1"),
+        identifier: "offline",
+        many: false,
+    };
+    update_request(table, &sets, &row, Some(&present), &to, &Zone::utc())
+}
+
+/// The resource one UpdateResource goes to, and whether the UPDATE changes several.
+struct Addressed<'a> {
+    place: &'a Place,
+    identifier: &'a str,
+    many: bool,
 }
 
 /// One resource's UpdateResource; `None` when the assignments change nothing.
@@ -215,9 +237,8 @@ fn update_request(
     sets: &[(SetTarget, Expr)],
     vals: &[ScalarValue],
     present: Option<&[bool]>,
-    place: &Place,
-    identifier: &str,
-    many: bool,
+    to: &Addressed,
+    zone: &Zone,
 ) -> Result<Option<MutationRequest>> {
     let mut assignments = Vec::new();
     let mut patch_text = None;
@@ -236,6 +257,7 @@ fn update_request(
                     property_schema(table, property),
                     column,
                     table.resource.holds_write_only(property),
+                    zone,
                 )?,
             }),
             SetTarget::Field(Field::ClientToken) => client_token = values::text(value),
@@ -244,7 +266,7 @@ fn update_request(
             SetTarget::Field(Field::Region | Field::Account) => {}
         }
     }
-    if many && client_token.is_some() {
+    if to.many && client_token.is_some() {
         return Err(Error::invalid_parameter(
             "a ClientToken names one request, but this UPDATE changes several resources",
             Some("leave ClientToken out: cloudpg gives each request its own".into()),
@@ -261,10 +283,10 @@ fn update_request(
         }
     };
     Ok(Some(MutationRequest {
-        place: place.clone(),
+        place: to.place.clone(),
         type_name: table.type_name().to_string(),
         change: Change::Update {
-            identifier: identifier.to_string(),
+            identifier: to.identifier.to_string(),
             patch,
         },
         client_token: client_token.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),

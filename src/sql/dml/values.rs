@@ -11,6 +11,7 @@ use serde_json::{Number, Value};
 
 use crate::catalog::timestamps;
 use crate::error::{Error, Result};
+use crate::sql::datetime::{read_timestamptz, Zone};
 
 /// A non-null SQL value, reduced to the kinds that matter for JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,8 +67,9 @@ fn allowed_types(schema: &Value) -> Vec<&str> {
 /// The property value for a SQL value; `None` for NULL (the property is left out). For a
 /// property that holds secrets (write-only, or with write-only members), an error names the
 /// column but never quotes the value.
-pub fn to_json(value: &ScalarValue, schema: &Value, column: &str, secret: bool) -> Result<Option<Value>> {
-    convert_value(value, schema, column).map_err(|e| if secret { conceal(e, column) } else { e })
+/// Text without an offset for a `date-time` property is a time in `zone`, the session's.
+pub fn to_json(value: &ScalarValue, schema: &Value, column: &str, secret: bool, zone: &Zone) -> Result<Option<Value>> {
+    convert_value(value, schema, column, zone).map_err(|e| if secret { conceal(e, column) } else { e })
 }
 
 /// An error about a secret's value, without the value.
@@ -83,7 +85,7 @@ fn conceal(e: Error, column: &str) -> Error {
     }
 }
 
-fn convert_value(value: &ScalarValue, schema: &Value, column: &str) -> Result<Option<Value>> {
+fn convert_value(value: &ScalarValue, schema: &Value, column: &str, zone: &Zone) -> Result<Option<Value>> {
     let Some(sql) = classify(value) else { return Ok(None) };
     let types = allowed_types(schema);
     if types.is_empty() {
@@ -109,7 +111,7 @@ fn convert_value(value: &ScalarValue, schema: &Value, column: &str) -> Result<Op
         }
     }
     if schema.get("format").and_then(Value::as_str) == Some("date-time") && types.contains(&"string") {
-        return date_time(&sql, column).map(Some);
+        return date_time(&sql, column, zone).map(Some);
     }
     let mut first_error = None;
     for t in &types {
@@ -123,12 +125,14 @@ fn convert_value(value: &ScalarValue, schema: &Value, column: &str) -> Result<Op
     Err(first_error.unwrap_or_else(|| Error::internal("no type to convert to")))
 }
 
-/// A `date-time` property's value: RFC 3339 in UTC, from a timestamp or from text in any
-/// shape [`timestamps::text_micros`] reads (text without an offset is UTC).
-fn date_time(sql: &Sql, column: &str) -> Result<Value> {
+/// A `date-time` property's value: RFC 3339 in UTC, from a timestamp or from text as
+/// PostgreSQL reads timestamptz input (`2025-03-01 10:00 Europe/Paris`, `now`; without an
+/// offset, a time in `zone`), or in the other shapes [`timestamps::text_micros`] reads
+/// (epoch seconds).
+fn date_time(sql: &Sql, column: &str, zone: &Zone) -> Result<Value> {
     let micros = match sql {
         Sql::Time(m) => Some(*m),
-        Sql::Text(s) => timestamps::text_micros(s),
+        Sql::Text(s) => read_timestamptz(s, zone, chrono::Utc::now().naive_utc()).or_else(|| timestamps::text_micros(s)),
         other => return Err(mismatch(column, "timestamp with time zone", other)),
     };
     micros
@@ -303,16 +307,23 @@ mod tests {
     fn secrets_are_not_quoted_in_errors() {
         let schema = serde_json::json!({"type": "object"});
         let v = ScalarValue::Utf8(Some("{not json sekrit".into()));
-        let open = to_json(&v, &schema, "auth_parameters", false).unwrap_err();
+        let open = to_json(&v, &schema, "auth_parameters", false, &Zone::utc()).unwrap_err();
         assert!(open.to_string().contains("sekrit"));
-        let hidden = to_json(&v, &schema, "auth_parameters", true).unwrap_err();
+        let hidden = to_json(&v, &schema, "auth_parameters", true, &Zone::utc()).unwrap_err();
         assert_eq!(hidden.sqlstate(), open.sqlstate());
         assert!(
             !hidden.to_string().contains("sekrit") && hidden.to_string().contains("auth_parameters"),
             "{hidden}"
         );
         let array = serde_json::json!({"type": "array"});
-        let hidden = to_json(&ScalarValue::Utf8(Some("{\"a\": \"sekrit\"}".into())), &array, "x", true).unwrap_err();
+        let hidden = to_json(
+            &ScalarValue::Utf8(Some("{\"a\": \"sekrit\"}".into())),
+            &array,
+            "x",
+            true,
+            &Zone::utc(),
+        )
+        .unwrap_err();
         assert!(!format!("{hidden} {:?}", hidden.hint()).contains("sekrit"));
     }
     use serde_json::json;
@@ -324,19 +335,19 @@ mod tests {
     #[test]
     fn text_becomes_the_property_type() {
         assert_eq!(
-            to_json(&text_value("true"), &json!({"type": "boolean"}), "c", false).unwrap(),
+            to_json(&text_value("true"), &json!({"type": "boolean"}), "c", false, &Zone::utc()).unwrap(),
             Some(json!(true))
         );
         assert_eq!(
-            to_json(&text_value("off"), &json!({"type": "boolean"}), "c", false).unwrap(),
+            to_json(&text_value("off"), &json!({"type": "boolean"}), "c", false, &Zone::utc()).unwrap(),
             Some(json!(false))
         );
         assert_eq!(
-            to_json(&text_value(" 42 "), &json!({"type": "integer"}), "c", false).unwrap(),
+            to_json(&text_value(" 42 "), &json!({"type": "integer"}), "c", false, &Zone::utc()).unwrap(),
             Some(json!(42))
         );
         assert_eq!(
-            to_json(&text_value("2.5"), &json!({"type": "number"}), "c", false).unwrap(),
+            to_json(&text_value("2.5"), &json!({"type": "number"}), "c", false, &Zone::utc()).unwrap(),
             Some(json!(2.5))
         );
         assert_eq!(
@@ -344,13 +355,14 @@ mod tests {
                 &text_value(r#"[{"Key":"a","Value":"b"}]"#),
                 &json!({"type": "array"}),
                 "tags",
-                false
+                false,
+                &Zone::utc()
             )
             .unwrap(),
             Some(json!([{"Key": "a", "Value": "b"}]))
         );
         assert_eq!(
-            to_json(&text_value(r#"{"A": 1}"#), &json!({"type": "object"}), "c", false).unwrap(),
+            to_json(&text_value(r#"{"A": 1}"#), &json!({"type": "object"}), "c", false, &Zone::utc()).unwrap(),
             Some(json!({"A": 1}))
         );
     }
@@ -358,19 +370,26 @@ mod tests {
     #[test]
     fn sql_types_convert_too() {
         assert_eq!(
-            to_json(&ScalarValue::Int32(Some(7)), &json!({"type": "string"}), "c", false).unwrap(),
+            to_json(&ScalarValue::Int32(Some(7)), &json!({"type": "string"}), "c", false, &Zone::utc()).unwrap(),
             Some(json!("7"))
         );
         assert_eq!(
-            to_json(&ScalarValue::Boolean(Some(true)), &json!({"type": "boolean"}), "c", false).unwrap(),
+            to_json(
+                &ScalarValue::Boolean(Some(true)),
+                &json!({"type": "boolean"}),
+                "c",
+                false,
+                &Zone::utc()
+            )
+            .unwrap(),
             Some(json!(true))
         );
         assert_eq!(
-            to_json(&ScalarValue::Int64(Some(3)), &json!({"type": "number"}), "c", false).unwrap(),
+            to_json(&ScalarValue::Int64(Some(3)), &json!({"type": "number"}), "c", false, &Zone::utc()).unwrap(),
             Some(json!(3))
         );
         assert_eq!(
-            to_json(&ScalarValue::Utf8(None), &json!({"type": "string"}), "c", false).unwrap(),
+            to_json(&ScalarValue::Utf8(None), &json!({"type": "string"}), "c", false, &Zone::utc()).unwrap(),
             None
         );
     }
@@ -378,44 +397,83 @@ mod tests {
     #[test]
     fn open_and_mixed_types() {
         assert_eq!(
-            to_json(&text_value(r#"{"a":1}"#), &json!({}), "c", false).unwrap(),
+            to_json(&text_value(r#"{"a":1}"#), &json!({}), "c", false, &Zone::utc()).unwrap(),
             Some(json!({"a": 1}))
         );
-        assert_eq!(to_json(&text_value("plain"), &json!({}), "c", false).unwrap(), Some(json!("plain")));
+        assert_eq!(
+            to_json(&text_value("plain"), &json!({}), "c", false, &Zone::utc()).unwrap(),
+            Some(json!("plain"))
+        );
         let mixed = json!({"type": ["object", "string"]});
         assert_eq!(
-            to_json(&text_value(r#"{"a":1}"#), &mixed, "c", false).unwrap(),
+            to_json(&text_value(r#"{"a":1}"#), &mixed, "c", false, &Zone::utc()).unwrap(),
             Some(json!({"a": 1}))
         );
-        assert_eq!(to_json(&text_value("{{ x }}"), &mixed, "c", false).unwrap(), Some(json!("{{ x }}")));
+        assert_eq!(
+            to_json(&text_value("{{ x }}"), &mixed, "c", false, &Zone::utc()).unwrap(),
+            Some(json!("{{ x }}"))
+        );
     }
 
     #[test]
     fn wrong_values_name_the_column_and_type() {
-        let e = to_json(&text_value("abc"), &json!({"type": "integer"}), "max_size", false).unwrap_err();
+        let e = to_json(&text_value("abc"), &json!({"type": "integer"}), "max_size", false, &Zone::utc()).unwrap_err();
         assert_eq!(e.sqlstate(), "22P02");
         assert!(e.to_string().contains("\"max_size\"") && e.to_string().contains("integer"), "{e}");
-        let e = to_json(&ScalarValue::Boolean(Some(true)), &json!({"type": "integer"}), "max_size", false).unwrap_err();
+        let e = to_json(
+            &ScalarValue::Boolean(Some(true)),
+            &json!({"type": "integer"}),
+            "max_size",
+            false,
+            &Zone::utc(),
+        )
+        .unwrap_err();
         assert_eq!(e.sqlstate(), "42804");
-        let e = to_json(&text_value("sg-1"), &json!({"type": "array"}), "security_group_ids", false).unwrap_err();
+        let e = to_json(
+            &text_value("sg-1"),
+            &json!({"type": "array"}),
+            "security_group_ids",
+            false,
+            &Zone::utc(),
+        )
+        .unwrap_err();
         assert_eq!(e.sqlstate(), "22P02");
         assert!(e.to_string().contains("line 1 column 1"), "{e}");
-        let e = to_json(&text_value(r#"{"a":1}"#), &json!({"type": "array"}), "security_group_ids", false).unwrap_err();
+        let e = to_json(
+            &text_value(r#"{"a":1}"#),
+            &json!({"type": "array"}),
+            "security_group_ids",
+            false,
+            &Zone::utc(),
+        )
+        .unwrap_err();
         assert_eq!(e.sqlstate(), "42804");
         assert!(e.to_string().contains("JSON array"), "{e}");
-        let e = to_json(&text_value("maybe"), &json!({"type": "boolean"}), "flag", false).unwrap_err();
+        let e = to_json(&text_value("maybe"), &json!({"type": "boolean"}), "flag", false, &Zone::utc()).unwrap_err();
         assert!(e.to_string().contains("true or false"), "{e}");
     }
 
     #[test]
     fn date_time_properties_take_rfc3339() {
         let schema = json!({"type": "string", "format": "date-time"});
-        let convert = |v: ScalarValue| to_json(&v, &schema, "start_date", false);
+        let convert = |v: ScalarValue| to_json(&v, &schema, "start_date", false, &Zone::utc());
+        let kolkata = Zone::parse("Asia/Kolkata").unwrap();
+        let local = to_json(&text_value("2025-03-01 15:30"), &schema, "start_date", false, &kolkata).unwrap();
+        assert_eq!(
+            local,
+            Some(json!("2025-03-01T10:00:00Z")),
+            "text without an offset is in the session's zone"
+        );
         assert_eq!(
             convert(text_value("2025-03-01 12:00:00+02")).unwrap(),
             Some(json!("2025-03-01T10:00:00Z"))
         );
         assert_eq!(convert(text_value("2025-03-01")).unwrap(), Some(json!("2025-03-01T00:00:00Z")));
+        assert_eq!(
+            convert(text_value("2025-03-01 11:00 Europe/Paris")).unwrap(),
+            Some(json!("2025-03-01T10:00:00Z"))
+        );
+        assert_eq!(convert(text_value("1740823200")).unwrap(), Some(json!("2025-03-01T10:00:00Z")));
         let at = ScalarValue::TimestampNanosecond(Some(1_740_823_200_500_000_000), Some("Europe/Paris".into()));
         assert_eq!(convert(at).unwrap(), Some(json!("2025-03-01T10:00:00.500Z")));
         let e = convert(text_value("next tuesday")).unwrap_err();
