@@ -1,0 +1,234 @@
+"""cloudpg against PostgreSQL 15 on one machine, side by side (issue 19's B1-B3).
+
+Starts the release `cloudpg serve --emulator` and a PostgreSQL on loopback, copies the cached
+rows of one table into PostgreSQL, and measures each case on both, several times, printing
+one Markdown table with medians, spreads and ratios. Everything it starts it stops. Run it
+through `bench/run`, which builds the release binary and installs what this needs.
+"""
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import psycopg
+
+TABLE = "awscc.sqs.queues"
+REFERENCE = "sqs_queues"
+REGION = "us-east-1"
+IDENTIFIER = "https://sqs.us-east-1.amazonaws.com/123456789012/queue-{:04d}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(dsn, proc, what, limit=120):
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not start (exit {proc.poll()})")
+            time.sleep(0.2)
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_postgres(root):
+    bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)[0]
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres")
+    data, port = os.path.join(root, "data"), free_port()
+    subprocess.run(
+        [*as_user, f"{bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    log = open(os.path.join(root, "postgres.log"), "w")
+    proc = subprocess.Popen(
+        [*as_user, f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    wait_for(dsn, proc, "PostgreSQL")
+    return proc, dsn, port
+
+
+def start_cloudpg(binary, root, rows):
+    port = free_port()
+    config = os.path.join(root, "cloudpg.toml")
+    with open(config, "w") as f:
+        f.write(
+            f'listen = "127.0.0.1:{port}"\n'
+            f"[cache]\nttl = \"2h\"\n"
+            # A full SELECT * reads each resource (GetResource) once, cold.
+            f"[limits]\nmax_api_calls = {rows * 2 + 1000}\n"
+            f"[emulator]\nresources_per_type = {rows}\npage_size = 100\n"
+        )
+    log = open(os.path.join(root, "cloudpg.log"), "w")
+    proc = subprocess.Popen([binary, "serve", "--emulator", "--config", config], stdout=log, stderr=subprocess.STDOUT)
+    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=awscc"
+    wait_for(dsn, proc, "cloudpg")
+    return proc, dsn, port
+
+
+def copy_rows(cloudpg, postgres):
+    """The table's cached rows into a PostgreSQL table of the same columns and types."""
+    with psycopg.connect(cloudpg, autocommit=True) as src, psycopg.connect(postgres, autocommit=True) as dst:
+        schema, name = TABLE.split(".")[1:]
+        columns = src.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            (schema, name),
+        ).fetchall()
+        dst.execute(f"DROP TABLE IF EXISTS {REFERENCE}")
+        dst.execute(f"CREATE TABLE {REFERENCE} (" + ", ".join(f'"{c}" {t}' for c, t in columns) + ")")
+        query = f"COPY (SELECT * FROM {TABLE} WHERE region = '{REGION}') TO STDOUT"
+        with src.cursor().copy(query) as out, dst.cursor().copy(f"COPY {REFERENCE} FROM STDIN") as into:
+            for block in out:
+                into.write(block)
+        dst.execute(f"ALTER TABLE {REFERENCE} ADD PRIMARY KEY (identifier)")
+        dst.execute(f"VACUUM ANALYZE {REFERENCE}")
+        return dst.execute(f"SELECT count(*) FROM {REFERENCE}").fetchone()[0]
+
+
+def timed(runs, fn):
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def psql_scan(port, dbname, sql):
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", dbname, "-Atq", "-c", sql],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def psycopg_scan(dsn, sql, rows):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        got = len(conn.execute(sql).fetchall())
+    if got != rows:
+        raise SystemExit(f"{sql}: {got} rows, expected {rows}")
+
+
+def pgbench(port, dbname, scripts, clients, seconds, mode):
+    out = subprocess.run(
+        ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n", "-M", mode, "-c", str(clients),
+         "-j", str(min(clients, 2)), "-T", str(seconds), *[a for s in scripts for a in ("-f", s)], dbname],
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
+    failed = re.search(r"number of failed transactions: ([1-9][0-9]*)", out.stdout)
+    if out.returncode != 0 or not found or failed:
+        raise SystemExit(f"pgbench failed ({mode}, {clients} clients):\n{out.stdout}\n{out.stderr}")
+    return float(found.group(1))
+
+
+def lookup_scripts(root, rows, table, count=64):
+    """pgbench scripts, each a lookup of one literal identifier (pgbench's variables are numbers)."""
+    paths = []
+    step = max(1, rows // count)
+    for i in range(count):
+        path = os.path.join(root, f"{'cloudpg' if '.' in table else 'postgres'}-lookup-{i}.sql")
+        with open(path, "w") as f:
+            ident = IDENTIFIER.format(1 + i * step)
+            region = f"region = '{REGION}' AND " if "." in table else ""
+            f.write(f"SELECT * FROM {table} WHERE {region}identifier = '{ident}';\n")
+        paths.append(path)
+    return paths
+
+
+def row(case, ours, theirs, goal, higher_is_better, unit):
+    """One table line: medians, spread (min-max), and ours against the reference."""
+    m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
+    ratio = (m_ours / m_theirs) if higher_is_better else (m_theirs / m_ours)
+    spread = lambda s: f"{min(s):,.0f}–{max(s):,.0f}"
+    return f"| {case} | {m_ours:,.0f} {unit} ({spread(ours)}) | {m_theirs:,.0f} {unit} ({spread(theirs)}) | {ratio:.2f}× | {goal} |"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="10,000 rows, short runs (under 3 minutes)")
+    parser.add_argument("--binary", required=True)
+    args = parser.parse_args()
+    rows = 10_000 if args.quick else 100_000
+    runs = 3 if args.quick else 5
+    seconds = 5 if args.quick else 15
+    root = tempfile.mkdtemp(prefix="cloudpg-bench-")
+    started = []
+    try:
+        pg, pg_dsn, pg_port = start_postgres(root)
+        started.append(pg)
+        cp, cp_dsn, cp_port = start_cloudpg(args.binary, root, rows)
+        started.append(cp)
+        scan = f"SELECT * FROM {TABLE} WHERE region = '{REGION}'"
+        cold = timed(1, lambda: psycopg_scan(cp_dsn, scan, rows))[0]
+        copied = copy_rows(cp_dsn, pg_dsn)
+        if copied != rows:
+            raise SystemExit(f"copied {copied} rows, expected {rows}")
+        reference = f"SELECT * FROM {REFERENCE}"
+        lines = [
+            f"cloudpg bench{' --quick' if args.quick else ''}: {rows:,} rows of {TABLE}, {runs} runs each, pgbench {seconds} s; "
+            f"cold list of the table first: {cold:.2f} s",
+            "",
+            "| case | cloudpg median (min–max) | PostgreSQL median (min–max) | ratio | goal |",
+            "|---|---|---|---|---|",
+        ]
+        scans = {
+            "psql": (lambda: psql_scan(cp_port, "awscc", scan), lambda: psql_scan(pg_port, "postgres", reference)),
+            "psycopg": (lambda: psycopg_scan(cp_dsn, scan, rows), lambda: psycopg_scan(pg_dsn, reference, rows)),
+        }
+        for client, (on_cloudpg, on_postgres) in scans.items():
+            ours = [rows / t for t in timed(runs, on_cloudpg)]
+            theirs = [rows / t for t in timed(runs, on_postgres)]
+            lines.append(row(f"B1 cached scan, {client}", ours, theirs, "≥ 1.0×", True, "rows/s"))
+        ours_scripts = lookup_scripts(root, rows, TABLE)
+        theirs_scripts = lookup_scripts(root, rows, REFERENCE)
+        repeats = 1 if args.quick else 3
+        for clients in (8, 64):
+            ours = [pgbench(cp_port, "awscc", ours_scripts, clients, seconds, "prepared") for _ in range(repeats)]
+            theirs = [pgbench(pg_port, "postgres", theirs_scripts, clients, seconds, "prepared") for _ in range(repeats)]
+            lines.append(row(f"B2 cached lookup, {clients} clients, prepared", ours, theirs, "≥ 0.5×", True, "TPS"))
+        one = os.path.join(root, "select1.sql")
+        with open(one, "w") as f:
+            f.write("SELECT 1;\n")
+        for mode in ("simple", "prepared"):
+            ours = [pgbench(cp_port, "awscc", [one], 8, seconds, mode) for _ in range(repeats)]
+            theirs = [pgbench(pg_port, "postgres", [one], 8, seconds, mode) for _ in range(repeats)]
+            lines.append(row(f"B3 SELECT 1, 8 clients, {mode}", ours, theirs, "≥ 0.5×", True, "TPS"))
+        print("\n".join(lines))
+    finally:
+        for proc in reversed(started):
+            stop(proc)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
