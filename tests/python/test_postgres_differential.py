@@ -95,6 +95,8 @@ STATEMENTS = [
     f"SELECT d.id, jsonb_array_length(d.j) FROM {DOCS} ORDER BY 1",
     f"SELECT jsonb_agg(d.j ORDER BY d.id), jsonb_agg(d.id) FILTER (WHERE d.j IS NULL) FROM {DOCS}",
     f"SELECT jsonb_object_agg(d.id, d.j ORDER BY d.id) FROM {DOCS}",
+    "SELECT json_object_agg(k, v ORDER BY n), pg_typeof(json_object_agg(k, v))::text FROM (VALUES (1, 'a', 'x'), (2, 'b', NULL), (3, 'a', 'y')) t(n, k, v)",
+    "SELECT json_object_agg(k, v) FROM (VALUES ('a', 1)) t(k, v) WHERE false",
     f"SELECT json_agg(d.id ORDER BY d.id DESC) FROM {DOCS}",
     "SELECT jsonb_agg(x) FROM (VALUES (1)) t(x) WHERE false",
     "SELECT * FROM jsonb_each('{\"b\": [1], \"a\": {\"c\": null}}') ORDER BY key",

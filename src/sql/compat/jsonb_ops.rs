@@ -143,6 +143,21 @@ fn delete_path(a: Value, path: &[String]) -> DfResult<Value> {
     Ok(a)
 }
 
+/// The gathered keys and values of an object aggregate, in order; `None` when no row came.
+fn object_pairs(keys: &ScalarValue, values: &ScalarValue) -> DfResult<Option<Vec<(String, Value)>>> {
+    let (Some(keys), Some(values)) = (text_items(keys)?, json_items(values)?) else {
+        return Ok(None);
+    };
+    keys.into_iter()
+        .zip(values)
+        .map(|(k, v)| match k {
+            Some(k) => Ok((k, v)),
+            None => Err(invalid("field name must not be null".into(), "filter out NULL keys first")),
+        })
+        .collect::<DfResult<Vec<_>>>()
+        .map(Some)
+}
+
 /// PostgreSQL refuses a path whose step into an array is not an integer (22P02).
 fn check_array_steps(v: &Value, path: &[String]) -> DfResult<()> {
     let mut at = v;
@@ -311,19 +326,25 @@ pub fn functions() -> Vec<ScalarUDF> {
         .returns_json(JsonKind::Json)
         .udf(),
         PgFunction::new("_pg_json_object_list", &[Arg::Any, Arg::Any], 2, DataType::Utf8, |a| {
-            let (Some(keys), Some(values)) = (text_items(&a[0])?, json_items(&a[1])?) else {
+            let Some(pairs) = object_pairs(&a[0], &a[1])? else {
                 return Ok(utf8(None));
             };
-            let mut object = Map::new();
-            for (k, v) in keys.into_iter().zip(values) {
-                let Some(k) = k else {
-                    return Err(invalid("field name must not be null".into(), "filter out NULL keys first"));
-                };
-                object.insert(k, v);
-            }
-            Ok(jsonb_text(Some(Value::Object(object))))
+            Ok(jsonb_text(Some(Value::Object(pairs.into_iter().collect()))))
         })
         .returns_json(JsonKind::Jsonb)
+        .udf(),
+        // json_object_agg is json: every pair kept, in PostgreSQL's `{ "k" : v, … }` layout.
+        PgFunction::new("_pg_json_object_list_json", &[Arg::Any, Arg::Any], 2, DataType::Utf8, |a| {
+            let Some(pairs) = object_pairs(&a[0], &a[1])? else {
+                return Ok(utf8(None));
+            };
+            let members: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{} : {}", Value::String(k.clone()), jsonb::text(v)))
+                .collect();
+            Ok(utf8(Some(format!("{{ {} }}", members.join(", ")))))
+        })
+        .returns_json(JsonKind::Json)
         .udf(),
     ];
     for (name, as_text) in [("_pg_jsonb_element", false), ("_pg_jsonb_element_text", true)] {

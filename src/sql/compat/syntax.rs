@@ -607,10 +607,15 @@ fn json_aggregate(e: &Expr) -> Option<Expr> {
             let items = gathered(to_jsonb(arg(0)?)?);
             parse_expr(&format!("_pg_json_agg_list_json({items})"))
         }
-        ("jsonb_object_agg" | "json_object_agg", 2) => {
+        (aggregate @ ("jsonb_object_agg" | "json_object_agg"), 2) => {
             let keys = gathered(arg(0)?);
             let values = gathered(to_jsonb(arg(1)?)?);
-            parse_expr(&format!("_pg_json_object_list({keys}, {values})"))
+            let finish = if aggregate == "json_object_agg" {
+                "_pg_json_object_list_json"
+            } else {
+                "_pg_json_object_list"
+            };
+            parse_expr(&format!("{finish}({keys}, {values})"))
         }
         _ => None,
     }
