@@ -7,11 +7,9 @@ through `bench/run`, which builds the release binary and installs what this need
 """
 
 import argparse
-import glob
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,16 +18,13 @@ import time
 
 import psycopg
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+import local_postgres  # noqa: E402  (shared with the tests: a throwaway PostgreSQL)
+
 TABLE = "awscc.sqs.queues"
 REFERENCE = "sqs_queues"
 REGION = "us-east-1"
 IDENTIFIER = "https://sqs.us-east-1.amazonaws.com/123456789012/queue-{:04d}"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(dsn, proc, what, limit=120):
@@ -44,39 +39,8 @@ def wait_for(dsn, proc, what, limit=120):
             time.sleep(0.2)
 
 
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def start_postgres(root):
-    bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)[0]
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(root, "postgres")
-    data, port = os.path.join(root, "data"), free_port()
-    subprocess.run(
-        [*as_user, f"{bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    log = open(os.path.join(root, "postgres.log"), "w")
-    proc = subprocess.Popen(
-        [*as_user, f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-    wait_for(dsn, proc, "PostgreSQL")
-    return proc, dsn, port
-
-
 def start_cloudpg(binary, root, rows):
-    port = free_port()
+    port = local_postgres.free_port()
     config = os.path.join(root, "cloudpg.toml")
     with open(config, "w") as f:
         f.write(
@@ -182,10 +146,13 @@ def main():
     runs = 3 if args.quick else 5
     seconds = 5 if args.quick else 15
     root = tempfile.mkdtemp(prefix="cloudpg-bench-")
+    # Its own directory: as root, PostgreSQL runs as `postgres`, which must own it.
+    pg_root = tempfile.mkdtemp(prefix="cloudpg-bench-postgres-")
     started = []
     try:
-        pg, pg_dsn, pg_port = start_postgres(root)
+        pg, pg_dsn = local_postgres.start(pg_root)
         started.append(pg)
+        pg_port = int(re.search(r"port=(\d+)", pg_dsn).group(1))
         cp, cp_dsn, cp_port = start_cloudpg(args.binary, root, rows)
         started.append(cp)
         scan = f"SELECT * FROM {TABLE} WHERE region = '{REGION}'"
@@ -226,8 +193,9 @@ def main():
         print("\n".join(lines))
     finally:
         for proc in reversed(started):
-            stop(proc)
+            local_postgres.stop(proc)
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 if __name__ == "__main__":

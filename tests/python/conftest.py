@@ -3,6 +3,7 @@
 import os
 import subprocess
 
+import local_postgres
 import pytest
 
 
@@ -21,12 +22,7 @@ def _run(args):
         assert line.startswith("listening on "), f"unexpected first line: {line!r}"
         yield line.split(" ", 2)[2]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        local_postgres.stop(proc, timeout=10)
 
 
 @pytest.fixture

@@ -4,14 +4,11 @@ installed by scripts/install-test-deps.sh), compared as the text each prints, wi
 types and, for errors, the SQLSTATE. Then the inventory queries users write, over the same
 rows copied from cloudpg into PostgreSQL tables of the same names, through psycopg and psql."""
 
-import glob
-import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
+import local_postgres
 import psycopg
 import psycopg.types.json
 import pytest
@@ -125,62 +122,17 @@ TYPE_FAMILIES = {21: "integer", 23: "integer", 20: "integer", 2206: "text", 25: 
 TEXT_TYPES = ["json", "jsonb", "bool", "int2", "int4", "int8", "numeric", "float4", "float8", "text", "varchar", "name", "timestamptz", "timestamp", "date"]
 
 
-def _postgres_bin():
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if os.path.exists(os.path.join(d, "postgres")):
-            return d
-    pytest.fail("PostgreSQL's server is not installed: run scripts/install-test-deps.sh (it installs Debian's postgresql)")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_dsn():
     """A PostgreSQL on loopback, stopped and removed when the module ends."""
-    bindir = _postgres_bin()
+    if local_postgres.bindir() is None:
+        pytest.fail("PostgreSQL's server is not installed: run scripts/install-test-deps.sh (it installs Debian's postgresql)")
     root = tempfile.mkdtemp(prefix="cloudpg-postgres-")
-    # PostgreSQL refuses to run as root; the Debian package's `postgres` user runs it then.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(root, "postgres")
-    data = os.path.join(root, "data")
-    port = _free_port()
-    subprocess.run(
-        [*as_user, os.path.join(bindir, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    log = open(os.path.join(root, "server.log"), "w")
-    proc = subprocess.Popen(
-        [*as_user, os.path.join(bindir, "postgres"), "-D", data, "-p", str(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc, dsn = local_postgres.start(root, "awscc")
     try:
-        base = f"host=127.0.0.1 port={port} user=postgres"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with psycopg.connect(f"{base} dbname=postgres", autocommit=True) as conn:
-                    conn.execute("CREATE DATABASE awscc")
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        yield f"{base} dbname=awscc"
+        yield dsn
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        local_postgres.stop(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
