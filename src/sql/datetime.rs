@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Tim
 use chrono_tz::{OffsetName, Tz};
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    DataType, Date32Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 
 /// A session time zone.
@@ -44,22 +44,32 @@ impl Zone {
         }
     }
 
+    /// An IANA zone, shown as the zone database spells it.
+    fn named(tz: Tz) -> Zone {
+        Zone {
+            rule: Rule::Named(tz),
+            shown: tz.name().to_string(),
+        }
+    }
+
+    /// A constant offset east of UTC, abbreviated as ISO writes the offset.
+    fn fixed(east: i32, shown: String) -> Zone {
+        Zone {
+            rule: Rule::Fixed {
+                east,
+                abbreviation: offset_text(east),
+            },
+            shown,
+        }
+    }
+
     /// A `TimeZone` value as PostgreSQL reads it; `None` when it names no zone.
     pub fn parse(text: &str) -> Option<Zone> {
         if let Some(east) = hours_east(text) {
-            return Some(Zone {
-                shown: format!("<{}>{}", offset_text(east), offset_text(-east)),
-                rule: Rule::Fixed {
-                    east,
-                    abbreviation: offset_text(east),
-                },
-            });
+            return Some(Zone::fixed(east, format!("<{}>{}", offset_text(east), offset_text(-east))));
         }
         if let Some(tz) = named(text) {
-            return Some(Zone {
-                rule: Rule::Named(tz),
-                shown: tz.name().to_string(),
-            });
+            return Some(Zone::named(tz));
         }
         if text == "localtime" {
             // The server's own zone, which is UTC wherever cloudpg runs.
@@ -76,25 +86,6 @@ impl Zone {
             rule: Rule::Fixed { east: -west, abbreviation },
             shown: text.to_string(),
         })
-    }
-
-    /// The zone the query engine was given by [`Zone::arrow_name`].
-    pub fn from_arrow_name(name: &str) -> Option<Zone> {
-        match name.strip_prefix(['+', '-']) {
-            Some(clock) => {
-                let (h, m) = clock.split_once(':').unwrap_or((clock, "0"));
-                let seconds = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
-                let east = if name.starts_with('-') { -seconds } else { seconds };
-                Some(Zone {
-                    rule: Rule::Fixed {
-                        east,
-                        abbreviation: offset_text(east),
-                    },
-                    shown: name.to_string(),
-                })
-            }
-            None => Zone::parse(name),
-        }
     }
 
     /// The instant a wall-clock time in this zone names: in a daylight-saving overlap the
@@ -230,6 +221,9 @@ fn numeric_abbreviation(east: i32) -> String {
     offset_text(east).replace(':', "")
 }
 
+/// How to write a timestamp that reads, for errors about one that does not.
+pub const INPUT_HINT: &str = "write it as '2025-03-01 10:00:00+00', '2025-03-01T10:00:00Z' or '2025-03-01'";
+
 /// A `timestamptz` as PostgreSQL reads its ISO input forms (`2025-03-01`, `2025-03-01 10:00`,
 /// `2025-03-01T10:00:00.5`, followed by `Z`, `UTC`, `+02`, `+05:30`, `-0800` or a zone name,
 /// or by nothing: a time in `session`), and the words `epoch`, `now`, `today`, `tomorrow`,
@@ -289,10 +283,7 @@ fn read_local(text: &str, session: &Zone, now: NaiveDateTime) -> Option<(NaiveDa
         "" => None,
         z if z.eq_ignore_ascii_case("z") || z.eq_ignore_ascii_case("utc") || z.eq_ignore_ascii_case("gmt") => Some(Zone::utc()),
         z if z.starts_with(['+', '-']) => Some(iso_offset_zone(z)?),
-        z => Some(named(z).map(|tz| Zone {
-            rule: Rule::Named(tz),
-            shown: tz.name().to_string(),
-        })?),
+        z => Some(Zone::named(named(z)?)),
     };
     Some((date.and_time(time), zone))
 }
@@ -314,13 +305,7 @@ fn iso_offset_zone(text: &str) -> Option<Zone> {
         return None;
     }
     let east = sign * (h * 3600 + m * 60);
-    Some(Zone {
-        rule: Rule::Fixed {
-            east,
-            abbreviation: offset_text(east),
-        },
-        shown: offset_text(east),
-    })
+    Some(Zone::fixed(east, offset_text(east)))
 }
 
 /// How dates are written: `DateStyle`'s output style.
@@ -448,14 +433,45 @@ pub fn timestamptz_text(micros: i64, format: &TimeFormat) -> String {
     date_time_text(&local, format.style, &zone)
 }
 
-/// A timestamp array's value in microseconds (PostgreSQL's precision: finer units are
-/// truncated).
-pub fn micros_at(array: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+/// A timestamp in `unit` as microseconds, PostgreSQL's precision (nanoseconds truncate).
+pub fn micros_of(value: i64, unit: TimeUnit) -> i64 {
     match unit {
-        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000),
-        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000),
+        TimeUnit::Second => value.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => value.saturating_mul(1_000),
+        TimeUnit::Microsecond => value,
+        TimeUnit::Nanosecond => value.div_euclid(1_000),
+    }
+}
+
+/// Microseconds as a timestamp in `unit` (coarser units truncate).
+pub fn micros_in(micros: i64, unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => micros.div_euclid(1_000_000),
+        TimeUnit::Millisecond => micros.div_euclid(1_000),
+        TimeUnit::Microsecond => micros,
+        TimeUnit::Nanosecond => micros.saturating_mul(1_000),
+    }
+}
+
+/// A timestamp array's value in microseconds.
+fn micros_at(array: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+    let value = match unit {
+        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
+        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
         TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000),
+        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+    };
+    micros_of(value, unit)
+}
+
+/// A non-null timestamp or date of an array as PostgreSQL prints it in this session; `None`
+/// for other types.
+pub fn value_text(array: &ArrayRef, row: usize, format: &TimeFormat) -> Option<String> {
+    match array.data_type() {
+        DataType::Timestamp(unit, Some(_)) => Some(timestamptz_text(micros_at(array, *unit, row), format)),
+        DataType::Timestamp(unit, None) => Some(timestamp_text(micros_at(array, *unit, row), format.style)),
+        DataType::Date32 => Some(date_text(array.as_primitive::<Date32Type>().value(row), format.style)),
+        _ => None,
     }
 }
 
@@ -472,21 +488,7 @@ pub fn date_text(days: i32, style: DateStyle) -> String {
     let Some(date) = NaiveDate::from_num_days_from_ce_opt(days.saturating_add(719_163)) else {
         return days.to_string();
     };
-    let (year, bc) = year_of(&date);
-    let (d, m) = (date.day(), date.month());
-    let text = match (style.style, style.order) {
-        (Style::Iso, _) => format!("{year}-{m:02}-{d:02}"),
-        (Style::Sql, Order::Dmy) => format!("{d:02}/{m:02}/{year}"),
-        (Style::Sql, _) => format!("{m:02}/{d:02}/{year}"),
-        (Style::Postgres, Order::Dmy) => format!("{d:02}-{m:02}-{year}"),
-        (Style::Postgres, _) => format!("{m:02}-{d:02}-{year}"),
-        (Style::German, _) => format!("{d:02}.{m:02}.{year}"),
-    };
-    if bc {
-        format!("{text} BC")
-    } else {
-        text
-    }
+    with_era(numeric_date(&date, style), &date)
 }
 
 /// Year as printed (at least four digits; years before 1 counted BC), and whether it is BC.
@@ -499,31 +501,47 @@ fn year_of(date: &NaiveDate) -> (String, bool) {
     }
 }
 
+/// A date in figures as a style writes it (the Postgres style's date alone is `mm-dd-yyyy`).
+fn numeric_date(date: &NaiveDate, style: DateStyle) -> String {
+    let (year, _) = year_of(date);
+    let (d, m) = (date.day(), date.month());
+    match (style.style, style.order) {
+        (Style::Iso, _) => format!("{year}-{m:02}-{d:02}"),
+        (Style::Sql, Order::Dmy) => format!("{d:02}/{m:02}/{year}"),
+        (Style::Sql, _) => format!("{m:02}/{d:02}/{year}"),
+        (Style::Postgres, Order::Dmy) => format!("{d:02}-{m:02}-{year}"),
+        (Style::Postgres, _) => format!("{m:02}-{d:02}-{year}"),
+        (Style::German, _) => format!("{d:02}.{m:02}.{year}"),
+    }
+}
+
+/// The text with ` BC` after it when the date is before year 1.
+fn with_era(text: String, date: &NaiveDate) -> String {
+    if year_of(date).1 {
+        format!("{text} BC")
+    } else {
+        text
+    }
+}
+
 /// Date and time of day in a style, then `zone` (an ISO offset, or ` ABBREV`).
 fn date_time_text(local: &NaiveDateTime, style: DateStyle, zone: &str) -> String {
     let date = local.date();
-    let (year, bc) = year_of(&date);
-    let (d, m) = (date.day(), date.month());
     let time = clock_text(local);
     let text = match (style.style, style.order) {
-        (Style::Iso, _) => format!("{year}-{m:02}-{d:02} {time}{zone}"),
-        (Style::Sql, Order::Dmy) => format!("{d:02}/{m:02}/{year} {time}{zone}"),
-        (Style::Sql, _) => format!("{m:02}/{d:02}/{year} {time}{zone}"),
-        (Style::German, _) => format!("{d:02}.{m:02}.{year} {time}{zone}"),
+        // The Postgres style spells the date out around the time.
         (Style::Postgres, order) => {
             let weekday = WEEKDAYS[date.weekday().num_days_from_monday() as usize];
             let month = MONTHS[date.month0() as usize];
+            let (d, (year, _)) = (date.day(), year_of(&date));
             match order {
                 Order::Dmy => format!("{weekday} {d:02} {month} {time} {year}{zone}"),
                 _ => format!("{weekday} {month} {d:02} {time} {year}{zone}"),
             }
         }
+        _ => format!("{} {time}{zone}", numeric_date(&date, style)),
     };
-    if bc {
-        format!("{text} BC")
-    } else {
-        text
-    }
+    with_era(text, &date)
 }
 
 /// `HH:MM:SS`, with the fraction of a second only when there is one, trailing zeros dropped.
@@ -682,7 +700,7 @@ mod tests {
             read_timestamp("2025-01-02 03:04:05+02", &kolkata, now),
             Some(at("2025-01-02T03:04:05Z"))
         );
-        let fixed = Zone::from_arrow_name("-05:30").unwrap();
+        let fixed = Zone::parse("-5.5").unwrap();
         assert_eq!(read_timestamptz("2025-01-02 00:00", &fixed, now), Some(at("2025-01-02T05:30:00Z")));
     }
 

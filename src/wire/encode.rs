@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UnionArray};
-use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
@@ -140,28 +140,17 @@ fn union_to_json(u: &UnionArray) -> datafusion::arrow::array::StringArray {
     out.finish()
 }
 
-/// Float columns sent as text, printed as PostgreSQL prints them (`300`, `1e+20`, `1e-07`,
-/// `Infinity`): pgwire's own text form (`300.0`, `1e20`, `inf`) is not PostgreSQL's. Binary
-/// columns are left to the encoder.
 /// jsonb's binary format is a version byte (1) and the text: binary jsonb columns become
 /// bytes with it, which the encoder sends as they are.
 pub fn jsonb_binary(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBatch> {
-    let is_binary_jsonb = |i: usize| {
-        fields
-            .get(i)
-            .is_some_and(|f| f.format() == FieldFormat::Binary && f.datatype() == &Type::JSONB)
+    let is_binary_jsonb = |i: usize, c: &ArrayRef| {
+        c.data_type() == &DataType::Utf8
+            && fields
+                .get(i)
+                .is_some_and(|f| f.format() == FieldFormat::Binary && f.datatype() == &Type::JSONB)
     };
-    if !(0..batch.num_columns()).any(is_binary_jsonb) {
-        return Ok(batch);
-    }
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    let mut schema_fields = Vec::with_capacity(batch.num_columns());
-    for (i, (c, f)) in batch.columns().iter().zip(batch.schema().fields()).enumerate() {
-        let Some(text) = c.as_string_opt::<i32>().filter(|_| is_binary_jsonb(i)) else {
-            columns.push(c.clone());
-            schema_fields.push(f.as_ref().clone());
-            continue;
-        };
+    replace_columns(batch, is_binary_jsonb, "encoding jsonb", |c| {
+        let text = c.as_string::<i32>();
         let mut out = datafusion::arrow::array::BinaryBuilder::with_capacity(c.len(), text.value_data().len() + c.len());
         let mut value = Vec::new();
         for v in text.iter() {
@@ -175,12 +164,13 @@ pub fn jsonb_binary(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBa
                 }
             }
         }
-        columns.push(Arc::new(out.finish()) as ArrayRef);
-        schema_fields.push(Field::new(f.name(), DataType::Binary, true));
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).map_err(|e| Error::internal(format!("encoding jsonb: {e}")))
+        Arc::new(out.finish())
+    })
 }
 
+/// Float columns sent as text, printed as PostgreSQL prints them (`300`, `1e+20`, `1e-07`,
+/// `Infinity`): pgwire's own text form (`300.0`, `1e20`, `inf`) is not PostgreSQL's. Binary
+/// columns are left to the encoder.
 pub fn postgres_float_text(batch: RecordBatch, fields: &[FieldInfo]) -> Result<RecordBatch> {
     as_text(
         batch,
@@ -203,16 +193,8 @@ pub fn postgres_float_text(batch: RecordBatch, fields: &[FieldInfo]) -> Result<R
 /// the zone). Binary values are instants and need neither.
 pub fn postgres_time_text(batch: RecordBatch, fields: &[FieldInfo], time: &TimeFormat) -> Result<RecordBatch> {
     let is_time = |t: &DataType| matches!(t, DataType::Timestamp(..)) || (*t == DataType::Date32 && time.style.style != Style::Iso);
-    as_text(batch, fields, is_time, |c, row| match c.data_type() {
-        DataType::Timestamp(unit, zone) => {
-            let micros = datetime::micros_at(c, *unit, row);
-            match zone {
-                Some(_) => datetime::timestamptz_text(micros, time),
-                None => datetime::timestamp_text(micros, time.style),
-            }
-        }
-        DataType::Date32 => datetime::date_text(c.as_primitive::<Date32Type>().value(row), time.style),
-        _ => String::new(),
+    as_text(batch, fields, is_time, |c, row| {
+        datetime::value_text(c, row, time).unwrap_or_default()
     })
 }
 
@@ -225,17 +207,7 @@ fn as_text(
     render: impl Fn(&ArrayRef, usize) -> String,
 ) -> Result<RecordBatch> {
     let chosen = |i: usize, c: &ArrayRef| pick(c.data_type()) && fields.get(i).is_some_and(|f| f.format() == FieldFormat::Text);
-    if !batch.columns().iter().enumerate().any(|(i, c)| chosen(i, c)) {
-        return Ok(batch);
-    }
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    let mut schema_fields = Vec::with_capacity(batch.num_columns());
-    for (i, (c, f)) in batch.columns().iter().zip(batch.schema().fields()).enumerate() {
-        if !chosen(i, c) {
-            columns.push(c.clone());
-            schema_fields.push(f.as_ref().clone());
-            continue;
-        }
+    replace_columns(batch, chosen, "formatting values as text", |c| {
         let mut out = StringBuilder::with_capacity(c.len(), c.len() * 8);
         for row in 0..c.len() {
             if c.is_null(row) {
@@ -244,11 +216,34 @@ fn as_text(
                 out.append_value(render(c, row));
             }
         }
-        columns.push(Arc::new(out.finish()) as ArrayRef);
-        schema_fields.push(Field::new(f.name(), DataType::Utf8, true));
+        Arc::new(out.finish())
+    })
+}
+
+/// The batch with the columns `chosen` picks (by position and array) replaced by `convert`'s
+/// array; untouched when it picks none.
+fn replace_columns(
+    batch: RecordBatch,
+    chosen: impl Fn(usize, &ArrayRef) -> bool,
+    doing: &str,
+    convert: impl Fn(&ArrayRef) -> ArrayRef,
+) -> Result<RecordBatch> {
+    if !batch.columns().iter().enumerate().any(|(i, c)| chosen(i, c)) {
+        return Ok(batch);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
-        .map_err(|e| Error::internal(format!("formatting values as text: {e}")))
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut schema_fields = Vec::with_capacity(batch.num_columns());
+    for (i, (c, f)) in batch.columns().iter().zip(batch.schema().fields()).enumerate() {
+        if chosen(i, c) {
+            let converted = convert(c);
+            schema_fields.push(Field::new(f.name(), converted.data_type().clone(), true));
+            columns.push(converted);
+        } else {
+            columns.push(c.clone());
+            schema_fields.push(f.as_ref().clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).map_err(|e| Error::internal(format!("{doing}: {e}")))
 }
 
 fn float4_text(v: f32) -> String {

@@ -8,8 +8,9 @@
 //! statement with 22007 naming the text and the type.
 //!
 //! Output: `created_at::text` is the text PostgreSQL would print for the value (the session's
-//! zone and DateStyle), not Arrow's `2025-03-01T10:00:00+00:00`. The session's DateStyle
-//! reaches the function through [`SessionTime`], a config extension the session keeps current.
+//! zone and DateStyle), not Arrow's `2025-03-01T10:00:00+00:00`. The session's zone and
+//! DateStyle reach the rule and the function through [`SessionTime`], a config extension the
+//! session keeps current.
 
 use std::sync::Arc;
 
@@ -44,11 +45,11 @@ impl ConfigExtension for SessionTime {
 }
 
 impl SessionTime {
-    /// The zone and style a query's config says.
+    /// The zone and style a query's config says (UTC and ISO before a session set them).
     fn format_of(config: &ConfigOptions) -> TimeFormat {
         let ours = config.extensions.get::<SessionTime>();
         TimeFormat {
-            zone: ours.and_then(|t| Zone::parse(&t.time_zone)).unwrap_or_else(|| session_zone(config)),
+            zone: session_zone(config),
             style: ours
                 .and_then(|t| DateStyle::parse(&t.date_style, DateStyle::default()).ok())
                 .unwrap_or_default(),
@@ -56,12 +57,12 @@ impl SessionTime {
     }
 }
 
+/// The session's zone, as the session wrote it into the config.
 fn session_zone(config: &ConfigOptions) -> Zone {
     config
-        .execution
-        .time_zone
-        .as_deref()
-        .and_then(Zone::from_arrow_name)
+        .extensions
+        .get::<SessionTime>()
+        .and_then(|t| Zone::parse(&t.time_zone))
         .unwrap_or_else(Zone::utc)
 }
 
@@ -190,20 +191,16 @@ impl ScalarUDFImpl for TimestampText {
             [value] => value.to_array(args.number_rows)?,
             _ => return Err(DataFusionError::Internal("_pg_timestamp_text takes one argument".into())),
         };
-        let DataType::Timestamp(unit, zone) = array.data_type().clone() else {
+        if !matches!(array.data_type(), DataType::Timestamp(..)) {
             return Err(DataFusionError::Internal(format!("_pg_timestamp_text of {}", array.data_type())));
-        };
+        }
         let mut out = StringBuilder::with_capacity(array.len(), array.len() * 24);
         for row in 0..array.len() {
             if array.is_null(row) {
                 out.append_null();
-                continue;
+            } else {
+                out.append_option(datetime::value_text(&array, row, &format));
             }
-            let micros = datetime::micros_at(&array, unit, row);
-            out.append_value(match zone {
-                Some(_) => datetime::timestamptz_text(micros, &format),
-                None => datetime::timestamp_text(micros, format.style),
-            });
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
@@ -228,7 +225,7 @@ fn read(e: Expr, zone: &Zone, now: chrono::NaiveDateTime) -> DfResult<Transforme
         None => read_timestamp(text, zone, now),
     };
     let value = match micros {
-        Some(m) => Some(in_unit(m, *unit)),
+        Some(m) => Some(datetime::micros_in(m, *unit)),
         None if strict && is_out_of_range(text) => {
             return Err(DataFusionError::External(Box::new(Error::DatetimeOutOfRange(text.clone()))));
         }
@@ -236,7 +233,7 @@ fn read(e: Expr, zone: &Zone, now: chrono::NaiveDateTime) -> DfResult<Transforme
             let type_name = if tz.is_some() { "timestamp with time zone" } else { "timestamp" };
             return Err(DataFusionError::External(Box::new(Error::InvalidDatetime {
                 message: format!("invalid input syntax for type {type_name}: \"{text}\""),
-                hint: Some("write it as '2025-03-01 10:00:00+00', '2025-03-01T10:00:00Z' or '2025-03-01'".into()),
+                hint: Some(datetime::INPUT_HINT.into()),
             })));
         }
         None => None,
@@ -248,15 +245,4 @@ fn read(e: Expr, zone: &Zone, now: chrono::NaiveDateTime) -> DfResult<Transforme
         TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(value, tz.clone()),
     };
     Ok(Transformed::yes(Expr::Literal(literal, None)))
-}
-
-/// Microseconds in another unit (PostgreSQL's precision is the microsecond, so nanoseconds
-/// are exact and coarser units truncate).
-fn in_unit(micros: i64, unit: TimeUnit) -> i64 {
-    match unit {
-        TimeUnit::Second => micros.div_euclid(1_000_000),
-        TimeUnit::Millisecond => micros.div_euclid(1_000),
-        TimeUnit::Microsecond => micros,
-        TimeUnit::Nanosecond => micros.saturating_mul(1_000),
-    }
 }

@@ -6,12 +6,13 @@
 //! naming the column and the type it needs: 22P02 for unparseable text, 42804 for a SQL type
 //! that cannot convert at all.
 
+use datafusion::arrow::datatypes::TimeUnit;
 use datafusion::common::ScalarValue;
 use serde_json::{Number, Value};
 
 use crate::catalog::timestamps;
 use crate::error::{Error, Result};
-use crate::sql::datetime::{read_timestamptz, Zone};
+use crate::sql::datetime::{micros_of, read_timestamptz, Zone, INPUT_HINT};
 
 /// A non-null SQL value, reduced to the kinds that matter for JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,10 +42,10 @@ fn classify(value: &ScalarValue) -> Option<Sql> {
         ScalarValue::UInt64(Some(v)) => i64::try_from(*v).map_or(Sql::Float(*v as f64), Sql::Int),
         ScalarValue::Float32(Some(v)) => Sql::Float(f64::from(*v)),
         ScalarValue::Float64(Some(v)) => Sql::Float(*v),
-        ScalarValue::TimestampSecond(Some(v), _) => Sql::Time(v.saturating_mul(1_000_000)),
-        ScalarValue::TimestampMillisecond(Some(v), _) => Sql::Time(v.saturating_mul(1_000)),
+        ScalarValue::TimestampSecond(Some(v), _) => Sql::Time(micros_of(*v, TimeUnit::Second)),
+        ScalarValue::TimestampMillisecond(Some(v), _) => Sql::Time(micros_of(*v, TimeUnit::Millisecond)),
         ScalarValue::TimestampMicrosecond(Some(v), _) => Sql::Time(*v),
-        ScalarValue::TimestampNanosecond(Some(v), _) => Sql::Time(v.div_euclid(1_000)),
+        ScalarValue::TimestampNanosecond(Some(v), _) => Sql::Time(micros_of(*v, TimeUnit::Nanosecond)),
         ScalarValue::Date32(Some(d)) => Sql::Time(i64::from(*d) * 86_400_000_000),
         other => Sql::Text(other.to_string()),
     })
@@ -81,6 +82,7 @@ fn conceal(e: Error, column: &str) -> Error {
             hint: Some(format!("check the type of the value given for \"{column}\" (DESCRIBE shows it)")),
         },
         Error::InvalidText { .. } => Error::InvalidText { message, hint: None },
+        Error::InvalidDatetime { .. } => Error::InvalidDatetime { message, hint: None },
         other => other,
     }
 }
@@ -143,7 +145,7 @@ fn date_time(sql: &Sql, column: &str, zone: &Zone) -> Result<Value> {
                 "invalid input syntax for type timestamp with time zone: \"{}\" (column \"{column}\")",
                 shorten(&text_of(sql))
             ),
-            hint: Some("write it as '2025-03-01 10:00:00+00' or '2025-03-01T10:00:00Z'".into()),
+            hint: Some(INPUT_HINT.into()),
         })
 }
 
@@ -476,6 +478,9 @@ mod tests {
         assert_eq!(convert(text_value("1740823200")).unwrap(), Some(json!("2025-03-01T10:00:00Z")));
         let at = ScalarValue::TimestampNanosecond(Some(1_740_823_200_500_000_000), Some("Europe/Paris".into()));
         assert_eq!(convert(at).unwrap(), Some(json!("2025-03-01T10:00:00.500Z")));
+        let hidden = to_json(&text_value("next tuesday"), &schema, "start_date", true, &Zone::utc()).unwrap_err();
+        assert_eq!(hidden.sqlstate(), "22007");
+        assert!(!hidden.to_string().contains("tuesday"), "a secret's text is not shown: {hidden}");
         let e = convert(text_value("next tuesday")).unwrap_err();
         assert_eq!(e.sqlstate(), "22007");
         assert!(
