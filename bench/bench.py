@@ -39,8 +39,8 @@ def wait_for(dsn, proc, what, limit=120):
             time.sleep(0.2)
 
 
-def start_cloudpg(binary, root, rows):
-    port = local_postgres.free_port()
+def write_config(root, port, rows):
+    """The server's config: the emulator holding `rows` resources per type, cached for 2 h."""
     config = os.path.join(root, "cloudpg.toml")
     with open(config, "w") as f:
         f.write(
@@ -50,6 +50,12 @@ def start_cloudpg(binary, root, rows):
             f"[limits]\nmax_api_calls = {rows * 2 + 1000}\n"
             f"[emulator]\nresources_per_type = {rows}\npage_size = 100\n"
         )
+    return config
+
+
+def start_cloudpg(binary, root, rows):
+    port = local_postgres.free_port()
+    config = write_config(root, port, rows)
     log = open(os.path.join(root, "cloudpg.log"), "w")
     proc = subprocess.Popen([binary, "serve", "--emulator", "--config", config], stdout=log, stderr=subprocess.STDOUT)
     dsn = f"host=127.0.0.1 port={port} user=postgres dbname=awscc"

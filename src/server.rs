@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::accounts::{Account, Accounts};
 use crate::catalog::provider::Backend;
+use crate::catalog::snapshots::ScanCache;
 use crate::catalog::Catalog;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::client::{SdkApi, Target};
@@ -74,7 +75,9 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
     if let Some((_, opened)) = journal {
         requests.resume(opened);
     }
+    let scans = Arc::new(ScanCache::new(api.ttl(), config.cache.max_bytes));
     let backend = Arc::new(Backend {
+        scans,
         catalog,
         requests,
         api,

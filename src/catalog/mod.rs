@@ -25,6 +25,7 @@ pub mod pushdown;
 pub mod refresh;
 pub mod requests;
 pub mod scan;
+pub mod snapshots;
 pub mod stackql;
 pub mod system;
 pub mod timestamps;

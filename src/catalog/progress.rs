@@ -96,6 +96,11 @@ impl TableProgress {
         self.read.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `n` resources read at once (a kept list sent again).
+    pub fn read_many(&self, n: usize) {
+        self.read.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The scan has sent all it will.
     pub fn finish(&self) {
         self.finished.store(true, Ordering::Relaxed);

@@ -40,6 +40,8 @@ pub struct Backend {
     pub accounts: Arc<super::accounts::Accounts>,
     /// Users' call budgets and the last hour's calls (`cloudpg.api_usage`).
     pub usage: Arc<crate::cloudcontrol::usage::Usage>,
+    /// Whole lists as scans sent them, so cached scans skip building rows from JSON.
+    pub scans: Arc<super::snapshots::ScanCache>,
 }
 
 /// Per-statement settings a session passes to scans through DataFusion's config extensions.
@@ -207,7 +209,7 @@ impl TableProvider for ResourceTable {
         let spec = plan_scan(&self.def, &self.backend, &settings, projection, filters, limit)?;
         let schema = self.schema();
         let projected = Arc::new(schema.project(&spec.projection)?);
-        Ok(Arc::new(ResourceScanExec::new(spec, self.backend.api.clone(), projected)))
+        Ok(Arc::new(ResourceScanExec::new(spec, self.backend.api.clone(), self.backend.scans.clone(), projected)))
     }
 }
 

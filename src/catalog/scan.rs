@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 use super::arrow::{batch, Row};
 use super::model::{ColumnDef, TableDef};
+use super::snapshots::{Recorder, ScanCache, ScanKey, Snapshot};
 use crate::cloudcontrol::budget::CallBudget;
 use crate::cloudcontrol::cache::CachedApi;
 use crate::cloudcontrol::{ListRequest, Place};
@@ -103,6 +104,7 @@ impl ScanSpec {
 pub struct ResourceScanExec {
     spec: ScanSpec,
     api: Arc<CachedApi>,
+    scans: Arc<ScanCache>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -114,7 +116,7 @@ impl fmt::Debug for ResourceScanExec {
 }
 
 impl ResourceScanExec {
-    pub fn new(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef) -> ResourceScanExec {
+    pub fn new(spec: ScanSpec, api: Arc<CachedApi>, scans: Arc<ScanCache>, schema: SchemaRef) -> ResourceScanExec {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
@@ -124,6 +126,7 @@ impl ResourceScanExec {
         ResourceScanExec {
             spec,
             api,
+            scans,
             schema,
             properties,
         }
@@ -197,11 +200,11 @@ impl ExecutionPlan for ResourceScanExec {
         // so memory does not grow with the result.
         let (tx, rx) = mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
         let spec = self.spec.clone();
-        let api = self.api.clone();
+        let (api, scans) = (self.api.clone(), self.scans.clone());
         let schema = self.schema.clone();
         let places: Vec<String> = spec.places.iter().map(|p| p.place.to_string()).collect();
         let span = tracing::info_span!(parent: &spec.span, "scan", table = %spec.table.qualified_name(), regions = ?places);
-        let task = tokio::spawn(run_producer(spec, api, schema, tx).instrument(span));
+        let task = tokio::spawn(run_producer(spec, api, scans, schema, tx).instrument(span));
         let abort = AbortOnDrop(task);
         let out = stream::unfold((rx, abort), |(mut rx, abort)| async move {
             rx.recv().await.map(|item| (item, (rx, abort)))
@@ -250,7 +253,7 @@ type Sender = mpsc::Sender<datafusion::error::Result<RecordBatch>>;
 
 /// The producer task: owns its inputs so the spawned future is `'static`, and reports a
 /// failure through the channel so the query ends with the error.
-async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx: Sender) {
+async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, scans: Arc<ScanCache>, schema: SchemaRef, tx: Sender) {
     let named = spec.identifiers.as_ref().map_or(0, Vec::len);
     let lists = if spec.identifiers.is_some() {
         0
@@ -268,6 +271,7 @@ async fn run_producer(spec: ScanSpec, api: Arc<CachedApi>, schema: SchemaRef, tx
         progress: progress.clone(),
         spec: Arc::new(spec),
         api,
+        scans,
         schema,
         tx: tx.clone(),
         emitted: Arc::new(AtomicUsize::new(0)),
@@ -288,6 +292,7 @@ struct Producer {
     spec: Arc<ScanSpec>,
     progress: Arc<crate::catalog::progress::TableProgress>,
     api: Arc<CachedApi>,
+    scans: Arc<ScanCache>,
     schema: SchemaRef,
     tx: Sender,
     emitted: Arc<AtomicUsize>,
@@ -354,7 +359,8 @@ impl Producer {
         self.spec.limit.is_some_and(|l| self.emitted.load(Ordering::Relaxed) >= l) || self.tx.is_closed()
     }
 
-    async fn send(&self, rows: &[Row]) -> Result<()> {
+    /// Builds and sends a batch of rows; `recorder` keeps it for the list's snapshot.
+    async fn send(&self, rows: &[Row], recorder: Option<&mut Recorder>) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -364,27 +370,74 @@ impl Producer {
             .iter()
             .filter_map(|&i| self.spec.table.columns().get(i))
             .collect();
-        for column in super::arrow::misfit_columns(&columns, rows) {
-            if self.misfits.lock().unwrap_or_else(|p| p.into_inner()).insert(column.to_string()) {
-                self.spec.progress.warn(format!(
-                    "{}: column {column} got a value of another type than it holds; it is NULL there and kept in _extra",
-                    self.spec.table.qualified_name()
-                ));
-            }
+        let misfits = super::arrow::misfit_columns(&columns, rows);
+        for column in &misfits {
+            self.warn_misfit(column);
         }
         let b = batch(self.schema.clone(), &columns, rows)?;
-        self.emitted.fetch_add(rows.len(), Ordering::Relaxed);
-        // A closed channel means the client is gone; stop quietly.
-        let _ = self.tx.send(Ok(b)).await;
+        if let Some(recorder) = recorder {
+            recorder.batch(&b, &misfits);
+        }
+        self.emit(b).await;
         Ok(())
     }
 
-    /// GetResource for `id`, as a future that owns what it needs.
+    async fn emit(&self, batch: RecordBatch) {
+        self.emitted.fetch_add(batch.num_rows(), Ordering::Relaxed);
+        // A closed channel means the client is gone; stop quietly.
+        let _ = self.tx.send(Ok(batch)).await;
+    }
+
+    /// Once per scan and column.
+    fn warn_misfit(&self, column: &str) {
+        if self.misfits.lock().unwrap_or_else(|p| p.into_inner()).insert(column.to_string()) {
+            self.spec.progress.warn(format!(
+                "{}: column {column} got a value of another type than it holds; it is NULL there and kept in _extra",
+                self.spec.table.qualified_name()
+            ));
+        }
+    }
+
+    /// What a list's snapshot is kept under: read before the list, so a mutation while it
+    /// runs leaves its snapshot where no later scan looks.
+    fn snapshot_key(&self, request: &ListRequest, model: &ModelFilter) -> ScanKey {
+        let mut parents: Vec<(String, String)> = model.parents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        parents.sort();
+        ScanKey {
+            request: request.clone(),
+            generation: self.api.generation(&request.place, &request.type_name),
+            table: self.spec.table.qualified_name(),
+            projection: self.spec.projection.clone(),
+            parents,
+        }
+    }
+
+    /// Sends a kept list again, as the scan that built it did (warnings and progress too).
+    async fn replay(&self, snapshot: &Snapshot) {
+        self.api.count_scan_hit();
+        for column in &snapshot.misfits {
+            self.warn_misfit(column);
+        }
+        self.progress.listed_page(snapshot.rows);
+        if self.spec.hydrate {
+            self.progress.read_many(snapshot.rows);
+        }
+        self.progress.list_done();
+        for b in &snapshot.batches {
+            if self.done() {
+                return;
+            }
+            self.emit(b.clone()).await;
+        }
+    }
+
+    /// GetResource for `id`, as a future that owns what it needs; the answer comes with when
+    /// it was fetched.
     fn read(
         &self,
         place: &Arc<Place>,
         id: String,
-    ) -> impl std::future::Future<Output = Result<Arc<Option<crate::cloudcontrol::Resource>>>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(Arc<Option<crate::cloudcontrol::Resource>>, std::time::Instant)>> + Send + 'static {
         let (api, place, type_name, bypass, budget, progress) = (
             self.api.clone(),
             place.clone(),
@@ -394,7 +447,7 @@ impl Producer {
             self.progress.clone(),
         );
         async move {
-            let read = api.get_cached(&place, &type_name, &id, bypass, &budget).await;
+            let read = api.get_cached_at(&place, &type_name, &id, bypass, &budget).await;
             progress.read_one();
             read
         }
@@ -403,13 +456,18 @@ impl Producer {
     fn rows_of(
         &self,
         place: &Arc<Place>,
-        got: Vec<Result<Arc<Option<crate::cloudcontrol::Resource>>>>,
+        got: Vec<Result<(Arc<Option<crate::cloudcontrol::Resource>>, std::time::Instant)>>,
         parents: &Arc<HashMap<String, String>>,
+        mut recorder: Option<&mut Recorder>,
     ) -> Result<Vec<Row>> {
         let mut rows = Vec::with_capacity(got.len());
         for r in got {
+            let (r, fetched) = r?;
+            if let Some(recorder) = recorder.as_deref_mut() {
+                recorder.answer(fetched);
+            }
             // Gone between list and read, or never existed: no row.
-            match r?.as_ref() {
+            match r.as_ref() {
                 Some(r) => rows.push(Row {
                     place: place.clone(),
                     identifier: r.identifier.clone(),
@@ -433,7 +491,7 @@ impl Producer {
             .ready_chunks(HYDRATE_BATCH_ROWS);
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
-            self.send(&self.rows_of(&place, chunk, &no_parents)?).await?;
+            self.send(&self.rows_of(&place, chunk, &no_parents, None)?, None).await?;
             if self.done() {
                 break;
             }
@@ -448,13 +506,29 @@ impl Producer {
             model: model.model.clone(),
         };
         let parents = Arc::new(model.parents.clone());
+        let key = self.snapshot_key(&request, &model);
+        if !self.spec.bypass_cache {
+            if let Some(snapshot) = self.scans.get(&key, &self.schema).await {
+                self.replay(&snapshot).await;
+                return Ok(());
+            }
+        }
+        // Only a whole list is kept: a LIMIT may stop it early.
+        let mut recorder = if self.spec.bypass_cache || self.spec.limit.is_some() {
+            None
+        } else {
+            self.scans.recorder()
+        };
         if !self.spec.hydrate {
             let mut token: Option<String> = None;
             loop {
-                let page = self
+                let (page, fetched) = self
                     .api
-                    .list_page_cached(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget)
+                    .list_page_cached_at(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget)
                     .await?;
+                if let Some(recorder) = recorder.as_mut() {
+                    recorder.answer(fetched);
+                }
                 let rows: Vec<Row> = page
                     .resources
                     .iter()
@@ -466,12 +540,16 @@ impl Producer {
                     })
                     .collect();
                 self.progress.listed_page(rows.len());
-                self.send(&rows).await?;
+                self.send(&rows, recorder.as_mut()).await?;
                 token = page.next_token.clone();
                 if token.is_none() {
                     self.progress.list_done();
+                    if let Some(recorder) = recorder {
+                        self.scans.keep(key, self.schema.clone(), recorder).await;
+                    }
+                    return Ok(());
                 }
-                if token.is_none() || self.done() {
+                if self.done() {
                     return Ok(());
                 }
             }
@@ -479,23 +557,32 @@ impl Producer {
         // Hydrate: a paging task lists ahead into a bounded channel of identifiers while bounded
         // concurrent GetResource calls read them, so paging and reading overlap instead of each
         // page boundary stalling the reads.
-        let (id_tx, mut id_rx) = mpsc::channel::<Result<String>>(LIST_PREFETCH_IDS);
+        let (id_tx, mut id_rx) = mpsc::channel::<Result<(String, std::time::Instant)>>(LIST_PREFETCH_IDS);
         let what = format!("the list of {} in {place}", request.type_name);
         let mut pager = AbortOnDrop(tokio::spawn(self.clone().page_identifiers(request, id_tx).in_current_span()));
         let pages = stream::poll_fn(move |cx| id_rx.poll_recv(cx));
         let (reader, read_place) = (self.clone(), place.clone());
         let reads = pages
-            .map_ok(move |id| reader.read(&read_place, id))
+            .map_ok(move |(id, listed)| {
+                // A row is as old as the older of its list page and its GetResource answer.
+                let read = reader.read(&read_place, id);
+                async move { read.await.map(|(r, fetched)| (r, fetched.min(listed))) }
+            })
             .try_buffered(self.spec.hydrate_concurrency)
             .ready_chunks(HYDRATE_BATCH_ROWS);
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
-            self.send(&self.rows_of(&place, chunk, &parents)?).await?;
+            let rows = self.rows_of(&place, chunk, &parents, recorder.as_mut())?;
+            self.send(&rows, recorder.as_mut()).await?;
             if self.done() {
                 return Ok(());
             }
         }
-        pager_finished(&mut pager.0, &what).await
+        pager_finished(&mut pager.0, &what).await?;
+        if let Some(recorder) = recorder {
+            self.scans.keep(key, self.schema.clone(), recorder).await;
+        }
+        Ok(())
     }
 
     /// Lists the parents in `region`, then the children under each (and under each model the
@@ -537,7 +624,7 @@ impl Producer {
 
     /// Lists every page of `request`, sending each identifier; stops at the end, on the first
     /// error (which it forwards), or when the reader has gone or has enough rows.
-    async fn page_identifiers(self, request: ListRequest, ids: mpsc::Sender<Result<String>>) {
+    async fn page_identifiers(self, request: ListRequest, ids: mpsc::Sender<Result<(String, std::time::Instant)>>) {
         let mut token: Option<String> = None;
         let mut sent = 0;
         loop {
@@ -555,9 +642,9 @@ impl Producer {
                     _ = ids.closed() => return,
                 }
             }
-            let page = match self
+            let (page, fetched) = match self
                 .api
-                .list_page_cached(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget)
+                .list_page_cached_at(&request, token.as_deref(), self.spec.bypass_cache, &self.spec.budget)
                 .await
             {
                 Ok(page) => page,
@@ -568,7 +655,7 @@ impl Producer {
             };
             self.progress.listed_page(page.resources.len());
             for r in &page.resources {
-                if ids.send(Ok(r.identifier.clone())).await.is_err() {
+                if ids.send(Ok((r.identifier.clone(), fetched))).await.is_err() {
                     return;
                 }
                 sent += 1;

@@ -7,7 +7,7 @@
 //! each wait for, or pile up, calls.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
@@ -43,15 +43,16 @@ impl Key {
 #[derive(Debug, Clone)]
 enum Entry {
     /// A list page and when it was fetched.
-    Page(Arc<ListPage>, std::time::Instant),
-    Get(Arc<Option<Resource>>),
+    Page(Arc<ListPage>, Instant),
+    /// A GetResource answer and when it was fetched.
+    Get(Arc<Option<Resource>>, Instant),
 }
 
 impl Entry {
     fn weight(&self) -> u32 {
         match self {
             Entry::Page(p, _) => p.weight(),
-            Entry::Get(r) => r.as_ref().as_ref().map_or(64, |r| u32::try_from(r.weight()).unwrap_or(u32::MAX)),
+            Entry::Get(r, _) => r.as_ref().as_ref().map_or(64, |r| u32::try_from(r.weight()).unwrap_or(u32::MAX)),
         }
     }
 }
@@ -120,7 +121,9 @@ impl CachedApi {
         }
     }
 
-    fn generation(&self, place: &Place, type_name: &str) -> u64 {
+    /// How many times the type's entries in an account's region were invalidated: what is
+    /// derived from its answers is stale once this changes.
+    pub fn generation(&self, place: &Place, type_name: &str) -> u64 {
         let generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
         generations.get(place).and_then(|types| types.get(type_name)).copied().unwrap_or(0)
     }
@@ -193,6 +196,11 @@ impl CachedApi {
         }
     }
 
+    /// A scan sent a list it had kept (`catalog::snapshots`) instead of looking up its answers.
+    pub fn count_scan_hit(&self) {
+        self.count_lookup("scan", true);
+    }
+
     fn count_lookup(&self, kind: &'static str, hit: bool) {
         let counter = if hit { &self.hits } else { &self.misses };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -212,6 +220,15 @@ impl CachedApi {
         self.inner.list_requests(place, filter, next_token).await
     }
 
+    /// How long answers are reused; zero when they are not.
+    pub fn ttl(&self) -> Duration {
+        if self.cache.is_some() {
+            self.ttl
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// A list page, from the cache unless `bypass`; a call it makes is taken from `budget`.
     pub async fn list_page_cached(
         &self,
@@ -220,12 +237,23 @@ impl CachedApi {
         bypass: bool,
         budget: &CallBudget,
     ) -> Result<Arc<ListPage>> {
+        Ok(self.list_page_cached_at(request, next_token, bypass, budget).await?.0)
+    }
+
+    /// [`Self::list_page_cached`], and when the page was fetched.
+    pub async fn list_page_cached_at(
+        &self,
+        request: &ListRequest,
+        next_token: Option<&str>,
+        bypass: bool,
+        budget: &CallBudget,
+    ) -> Result<(Arc<ListPage>, Instant)> {
         let call = || async {
             budget.take("ListResources", &request.type_name, &request.place)?;
             self.inner.list_page(request, next_token).await
         };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
-            return call().await.map(Arc::new);
+            return call().await.map(|p| (Arc::new(p), Instant::now()));
         };
         let key = Key::Page {
             request: request.clone(),
@@ -236,7 +264,7 @@ impl CachedApi {
         let entry = cache
             .try_get_with(key.clone(), async {
                 missed.store(true, std::sync::atomic::Ordering::Relaxed);
-                call().await.map(|p| Entry::Page(Arc::new(p), std::time::Instant::now()))
+                call().await.map(|p| Entry::Page(Arc::new(p), Instant::now()))
             })
             .await
             .map_err(shared_error)?;
@@ -246,9 +274,9 @@ impl CachedApi {
                 if !self.stale_for.is_zero() && fetched.elapsed() > self.ttl {
                     self.refresh(cache, key, request, next_token);
                 }
-                Ok(p)
+                Ok((p, fetched))
             }
-            Entry::Get(_) => Err(Error::internal("cache entry of the wrong kind")),
+            Entry::Get(..) => Err(Error::internal("cache entry of the wrong kind")),
         }
     }
 
@@ -265,7 +293,7 @@ impl CachedApi {
                 // Under the key it was read with: after an invalidation, no read looks there.
                 Ok(page) => {
                     cache
-                        .insert(key.clone(), Entry::Page(Arc::new(page), std::time::Instant::now()))
+                        .insert(key.clone(), Entry::Page(Arc::new(page), Instant::now()))
                         .await
                 }
                 Err(e) => tracing::debug!(error = %e.log_summary(), "refreshing a stale list page failed; it stays until it expires"),
@@ -284,12 +312,24 @@ impl CachedApi {
         bypass: bool,
         budget: &CallBudget,
     ) -> Result<Arc<Option<Resource>>> {
+        Ok(self.get_cached_at(place, type_name, identifier, bypass, budget).await?.0)
+    }
+
+    /// [`Self::get_cached`], and when the answer was fetched.
+    pub async fn get_cached_at(
+        &self,
+        place: &Place,
+        type_name: &str,
+        identifier: &str,
+        bypass: bool,
+        budget: &CallBudget,
+    ) -> Result<(Arc<Option<Resource>>, Instant)> {
         let call = || async {
             budget.take("GetResource", type_name, place)?;
             self.inner.get(place, type_name, identifier).await
         };
         let Some(cache) = self.cache.as_ref().filter(|_| !bypass) else {
-            return call().await.map(Arc::new);
+            return call().await.map(|r| (Arc::new(r), Instant::now()));
         };
         let key = Key::Get {
             place: place.clone(),
@@ -301,13 +341,13 @@ impl CachedApi {
         let entry = cache
             .try_get_with(key, async {
                 missed.store(true, std::sync::atomic::Ordering::Relaxed);
-                call().await.map(|r| Entry::Get(Arc::new(r)))
+                call().await.map(|r| Entry::Get(Arc::new(r), Instant::now()))
             })
             .await
             .map_err(shared_error)?;
         self.count_lookup("get", !missed.load(std::sync::atomic::Ordering::Relaxed));
         match entry {
-            Entry::Get(r) => Ok(r),
+            Entry::Get(r, fetched) => Ok((r, fetched)),
             Entry::Page(..) => Err(Error::internal("cache entry of the wrong kind")),
         }
     }

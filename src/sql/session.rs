@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::SessionContext;
+use datafusion::execution::session_state::SessionState;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use tracing::Instrument;
@@ -23,7 +23,7 @@ use super::dml::{self, Verb};
 use super::memory::StatementMemory;
 use super::parse::{self, Fingerprint, Hints};
 use super::settings::{reported_name, SetValue, Settings};
-use super::statement::{Command, Prepared};
+use super::statement::{Command, Prepared, QueryPlan};
 use super::transaction::{Status, Transaction, TransactionCommand};
 use super::{meta, names, rewrite, Engine, LiveNotices, Notice, Outcome, Output};
 use crate::auth::Role;
@@ -34,7 +34,9 @@ use crate::error::{Error, Result};
 /// One connection's state.
 pub struct Session {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) ctx: SessionContext,
+    /// The session's query engine state, owned rather than shared behind a lock so a
+    /// statement borrows it instead of cloning its registries (hundreds of functions).
+    pub(crate) state: SessionState,
     pub settings: Settings,
     transaction: Transaction,
     pub user: String,
@@ -80,10 +82,10 @@ impl Session {
     pub(super) fn new(engine: Arc<Engine>, user: &str, database: &str, startup: &BTreeMap<String, String>, role: Role) -> Session {
         let settings = Settings::new(&engine.backend.config, startup, role);
         let scope = engine.scope(settings.max_api_calls, user);
-        let ctx = SessionContext::new_with_state(engine.base.state());
+        let mut state = engine.base.state();
         let view = SessionView::new(user, &settings, engine.lookup.clone());
         let engine_activity = engine.activity.join(user, database);
-        compat::install_session(&ctx, &view);
+        compat::install_session(&mut state, &view);
         let accounts = engine
             .backend
             .config
@@ -94,7 +96,7 @@ impl Session {
             .and_then(|u| u.accounts.as_deref())
             .map(Arc::from);
         Session {
-            ctx,
+            state,
             view,
             cursors: Cursors::default(),
             activity: engine_activity,
@@ -187,7 +189,16 @@ impl Session {
                 }
                 prepared.parameters = parameters;
                 prepared.columns = Some(client_schema(plan.schema().as_arrow()));
-                prepared.plan = Some((Arc::new(plan), self.zone_name()));
+                let optimized = if count == 0 && declared == 0 && reusable(&plan) {
+                    self.optimize(&plan).ok().map(Arc::new)
+                } else {
+                    None
+                };
+                prepared.plan = Some(QueryPlan {
+                    logical: Arc::new(plan),
+                    optimized,
+                    time: self.time_key(),
+                });
             }
             Command::Dml { statement, .. } => {
                 let count = parse::parameter_count(statement)?;
@@ -306,9 +317,10 @@ impl Session {
         let bypass_cache = prepared.hints.nocache;
         match &prepared.command {
             Command::Query(stmt) => {
-                let plan = match &prepared.plan {
-                    Some((p, zone)) if *zone == self.zone_name() => p.as_ref().clone(),
-                    _ => self.plan_query(stmt.as_ref().clone()).await?,
+                let planned = prepared.plan.as_ref().filter(|p| p.time == self.time_key());
+                let plan = match planned {
+                    Some(p) => p.logical.as_ref().clone(),
+                    None => self.plan_query(stmt.as_ref().clone()).await?,
                 };
                 let plan = match params {
                     Some(p) => plan.with_param_values(p).map_err(Error::from)?,
@@ -316,7 +328,11 @@ impl Session {
                 };
                 let is_explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
                 let schema = prepared.columns.clone().unwrap_or_else(|| client_schema(plan.schema().as_arrow()));
-                let stream = self.run_plan(plan, bypass_cache).await?;
+                let optimized = match planned.and_then(|p| p.optimized.as_deref()) {
+                    Some(optimized) => optimized.clone(),
+                    None => self.optimize(&plan)?,
+                };
+                let stream = self.run_optimized(optimized, bypass_cache).await?;
                 Ok(Output::rows(
                     schema,
                     stream,
@@ -525,8 +541,7 @@ impl Session {
         names::name_columns(&mut stmt);
         rewrite::check_tables(&stmt, &self.engine.backend.catalog)?;
         self.sync_time_format()?;
-        let state = self.ctx.state();
-        state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_err(|e| {
+        self.state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_err(|e| {
             let e = Error::from(e);
             compat::unknown_object(&e).unwrap_or(e)
         })
@@ -535,7 +550,7 @@ impl Session {
     /// The query engine's zone follows the session's: `now()` is a `timestamptz` there, and
     /// text without an offset cast to `timestamptz` is read as a time there, as PostgreSQL does;
     /// `::text` of a timestamp reads the zone and DateStyle from [`compat::time_input::SessionTime`].
-    fn sync_time_format(&self) -> Result<()> {
+    fn sync_time_format(&mut self) -> Result<()> {
         use datafusion::execution::FunctionRegistry;
         let format = self.settings.time_format();
         let zone = Some(format.zone.arrow_name());
@@ -543,8 +558,7 @@ impl Session {
             date_style: format.style.shown(),
             time_zone: format.zone.shown().to_string(),
         };
-        let state = self.ctx.state_ref();
-        let mut state = state.write();
+        let state = &mut self.state;
         let options = state.config_mut().options_mut();
         match options.extensions.get_mut::<compat::time_input::SessionTime>() {
             Some(t) => *t = time,
@@ -566,16 +580,23 @@ impl Session {
         Ok(())
     }
 
-    /// The session's time zone as the query engine names it.
-    fn zone_name(&self) -> String {
-        self.settings.time_format().zone.arrow_name()
+    /// What a plan depends on of the session's time settings: its `timestamptz` values carry
+    /// the zone, and casts to text read the DateStyle.
+    fn time_key(&self) -> String {
+        let format = self.settings.time_format();
+        format!("{}|{}", format.zone.arrow_name(), format.style.shown())
+    }
+
+    /// Runs the analyzer and the optimizer as of now (`now()` folds to this statement's start).
+    fn optimize(&mut self, plan: &LogicalPlan) -> Result<LogicalPlan> {
+        self.state.mark_start_execution();
+        self.state.optimize(plan).map_err(Error::from)
     }
 
     /// The Arrow type of an SQL type name, as a cast to it plans (`None` if it does not).
     async fn arrow_type(&self, sql_type: &str) -> Option<DataType> {
         let plan = self
-            .ctx
-            .state()
+            .state
             .create_logical_plan(&format!("SELECT CAST(NULL AS {sql_type})"))
             .await
             .ok()?;
@@ -584,6 +605,12 @@ impl Session {
 
     /// Runs a plan with the session's settings and the statement's scope.
     pub(crate) async fn run_plan(&mut self, plan: LogicalPlan, bypass_cache: bool) -> Result<SendableRecordBatchStream> {
+        let optimized = self.optimize(&plan)?;
+        self.run_optimized(optimized, bypass_cache).await
+    }
+
+    /// Runs an optimized plan: scans are planned now, with this statement's settings.
+    async fn run_optimized(&mut self, plan: LogicalPlan, bypass_cache: bool) -> Result<SendableRecordBatchStream> {
         let settings = QuerySettings {
             regions: self.settings.regions.clone(),
             bypass_cache: bypass_cache || self.settings.bypass_cache,
@@ -594,12 +621,27 @@ impl Session {
             accounts: self.accounts.clone(),
         };
         self.view.refresh(&self.settings);
-        let mut state = self.ctx.state();
+        let state = &mut self.state;
         state.config_mut().set_extension(Arc::new(settings));
         state.config_mut().set_extension(self.view.clone());
-        let physical = state.create_physical_plan(&plan).await.map_err(Error::from)?;
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&plan, state)
+            .await
+            .map_err(Error::from)?;
         let runtime = self.scope.memory.runtime(state.runtime_env());
-        let task = TaskContext::from(&state).with_runtime(runtime);
+        // Without the function registries: they serve plan deserialisation, which no
+        // statement does, and copying them cost more than the rest of a `SELECT 1`.
+        let task = TaskContext::new(
+            None,
+            state.session_id().to_string(),
+            state.config().clone(),
+            Default::default(),
+            Default::default(),
+            Default::default(),
+            Default::default(),
+            runtime,
+        );
         datafusion::physical_plan::execute_stream(physical, Arc::new(task)).map_err(Error::from)
     }
 }
@@ -612,6 +654,29 @@ impl Engine {
             progress: Arc::default(),
         }
     }
+}
+
+/// Whether a plan's optimized form can serve every execution: no `$n` to bind (binding
+/// comes before optimizing, so `identifier = $1` still reaches the scan as a literal) and no
+/// function whose value changes between executions (`now()` folds to a constant).
+fn reusable(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr, Volatility};
+    let mut reusable = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            let changing = e.exists(|e| {
+                Ok(match e {
+                    Expr::ScalarFunction(f) => f.func.signature().volatility != Volatility::Immutable,
+                    Expr::Placeholder(_) | Expr::ScalarVariable(..) => true,
+                    _ => false,
+                })
+            })?;
+            reusable &= !changing;
+            Ok(if changing { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        })
+    });
+    reusable
 }
 
 /// A planned schema with the names clients see (PostgreSQL's, duplicates allowed).

@@ -357,9 +357,20 @@ pub struct Prepared {
     pub parameters: Vec<Option<DataType>>,
     /// The result columns, named as clients see them; `None` when it returns no rows.
     pub columns: Option<SchemaRef>,
-    /// The logical plan of a query, and the session time zone it was planned in: its
-    /// `timestamptz` values carry that zone, which `date_trunc` and casts to `timestamp` use.
-    pub(crate) plan: Option<(Arc<LogicalPlan>, String)>,
+    /// A query's plans, kept for its executions.
+    pub(crate) plan: Option<QueryPlan>,
+}
+
+/// What a query's executions reuse.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryPlan {
+    pub logical: Arc<LogicalPlan>,
+    /// The analyzed and optimized plan, when every execution would make the same one (no
+    /// parameters, nothing that changes between runs): executions only plan the scans.
+    pub optimized: Option<Arc<LogicalPlan>>,
+    /// The session's time zone and DateStyle when planned: its `timestamptz` values carry
+    /// that zone, which `date_trunc` and casts to `timestamp` use, and casts to text the style.
+    pub time: String,
 }
 
 impl Prepared {

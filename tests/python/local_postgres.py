@@ -35,9 +35,10 @@ def bindir():
     return None
 
 
-def start(root, database="postgres"):
+def start(root, database="postgres", settings=()):
     """A PostgreSQL whose data lives under `root`, with `database` created; returns the
-    process and a libpq connection string. PostgreSQL refuses to run as root, so as root the
+    process and a libpq connection string; `settings` are more `name=value` server settings.
+    PostgreSQL refuses to run as root, so as root the
     Debian package's `postgres` user runs it."""
     bins = bindir()
     if bins is None:
@@ -53,7 +54,7 @@ def start(root, database="postgres"):
     )
     with open(os.path.join(root, "server.log"), "w") as log:
         proc = subprocess.Popen(
-            [*as_user, os.path.join(bins, "postgres"), "-D", data, "-p", str(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+            [*as_user, os.path.join(bins, "postgres"), "-D", data, "-p", str(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", *[a for kv in settings for a in ("-c", kv)]],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -155,9 +155,11 @@ pub fn install(
 }
 
 /// Registers the functions that read the session in a session's context.
-pub fn install_session(ctx: &SessionContext, view: &Arc<SessionView>) {
+pub fn install_session(state: &mut datafusion::execution::session_state::SessionState, view: &Arc<SessionView>) {
+    use datafusion::execution::FunctionRegistry;
     for f in session::functions(view) {
-        ctx.register_udf(f);
+        // Only fails for a registry that takes no functions, which a session's does.
+        let _ = state.register_udf(Arc::new(f));
     }
 }
 
