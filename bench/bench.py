@@ -1,4 +1,4 @@
-"""cloudpg against PostgreSQL 15 on one machine, side by side (issue 19's B1-B3).
+"""cloudpg against PostgreSQL 15 on one machine, side by side (issue 19's B1-B9).
 
 Starts the release `cloudpg serve --emulator` and a PostgreSQL on loopback, copies the cached
 rows of one table into PostgreSQL, and measures each case on both, several times, printing
@@ -20,6 +20,7 @@ import psycopg
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
 import local_postgres  # noqa: E402  (shared with the tests: a throwaway PostgreSQL)
+import server_cases  # noqa: E402  (B4-B9)
 
 TABLE = "awscc.sqs.queues"
 REFERENCE = "sqs_queues"
@@ -156,7 +157,8 @@ def main():
     pg_root = tempfile.mkdtemp(prefix="cloudpg-bench-postgres-")
     started = []
     try:
-        pg, pg_dsn = local_postgres.start(pg_root)
+        # B8 runs 200 clients at once; PostgreSQL's default allows 100.
+        pg, pg_dsn = local_postgres.start(pg_root, settings=("max_connections=250",))
         started.append(pg)
         pg_port = int(re.search(r"port=(\d+)", pg_dsn).group(1))
         cp, cp_dsn, cp_port = start_cloudpg(args.binary, root, rows)
@@ -196,6 +198,15 @@ def main():
             ours = [pgbench(cp_port, "awscc", [one], 8, seconds, mode) for _ in range(repeats)]
             theirs = [pgbench(pg_port, "postgres", [one], 8, seconds, mode) for _ in range(repeats)]
             lines.append(row(f"B3 SELECT 1, 8 clients, {mode}", ours, theirs, "≥ 0.5×", True, "TPS"))
+        lines.append(server_cases.b8_many_clients(cp_port, pg_port, ours_scripts, theirs_scripts, seconds))
+        for proc in reversed(started):
+            local_postgres.stop(proc)
+        started.clear()
+        lines.append(server_cases.b4_cold_list_and_read(args.binary, runs))
+        lines.append(server_cases.b5_region_fan_out(args.binary, runs))
+        lines.append(server_cases.b6_single_flight(args.binary))
+        lines.extend(server_cases.b7_memory(args.binary, (10_000, 100_000) if not args.quick else (2_000, 20_000)))
+        lines.append(server_cases.b9_startup(args.binary, runs * 2))
         print("\n".join(lines))
     finally:
         for proc in reversed(started):

@@ -96,14 +96,11 @@ def median_spread(samples, scale=1.0, fmt="{:,.0f}"):
 
 
 def b4_cold_list_and_read(binary, runs):
-    rows, latency, page = 2000, 20, 100
-    server = Server(binary, emulator_sections(rows, latency, page))
+    rows, latency, page, concurrency = 2000, 20, 100, 16
+    sections = emulator_sections(rows, latency, page) + f"[api]\nhydrate_concurrency = {concurrency}\n"
+    server = Server(binary, sections)
     try:
         server.start()
-        with psycopg.connect(server.dsn, autocommit=True) as conn:
-            concurrency = min(
-                int(conn.execute("SELECT current_setting('cloudpg.hydrate_concurrency', true)").fetchone()[0] or 16), 16
-            )
         samples = [timed_query(server.dsn, SCAN, rows) for _ in range(runs)]
     finally:
         server.stop()

@@ -14,7 +14,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::{digest, hmac};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -284,10 +283,13 @@ fn sha256(data: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, data).as_ref().to_vec()
 }
 
+/// Bytes from the kernel's random source (getrandom). Not aws-lc's generator: its first use
+/// seeds itself from CPU jitter, a tenth of a second at every start.
 pub fn random(buf: &mut [u8]) {
+    use rand::TryRngCore;
     // The system's random source failing is not something a login can recover from; a
     // zeroed buffer would make a weak nonce, so fail loudly instead.
-    if SystemRandom::new().fill(buf).is_err() {
+    if rand::rngs::OsRng.try_fill_bytes(buf).is_err() {
         panic!("the system random source failed");
     }
 }

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod provider;
 pub mod pushdown;
 pub mod refresh;
+pub mod replan;
 pub mod requests;
 pub mod scan;
 pub mod snapshots;

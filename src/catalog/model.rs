@@ -366,11 +366,11 @@ fn derive_columns(resource: &ResourceType, kind: TableKind, locked: Option<&Lock
     };
     let mut columns = Vec::with_capacity(ordered.len() + 2);
     for prop in ordered {
-        let schema = props.get(prop).cloned().unwrap_or(Value::Null);
+        let schema = props.get(prop).unwrap_or(&Value::Null);
         let source = ColumnSource::Property(prop.to_string());
         columns.push(ColumnDef {
             name: name_for(&source, &snake_case(prop)),
-            pg_type: PgType::of_property(&schema),
+            pg_type: PgType::of_property(schema),
             description: schema.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
             source,
         });

@@ -209,7 +209,12 @@ impl TableProvider for ResourceTable {
         let spec = plan_scan(&self.def, &self.backend, &settings, projection, filters, limit)?;
         let schema = self.schema();
         let projected = Arc::new(schema.project(&spec.projection)?);
-        Ok(Arc::new(ResourceScanExec::new(spec, self.backend.api.clone(), self.backend.scans.clone(), projected)))
+        let (def, backend) = (self.def.clone(), self.backend.clone());
+        let (projection, filters) = (projection.cloned(), filters.to_vec());
+        let replan: super::scan::Replan =
+            Arc::new(move |settings: &QuerySettings| Ok(plan_scan(&def, &backend, settings, projection.as_ref(), &filters, limit)?));
+        let exec = ResourceScanExec::new(spec, self.backend.api.clone(), self.backend.scans.clone(), projected);
+        Ok(Arc::new(exec.with_replan(replan)))
     }
 }
 

@@ -101,12 +101,16 @@ impl ScanSpec {
     }
 }
 
+/// Decides a scan again for another statement's settings (see [`super::replan`]).
+pub type Replan = Arc<dyn Fn(&super::provider::QuerySettings) -> datafusion::error::Result<ScanSpec> + Send + Sync>;
+
 pub struct ResourceScanExec {
     spec: ScanSpec,
     api: Arc<CachedApi>,
     scans: Arc<ScanCache>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    replan: Option<Replan>,
 }
 
 impl fmt::Debug for ResourceScanExec {
@@ -129,7 +133,32 @@ impl ResourceScanExec {
             scans,
             schema,
             properties,
+            replan: None,
         }
+    }
+
+    /// The same scan, able to be decided again for the next statement that runs its plan.
+    pub fn with_replan(mut self, replan: Replan) -> ResourceScanExec {
+        self.replan = Some(replan);
+        self
+    }
+
+    pub fn can_replan(&self) -> bool {
+        self.replan.is_some()
+    }
+
+    /// This scan as `settings`' statement would have planned it (its budget, progress, span,
+    /// regions and accounts); `None` when it cannot be planned again.
+    pub fn for_statement(&self, settings: &super::provider::QuerySettings) -> Option<datafusion::error::Result<ResourceScanExec>> {
+        let replan = self.replan.as_ref()?;
+        Some(replan(settings).map(|spec| ResourceScanExec {
+            spec,
+            api: self.api.clone(),
+            scans: self.scans.clone(),
+            schema: self.schema.clone(),
+            properties: self.properties.clone(),
+            replan: Some(replan.clone()),
+        }))
     }
 
     pub fn spec(&self) -> &ScanSpec {

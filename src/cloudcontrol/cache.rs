@@ -291,11 +291,7 @@ impl CachedApi {
         tokio::spawn(async move {
             match inner.list_page(&request, token.as_deref()).await {
                 // Under the key it was read with: after an invalidation, no read looks there.
-                Ok(page) => {
-                    cache
-                        .insert(key.clone(), Entry::Page(Arc::new(page), Instant::now()))
-                        .await
-                }
+                Ok(page) => cache.insert(key.clone(), Entry::Page(Arc::new(page), Instant::now())).await,
                 Err(e) => tracing::debug!(error = %e.log_summary(), "refreshing a stale list page failed; it stays until it expires"),
             }
             refreshing.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);

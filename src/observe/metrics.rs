@@ -63,7 +63,10 @@ fn describe() {
         "HTTP attempts of Cloud Control calls (retries included), by operation."
     );
     metrics::describe_counter!(API_THROTTLES, "Cloud Control attempts answered with throttling, by operation.");
-    metrics::describe_counter!(CACHE_HITS, "Cache lookups answered from the cache, by kind (page, get, or scan: a whole list sent as a scan kept it).");
+    metrics::describe_counter!(
+        CACHE_HITS,
+        "Cache lookups answered from the cache, by kind (page, get, or scan: a whole list sent as a scan kept it)."
+    );
     metrics::describe_counter!(CACHE_MISSES, "Cache lookups that called Cloud Control, by kind (page or get).");
     metrics::describe_gauge!(CACHE_ENTRIES, "Entries in the cache.");
     metrics::describe_gauge!(CACHE_BYTES, metrics::Unit::Bytes, "Approximate size of the cached JSON.");

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod meta;
 pub mod names;
 pub mod parse;
+pub mod recent;
 pub mod rewrite;
 pub mod session;
 pub mod settings;
@@ -197,9 +198,10 @@ impl Engine {
         datafusion_functions_json::register_all(&mut state).map_err(Error::from)?;
         let ctx = SessionContext::new_with_state(state);
         rewrite::register_functions(&ctx);
-        let relations = compat::relations::Relations::build(&backend.catalog, &system, backend.config.catalog.list_only_in_listings);
+        let relations =
+            compat::relations::LazyRelations::new(backend.catalog.clone(), system, backend.config.catalog.list_only_in_listings);
         let activity = Arc::new(activity::Activity::default());
-        let lookup = compat::install(&ctx, CATALOG, relations.shared(), activity.clone())?;
+        let lookup = compat::install(&ctx, CATALOG, relations, activity.clone())?;
         let memory = memory::server_pool(backend.config.limits.memory_pool);
         Ok(Engine {
             backend,

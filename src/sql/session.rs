@@ -5,14 +5,15 @@
 //! state, with a fresh per-statement scope: a Cloud Control call budget and a memory limit.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
+use datafusion::execution::session_state::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::execution::session_state::SessionState;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use tracing::Instrument;
@@ -22,6 +23,7 @@ use super::cursor::{Count, Cursors};
 use super::dml::{self, Verb};
 use super::memory::StatementMemory;
 use super::parse::{self, Fingerprint, Hints};
+use super::recent::RecentQueries;
 use super::settings::{reported_name, SetValue, Settings};
 use super::statement::{Command, Prepared, QueryPlan};
 use super::transaction::{Status, Transaction, TransactionCommand};
@@ -50,6 +52,8 @@ pub struct Session {
     /// The session as its catalog functions see it.
     view: Arc<SessionView>,
     cursors: Cursors,
+    /// Simple-protocol queries run before, planned (see [`RecentQueries`]).
+    recent: RecentQueries,
     /// This connection's row of `pg_stat_activity`.
     activity: super::activity::ActivityGuard,
     /// NOTICEs for the client while the statement still runs.
@@ -99,6 +103,7 @@ impl Session {
             state,
             view,
             cursors: Cursors::default(),
+            recent: RecentQueries::default(),
             activity: engine_activity,
             engine,
             settings,
@@ -197,6 +202,7 @@ impl Session {
                 prepared.plan = Some(QueryPlan {
                     logical: Arc::new(plan),
                     optimized,
+                    physical: Arc::default(),
                     time: self.time_key(),
                 });
             }
@@ -218,6 +224,17 @@ impl Session {
             _ => {}
         }
         Ok(prepared)
+    }
+
+    /// The statement this session prepared from exactly `sql` (a whole simple-protocol
+    /// message) when it can run again as planned.
+    pub fn recent_query(&self, sql: &str) -> Option<Arc<Prepared>> {
+        self.recent.get(sql, &self.time_key())
+    }
+
+    /// Keeps a statement prepared from a whole simple-protocol message for its next run.
+    pub fn remember_query(&mut self, sql: &str, prepared: &Arc<Prepared>) {
+        self.recent.remember(sql, prepared);
     }
 
     /// Runs a prepared statement; `params` are the values bound to its `$n`.
@@ -319,8 +336,13 @@ impl Session {
             Command::Query(stmt) => {
                 let planned = prepared.plan.as_ref().filter(|p| p.time == self.time_key());
                 let plan = match planned {
-                    Some(p) => p.logical.as_ref().clone(),
-                    None => self.plan_query(stmt.as_ref().clone()).await?,
+                    Some(p) => {
+                        // Planned earlier: the engine's zone may have moved since, with the
+                        // session's, to plan something else.
+                        self.sync_time_format()?;
+                        p.logical.as_ref().clone()
+                    }
+                    None => Box::pin(self.plan_query(stmt.as_ref().clone())).await?,
                 };
                 let plan = match params {
                     Some(p) => plan.with_param_values(p).map_err(Error::from)?,
@@ -328,11 +350,13 @@ impl Session {
                 };
                 let is_explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
                 let schema = prepared.columns.clone().unwrap_or_else(|| client_schema(plan.schema().as_arrow()));
-                let optimized = match planned.and_then(|p| p.optimized.as_deref()) {
-                    Some(optimized) => optimized.clone(),
-                    None => self.optimize(&plan)?,
+                let stream = match planned.filter(|_| !is_explain).and_then(|p| Some((p.optimized.as_deref()?, p))) {
+                    Some((optimized, p)) => self.run_kept(optimized, &p.physical, bypass_cache).await?,
+                    None => {
+                        let optimized = self.optimize(&plan)?;
+                        self.run_optimized(optimized, bypass_cache).await?
+                    }
                 };
-                let stream = self.run_optimized(optimized, bypass_cache).await?;
                 Ok(Output::rows(
                     schema,
                     stream,
@@ -347,11 +371,11 @@ impl Session {
                     dml::target::bind(&mut statement, &values)?;
                 }
                 let warning = self.check_mutation_allowed(*verb)?;
-                let mut out = self.execute_dml(statement, prepared.hints.nowait).await?;
+                let mut out = Box::pin(self.execute_dml(statement, prepared.hints.nowait)).await?;
                 out.notices.extend(warning);
                 Ok(out)
             }
-            Command::ExplainDml(stmt) => self.explain_dml(stmt.as_ref().clone()).await,
+            Command::ExplainDml(stmt) => Box::pin(self.explain_dml(stmt.as_ref().clone())).await,
             Command::Transaction(command) => {
                 let before = self.settings.reported();
                 let status = self.transaction.status();
@@ -388,6 +412,7 @@ impl Session {
                 Ok(out)
             }
             Command::Discard { all } => {
+                self.recent.clear();
                 if !*all {
                     return Ok(Output::command("DISCARD"));
                 }
@@ -412,7 +437,7 @@ impl Session {
             Command::Meta(m) => meta::answer(m, &self.engine.backend.catalog),
             Command::Refused { message } => Err(Error::NotSupported(message.clone())),
             Command::Invalid(e) => Err(e.clone()),
-            Command::Declare { name, query, hold } => self.declare(name, query, *hold, bypass_cache).await,
+            Command::Declare { name, query, hold } => Box::pin(self.declare(name, query, *hold, bypass_cache)).await,
             Command::Fetch { name, direction, discard } => {
                 let (schema, stream) = self.cursors.fetch(name, Count::of(direction)?)?;
                 if *discard {
@@ -426,7 +451,7 @@ impl Session {
                 Ok(Output::command("CLOSE CURSOR"))
             }
             Command::Copy { query, options } => {
-                let plan = self.plan_query(query.as_ref().clone()).await?;
+                let plan = Box::pin(self.plan_query(query.as_ref().clone())).await?;
                 let schema = client_schema(plan.schema().as_arrow());
                 let stream = self.run_plan(plan, bypass_cache).await?;
                 Ok(Output::from(Outcome::Copy {
@@ -541,10 +566,13 @@ impl Session {
         names::name_columns(&mut stmt);
         rewrite::check_tables(&stmt, &self.engine.backend.catalog)?;
         self.sync_time_format()?;
-        self.state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_err(|e| {
-            let e = Error::from(e);
-            compat::unknown_object(&e).unwrap_or(e)
-        })
+        self.state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await
+            .map_err(|e| {
+                let e = Error::from(e);
+                compat::unknown_object(&e).unwrap_or(e)
+            })
     }
 
     /// The query engine's zone follows the session's: `now()` is a `timestamptz` there, and
@@ -611,6 +639,39 @@ impl Session {
 
     /// Runs an optimized plan: scans are planned now, with this statement's settings.
     async fn run_optimized(&mut self, plan: LogicalPlan, bypass_cache: bool) -> Result<SendableRecordBatchStream> {
+        self.begin_query(bypass_cache);
+        let physical = self.physical_plan(&plan).await?;
+        self.execute_physical(physical)
+    }
+
+    /// Runs a prepared query's optimized plan, from the physical plan an earlier execution
+    /// kept when it may be run again (`catalog::replan`), else planned now.
+    async fn run_kept(
+        &mut self,
+        plan: &LogicalPlan,
+        kept: &OnceLock<Option<Arc<dyn ExecutionPlan>>>,
+        bypass_cache: bool,
+    ) -> Result<SendableRecordBatchStream> {
+        let settings = self.begin_query(bypass_cache);
+        let physical = match kept.get() {
+            Some(Some(template)) => crate::catalog::replan::for_statement(template, &settings).map_err(Error::from)?,
+            Some(None) => self.physical_plan(plan).await?,
+            None => {
+                let physical = self.physical_plan(plan).await?;
+                if crate::catalog::replan::reusable(&physical) {
+                    let _ = kept.set(Some(physical.clone()));
+                    crate::catalog::replan::for_statement(&physical, &settings).map_err(Error::from)?
+                } else {
+                    let _ = kept.set(None);
+                    physical
+                }
+            }
+        };
+        self.execute_physical(physical)
+    }
+
+    /// Puts this statement's settings where scans read them when they are planned.
+    fn begin_query(&mut self, bypass_cache: bool) -> QuerySettings {
         let settings = QuerySettings {
             regions: self.settings.regions.clone(),
             bypass_cache: bypass_cache || self.settings.bypass_cache,
@@ -622,13 +683,19 @@ impl Session {
         };
         self.view.refresh(&self.settings);
         let state = &mut self.state;
-        state.config_mut().set_extension(Arc::new(settings));
+        state.config_mut().set_extension(Arc::new(settings.clone()));
         state.config_mut().set_extension(self.view.clone());
-        let physical = state
-            .query_planner()
-            .create_physical_plan(&plan, state)
-            .await
-            .map_err(Error::from)?;
+        settings
+    }
+
+    async fn physical_plan(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
+        let state = &self.state;
+        state.query_planner().create_physical_plan(plan, state).await.map_err(Error::from)
+    }
+
+    /// Starts a physical plan under the statement's memory limit.
+    fn execute_physical(&self, physical: Arc<dyn ExecutionPlan>) -> Result<SendableRecordBatchStream> {
+        let state = &self.state;
         let runtime = self.scope.memory.runtime(state.runtime_env());
         // Without the function registries: they serve plan deserialisation, which no
         // statement does, and copying them cost more than the rest of a `SELECT 1`.
@@ -673,7 +740,11 @@ fn reusable(plan: &LogicalPlan) -> bool {
                 })
             })?;
             reusable &= !changing;
-            Ok(if changing { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+            Ok(if changing {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
         })
     });
     reusable
@@ -718,5 +789,35 @@ impl Output {
             *c = counted;
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan(sql: &str) -> LogicalPlan {
+        let state = datafusion::prelude::SessionContext::new().state();
+        state.create_logical_plan(sql).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_plans_every_execution_would_optimize_alike_are_reused() {
+        for sql in [
+            "SELECT 1",
+            "SELECT upper('a') || 'b'",
+            "SELECT x FROM (VALUES (1), (2)) t(x) WHERE x > 1",
+        ] {
+            assert!(reusable(&plan(sql).await), "{sql}");
+        }
+        for sql in [
+            "SELECT now()",
+            "SELECT random()",
+            "SELECT $1",
+            "SELECT x FROM (VALUES (1)) t(x) WHERE x = $1",
+            "SELECT x FROM (VALUES (1)) t(x) WHERE x IN (SELECT extract(year FROM now()))",
+        ] {
+            assert!(!reusable(&plan(sql).await), "{sql}");
+        }
     }
 }

@@ -2,10 +2,11 @@
 //! the simple and the extended protocol, and a [`Prepared`] statement that answers its own
 //! parameter types and result columns (for Describe) without the wire layer ever seeing a plan.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{
     CloseCursor, ContextModifier, Declare, DeclareType, DiscardObject, Expr, FetchDirection, ObjectName, Reset, Set, Statement,
     TransactionAccessMode, TransactionMode, Value,
@@ -368,6 +369,9 @@ pub(crate) struct QueryPlan {
     /// The analyzed and optimized plan, when every execution would make the same one (no
     /// parameters, nothing that changes between runs): executions only plan the scans.
     pub optimized: Option<Arc<LogicalPlan>>,
+    /// The optimized plan's physical plan, once an execution made it: `Some` when later
+    /// executions may run copies of it (see `catalog::replan`).
+    pub physical: Arc<OnceLock<Option<Arc<dyn ExecutionPlan>>>>,
     /// The session's time zone and DateStyle when planned: its `timestamptz` values carry
     /// that zone, which `date_trunc` and casts to `timestamp` use, and casts to text the style.
     pub time: String,

@@ -3,6 +3,7 @@
 //! and its rows stream to the client as they are produced.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
@@ -19,9 +20,27 @@ use pgwire::messages::PgWireBackendMessage;
 
 use super::run::{self, Interrupts};
 use super::{to_pg_error, transaction_status, Connection};
+use crate::sql::statement::Prepared;
 use crate::sql::{Outcome, Parsed, Session};
 
 pub struct Simple(pub Connection);
+
+/// One statement of a Query message: parsed now, or the same text run before.
+enum Source<'a> {
+    /// `whole`: the message's text, when this is its only statement (it may be kept).
+    Parsed {
+        parsed: Parsed,
+        whole: Option<&'a str>,
+    },
+    Recent(Arc<Prepared>),
+}
+
+/// The statements of a Query message, parsed.
+fn parse<'a>(session: &Session, sql: &'a str) -> crate::error::Result<Vec<Source<'a>>> {
+    let statements = session.parse(sql)?;
+    let whole = (statements.len() == 1).then_some(sql);
+    Ok(statements.into_iter().map(|parsed| Source::Parsed { parsed, whole }).collect())
+}
 
 #[async_trait]
 impl SimpleQueryHandler for Simple {
@@ -40,7 +59,11 @@ impl SimpleQueryHandler for Simple {
         let Some(session) = guard.as_mut() else {
             return Err(PgWireError::NotReadyForQuery);
         };
-        match session.parse(&query.query) {
+        let recent = session.recent_query(&query.query);
+        match recent
+            .map(|p| Ok(vec![Source::Recent(p)]))
+            .unwrap_or_else(|| parse(session, &query.query))
+        {
             Err(e) => {
                 session.fail();
                 client
@@ -53,8 +76,8 @@ impl SimpleQueryHandler for Simple {
                     .await?;
             }
             Ok(statements) => {
-                for parsed in statements {
-                    if let Err(e) = self.run(client, session, parsed).await {
+                for statement in statements {
+                    if let Err(e) = self.run(client, session, statement).await {
                         if matches!(e, PgWireError::IoError(_)) {
                             return Err(e);
                         }
@@ -95,7 +118,7 @@ impl SimpleQueryHandler for Simple {
 
 impl Simple {
     /// One statement of the message: prepared, run and streamed, all of it interruptible.
-    async fn run<C>(&self, client: &mut C, session: &mut Session, parsed: Parsed) -> PgWireResult<()>
+    async fn run<C>(&self, client: &mut C, session: &mut Session, statement: Source<'_>) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -104,11 +127,22 @@ impl Simple {
     {
         let mut interrupts = Interrupts::start(client, session).await;
         let started = std::time::Instant::now();
-        let kind = parsed.command.kind();
-        let fingerprint = parsed.fingerprint.clone();
+        let (kind, fingerprint) = match &statement {
+            Source::Parsed { parsed, .. } => (parsed.command.kind(), parsed.fingerprint.clone()),
+            Source::Recent(prepared) => (prepared.command.kind(), prepared.fingerprint.clone()),
+        };
         let result = interrupts
             .guard(async {
-                let prepared = session.prepare_parsed(parsed, 0).await.map_err(|e| to_pg_error(&e))?;
+                let prepared = match statement {
+                    Source::Recent(prepared) => prepared,
+                    Source::Parsed { parsed, whole } => {
+                        let prepared = Arc::new(session.prepare_parsed(parsed, 0).await.map_err(|e| to_pg_error(&e))?);
+                        if let Some(sql) = whole {
+                            session.remember_query(sql, &prepared);
+                        }
+                        prepared
+                    }
+                };
                 let live = session.live_notices();
                 let output = run::forwarding_notices(client, &live, session.execute(&prepared, None))
                     .await?

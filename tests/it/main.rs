@@ -19,6 +19,7 @@ mod pipeline;
 mod protocol;
 mod psql;
 mod raw;
+mod reuse;
 mod schemas;
 mod security;
 mod select;

@@ -6,7 +6,7 @@
 //! (`pg_advisory_unlock_all`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, AsArray, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
@@ -17,12 +17,36 @@ use datafusion::logical_expr::ScalarUDF;
 use super::builtin::{Builtin, NAMESPACES};
 use super::function::{oid, text, utf8, Arg, PgFunction};
 use super::pg_catalog::static_tables;
-use super::relations::{Relation, Relations, PG_CLASS_OID};
+use super::relations::{LazyRelations, Relation, PG_CLASS_OID};
 use crate::catalog::naming::quote_if_needed;
 
-/// Everything the catalog functions look up, built once per engine.
+/// Everything the catalog functions look up, indexed when a catalog function first runs (see
+/// [`LazyRelations`]).
 pub struct Lookup {
-    pub relations: Arc<Relations>,
+    relations: Arc<LazyRelations>,
+    index: OnceLock<LookupIndex>,
+}
+
+impl Lookup {
+    pub fn new(relations: Arc<LazyRelations>) -> Lookup {
+        Lookup {
+            relations,
+            index: OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for Lookup {
+    type Target = LookupIndex;
+
+    fn deref(&self) -> &LookupIndex {
+        self.index.get_or_init(|| LookupIndex::new(self.relations.clone()))
+    }
+}
+
+/// The relations and PostgreSQL's own objects, by OID and name.
+pub struct LookupIndex {
+    pub relations: Arc<LazyRelations>,
     builtin: Arc<Builtin>,
     by_oid: HashMap<i32, usize>,
     by_index: HashMap<i32, usize>,
@@ -42,10 +66,10 @@ impl std::fmt::Debug for Lookup {
     }
 }
 
-impl Lookup {
-    pub fn new(relations: Arc<Relations>) -> Lookup {
+impl LookupIndex {
+    fn new(relations: Arc<LazyRelations>) -> LookupIndex {
         let builtin = Builtin::get();
-        let mut lookup = Lookup {
+        let mut lookup = LookupIndex {
             builtin,
             by_oid: HashMap::new(),
             by_index: HashMap::new(),
@@ -752,7 +776,7 @@ mod tests {
     #[test]
     fn comments_and_definitions_come_from_relations() {
         let catalog = crate::catalog::Catalog::build(resource_schemas::Registry::shared().unwrap());
-        let lookup = Lookup::new(Relations::build(&catalog, &[], false).shared());
+        let lookup = Lookup::new(super::super::relations::Relations::build(&catalog, &[], false).shared());
         let vpcs = lookup.relations.relations.iter().find(|r| r.name == "vpcs").unwrap();
         assert!(lookup
             .description(vpcs.oid.into(), Some(PG_CLASS_OID), 0)

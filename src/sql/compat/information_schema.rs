@@ -14,19 +14,19 @@ use datafusion::datasource::MemTable;
 
 use super::builtin::NAMESPACES;
 use super::pg_catalog::OWNER_NAME;
-use super::relations::Relations;
+use super::relations::{LazyRelations, Relations};
 use super::rows::{int32, text, LazyTables, Rows, Tables};
 use crate::catalog::model::CATALOG;
 
 const TABLES: &[&str] = &["schemata", "tables", "columns", "table_constraints", "key_column_usage", "views"];
 
 pub struct InformationSchema {
-    relations: Arc<Relations>,
+    relations: Arc<LazyRelations>,
     built: LazyTables,
 }
 
 impl InformationSchema {
-    pub fn new(relations: Arc<Relations>) -> InformationSchema {
+    pub fn new(relations: Arc<LazyRelations>) -> InformationSchema {
         InformationSchema {
             relations,
             built: LazyTables::default(),

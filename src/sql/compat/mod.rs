@@ -85,7 +85,7 @@ fn crate_rules() -> &'static [Arc<dyn SqlStatementRewriteRule>] {
 pub fn install(
     ctx: &SessionContext,
     catalog_name: &str,
-    relations: Arc<relations::Relations>,
+    relations: Arc<relations::LazyRelations>,
     activity: Arc<crate::sql::activity::Activity>,
 ) -> Result<Arc<Lookup>> {
     let catalog = ctx

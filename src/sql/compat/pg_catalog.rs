@@ -22,7 +22,7 @@ use datafusion_pg_catalog::pg_catalog::{ArrowTable, PgCatalogStaticTables};
 use datafusion_pg_catalog::pg_catalog::oid_field::{kind, oid_field};
 
 use super::builtin::{Builtin, NAMESPACES};
-use super::relations::{Relation, Relations, PG_CATALOG_NAMESPACE, PG_CLASS_OID, PG_NAMESPACE_OID};
+use super::relations::{LazyRelations, Relation, Relations, PG_CATALOG_NAMESPACE, PG_CLASS_OID, PG_NAMESPACE_OID};
 use super::rows::{boolean, int16, int32, list, list_type, parse_vectors, text, LazyTables, Rows, Tables};
 use super::session::SessionView;
 
@@ -140,7 +140,7 @@ fn arrays_of(table: &str) -> &'static [(&'static str, Elem)] {
 /// `pg_catalog`, with [`OVERRIDDEN`] tables built from [`Relations`] on first use.
 pub struct PgCatalogSchema {
     inner: Arc<dyn SchemaProvider>,
-    relations: Arc<Relations>,
+    relations: Arc<LazyRelations>,
     built: LazyTables,
     activity: Arc<crate::sql::activity::Activity>,
 }
@@ -148,7 +148,7 @@ pub struct PgCatalogSchema {
 impl PgCatalogSchema {
     pub fn new(
         inner: Arc<dyn SchemaProvider>,
-        relations: Arc<Relations>,
+        relations: Arc<LazyRelations>,
         activity: Arc<crate::sql::activity::Activity>,
     ) -> PgCatalogSchema {
         PgCatalogSchema {

@@ -2,12 +2,13 @@
 //! namespace per service, an ordinary table per resource table, columns with PostgreSQL types,
 //! a primary key on `(region, identifier)`, and comments from the resource schemas.
 //!
-//! Built once (the set of tables is fixed by the shipped schemas and the config), with OIDs
-//! that are the same on every start: a hash of the object's name, probed past collisions in
-//! name order.
+//! Built once, when a catalog query first needs them (the set of tables is fixed by the
+//! shipped schemas and the config), with OIDs that are the same on every start: a hash of the
+//! object's name, probed past collisions in name order.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 
@@ -333,8 +334,47 @@ impl Relations {
             .find(|r| r.primary_key.as_ref().is_some_and(|pk| pk.constraint_oid == constraint_oid))
     }
 
-    pub fn shared(self) -> Arc<Relations> {
-        Arc::new(self)
+    /// These relations, already built.
+    pub fn shared(self) -> Arc<LazyRelations> {
+        Arc::new(LazyRelations {
+            built: OnceLock::from(self),
+            source: None,
+        })
+    }
+}
+
+/// [`Relations`] built on first use: describing every table reads every type's property
+/// schemas, which take most of a start's time and memory and which a server only ever asked
+/// for rows never needs.
+pub struct LazyRelations {
+    built: OnceLock<Relations>,
+    source: Option<(Arc<Catalog>, Vec<SystemTable>, bool)>,
+}
+
+impl LazyRelations {
+    /// The relations [`Relations::build`] will make of these, when first read.
+    pub fn new(catalog: Arc<Catalog>, system: Vec<SystemTable>, list_only: bool) -> Arc<LazyRelations> {
+        Arc::new(LazyRelations {
+            built: OnceLock::new(),
+            source: Some((catalog, system, list_only)),
+        })
+    }
+}
+
+impl Deref for LazyRelations {
+    type Target = Relations;
+
+    fn deref(&self) -> &Relations {
+        self.built.get_or_init(|| match &self.source {
+            Some((catalog, system, list_only)) => Relations::build(catalog, system, *list_only),
+            None => Relations::default(),
+        })
+    }
+}
+
+impl std::fmt::Debug for LazyRelations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyRelations")
     }
 }
 

@@ -131,7 +131,9 @@ impl Session {
             });
         }
         let batch = RecordBatch::try_new(schema, arrays).map_err(|e| Error::internal(format!("RETURNING frame: {e}")))?;
-        let df = datafusion::prelude::SessionContext::new_with_state(self.state.clone()).read_batch(batch).map_err(Error::from)?;
+        let df = datafusion::prelude::SessionContext::new_with_state(self.state.clone())
+            .read_batch(batch)
+            .map_err(Error::from)?;
         let mut exprs: Vec<DfExpr> = Vec::new();
         for it in items {
             match it {
