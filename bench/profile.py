@@ -6,6 +6,10 @@ top functions by inclusive cost in the dump files it leaves (`--keep DIR`). `per
 hardware counters on these machines; instruction counts are also steadier than time.
 
     .venv/bin/python bench/profile.py --binary target/release/cloudpg [--rows 10000] [--keep DIR]
+
+The release binary is stripped: its counts are right but its dumps name no function. Build
+`cargo build --profile profiling` (release code, symbols kept) and pass
+`--binary target/profiling/cloudpg` to read where the instructions go.
 """
 
 import argparse
