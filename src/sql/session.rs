@@ -659,7 +659,14 @@ impl Session {
             None => {
                 let physical = self.physical_plan(plan).await?;
                 if crate::catalog::replan::reusable(&physical) {
-                    let _ = kept.set(Some(physical.clone()));
+                    // The kept copy holds no handle on this statement's span, which would
+                    // otherwise stay open (and unexported) as long as the statement is prepared.
+                    let detached = QuerySettings {
+                        span: tracing::Span::none(),
+                        ..settings.clone()
+                    };
+                    let template = crate::catalog::replan::for_statement(&physical, &detached).map_err(Error::from)?;
+                    let _ = kept.set(Some(template));
                     crate::catalog::replan::for_statement(&physical, &settings).map_err(Error::from)?
                 } else {
                     let _ = kept.set(None);
