@@ -143,6 +143,7 @@ impl ResourceScanExec {
         self
     }
 
+    /// Whether [`Self::for_statement`] can decide this scan again.
     pub fn can_replan(&self) -> bool {
         self.replan.is_some()
     }

@@ -667,11 +667,11 @@ impl Session {
                     };
                     let template = crate::catalog::replan::for_statement(&physical, &detached).map_err(Error::from)?;
                     let _ = kept.set(Some(template));
-                    crate::catalog::replan::for_statement(&physical, &settings).map_err(Error::from)?
                 } else {
                     let _ = kept.set(None);
-                    physical
                 }
+                // Planned for this statement and never run: it runs as it is.
+                physical
             }
         };
         self.execute_physical(physical)
