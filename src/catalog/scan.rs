@@ -38,7 +38,7 @@ const HYDRATE_BATCH_ROWS: usize = 64;
 const LIST_PREFETCH_IDS: usize = 256;
 
 /// One list to run: `ResourceModel` and the parent column values it stands for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ModelFilter {
     pub model: Option<String>,
     pub parents: HashMap<String, String>,
@@ -226,6 +226,9 @@ impl ExecutionPlan for ResourceScanExec {
                 "ResourceScanExec has one partition, asked for {partition}"
             )));
         }
+        if let Some(snapshot) = self.kept_answer() {
+            return Ok(self.replay_now(snapshot));
+        }
         // A small channel: the producer runs at most a couple of batches ahead of the client,
         // so memory does not grow with the result.
         let (tx, rx) = mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
@@ -270,6 +273,49 @@ fn with_parent(base: &ModelFilter, fan: &super::fanout::FanOut, values: &serde_j
     }
 }
 
+/// What the rows of one list (or of the named resources, `reads`) in `place` are kept under
+/// (see [`super::snapshots`]). Read before the list, so a mutation while it runs leaves its
+/// snapshot where no later scan looks.
+fn snapshot_key(spec: &ScanSpec, api: &CachedApi, place: &Place, model: &ModelFilter, reads: Option<&[String]>) -> ScanKey {
+    let request = ListRequest {
+        place: place.clone(),
+        type_name: spec.table.type_name().to_string(),
+        model: model.model.clone(),
+    };
+    let mut parents: Vec<(String, String)> = model.parents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    parents.sort();
+    ScanKey {
+        generation: api.generation(place, &request.type_name),
+        request,
+        table: spec.table.qualified_name(),
+        projection: spec.projection.clone(),
+        parents,
+        reads: reads.map(<[String]>::to_vec),
+    }
+}
+
+/// What a kept answer counts for in the scan's progress, as the scan that built it counted.
+fn count_replayed(progress: &super::progress::TableProgress, spec: &ScanSpec, rows: usize) {
+    match &spec.identifiers {
+        Some(ids) => progress.read_many(ids.len()),
+        None => {
+            progress.listed_page(rows);
+            if spec.hydrate {
+                progress.read_many(rows);
+            }
+            progress.list_done();
+        }
+    }
+}
+
+/// The WARNING for a column that got a value of another type.
+fn misfit_warning(spec: &ScanSpec, column: &str) -> String {
+    format!(
+        "{}: column {column} got a value of another type than it holds; it is NULL there and kept in _extra",
+        spec.table.qualified_name()
+    )
+}
+
 /// Stops the producer when the client stops reading (cancel, disconnect, LIMIT reached).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -280,6 +326,56 @@ impl Drop for AbortOnDrop {
 }
 
 type Sender = mpsc::Sender<datafusion::error::Result<RecordBatch>>;
+
+impl ResourceScanExec {
+    /// The whole answer of a scan of one list, or of named resources, in one place, when it is
+    /// kept: sent from here, without a producer task (a cached point lookup costs less than
+    /// starting one).
+    fn kept_answer(&self) -> Option<Arc<Snapshot>> {
+        let spec = &self.spec;
+        let [at] = spec.places.as_slice() else { return None };
+        if spec.bypass_cache || spec.fan_out.is_some() {
+            return None;
+        }
+        let key = match (&spec.identifiers, spec.models.as_slice()) {
+            (Some(ids), _) => snapshot_key(spec, &self.api, &at.place, &ModelFilter::default(), Some(ids)),
+            (None, [model]) => snapshot_key(spec, &self.api, &at.place, model, None),
+            (None, _) => return None,
+        };
+        self.scans.get(&key, &self.schema)
+    }
+
+    /// Sends a kept answer as the producer would: progress, misfit warnings, and batches up to
+    /// the pushed-down LIMIT.
+    fn replay_now(&self, snapshot: Arc<Snapshot>) -> SendableRecordBatchStream {
+        let spec = &self.spec;
+        let progress = spec.progress.track(
+            &spec.table.qualified_name(),
+            usize::from(spec.identifiers.is_none()),
+            spec.models.len() <= 1,
+            spec.hydrate || spec.identifiers.is_some(),
+            spec.identifiers.as_ref().map_or(0, Vec::len),
+        );
+        count_replayed(&progress, spec, snapshot.rows);
+        progress.finish();
+        self.api.count_scan_hit();
+        for column in &snapshot.misfits {
+            spec.progress.warn(misfit_warning(spec, column));
+        }
+        let mut rows = 0;
+        let batches: Vec<datafusion::error::Result<RecordBatch>> = snapshot
+            .batches
+            .iter()
+            .take_while(|b| {
+                let more = spec.limit.is_none_or(|l| rows < l);
+                rows += b.num_rows();
+                more
+            })
+            .map(|b| Ok(b.clone()))
+            .collect();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream::iter(batches)))
+    }
+}
 
 /// The producer task: owns its inputs so the spawned future is `'static`, and reports a
 /// failure through the channel so the query ends with the error.
@@ -421,38 +517,17 @@ impl Producer {
     /// Once per scan and column.
     fn warn_misfit(&self, column: &str) {
         if self.misfits.lock().unwrap_or_else(|p| p.into_inner()).insert(column.to_string()) {
-            self.spec.progress.warn(format!(
-                "{}: column {column} got a value of another type than it holds; it is NULL there and kept in _extra",
-                self.spec.table.qualified_name()
-            ));
-        }
-    }
-
-    /// What a list's snapshot is kept under: read before the list, so a mutation while it
-    /// runs leaves its snapshot where no later scan looks.
-    fn snapshot_key(&self, request: &ListRequest, model: &ModelFilter) -> ScanKey {
-        let mut parents: Vec<(String, String)> = model.parents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        parents.sort();
-        ScanKey {
-            request: request.clone(),
-            generation: self.api.generation(&request.place, &request.type_name),
-            table: self.spec.table.qualified_name(),
-            projection: self.spec.projection.clone(),
-            parents,
+            self.spec.progress.warn(misfit_warning(&self.spec, column));
         }
     }
 
     /// Sends a kept list again, as the scan that built it did (warnings and progress too).
     async fn replay(&self, snapshot: &Snapshot) {
+        count_replayed(&self.progress, &self.spec, snapshot.rows);
         self.api.count_scan_hit();
         for column in &snapshot.misfits {
             self.warn_misfit(column);
         }
-        self.progress.listed_page(snapshot.rows);
-        if self.spec.hydrate {
-            self.progress.read_many(snapshot.rows);
-        }
-        self.progress.list_done();
         for b in &snapshot.batches {
             if self.done() {
                 return;
@@ -513,18 +588,37 @@ impl Producer {
         Ok(rows)
     }
 
+    /// The named resources' rows: kept ones sent again (see [`super::snapshots`]), or read
+    /// (from the answer cache or Cloud Control) and kept when all were read.
     async fn read_identifiers(self, place: Arc<Place>) -> Result<()> {
         let no_parents = Arc::new(HashMap::new());
         let ids: Vec<String> = self.spec.identifiers.clone().unwrap_or_default();
+        let key = snapshot_key(&self.spec, &self.api, &place, &ModelFilter::default(), Some(&ids));
+        if !self.spec.bypass_cache {
+            if let Some(snapshot) = self.scans.get(&key, &self.schema) {
+                self.replay(&snapshot).await;
+                return Ok(());
+            }
+        }
+        let mut recorder = if self.spec.bypass_cache || self.spec.limit.is_some() {
+            None
+        } else {
+            self.scans.recorder()
+        };
         let reads = stream::iter(ids.into_iter().map(|id| self.read(&place, id)))
             .buffered(self.spec.hydrate_concurrency)
             .ready_chunks(HYDRATE_BATCH_ROWS);
         let mut reads = std::pin::pin!(reads);
         while let Some(chunk) = reads.next().await {
-            self.send(&self.rows_of(&place, chunk, &no_parents, None)?, None).await?;
+            let rows = self.rows_of(&place, chunk, &no_parents, recorder.as_mut())?;
+            self.send(&rows, recorder.as_mut()).await?;
             if self.done() {
-                break;
+                // Cut short (the client left): not every row was sent, so none is kept.
+                return Ok(());
             }
+        }
+        if let Some(recorder) = recorder {
+            self.scans.keep(key, self.schema.clone(), recorder);
         }
         Ok(())
     }
@@ -536,9 +630,9 @@ impl Producer {
             model: model.model.clone(),
         };
         let parents = Arc::new(model.parents.clone());
-        let key = self.snapshot_key(&request, &model);
+        let key = snapshot_key(&self.spec, &self.api, &place, &model, None);
         if !self.spec.bypass_cache {
-            if let Some(snapshot) = self.scans.get(&key, &self.schema).await {
+            if let Some(snapshot) = self.scans.get(&key, &self.schema) {
                 self.replay(&snapshot).await;
                 return Ok(());
             }
@@ -575,7 +669,7 @@ impl Producer {
                 if token.is_none() {
                     self.progress.list_done();
                     if let Some(recorder) = recorder {
-                        self.scans.keep(key, self.schema.clone(), recorder).await;
+                        self.scans.keep(key, self.schema.clone(), recorder);
                     }
                     return Ok(());
                 }
@@ -610,7 +704,7 @@ impl Producer {
         }
         pager_finished(&mut pager.0, &what).await?;
         if let Some(recorder) = recorder {
-            self.scans.keep(key, self.schema.clone(), recorder).await;
+            self.scans.keep(key, self.schema.clone(), recorder);
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Whole lists as a scan turned them into Arrow batches, kept so the next scan of the same
 //! list sends those batches instead of building them again, row by row, from cached JSON.
+//! The rows of resources named by identifier (a point lookup) are kept the same way.
 //!
 //! A snapshot is exactly what the answers it was built from would give again: it is keyed by
 //! the list (place, type, model), the table, the projection and the type's cache generation
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
-use moka::future::Cache;
+use moka::sync::Cache;
 
 use crate::cloudcontrol::ListRequest;
 
@@ -33,6 +34,9 @@ pub struct ScanKey {
     pub projection: Vec<usize>,
     /// Parent column values the rows echo from the WHERE clause, sorted.
     pub parents: Vec<(String, String)>,
+    /// For the rows of named resources (GetResource, not a list): their identifiers, in the
+    /// order the scan reads them.
+    pub reads: Option<Vec<String>>,
 }
 
 /// One list's rows as a scan sent them.
@@ -67,8 +71,8 @@ impl ScanCache {
     }
 
     /// The snapshot of a list, if one is kept, still fresh, and of these columns.
-    pub async fn get(&self, key: &ScanKey, schema: &SchemaRef) -> Option<Arc<Snapshot>> {
-        let snapshot = self.cache.as_ref()?.get(key).await?;
+    pub fn get(&self, key: &ScanKey, schema: &SchemaRef) -> Option<Arc<Snapshot>> {
+        let snapshot = self.cache.as_ref()?.get(key)?;
         (snapshot.expires > Instant::now() && snapshot.schema == *schema).then_some(snapshot)
     }
 
@@ -85,7 +89,7 @@ impl ScanCache {
     }
 
     /// Keeps what a complete list sent, unless it is already stale or too big.
-    pub async fn keep(&self, key: ScanKey, schema: SchemaRef, recorder: Recorder) {
+    pub fn keep(&self, key: ScanKey, schema: SchemaRef, recorder: Recorder) {
         let Some(cache) = &self.cache else { return };
         let Some(oldest) = recorder.oldest else { return };
         let expires = oldest + self.ttl;
@@ -103,7 +107,7 @@ impl ScanCache {
             expires,
             bytes,
         };
-        cache.insert(key, Arc::new(snapshot)).await;
+        cache.insert(key, Arc::new(snapshot));
     }
 }
 
@@ -173,6 +177,7 @@ mod tests {
             table: "sqs.queues".into(),
             projection: vec![0],
             parents: Vec::new(),
+            reads: None,
         }
     }
 
@@ -185,34 +190,34 @@ mod tests {
         RecordBatch::try_new(schema(), vec![values]).unwrap()
     }
 
-    #[tokio::test]
-    async fn keeps_a_complete_list_in_large_batches_until_its_oldest_answer_expires() {
+    #[test]
+    fn keeps_a_complete_list_in_large_batches_until_its_oldest_answer_expires() {
         let cache = ScanCache::new(Duration::from_secs(60), 1 << 30);
         let mut r = cache.recorder().unwrap();
         for _ in 0..200 {
             r.batch(&batch(64), &["n"]);
         }
         r.answer(Instant::now());
-        cache.keep(key(0), schema(), r).await;
-        let got = cache.get(&key(0), &schema()).await.unwrap();
+        cache.keep(key(0), schema(), r);
+        let got = cache.get(&key(0), &schema()).unwrap();
         assert_eq!(got.rows, 12_800);
         assert_eq!(got.batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [8192, 4608]);
         assert_eq!(got.misfits, ["n"]);
         // Another generation (a mutation since) or other columns: not this snapshot.
-        assert!(cache.get(&key(1), &schema()).await.is_none());
+        assert!(cache.get(&key(1), &schema()).is_none());
         let other = Arc::new(Schema::new(vec![Field::new("m", DataType::Int64, true)]));
-        assert!(cache.get(&key(0), &other).await.is_none());
+        assert!(cache.get(&key(0), &other).is_none());
     }
 
-    #[tokio::test]
-    async fn keeps_nothing_stale_too_big_or_without_a_cache() {
+    #[test]
+    fn keeps_nothing_stale_too_big_or_without_a_cache() {
         let cache = ScanCache::new(Duration::from_secs(60), 1 << 30);
         let mut stale = cache.recorder().unwrap();
         stale.batch(&batch(10), &[]);
         stale.answer(Instant::now() - Duration::from_secs(61));
         stale.answer(Instant::now());
-        cache.keep(key(0), schema(), stale).await;
-        assert!(cache.get(&key(0), &schema()).await.is_none());
+        cache.keep(key(0), schema(), stale);
+        assert!(cache.get(&key(0), &schema()).is_none());
 
         let small = ScanCache::new(Duration::from_secs(60), 1024);
         let mut big = small.recorder().unwrap();
@@ -220,8 +225,8 @@ mod tests {
             big.batch(&batch(64), &[]);
         }
         big.answer(Instant::now());
-        small.keep(key(0), schema(), big).await;
-        assert!(small.get(&key(0), &schema()).await.is_none());
+        small.keep(key(0), schema(), big);
+        assert!(small.get(&key(0), &schema()).is_none());
 
         assert!(ScanCache::new(Duration::ZERO, 1 << 30).recorder().is_none());
     }

@@ -58,6 +58,8 @@ pub struct Session {
     activity: super::activity::ActivityGuard,
     /// NOTICEs for the client while the statement still runs.
     pub(crate) live: Arc<LiveNotices>,
+    /// The settings stamp the query engine's zone and time format were last set from.
+    time_synced: Option<u64>,
 }
 
 /// The bounds of one statement.
@@ -114,6 +116,7 @@ impl Session {
             role,
             scope,
             live: Arc::default(),
+            time_synced: None,
         }
     }
 
@@ -229,7 +232,7 @@ impl Session {
     /// The statement this session prepared from exactly `sql` (a whole simple-protocol
     /// message) when it can run again as planned.
     pub fn recent_query(&self, sql: &str) -> Option<Arc<Prepared>> {
-        self.recent.get(sql, &self.time_key())
+        self.recent.get(sql, self.settings.time_key())
     }
 
     /// Keeps a statement prepared from a whole simple-protocol message for its next run.
@@ -334,7 +337,7 @@ impl Session {
         let bypass_cache = prepared.hints.nocache;
         match &prepared.command {
             Command::Query(stmt) => {
-                let planned = prepared.plan.as_ref().filter(|p| p.time == self.time_key());
+                let planned = prepared.plan.as_ref().filter(|p| p.time == self.settings.time_key());
                 let plan = match planned {
                     Some(p) => {
                         // Planned earlier: the engine's zone may have moved since, with the
@@ -501,7 +504,7 @@ impl Session {
 
     /// The zone and style date-time values are printed in.
     pub fn time_format(&self) -> crate::sql::datetime::TimeFormat {
-        self.settings.time_format()
+        self.settings.time_format().clone()
     }
 
     /// The transaction status a ReadyForQuery reports.
@@ -580,6 +583,10 @@ impl Session {
     /// `::text` of a timestamp reads the zone and DateStyle from [`compat::time_input::SessionTime`].
     fn sync_time_format(&mut self) -> Result<()> {
         use datafusion::execution::FunctionRegistry;
+        if self.time_synced == Some(self.settings.stamp()) {
+            return Ok(());
+        }
+        self.time_synced = Some(self.settings.stamp());
         let format = self.settings.time_format();
         let zone = Some(format.zone.arrow_name());
         let time = compat::time_input::SessionTime {
@@ -608,11 +615,8 @@ impl Session {
         Ok(())
     }
 
-    /// What a plan depends on of the session's time settings: its `timestamptz` values carry
-    /// the zone, and casts to text read the DateStyle.
     fn time_key(&self) -> String {
-        let format = self.settings.time_format();
-        format!("{}|{}", format.zone.arrow_name(), format.style.shown())
+        self.settings.time_key().to_string()
     }
 
     /// Runs the analyzer and the optimizer as of now (`now()` folds to this statement's start).
@@ -697,7 +701,11 @@ impl Session {
 
     async fn physical_plan(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
         let state = &self.state;
-        state.query_planner().create_physical_plan(plan, state).await.map_err(Error::from)
+        // Boxed: the planner's future is large, and it would otherwise be part of (and
+        // copied with) every statement's future, also those that run a kept plan.
+        Box::pin(state.query_planner().create_physical_plan(plan, state))
+            .await
+            .map_err(Error::from)
     }
 
     /// Starts a physical plan under the statement's memory limit.

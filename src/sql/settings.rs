@@ -77,7 +77,19 @@ pub struct Settings {
     /// The server's bounds, for checking values.
     cache_ttl: Duration,
     api_call_ceiling: u64,
+    /// Names these values: a fresh number from a process-wide counter at every change, so
+    /// copies that hold the same stamp hold the same values (a snapshot restored by ROLLBACK
+    /// brings back its own stamp). What is derived from the settings is redone only when it moves.
+    stamp: u64,
+    /// The zone and style parsed from `timezone` and `datestyle`, kept beside their text so
+    /// each statement does not parse them again.
+    time: TimeFormat,
+    /// What a plan depends on of them (see [`Settings::time_key`]).
+    time_key: String,
 }
+
+/// Where stamps come from; never repeats within a process.
+static STAMPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A value as SET gives it.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,6 +200,9 @@ impl Settings {
             initial: None,
             cache_ttl: config.cache.ttl,
             api_call_ceiling: config.limits.max_api_calls,
+            stamp: 0,
+            time: TimeFormat::default(),
+            time_key: String::new(),
         };
         for (k, v) in [
             ("client_encoding", "UTF8"),
@@ -213,8 +228,34 @@ impl Settings {
             // A bad value at startup is ignored (the default stays), rather than refusing the login.
             let _ = s.set(&name, SetValue::Text(v.clone()));
         }
+        s.changed();
         s.initial = Some(Box::new(s.clone()));
         s
+    }
+
+    /// After any change: a new stamp, and the derived time format redone.
+    fn changed(&mut self) {
+        self.stamp = STAMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.time = TimeFormat {
+            zone: self.other.get("timezone").and_then(|z| Zone::parse(z)).unwrap_or_else(Zone::utc),
+            style: self
+                .other
+                .get("datestyle")
+                .and_then(|s| DateStyle::parse(s, DateStyle::default()).ok())
+                .unwrap_or_default(),
+        };
+        self.time_key = format!("{}|{}", self.time.zone.arrow_name(), self.time.style.shown());
+    }
+
+    /// What a plan depends on of the time settings: its `timestamptz` values carry the zone,
+    /// and casts to text read the DateStyle.
+    pub fn time_key(&self) -> &str {
+        &self.time_key
+    }
+
+    /// Equal stamps, equal settings: see the field.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
     }
 
     /// `SET name = value`. Returns the new value when clients must be told (ParameterStatus).
@@ -320,6 +361,7 @@ impl Settings {
                 self.other.insert(name.clone(), text);
             }
         }
+        self.changed();
         Ok(REPORTED.contains(&name.as_str()).then(|| self.get(&name).unwrap_or_default()))
     }
 
@@ -358,6 +400,7 @@ impl Settings {
                 }
             },
         }
+        self.changed();
         Ok(REPORTED.contains(&name.as_str()).then(|| self.get(&name).unwrap_or_default()))
     }
 
@@ -365,6 +408,7 @@ impl Settings {
     pub fn reset_all(&mut self) -> Vec<(String, String)> {
         let before: Vec<Option<String>> = REPORTED.iter().map(|n| self.get(n)).collect();
         *self = self.defaults();
+        self.changed();
         REPORTED
             .iter()
             .zip(before)
@@ -432,15 +476,8 @@ impl Settings {
     }
 
     /// The zone and style date-time values are read and printed in.
-    pub fn time_format(&self) -> TimeFormat {
-        TimeFormat {
-            zone: self.other.get("timezone").and_then(|z| Zone::parse(z)).unwrap_or_else(Zone::utc),
-            style: self
-                .other
-                .get("datestyle")
-                .and_then(|s| DateStyle::parse(s, DateStyle::default()).ok())
-                .unwrap_or_default(),
-        }
+    pub fn time_format(&self) -> &TimeFormat {
+        &self.time
     }
 
     /// The reported parameters and their values, for the startup ParameterStatus messages.

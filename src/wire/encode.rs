@@ -29,6 +29,21 @@ pub fn wire_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// Result columns as the client is told of them: the wire schema batches are converted to,
+/// and its field descriptions in one format. Cheap to clone.
+#[derive(Clone)]
+pub struct Described {
+    pub schema: SchemaRef,
+    pub fields: Arc<Vec<FieldInfo>>,
+}
+
+/// Describes a result schema for the client in `format`.
+pub fn describe(schema: &Schema, format: &Format) -> PgWireResult<Described> {
+    let schema = wire_schema(schema);
+    let fields = Arc::new(fields(&schema, format)?);
+    Ok(Described { schema, fields })
+}
+
 /// Field descriptions for a wire schema; JSON columns reported as PostgreSQL json or jsonb.
 pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
     let mut out = arrow_schema_to_pg_fields(schema, format, None)?;

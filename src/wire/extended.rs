@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
-use pgwire::api::portal::{Portal, PortalExecutionState};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{send_describe_response, ExtendedQueryHandler};
 use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldInfo, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
@@ -24,14 +24,69 @@ use pgwire::messages::PgWireBackendMessage;
 
 use super::run::{self, Interrupts};
 use super::{encode, to_pg_error, transaction_status, Connection};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ParamValues;
 
 use crate::error::Error;
 use crate::sql::{Outcome, Prepared, Status};
 
 /// What the extended protocol stores per prepared statement.
-pub type PreparedStatement = Arc<Prepared>;
+pub type PreparedStatement = Arc<Statement>;
+
+/// A prepared statement with its result columns described once per format: clients describe
+/// the portal and execute it every time (pgbench, pgjdbc), and describing a wide table cost
+/// more than running the lookup.
+pub struct Statement {
+    prepared: Prepared,
+    /// Text and binary; a per-column choice of formats is described each time.
+    described: [std::sync::OnceLock<encode::Described>; 2],
+}
+
+impl Statement {
+    fn new(prepared: Prepared) -> Statement {
+        Statement {
+            prepared,
+            described: Default::default(),
+        }
+    }
+
+    /// The result columns in `format`; `None` for a statement that returns none.
+    fn described(&self, format: &Format) -> PgWireResult<Option<encode::Described>> {
+        let Some(schema) = self.prepared.result_schema() else {
+            return Ok(None);
+        };
+        let slot = match format {
+            Format::UnifiedText => &self.described[0],
+            Format::UnifiedBinary => &self.described[1],
+            Format::Individual(_) => return encode::describe(schema, format).map(Some),
+        };
+        if let Some(d) = slot.get() {
+            return Ok(Some(d.clone()));
+        }
+        let d = encode::describe(schema, format)?;
+        Ok(Some(slot.get_or_init(|| d).clone()))
+    }
+
+    /// The description of rows this statement's execution returns: kept when they have the
+    /// columns it was prepared with (always, but for statements that learn theirs as they run).
+    fn described_rows(&self, schema: &SchemaRef, format: &Format) -> PgWireResult<encode::Described> {
+        match self.prepared.result_schema() {
+            Some(prepared) if Arc::ptr_eq(prepared, schema) => match self.described(format)? {
+                Some(d) => Ok(d),
+                None => encode::describe(schema, format),
+            },
+            _ => encode::describe(schema, format),
+        }
+    }
+}
+
+impl std::ops::Deref for Statement {
+    type Target = Prepared;
+
+    fn deref(&self) -> &Prepared {
+        &self.prepared
+    }
+}
 
 pub struct Extended {
     connection: Connection,
@@ -68,7 +123,7 @@ impl QueryParser for Parser {
                 return Err(to_pg_error(&Error::InFailedTransaction));
             }
         }
-        Ok(prepared.map(Arc::new))
+        Ok(prepared.map(|p| Arc::new(Statement::new(p))))
     }
 
     fn get_parameter_types(&self, stmt: &PreparedStatement) -> PgWireResult<Vec<Type>> {
@@ -79,14 +134,11 @@ impl QueryParser for Parser {
             .collect())
     }
 
-    fn get_result_schema(&self, stmt: &PreparedStatement, format: Option<&pgwire::api::portal::Format>) -> PgWireResult<Vec<FieldInfo>> {
-        match stmt.result_schema() {
-            Some(s) => encode::fields(
-                &encode::wire_schema(s),
-                format.unwrap_or(&pgwire::api::portal::Format::UnifiedBinary),
-            ),
-            None => Ok(Vec::new()),
-        }
+    fn get_result_schema(&self, stmt: &PreparedStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(stmt
+            .described(format.unwrap_or(&Format::UnifiedBinary))?
+            .map(|d| d.fields.as_ref().clone())
+            .unwrap_or_default())
     }
 }
 
@@ -166,7 +218,7 @@ impl ExtendedQueryHandler for Extended {
                 guard.as_ref().and_then(|s| s.cursor_schema(name))
             };
             if let Some(schema) = schema {
-                let fields = encode::fields(&encode::wire_schema(&schema), &pgwire::api::portal::Format::UnifiedText)?;
+                let fields = encode::fields(&encode::wire_schema(&schema), &Format::UnifiedText)?;
                 return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
             }
         }
@@ -281,13 +333,8 @@ impl ExtendedQueryHandler for Extended {
                     run::send_notices(client, &output.notices).await?;
                     match output.result {
                         Outcome::Rows { schema, stream, tag, .. } => {
-                            *state = PortalExecutionState::Suspended(run::query_response(
-                                schema,
-                                stream,
-                                tag,
-                                &portal.result_column_format,
-                                session.time_format(),
-                            )?);
+                            let described = portal.statement.statement.described_rows(&schema, &portal.result_column_format)?;
+                            *state = PortalExecutionState::Suspended(run::query_response(described, stream, tag, session.time_format()));
                         }
                         Outcome::Command(tag) => {
                             *state = PortalExecutionState::Finished;
@@ -298,7 +345,7 @@ impl ExtendedQueryHandler for Extended {
                         }
                         Outcome::Copy { schema, stream, options } => {
                             *state = PortalExecutionState::Finished;
-                            run::send_copy(client, schema, stream, &options, session.time_format()).await?;
+                            Box::pin(run::send_copy(client, schema, stream, &options, session.time_format())).await?;
                             return run::send_reported(client, &output.reported).await;
                         }
                     }

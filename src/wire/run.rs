@@ -100,15 +100,8 @@ impl Interrupts {
 }
 
 /// A statement's rows as pgwire's row stream, encoded batch by batch as they arrive.
-pub fn query_response(
-    schema: SchemaRef,
-    stream: SendableRecordBatchStream,
-    tag: &str,
-    format: &Format,
-    time: TimeFormat,
-) -> PgWireResult<QueryResponse> {
-    let schema = encode::wire_schema(&schema);
-    let fields = Arc::new(encode::fields(&schema, format)?);
+pub fn query_response(described: encode::Described, stream: SendableRecordBatchStream, tag: &str, time: TimeFormat) -> QueryResponse {
+    let encode::Described { schema, fields } = described;
     let row_fields = fields.clone();
     let rows = stream.flat_map(move |batch| {
         match batch
@@ -124,7 +117,7 @@ pub fn query_response(
     });
     let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
-    Ok(response)
+    response
 }
 
 /// The rows of an encoder up to and including its first error. arrow-pg's encoder does not
@@ -209,7 +202,7 @@ where
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let code = i16::from(binary);
     let columns = i16::try_from(names.len()).map_err(|_| PgWireError::ApiError("COPY of more than 32767 columns".into()))?;
-    let mut rows = query_response(schema, stream, "COPY", &format, time)?;
+    let mut rows = query_response(encode::describe(&schema, &format)?, stream, "COPY", time);
     client
         .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
             code as i8,

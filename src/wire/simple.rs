@@ -136,7 +136,9 @@ impl Simple {
                 let prepared = match statement {
                     Source::Recent(prepared) => prepared,
                     Source::Parsed { parsed, whole } => {
-                        let prepared = Arc::new(session.prepare_parsed(parsed, 0).await.map_err(|e| to_pg_error(&e))?);
+                        // Boxed: planning's future is large, and a repeated text does not plan.
+                        let prepared = Box::pin(session.prepare_parsed(parsed, 0)).await;
+                        let prepared = Arc::new(prepared.map_err(|e| to_pg_error(&e))?);
                         if let Some(sql) = whole {
                             session.remember_query(sql, &prepared);
                         }
@@ -153,7 +155,8 @@ impl Simple {
                 run::send_notices(client, &output.notices).await?;
                 match output.result {
                     Outcome::Rows { schema, stream, tag, .. } => {
-                        let mut rows = run::query_response(schema, stream, tag, &Format::UnifiedText, session.time_format())?;
+                        let described = super::encode::describe(&schema, &Format::UnifiedText)?;
+                        let mut rows = run::query_response(described, stream, tag, session.time_format());
                         let description = RowDescription::new(rows.row_schema.iter().map(Into::into).collect());
                         client.feed(PgWireBackendMessage::RowDescription(description)).await?;
                         let (sent, _) = run::send_rows(client, &mut rows, 0, session.progress()).await?;
@@ -168,7 +171,7 @@ impl Simple {
                             .await?;
                     }
                     Outcome::Copy { schema, stream, options } => {
-                        run::send_copy(client, schema, stream, &options, session.time_format()).await?
+                        Box::pin(run::send_copy(client, schema, stream, &options, session.time_format())).await?
                     }
                 }
                 run::send_reported(client, &output.reported).await?;

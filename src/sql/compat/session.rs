@@ -47,7 +47,10 @@ impl SessionView {
 
     /// Takes the session's settings as they are now.
     pub fn refresh(&self, settings: &Settings) {
-        *lock(&self.settings) = settings.clone();
+        let mut mine = lock(&self.settings);
+        if mine.stamp() != settings.stamp() {
+            *mine = settings.clone();
+        }
     }
 
     /// The `set_config` calls made since the last call.
