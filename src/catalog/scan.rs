@@ -521,6 +521,30 @@ impl Producer {
         }
     }
 
+    /// Sends the rows kept under `key` again, if there are any and the statement may use
+    /// them; whether it did.
+    async fn replayed(&self, key: &ScanKey) -> bool {
+        if self.spec.bypass_cache {
+            return false;
+        }
+        match self.scans.get(key, &self.schema) {
+            Some(snapshot) => {
+                self.replay(&snapshot).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Somewhere to collect the rows for keeping; only a whole answer is kept, and a LIMIT
+    /// may stop it early.
+    fn recorder(&self) -> Option<Recorder> {
+        if self.spec.bypass_cache || self.spec.limit.is_some() {
+            return None;
+        }
+        self.scans.recorder()
+    }
+
     /// Sends a kept list again, as the scan that built it did (warnings and progress too).
     async fn replay(&self, snapshot: &Snapshot) {
         count_replayed(&self.progress, &self.spec, snapshot.rows);
@@ -594,17 +618,10 @@ impl Producer {
         let no_parents = Arc::new(HashMap::new());
         let ids: Vec<String> = self.spec.identifiers.clone().unwrap_or_default();
         let key = snapshot_key(&self.spec, &self.api, &place, &ModelFilter::default(), Some(&ids));
-        if !self.spec.bypass_cache {
-            if let Some(snapshot) = self.scans.get(&key, &self.schema) {
-                self.replay(&snapshot).await;
-                return Ok(());
-            }
+        if self.replayed(&key).await {
+            return Ok(());
         }
-        let mut recorder = if self.spec.bypass_cache || self.spec.limit.is_some() {
-            None
-        } else {
-            self.scans.recorder()
-        };
+        let mut recorder = self.recorder();
         let reads = stream::iter(ids.into_iter().map(|id| self.read(&place, id)))
             .buffered(self.spec.hydrate_concurrency)
             .ready_chunks(HYDRATE_BATCH_ROWS);
@@ -631,18 +648,10 @@ impl Producer {
         };
         let parents = Arc::new(model.parents.clone());
         let key = snapshot_key(&self.spec, &self.api, &place, &model, None);
-        if !self.spec.bypass_cache {
-            if let Some(snapshot) = self.scans.get(&key, &self.schema) {
-                self.replay(&snapshot).await;
-                return Ok(());
-            }
+        if self.replayed(&key).await {
+            return Ok(());
         }
-        // Only a whole list is kept: a LIMIT may stop it early.
-        let mut recorder = if self.spec.bypass_cache || self.spec.limit.is_some() {
-            None
-        } else {
-            self.scans.recorder()
-        };
+        let mut recorder = self.recorder();
         if !self.spec.hydrate {
             let mut token: Option<String> = None;
             loop {
