@@ -139,10 +139,15 @@ impl SessionActivity {
         let mut now = self.lock();
         let at = SystemTime::now();
         now.state = "active";
-        now.query = query.to_string();
+        // In place: the buffers of the last statement fit the next one most of the time.
+        now.query.clear();
+        now.query.push_str(query);
         now.query_start = Some(at);
         now.state_change = at;
-        now.application_name = application_name.to_string();
+        if now.application_name != application_name {
+            now.application_name.clear();
+            now.application_name.push_str(application_name);
+        }
         now.budget = Some(budget);
         if !in_block || now.xact_start.is_none() {
             now.xact_start = Some(at);

@@ -28,8 +28,19 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    pub fn hex(&self) -> String {
-        format!("{:016x}", self.hash)
+    /// The hash as 16 hex digits, formatted where it is written (logs skip it when filtered out).
+    pub fn hex(&self) -> Hex {
+        Hex(self.hash)
+    }
+}
+
+/// A fingerprint's hash shown as 16 hex digits.
+#[derive(Debug, Clone, Copy)]
+pub struct Hex(u64);
+
+impl std::fmt::Display for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
     }
 }
 
@@ -422,6 +433,13 @@ mod tests {
         assert!(!a.text.contains("hunter2") && !a.text.contains("42"), "{}", a.text);
         assert_eq!(a.text, "SELECT * FROM t WHERE password = ? AND n = ?");
         assert_ne!(a.hash, scan("SELECT * FROM u").unwrap().0.hash);
+        let hex = a.hex().to_string();
+        assert_eq!((hex.len(), u64::from_str_radix(&hex, 16).unwrap()), (16, a.hash));
+        let small = Fingerprint {
+            hash: 0xab,
+            text: String::new(),
+        };
+        assert_eq!(small.hex().to_string(), "00000000000000ab", "zero-padded");
     }
 
     #[test]

@@ -252,7 +252,7 @@ impl Session {
         self.scope = self.engine.scope(self.settings.max_api_calls, &self.user);
         self.activity.entry.started(
             &prepared.fingerprint.text,
-            &self.settings.get("application_name").unwrap_or_default(),
+            self.settings.application_name(),
             self.status() != Status::Idle,
             self.scope.budget.clone(),
         );

@@ -454,12 +454,18 @@ impl Settings {
         })
     }
 
-    /// Every parameter with its value and description, for `SHOW ALL`.
+    /// `application_name`, borrowed: every statement reports it to `pg_stat_activity`.
+    pub fn application_name(&self) -> &str {
+        self.other.get("application_name").map(String::as_str).unwrap_or_default()
+    }
+
+    /// Every parameter with its value and description, for `SHOW ALL`: in PostgreSQL's order
+    /// (case-insensitive) and spelling (`TimeZone`).
     pub fn all(&self) -> Vec<[String; 3]> {
         let mut rows: BTreeMap<String, [String; 3]> = BTreeMap::new();
         let mut add = |name: &str, description: &str| {
             if let Some(v) = self.get(name) {
-                rows.insert(name.to_string(), [name.to_string(), v, description.to_string()]);
+                rows.insert(name.to_string(), [display_name(name).to_string(), v, description.to_string()]);
             }
         };
         for k in CLOUDPG.iter().chain(TIMEOUTS) {
@@ -531,8 +537,8 @@ fn canonical(name: &str) -> String {
     }
 }
 
-/// How PostgreSQL capitalises reported parameters.
-fn display_name(name: &str) -> &str {
+/// How PostgreSQL spells a parameter in `SHOW ALL`, `pg_settings` and ParameterStatus.
+pub fn display_name(name: &str) -> &str {
     match name {
         "datestyle" => "DateStyle",
         "intervalstyle" => "IntervalStyle",
@@ -705,6 +711,9 @@ mod tests {
             Some("psql".into()),
             "application_name is reported"
         );
+        assert_eq!(s.application_name(), "psql");
+        s.set("Application_Name", SetValue::Text("grafana".into())).unwrap();
+        assert_eq!(s.application_name(), "grafana");
         assert_eq!(s.set("extra_float_digits", SetValue::Text("3".into())).unwrap(), None);
         assert_eq!(s.get("extra_float_digits").unwrap(), "3");
         s.set("cloudpg.regions", SetValue::Text("eu-west-1, us-east-1".into())).unwrap();

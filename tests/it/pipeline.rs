@@ -349,7 +349,16 @@ async fn settings_are_checked_and_reported() {
     c.simple_query("SET extra_float_digits = 3").await.unwrap();
     assert_eq!(rows(&c, "SHOW extra_float_digits").await.unwrap()[0].get(0), Some("3"));
     assert_eq!(rows(&c, "SHOW server_version").await.unwrap()[0].get(0), Some("16.6"));
-    assert!(rows(&c, "SHOW ALL").await.unwrap().len() > 20);
+    let all = rows(&c, "SHOW ALL").await.unwrap();
+    assert!(all.len() > 20);
+    // PostgreSQL's spelling and order: case-insensitive, `DateStyle` among the `d`s.
+    let names: Vec<String> = all.iter().map(|r| r.get(0).unwrap().to_string()).collect();
+    for spelled in ["DateStyle", "IntervalStyle", "TimeZone", "application_name"] {
+        assert!(names.iter().any(|n| n == spelled), "{spelled} in {names:?}");
+    }
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_ascii_lowercase());
+    assert_eq!(names, sorted);
     c.simple_query("RESET ALL").await.unwrap();
     assert_eq!(rows(&c, "SHOW extra_float_digits").await.unwrap()[0].get(0), Some("1"));
     for sql in [

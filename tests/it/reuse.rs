@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{client_with_notices, rows, Stack};
+use crate::raw::Raw;
 use cloudpg::config::Config;
 use cloudpg_emulator::EmulatorConfig;
 use tokio_postgres::SimpleQueryRow;
@@ -125,6 +126,30 @@ async fn a_kept_list_warns_of_its_misfits_every_time() {
         0,
         "the second run was served from the kept list"
     );
+
+    // A lookup by identifier answered from its kept read warns as its first answer did.
+    let id = rows(
+        &c,
+        "SELECT identifier FROM awscc.accessanalyzer.archive_rules WHERE region = 'us-east-1' LIMIT 1",
+    )
+    .await
+    .unwrap()[0]
+        .get(0)
+        .unwrap()
+        .to_string();
+    let lookup = format!("{sql} AND identifier = '{id}'");
+    for run in 0..3 {
+        while notices.try_recv().is_ok() {}
+        stack.emulator.reset_counters();
+        assert_eq!(rows(&c, &lookup).await.unwrap().len(), 1);
+        let warnings: Vec<String> = std::iter::from_fn(|| notices.try_recv().ok())
+            .map(|n| n.message().to_string())
+            .collect();
+        assert!(warnings.iter().any(|w| w.contains("updated_at")), "lookup {run}: {warnings:?}");
+        if run > 0 {
+            assert_eq!(stack.emulator.counters().total_calls(), 0, "lookup {run} used the kept read");
+        }
+    }
     drop(c);
     stack.stop().await;
 }
@@ -267,5 +292,242 @@ async fn a_kept_physical_plan_scans_with_each_executions_settings() {
     c.simple_query("SET cloudpg.regions = 'eu-west-1'").await.unwrap();
     assert_eq!(regions(c.query(&scan, &[]).await.unwrap()), vec!["eu-west-1".to_string()]);
     drop(c);
+    stack.stop().await;
+}
+
+/// The result format code of each column of a RowDescription.
+fn described_formats(body: &[u8]) -> Vec<i16> {
+    let count = i16::from_be_bytes([body[0], body[1]]) as usize;
+    let mut at = 2;
+    let mut formats = Vec::with_capacity(count);
+    for _ in 0..count {
+        at += body[at..].iter().position(|b| *b == 0).unwrap() + 1;
+        // table oid, attnum, type oid, typlen, typmod, then the format code
+        at += 4 + 2 + 4 + 2 + 4;
+        formats.push(i16::from_be_bytes([body[at], body[at + 1]]));
+        at += 2;
+    }
+    formats
+}
+
+/// The values of a DataRow as sent, `None` for NULL.
+fn sent_values(body: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let count = i16::from_be_bytes([body[0], body[1]]) as usize;
+    let mut at = 2;
+    let mut values = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
+        at += 4;
+        if len < 0 {
+            values.push(None);
+        } else {
+            values.push(Some(body[at..at + len as usize].to_vec()));
+            at += len as usize;
+        }
+    }
+    values
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prepared_statement_describes_and_sends_each_format_it_is_bound_with() {
+    let stack = Stack::start().await;
+    let mut raw = Raw::connect(stack.addr).await;
+    raw.parse("pair", "SELECT 42::int4 AS a, 'x'::text AS b, 7::int8 AS c").await;
+    raw.sync().await;
+    assert!(raw.answer().await.errors.is_empty());
+    // Every way of asking, each more than once and in an order that would show a description
+    // kept for one format and sent for another.
+    for formats in [
+        vec![],
+        vec![1],
+        vec![1, 0, 1],
+        vec![0, 1, 0],
+        vec![1],
+        vec![0],
+        vec![0, 1, 0],
+        vec![1, 1, 0],
+        vec![],
+    ] {
+        raw.bind("", "pair", &[], &formats).await;
+        raw.describe_portal("").await;
+        raw.execute("", 0).await;
+        raw.sync().await;
+        let expected: Vec<i16> = (0..3)
+            .map(|i| match formats.len() {
+                0 => 0,
+                1 => formats[0],
+                _ => formats[i],
+            })
+            .collect();
+        let (mut described, mut sent) = (None, Vec::new());
+        while let Some(m) = raw.read().await {
+            match m.kind {
+                b'T' => described = Some(described_formats(&m.body)),
+                b'D' => sent.push(sent_values(&m.body)),
+                b'E' => panic!("{formats:?}: {:?}", m.field(b'M')),
+                b'Z' => break,
+                _ => {}
+            }
+        }
+        assert_eq!(described.as_ref(), Some(&expected), "described for {formats:?}");
+        let value = |i: usize, text: &str, binary: Vec<u8>| Some(if expected[i] == 1 { binary } else { text.as_bytes().to_vec() });
+        assert_eq!(
+            sent,
+            vec![vec![
+                value(0, "42", 42i32.to_be_bytes().to_vec()),
+                value(1, "x", b"x".to_vec()),
+                value(2, "7", 7i64.to_be_bytes().to_vec()),
+            ]],
+            "sent for {formats:?}"
+        );
+    }
+    stack.stop().await;
+}
+
+async fn retention(c: &tokio_postgres::Client, prepared: &tokio_postgres::Statement, sql: &str) -> (Vec<String>, Vec<Option<String>>) {
+    let by_prepared = c.query(prepared, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let by_simple = rows(c, sql).await.unwrap().iter().map(|r| r.get(0).map(str::to_string)).collect();
+    (by_prepared, by_simple)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_point_lookup_is_answered_from_its_kept_read_until_the_resource_changes() {
+    let stack = Stack::start_with(EmulatorConfig::default(), with_ttl(Duration::from_secs(600))).await;
+    let c = stack.client().await;
+    let other = stack.client().await;
+    c.simple_query("INSERT INTO awscc.logs.log_groups (log_group_name, retention_in_days, region) VALUES ('kept-read', 3, 'us-east-1')")
+        .await
+        .unwrap();
+    let sql = "SELECT retention_in_days::text FROM awscc.logs.log_groups WHERE region = 'us-east-1' AND identifier = 'kept-read'";
+    let prepared = c.prepare(sql).await.unwrap();
+    let three = (vec!["3".to_string()], vec![Some("3".to_string())]);
+    assert_eq!(retention(&c, &prepared, sql).await, three);
+
+    // Again and again, by both protocols: the kept read, no call.
+    stack.emulator.reset_counters();
+    let hits = cache_hits(&c).await;
+    for _ in 0..3 {
+        assert_eq!(retention(&c, &prepared, sql).await, three);
+    }
+    assert_eq!(stack.emulator.counters().total_calls(), 0, "{:?}", stack.emulator.counters());
+    assert!(cache_hits(&c).await - hits >= 6, "each lookup counted as a hit");
+
+    // Another region's lookup of the same identifier is its own read, not this one.
+    let west = "SELECT retention_in_days::text FROM awscc.logs.log_groups WHERE region = 'us-west-2' AND identifier = 'kept-read'";
+    assert!(rows(&c, west).await.unwrap().is_empty());
+    assert_eq!(stack.emulator.counters().calls("GetResource"), 1);
+
+    // A change made by another session is seen by the next lookup, then a deletion.
+    other
+        .simple_query("UPDATE awscc.logs.log_groups SET retention_in_days = 7 WHERE identifier = 'kept-read' AND region = 'us-east-1'")
+        .await
+        .unwrap();
+    assert_eq!(
+        retention(&c, &prepared, sql).await,
+        (vec!["7".to_string()], vec![Some("7".to_string())])
+    );
+    other
+        .simple_query("DELETE FROM awscc.logs.log_groups WHERE identifier = 'kept-read' AND region = 'us-east-1'")
+        .await
+        .unwrap();
+    assert_eq!(retention(&c, &prepared, sql).await, (vec![], vec![]));
+    drop((c, other));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_read_expires_with_the_cache() {
+    let ttl = Duration::from_secs(1);
+    let stack = Stack::start_with(EmulatorConfig::default(), with_ttl(ttl)).await;
+    let c = stack.client().await;
+    let id: String = c
+        .query_one(
+            "SELECT identifier FROM awscc.sqs.queues WHERE region = 'us-east-1' ORDER BY identifier LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let lookup = c
+        .prepare(&format!(
+            "SELECT queue_name FROM awscc.sqs.queues WHERE region = 'us-east-1' AND identifier = '{id}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(c.query(&lookup, &[]).await.unwrap().len(), 1);
+    stack.emulator.reset_counters();
+    assert_eq!(c.query(&lookup, &[]).await.unwrap().len(), 1);
+    assert_eq!(stack.emulator.counters().total_calls(), 0);
+    tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+    assert_eq!(c.query(&lookup, &[]).await.unwrap().len(), 1);
+    assert_eq!(stack.emulator.counters().calls("GetResource"), 1, "read again once expired");
+    drop(c);
+    stack.stop().await;
+}
+
+/// (timestamp as text, `current_setting('TimeZone')`, application name) by a prepared statement,
+/// then by a simple query, then the time zone as `pg_settings` has it.
+async fn zone_seen(c: &tokio_postgres::Client, prepared: &tokio_postgres::Statement) -> Vec<String> {
+    let p = c.query_one(prepared, &[]).await.unwrap();
+    let mut seen: Vec<String> = (0..3).map(|i| p.get(i)).collect();
+    let s = rows(c, ZONE_SHOWN).await.unwrap();
+    seen.extend((0..3).map(|i| s[0].get(i).unwrap().to_string()));
+    let v = rows(c, "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'TimeZone'")
+        .await
+        .unwrap();
+    seen.push(v[0].get(0).unwrap().to_string());
+    seen
+}
+
+const ZONE_SHOWN: &str =
+    "SELECT '2025-01-02 03:04:05+00'::timestamptz::text, current_setting('TimeZone'), current_setting('application_name')";
+
+fn zone_expected(text: &str, zone: &str, app: &str) -> Vec<String> {
+    [text, zone, app, text, zone, app, zone].map(str::to_string).to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statements_see_the_settings_a_savepoint_or_rollback_brought_back() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let prepared = c.prepare(ZONE_SHOWN).await.unwrap();
+    let tokyo = "2025-01-02 12:04:05+09";
+    let utc = "2025-01-02 03:04:05+00";
+    let new_york = "2025-01-01 22:04:05-05";
+    let steps: [(&str, &str, &str, &str); 9] = [
+        (
+            "SET TimeZone = 'Asia/Tokyo'; SET application_name = 'one'",
+            tokyo,
+            "Asia/Tokyo",
+            "one",
+        ),
+        ("BEGIN; SET TimeZone = 'UTC'", utc, "UTC", "one"),
+        (
+            "SAVEPOINT a; SET LOCAL TimeZone = 'America/New_York'; SET application_name = 'two'",
+            new_york,
+            "America/New_York",
+            "two",
+        ),
+        ("ROLLBACK TO SAVEPOINT a", utc, "UTC", "one"),
+        ("SET TimeZone = 'America/New_York'; RELEASE a", new_york, "America/New_York", "one"),
+        ("ROLLBACK", tokyo, "Asia/Tokyo", "one"),
+        ("BEGIN; SET LOCAL TimeZone = 'UTC'", utc, "UTC", "one"),
+        ("COMMIT", tokyo, "Asia/Tokyo", "one"),
+        (
+            "BEGIN; SET TimeZone = 'UTC'; SET application_name = 'three'; COMMIT",
+            utc,
+            "UTC",
+            "three",
+        ),
+    ];
+    for (sql, text, zone, app) in steps {
+        c.simple_query(sql).await.unwrap();
+        assert_eq!(zone_seen(&c, &prepared).await, zone_expected(text, zone, app), "after {sql}");
+    }
+    // Another session's settings move independently of this one's.
+    let other = stack.client().await;
+    other.simple_query("SET TimeZone = 'Asia/Tokyo'").await.unwrap();
+    assert_eq!(zone_seen(&c, &prepared).await, zone_expected(utc, "UTC", "three"));
+    drop((c, other));
     stack.stop().await;
 }

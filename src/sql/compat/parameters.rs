@@ -169,7 +169,7 @@ pub fn pg_settings(view: Option<&SessionView>) -> DfResult<RecordBatch> {
         let setting = value_of(name).or_else(|| known.map(|p| p.default.to_string())).unwrap_or_default();
         let changed = known.is_none_or(|p| p.default != setting);
         rows.push(&[
-            ("name", text(name)),
+            ("name", text(crate::sql::settings::display_name(name))),
             ("setting", text(setting)),
             ("category", text(known.map_or("Customized Options", |p| p.category))),
             ("short_desc", text(known.map_or("", |p| p.description))),
