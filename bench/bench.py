@@ -148,7 +148,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="10,000 rows, short runs (under 3 minutes)")
     parser.add_argument("--binary", required=True)
+    parser.add_argument(
+        "--only", default="B1,B2,B3,B4,B5,B6,B7,B8,B9", help="the cases to run, e.g. B4,B5 (all by default)"
+    )
     args = parser.parse_args()
+    wanted = {c.strip().upper() for c in args.only.split(",")}
+    unknown = wanted - {f"B{i}" for i in range(1, 10)}
+    if unknown:
+        raise SystemExit(f"--only: no case {', '.join(sorted(unknown))}; the cases are B1 to B9")
     rows = 10_000 if args.quick else 100_000
     runs = 3 if args.quick else 5
     seconds = 5 if args.quick else 15
@@ -157,57 +164,65 @@ def main():
     pg_root = tempfile.mkdtemp(prefix="cloudpg-bench-postgres-")
     started = []
     try:
-        # B8 runs 200 clients at once; PostgreSQL's default allows 100.
-        pg, pg_dsn = local_postgres.start(pg_root, settings=("max_connections=250",))
-        started.append(pg)
-        pg_port = int(re.search(r"port=(\d+)", pg_dsn).group(1))
-        cp, cp_dsn, cp_port = start_cloudpg(args.binary, root, rows)
-        started.append(cp)
-        scan = f"SELECT * FROM {TABLE} WHERE region = '{REGION}'"
-        cold = timed(1, lambda: psycopg_scan(cp_dsn, scan, rows))[0]
-        copied = copy_rows(cp_dsn, pg_dsn)
-        if copied != rows:
-            raise SystemExit(f"copied {copied} rows, expected {rows}")
-        reference = f"SELECT * FROM {REFERENCE}"
         lines = [
-            f"cloudpg bench{' --quick' if args.quick else ''}: {rows:,} rows of {TABLE}, {runs} runs each, pgbench {seconds} s; "
-            f"cold list of the table first: {cold:.2f} s",
             "",
             "| case | cloudpg median (min–max) | PostgreSQL median (min–max) | ratio | goal |",
             "|---|---|---|---|---|",
         ]
-        scans = {
-            "psql": (lambda: psql_scan(cp_port, "awscc", scan), lambda: psql_scan(pg_port, "postgres", reference)),
-            "psycopg": (lambda: psycopg_scan(cp_dsn, scan, rows), lambda: psycopg_scan(pg_dsn, reference, rows)),
-        }
-        for client, (on_cloudpg, on_postgres) in scans.items():
-            ours = [rows / t for t in timed(runs, on_cloudpg)]
-            theirs = [rows / t for t in timed(runs, on_postgres)]
-            lines.append(row(f"B1 cached scan, {client}", ours, theirs, "≥ 1.0×", True, "rows/s"))
-        ours_scripts = lookup_scripts(root, rows, TABLE)
-        theirs_scripts = lookup_scripts(root, rows, REFERENCE)
-        repeats = 1 if args.quick else 3
-        for clients in (8, 64):
-            ours = [pgbench(cp_port, "awscc", ours_scripts, clients, seconds, "prepared") for _ in range(repeats)]
-            theirs = [pgbench(pg_port, "postgres", theirs_scripts, clients, seconds, "prepared") for _ in range(repeats)]
-            lines.append(row(f"B2 cached lookup, {clients} clients, prepared", ours, theirs, "≥ 0.5×", True, "TPS"))
-        one = os.path.join(root, "select1.sql")
-        with open(one, "w") as f:
-            f.write("SELECT 1;\n")
-        for mode in ("simple", "prepared"):
-            ours = [pgbench(cp_port, "awscc", [one], 8, seconds, mode) for _ in range(repeats)]
-            theirs = [pgbench(pg_port, "postgres", [one], 8, seconds, mode) for _ in range(repeats)]
-            lines.append(row(f"B3 SELECT 1, 8 clients, {mode}", ours, theirs, "≥ 0.5×", True, "TPS"))
-        lines.append(server_cases.b8_many_clients(cp_port, pg_port, ours_scripts, theirs_scripts, seconds))
-        for proc in reversed(started):
-            local_postgres.stop(proc)
-        started.clear()
-        lines.append(server_cases.b4_cold_list_and_read(args.binary, runs))
-        lines.append(server_cases.b5_region_fan_out(args.binary, runs))
-        lines.append(server_cases.b6_single_flight(args.binary))
-        lines.extend(server_cases.b7_memory(args.binary, (10_000, 100_000) if not args.quick else (2_000, 20_000)))
-        lines.append(server_cases.b9_startup(args.binary, runs * 2))
-        print("\n".join(lines))
+        # B1-B3 and B8 against PostgreSQL holding the same rows.
+        if wanted & {"B1", "B2", "B3", "B8"}:
+            # B8 runs 200 clients at once; PostgreSQL's default allows 100.
+            pg, pg_dsn = local_postgres.start(pg_root, settings=("max_connections=250",))
+            started.append(pg)
+            pg_port = int(re.search(r"port=(\d+)", pg_dsn).group(1))
+            cp, cp_dsn, cp_port = start_cloudpg(args.binary, root, rows)
+            started.append(cp)
+            scan = f"SELECT * FROM {TABLE} WHERE region = '{REGION}'"
+            cold = timed(1, lambda: psycopg_scan(cp_dsn, scan, rows))[0]
+            copied = copy_rows(cp_dsn, pg_dsn)
+            if copied != rows:
+                raise SystemExit(f"copied {copied} rows, expected {rows}")
+            reference = f"SELECT * FROM {REFERENCE}"
+            lines.insert(0, f"cold list of the table first: {cold:.2f} s")
+            scans = {
+                "psql": (lambda: psql_scan(cp_port, "awscc", scan), lambda: psql_scan(pg_port, "postgres", reference)),
+                "psycopg": (lambda: psycopg_scan(cp_dsn, scan, rows), lambda: psycopg_scan(pg_dsn, reference, rows)),
+            }
+            for client, (on_cloudpg, on_postgres) in scans.items() if "B1" in wanted else ():
+                ours = [rows / t for t in timed(runs, on_cloudpg)]
+                theirs = [rows / t for t in timed(runs, on_postgres)]
+                lines.append(row(f"B1 cached scan, {client}", ours, theirs, "≥ 1.0×", True, "rows/s"))
+            ours_scripts = lookup_scripts(root, rows, TABLE)
+            theirs_scripts = lookup_scripts(root, rows, REFERENCE)
+            repeats = 1 if args.quick else 3
+            for clients in (8, 64) if "B2" in wanted else ():
+                ours = [pgbench(cp_port, "awscc", ours_scripts, clients, seconds, "prepared") for _ in range(repeats)]
+                theirs = [pgbench(pg_port, "postgres", theirs_scripts, clients, seconds, "prepared") for _ in range(repeats)]
+                lines.append(row(f"B2 cached lookup, {clients} clients, prepared", ours, theirs, "≥ 0.5×", True, "TPS"))
+            one = os.path.join(root, "select1.sql")
+            with open(one, "w") as f:
+                f.write("SELECT 1;\n")
+            for mode in ("simple", "prepared") if "B3" in wanted else ():
+                ours = [pgbench(cp_port, "awscc", [one], 8, seconds, mode) for _ in range(repeats)]
+                theirs = [pgbench(pg_port, "postgres", [one], 8, seconds, mode) for _ in range(repeats)]
+                lines.append(row(f"B3 SELECT 1, 8 clients, {mode}", ours, theirs, "≥ 0.5×", True, "TPS"))
+            if "B8" in wanted:
+                lines.append(server_cases.b8_many_clients(cp_port, pg_port, ours_scripts, theirs_scripts, seconds))
+            for proc in reversed(started):
+                local_postgres.stop(proc)
+            started.clear()
+        if "B4" in wanted:
+            lines.append(server_cases.b4_cold_list_and_read(args.binary, runs))
+        if "B5" in wanted:
+            lines.append(server_cases.b5_region_fan_out(args.binary, runs))
+        if "B6" in wanted:
+            lines.append(server_cases.b6_single_flight(args.binary))
+        if "B7" in wanted:
+            lines.extend(server_cases.b7_memory(args.binary, (10_000, 100_000) if not args.quick else (2_000, 20_000)))
+        if "B9" in wanted:
+            lines.append(server_cases.b9_startup(args.binary, runs * 2))
+        title = f"cloudpg bench{' --quick' if args.quick else ''}: {rows:,} rows of {TABLE}, {runs} runs each, pgbench {seconds} s"
+        print("\n".join([title, *lines]))
     finally:
         for proc in reversed(started):
             local_postgres.stop(proc)

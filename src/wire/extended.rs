@@ -2,6 +2,8 @@
 //! types and result columns), Bind checks what the client sends against it, Execute runs it
 //! and streams rows, stopping after `max_rows` with PortalSuspended and resuming from the
 //! same stream on the next Execute, as PostgreSQL does. Nothing buffers a whole result.
+//! Answers are written when the client sends Sync or Flush (or the buffer fills), so a
+//! Bind-Describe-Execute-Sync round trip is one write, as from PostgreSQL.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -9,12 +11,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
-use pgwire::api::query::{send_describe_response, ExtendedQueryHandler};
-use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldInfo, Response};
+use pgwire::api::query::ExtendedQueryHandler;
+use pgwire::api::results::{DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldInfo, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Close, CloseComplete, Describe, Execute, Parse, ParseComplete, PortalSuspended, Sync as SyncMessage,
     TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
@@ -142,6 +145,64 @@ impl QueryParser for Parser {
     }
 }
 
+/// Describe's answer, buffered like every extended-protocol answer but ReadyForQuery: the
+/// client reads it with the rest at Sync or Flush, in one write, as from PostgreSQL (pgwire's
+/// `send_describe_response` flushes each message on its own).
+async fn feed_describe_response<C>(client: &mut C, response: &DescribeStatementResponse) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    if let Some(types) = response.parameters() {
+        let oids = types.iter().map(|t| t.oid()).collect();
+        client
+            .feed(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids)))
+            .await?;
+    }
+    if response.is_no_data() {
+        client.feed(PgWireBackendMessage::NoData(NoData::new())).await?;
+        return Ok(());
+    }
+    feed_fields(client, response.fields()).await
+}
+
+/// A portal's columns, or NoData when it returns none.
+async fn feed_row_description<C>(client: &mut C, fields: &[FieldInfo]) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    if fields.is_empty() {
+        client.feed(PgWireBackendMessage::NoData(NoData::new())).await?;
+        return Ok(());
+    }
+    feed_fields(client, fields).await
+}
+
+async fn feed_fields<C>(client: &mut C, fields: &[FieldInfo]) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let description = RowDescription::new(fields.iter().map(Into::into).collect());
+    client.feed(PgWireBackendMessage::RowDescription(description)).await?;
+    Ok(())
+}
+
+/// PostgreSQL's error for a Describe of a statement or portal the connection does not have.
+fn not_found(code: &str, what: &str, name: &Option<String>) -> PgWireError {
+    let shown = name.as_deref().unwrap_or("");
+    let mut info = ErrorInfo::new("ERROR".into(), code.into(), format!("{what} \"{shown}\" does not exist"));
+    info.hint = Some(format!(
+        "send Parse{} for it first",
+        if what == "portal" { " and Bind" } else { "" }
+    ));
+    PgWireError::UserError(Box::new(info))
+}
+
 fn protocol_error(message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "08P01".into(), message)))
 }
@@ -199,7 +260,7 @@ impl ExtendedQueryHandler for Extended {
             Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
             None => client.portal_store().put_empty_statement(&name),
         }
-        client.send(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+        client.feed(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
         Ok(())
     }
 
@@ -210,19 +271,38 @@ impl ExtendedQueryHandler for Extended {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        // A cursor DECLAREd by SQL is a portal too: psycopg describes it to learn its columns.
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-        if message.target_type == TARGET_TYPE_BYTE_PORTAL && client.portal_store().get_portal(name).is_none() {
-            let schema = {
-                let guard = self.connection.session().await?;
-                guard.as_ref().and_then(|s| s.cursor_schema(name))
-            };
-            if let Some(schema) = schema {
-                let fields = encode::fields(&encode::wire_schema(&schema), &Format::UnifiedText)?;
-                return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
-            }
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => match client.portal_store().get_statement(name) {
+                Some(Entry::Value(statement)) => {
+                    let response = self.do_describe_statement(client, &statement).await?;
+                    feed_describe_response(client, &response).await
+                }
+                Some(Entry::Empty) => feed_describe_response(client, &DescribeStatementResponse::no_data()).await,
+                None => Err(not_found("26000", "prepared statement", &message.name)),
+            },
+            TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
+                Some(Entry::Value(portal)) => {
+                    // The statement's kept description, not a copy of it per Describe.
+                    let described = portal.statement.statement.described(&portal.result_column_format)?;
+                    feed_row_description(client, described.as_ref().map_or(&[], |d| d.fields.as_slice())).await
+                }
+                Some(Entry::Empty) => feed_row_description(client, &[]).await,
+                None => {
+                    // A cursor DECLAREd by SQL is a portal too: psycopg describes it to learn its columns.
+                    let schema = {
+                        let guard = self.connection.session().await?;
+                        guard.as_ref().and_then(|s| s.cursor_schema(name))
+                    };
+                    let Some(schema) = schema else {
+                        return Err(not_found("34000", "portal", &message.name));
+                    };
+                    let fields = encode::fields(&encode::wire_schema(&schema), &Format::UnifiedText)?;
+                    feed_row_description(client, &fields).await
+                }
+            },
+            other => Err(PgWireError::InvalidTargetType(other)),
         }
-        self._on_describe(client, message).await
     }
 
     async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
@@ -266,7 +346,7 @@ impl ExtendedQueryHandler for Extended {
                 .portal_store()
                 .put_empty_portal(message.portal_name.as_deref().unwrap_or(DEFAULT_NAME)),
         }
-        client.send(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
+        client.feed(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
         Ok(())
     }
 
@@ -434,7 +514,7 @@ impl ExtendedQueryHandler for Extended {
             TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
             _ => {}
         }
-        client.send(PgWireBackendMessage::CloseComplete(CloseComplete::new())).await?;
+        client.feed(PgWireBackendMessage::CloseComplete(CloseComplete::new())).await?;
         Ok(())
     }
 

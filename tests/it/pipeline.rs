@@ -418,3 +418,51 @@ async fn a_connection_keeps_a_bounded_number_of_statements_and_portals() {
     assert!(a.errors.is_empty(), "{a:?}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn extended_protocol_answers_wait_for_sync_or_flush_and_come_together() {
+    let stack = Stack::start().await;
+    let mut raw = Raw::connect(stack.addr).await;
+    let kinds = |msgs: &[crate::raw::Msg]| msgs.iter().map(|m| m.kind as char).collect::<String>();
+    for round in 0..2 {
+        raw.parse("s", "SELECT 7::int4 AS n").await;
+        raw.describe_statement("s").await;
+        raw.bind("", "s", &[], &[]).await;
+        raw.describe_portal("").await;
+        raw.execute("", 0).await;
+        // As from PostgreSQL: nothing is written until the client asks with Flush or Sync.
+        let early = tokio::time::timeout(Duration::from_millis(300), raw.read()).await;
+        assert!(early.is_err(), "round {round}: answered before Flush: {early:?}");
+        raw.flush().await;
+        let mut got = Vec::new();
+        while got.len() < 7 {
+            got.push(raw.read().await.expect("the answers after Flush"));
+        }
+        // ParseComplete, ParameterDescription, RowDescription, BindComplete, RowDescription,
+        // DataRow, CommandComplete.
+        assert_eq!(kinds(&got), "1tT2TDC", "round {round}");
+        assert_eq!(got[6].text(), "SELECT 1");
+        raw.sync().await;
+        let ready = raw.read().await.unwrap();
+        assert_eq!(ready.kind, b'Z');
+        // Close, then Sync alone: CloseComplete and ReadyForQuery together.
+        let mut body = vec![b'S'];
+        body.extend_from_slice(b"s\0");
+        raw.send(b'C', &body).await;
+        raw.sync().await;
+        let closed = [raw.read().await.unwrap(), raw.read().await.unwrap()];
+        assert_eq!(kinds(&closed), "3Z", "round {round}");
+    }
+    // An unknown statement or portal is still an error naming it.
+    raw.describe_statement("nope").await;
+    raw.sync().await;
+    let a = raw.answer().await;
+    assert_eq!(a.error_code(), Some("26000"), "{a:?}");
+    assert_eq!(a.errors[0].1, "prepared statement \"nope\" does not exist");
+    raw.describe_portal("nope").await;
+    raw.sync().await;
+    let a = raw.answer().await;
+    assert_eq!(a.error_code(), Some("34000"), "{a:?}");
+    assert_eq!(a.errors[0].1, "portal \"nope\" does not exist");
+    stack.stop().await;
+}

@@ -154,6 +154,12 @@ impl Raw {
         self.send(b'B', &body).await;
     }
 
+    pub async fn describe_statement(&mut self, statement: &str) {
+        let mut body = vec![b'S'];
+        body.extend(cstr(statement));
+        self.send(b'D', &body).await;
+    }
+
     pub async fn describe_portal(&mut self, portal: &str) {
         let mut body = vec![b'P'];
         body.extend(cstr(portal));
