@@ -29,6 +29,23 @@ fn with_ttl(ttl: Duration) -> Config {
     config
 }
 
+/// `column` of the first us-east-1 queue, prepared as a lookup by its literal identifier.
+async fn prepared_queue_lookup(c: &tokio_postgres::Client, column: &str) -> tokio_postgres::Statement {
+    let id: String = c
+        .query_one(
+            "SELECT identifier FROM awscc.sqs.queues WHERE region = 'us-east-1' ORDER BY identifier LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    c.prepare(&format!(
+        "SELECT {column} FROM awscc.sqs.queues WHERE region = 'us-east-1' AND identifier = '{id}'"
+    ))
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cached_scan_sends_the_list_it_kept_until_a_mutation() {
     let stack = Stack::start_with(EmulatorConfig::default(), with_ttl(Duration::from_secs(600))).await;
@@ -176,20 +193,7 @@ async fn prepared_statements_reuse_their_plan_but_not_their_clock_zone_or_style(
     assert_eq!(text(c.query_one(&shown, &[]).await.unwrap()), "02/01/2025 12:04:05 JST");
 
     // A lookup by literal identifier keeps its pushdown: one GetResource, then none.
-    let id: String = c
-        .query_one(
-            "SELECT identifier FROM awscc.sqs.queues WHERE region = 'us-east-1' ORDER BY identifier LIMIT 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let lookup = c
-        .prepare(&format!(
-            "SELECT identifier FROM awscc.sqs.queues WHERE region = 'us-east-1' AND identifier = '{id}'"
-        ))
-        .await
-        .unwrap();
+    let lookup = prepared_queue_lookup(&c, "identifier").await;
     stack.emulator.reset_counters();
     for _ in 0..3 {
         assert_eq!(c.query(&lookup, &[]).await.unwrap().len(), 1);
@@ -440,20 +444,7 @@ async fn a_kept_read_expires_with_the_cache() {
     let ttl = Duration::from_secs(1);
     let stack = Stack::start_with(EmulatorConfig::default(), with_ttl(ttl)).await;
     let c = stack.client().await;
-    let id: String = c
-        .query_one(
-            "SELECT identifier FROM awscc.sqs.queues WHERE region = 'us-east-1' ORDER BY identifier LIMIT 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let lookup = c
-        .prepare(&format!(
-            "SELECT queue_name FROM awscc.sqs.queues WHERE region = 'us-east-1' AND identifier = '{id}'"
-        ))
-        .await
-        .unwrap();
+    let lookup = prepared_queue_lookup(&c, "queue_name").await;
     assert_eq!(c.query(&lookup, &[]).await.unwrap().len(), 1);
     stack.emulator.reset_counters();
     assert_eq!(c.query(&lookup, &[]).await.unwrap().len(), 1);
