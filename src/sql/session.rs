@@ -399,7 +399,12 @@ impl Session {
                 Ok(meta::single_value(name, &value).with_tag("SHOW", false))
             }
             Command::ShowAll => {
-                let rows = self.settings.all().into_iter().map(|r| r.to_vec()).collect();
+                let rows = self
+                    .settings
+                    .all()
+                    .into_iter()
+                    .map(|[name, value, description]| vec![super::settings::display_name(&name).to_string(), value, description])
+                    .collect();
                 Ok(meta::rows(&["name", "setting", "description"], rows).with_tag("SHOW", false))
             }
             Command::Reset(name) => {

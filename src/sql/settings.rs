@@ -459,13 +459,13 @@ impl Settings {
         self.other.get("application_name").map(String::as_str).unwrap_or_default()
     }
 
-    /// Every parameter with its value and description, for `SHOW ALL`: in PostgreSQL's order
-    /// (case-insensitive) and spelling (`TimeZone`).
+    /// Every parameter with its value and description, by lower-case name (PostgreSQL's
+    /// case-insensitive order); shown with [`display_name`].
     pub fn all(&self) -> Vec<[String; 3]> {
         let mut rows: BTreeMap<String, [String; 3]> = BTreeMap::new();
         let mut add = |name: &str, description: &str| {
             if let Some(v) = self.get(name) {
-                rows.insert(name.to_string(), [display_name(name).to_string(), v, description.to_string()]);
+                rows.insert(name.to_string(), [name.to_string(), v, description.to_string()]);
             }
         };
         for k in CLOUDPG.iter().chain(TIMEOUTS) {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::ExtendedQueryHandler;
-use pgwire::api::results::{DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldInfo, Response};
+use pgwire::api::results::{DescribeResponse, DescribeStatementResponse, FieldInfo, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
@@ -192,14 +192,10 @@ where
     Ok(())
 }
 
-/// PostgreSQL's error for a Describe of a statement or portal the connection does not have.
-fn not_found(code: &str, what: &str, name: &Option<String>) -> PgWireError {
-    let shown = name.as_deref().unwrap_or("");
-    let mut info = ErrorInfo::new("ERROR".into(), code.into(), format!("{what} \"{shown}\" does not exist"));
-    info.hint = Some(format!(
-        "send Parse{} for it first",
-        if what == "portal" { " and Bind" } else { "" }
-    ));
+/// PostgreSQL's error for a statement (26000) or portal (34000) the connection does not have.
+fn not_found(code: &str, what: &str, name: &str, hint: &str) -> PgWireError {
+    let mut info = ErrorInfo::new("ERROR".into(), code.into(), format!("{what} \"{name}\" does not exist"));
+    info.hint = Some(hint.into());
     PgWireError::UserError(Box::new(info))
 }
 
@@ -216,9 +212,12 @@ where
     let names = connection.forget_statements(name);
     if let Some(n) = name {
         if names.is_empty() {
-            let mut info = ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{n}\" does not exist"));
-            info.hint = Some("DEALLOCATE names a statement this connection prepared".into());
-            return Err(PgWireError::UserError(Box::new(info)));
+            return Err(not_found(
+                "26000",
+                "prepared statement",
+                n,
+                "DEALLOCATE names a statement this connection prepared",
+            ));
         }
     } else {
         client.portal_store().clear_portals();
@@ -279,7 +278,12 @@ impl ExtendedQueryHandler for Extended {
                     feed_describe_response(client, &response).await
                 }
                 Some(Entry::Empty) => feed_describe_response(client, &DescribeStatementResponse::no_data()).await,
-                None => Err(not_found("26000", "prepared statement", &message.name)),
+                None => Err(not_found(
+                    "26000",
+                    "prepared statement",
+                    message.name.as_deref().unwrap_or(""),
+                    "send Parse for it first",
+                )),
             },
             TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
                 Some(Entry::Value(portal)) => {
@@ -295,7 +299,12 @@ impl ExtendedQueryHandler for Extended {
                         guard.as_ref().and_then(|s| s.cursor_schema(name))
                     };
                     let Some(schema) = schema else {
-                        return Err(not_found("34000", "portal", &message.name));
+                        return Err(not_found(
+                            "34000",
+                            "portal",
+                            message.name.as_deref().unwrap_or(""),
+                            "send Parse and Bind for it first",
+                        ));
                     };
                     let fields = encode::fields(&encode::wire_schema(&schema), &Format::UnifiedText)?;
                     feed_row_description(client, &fields).await
@@ -317,15 +326,7 @@ impl ExtendedQueryHandler for Extended {
         let statement = match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(s)) => Some(s),
             Some(Entry::Empty) => None,
-            None => {
-                let mut info = ErrorInfo::new(
-                    "ERROR".into(),
-                    "26000".into(),
-                    format!("prepared statement \"{shown}\" does not exist"),
-                );
-                info.hint = Some("send Parse for it first".into());
-                return Err(PgWireError::UserError(Box::new(info)));
-            }
+            None => return Err(not_found("26000", "prepared statement", shown, "send Parse for it first")),
         };
         let (params, columns) = statement.as_ref().map_or((0, 0), |s| {
             (
@@ -544,19 +545,6 @@ impl ExtendedQueryHandler for Extended {
             .collect();
         let fields = self.parser.get_result_schema(&target.statement, None)?;
         Ok(DescribeStatementResponse::new(params, fields))
-    }
-
-    async fn do_describe_portal<C>(&self, _client: &mut C, target: &Portal<PreparedStatement>) -> PgWireResult<DescribePortalResponse>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Self::Statement>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let fields = self
-            .parser
-            .get_result_schema(&target.statement.statement, Some(&target.result_column_format))?;
-        Ok(DescribePortalResponse::new(fields))
     }
 
     async fn do_query<C>(&self, _client: &mut C, _portal: &Portal<PreparedStatement>, _max_rows: usize) -> PgWireResult<Response>

@@ -58,13 +58,9 @@ impl SessionView {
         std::mem::take(&mut *lock(&self.pending))
     }
 
-    /// Every parameter that has a value, as `(name, value)` with the name in lower case.
+    /// Every parameter that has a value, as `(name, value)`.
     pub fn settings(&self) -> Vec<(String, String)> {
-        lock(&self.settings)
-            .all()
-            .into_iter()
-            .map(|[n, v, _]| (n.to_ascii_lowercase(), v))
-            .collect()
+        lock(&self.settings).all().into_iter().map(|[n, v, _]| (n, v)).collect()
     }
 
     fn get(&self, name: &str) -> Option<String> {
