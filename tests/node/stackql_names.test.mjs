@@ -9,7 +9,20 @@ import zlib from "node:zlib";
 import pluralize from "pluralize";
 import pg from "pg";
 
-const schemas = new URL("../../crates/resource-schemas/data/schemas.json.gz", import.meta.url);
+const schemas = new URL("../../crates/resource-schemas/data/schemas.pack", import.meta.url);
+
+// Every type of the schema pack (see crates/resource-schemas/README.md), its properties read
+// from the compressed blob the index points at.
+function packedTypes(bytes) {
+  assert.equal(bytes.subarray(0, 8).toString("latin1"), "CPGSCHM2", "not a schema pack");
+  const indexLength = Number(bytes.readBigUInt64LE(8));
+  const index = JSON.parse(zlib.gunzipSync(bytes.subarray(16, 16 + indexLength)));
+  const blobs = bytes.subarray(16 + indexLength);
+  return index.types.map(({ schemas: [offset, length], ...type }) => ({
+    ...type,
+    ...JSON.parse(zlib.inflateRawSync(blobs.subarray(offset, offset + length))),
+  }));
+}
 
 // Table: the resource name, a capital run before a capitalised word split off it, then a
 // lower-case letter before a capital split, all lower case; then npm pluralize.
@@ -48,7 +61,7 @@ function quoted(name) {
 }
 
 test("every StackQL table and column spelling resolves", async () => {
-  const { types } = JSON.parse(zlib.gunzipSync(fs.readFileSync(schemas)));
+  const types = packedTypes(fs.readFileSync(schemas));
   const client = new pg.Client({ user: "postgres", database: "awscc" });
   await client.connect();
   const failures = [];

@@ -8,6 +8,10 @@ Without --wheel the pinned cfn-lint wheel is downloaded with pip (PyPI only).
 The output is deterministic: the same wheel always gives the same bytes
 (sorted keys, no timestamps in the gzip header).
 
+The file is a pack (see `pack`): a small gzip'd JSON index with every type's cheap
+parts, then each type's property schemas compressed on their own, so the server
+decompresses at startup only the index and a type's schemas when it is first used.
+
 What the data keeps per type, and why:
   - typeName, description
   - properties: each property's JSON schema with `$ref`s into `definitions`
@@ -29,10 +33,12 @@ import gzip
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 
 CFN_LINT_VERSION = "1.58.0"
 SCHEMA_ROOT = "cfnlint/data/schemas/"
@@ -173,7 +179,7 @@ def generate(wheel):
             schema = read_json(zf, f"{SCHEMA_ROOT}resources/{type_hash[type_name]}.json")
             types.append(convert(schema, type_regions[type_name]))
     return {
-        "format": 1,
+        "format": 2,
         "source": f"cfn-lint {CFN_LINT_VERSION}",
         "schemaDate": schema_date,
         "regions": regions,
@@ -181,22 +187,54 @@ def generate(wheel):
     }
 
 
+PACK_MAGIC = b"CPGSCHM2"
+
+
+def pack(data):
+    """The data as a pack: `PACK_MAGIC`, the index's length (u64 little-endian), the index
+    (gzip'd JSON: `data` with each type's `properties` and `definitions` replaced by
+    `"schemas": [offset, length]`), then each type's `{"definitions", "properties"}` as raw
+    deflate at that offset after the index."""
+    blobs = bytearray()
+    index_types = []
+    for t in data["types"]:
+        t = dict(t)
+        schemas = {"properties": t.pop("properties")}
+        if "definitions" in t:
+            schemas["definitions"] = t.pop("definitions")
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+        blob = deflate.compress(dumps(schemas)) + deflate.flush()
+        t["schemas"] = [len(blobs), len(blob)]
+        blobs += blob
+        index_types.append(t)
+    index = gzip_bytes(dumps(dict(data, types=index_types)))
+    return PACK_MAGIC + struct.pack("<Q", len(index)) + index + bytes(blobs)
+
+
+def dumps(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def gzip_bytes(raw):
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
+        gz.write(raw)
+    return buf.getvalue()
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheel", help="path of cfn_lint-%s-py3-none-any.whl" % CFN_LINT_VERSION)
-    parser.add_argument("--out", default=os.path.join(here, "..", "data", "schemas.json.gz"))
+    parser.add_argument("--out", default=os.path.join(here, "..", "data", "schemas.pack"))
     args = parser.parse_args()
     wheel = args.wheel or fetch_wheel()
     data = generate(wheel)
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
-        gz.write(raw)
+    packed = pack(data)
     with open(args.out, "wb") as f:
-        f.write(buf.getvalue())
+        f.write(packed)
     print(f"{len(data['types'])} types, {len(data['regions'])} regions, "
-          f"{len(raw)} bytes of JSON, {len(buf.getvalue())} bytes written to {args.out}")
+          f"{len(packed)} bytes written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 //! The CloudFormation registry schemas of every AWS resource type, shipped inside the binary.
 //!
-//! `data/schemas.json.gz` is written by `generator/generate.py` from the schema files that the
-//! PyPI package `cfn-lint` bundles (see the crate README). [`Registry::embedded`] decompresses it
-//! and reads the small, always-needed parts of every type (name, identifiers, handlers, regions)
-//! eagerly; each type's property schemas stay as raw JSON until first asked for, so startup pays
-//! for one decompression and a shallow parse, not for ~18 MB of nested JSON-schema trees.
+//! `data/schemas.pack` is written by `generator/generate.py` from the schema files that the
+//! PyPI package `cfn-lint` bundles (see the crate README). It is a small gzip'd JSON index of the
+//! always-needed parts of every type (name, identifiers, handlers, regions), which
+//! [`Registry::embedded`] reads eagerly, followed by each type's property schemas compressed on
+//! their own, decompressed and parsed the first time they are asked for: startup pays for 2.7 MB
+//! of JSON, not for 18 MB, and only the schemas of types in use take memory.
 //!
 //! This crate knows nothing of SQL: naming tables and columns is the server's job.
 
@@ -22,10 +23,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The compressed schema data committed next to this crate.
-static EMBEDDED: &[u8] = include_bytes!("../data/schemas.json.gz");
+/// The schema pack committed next to this crate.
+static EMBEDDED: &[u8] = include_bytes!("../data/schemas.pack");
 /// The name errors use for the embedded data.
-pub const EMBEDDED_NAME: &str = "<embedded>/crates/resource-schemas/data/schemas.json.gz";
+pub const EMBEDDED_NAME: &str = "<embedded>/crates/resource-schemas/data/schemas.pack";
+/// How a pack starts; the index's length (u64 little-endian) follows.
+const PACK_MAGIC: &[u8; 8] = b"CPGSCHM2";
 
 /// Why the schema data could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -140,16 +143,21 @@ impl Handlers {
     }
 }
 
-/// A type as stored: the cheap parts typed, the property schemas raw.
+/// A type as stored: the cheap parts typed, the property schemas raw (format 1) or where a
+/// pack keeps them compressed (format 2).
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawType {
     #[serde(rename = "typeName")]
     type_name: String,
     #[serde(default)]
     description: String,
-    properties: Box<RawValue>,
+    #[serde(default)]
+    properties: Option<Box<RawValue>>,
     #[serde(default)]
     definitions: Option<Box<RawValue>>,
+    /// Offset and length of the compressed schemas after a pack's index.
+    #[serde(default)]
+    schemas: Option<(usize, usize)>,
     #[serde(default)]
     required: Vec<String>,
     #[serde(default, rename = "primaryIdentifier")]
@@ -170,6 +178,19 @@ pub(crate) struct RawType {
     tagging: Option<Value>,
     #[serde(default)]
     regions: Vec<usize>,
+}
+
+impl RawType {
+    /// Its inline property schemas (format 1 and provider schemas).
+    fn inline_schemas(&mut self) -> Result<SchemaSource, String> {
+        match self.properties.take() {
+            Some(properties) => Ok(SchemaSource::Json {
+                properties,
+                definitions: self.definitions.take(),
+            }),
+            None => Err(format!("{} has no properties", self.type_name)),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,14 +222,56 @@ pub struct ResourceType {
     pub tagging: Option<Value>,
     /// Regions (names) where the type exists.
     pub regions: Vec<String>,
-    raw_properties: Box<RawValue>,
-    raw_definitions: Option<Box<RawValue>>,
-    properties: OnceLock<Map<String, Value>>,
-    definitions: OnceLock<Map<String, Value>>,
+    source: SchemaSource,
+    schemas: OnceLock<Schemas>,
+}
+
+/// Where a type's property schemas are until first parsed.
+#[derive(Debug)]
+enum SchemaSource {
+    Json {
+        properties: Box<RawValue>,
+        definitions: Option<Box<RawValue>>,
+    },
+    /// Raw deflate of `{"properties": …, "definitions": …}` inside a pack.
+    Packed(&'static [u8]),
+}
+
+/// A type's property schemas, parsed.
+#[derive(Debug, Default, Deserialize)]
+struct Schemas {
+    #[serde(default)]
+    properties: Map<String, Value>,
+    #[serde(default)]
+    definitions: Map<String, Value>,
+}
+
+impl SchemaSource {
+    /// The schemas, parsed. Embedded data is checked by this crate's tests and a data file's
+    /// JSON was validated when it was loaded, so failure here means corrupt data: the type
+    /// then has no properties rather than taking the process down.
+    fn parse(&self) -> Schemas {
+        match self {
+            SchemaSource::Json { properties, definitions } => Schemas {
+                properties: serde_json::from_str(properties.get()).unwrap_or_default(),
+                definitions: definitions
+                    .as_ref()
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                    .unwrap_or_default(),
+            },
+            SchemaSource::Packed(deflated) => {
+                let mut json = Vec::with_capacity(deflated.len() * 8);
+                match flate2::read::DeflateDecoder::new(*deflated).read_to_end(&mut json) {
+                    Ok(_) => serde_json::from_slice(&json).unwrap_or_default(),
+                    Err(_) => Schemas::default(),
+                }
+            }
+        }
+    }
 }
 
 impl ResourceType {
-    fn from_raw(t: RawType, regions: Vec<String>) -> ResourceType {
+    fn from_raw(t: RawType, regions: Vec<String>, source: SchemaSource) -> ResourceType {
         ResourceType {
             type_name: t.type_name,
             description: t.description,
@@ -222,11 +285,13 @@ impl ResourceType {
             handlers: t.handlers,
             tagging: t.tagging,
             regions,
-            raw_properties: t.properties,
-            raw_definitions: t.definitions,
-            properties: OnceLock::new(),
-            definitions: OnceLock::new(),
+            source,
+            schemas: OnceLock::new(),
         }
+    }
+
+    fn schemas(&self) -> &Schemas {
+        self.schemas.get_or_init(|| self.source.parse())
     }
 
     /// The (service, resource) parts of `AWS::Service::Resource`.
@@ -238,23 +303,14 @@ impl ResourceType {
         (vendor, service, resource)
     }
 
-    /// Top-level property schemas by name (sorted), with `$ref`s inlined.
-    ///
-    /// Parsed on first use. The data was validated as JSON when it was loaded, so a parse
-    /// failure here cannot happen short of memory corruption; it yields an empty map.
+    /// Top-level property schemas by name (sorted), with `$ref`s inlined; parsed on first use.
     pub fn properties(&self) -> &Map<String, Value> {
-        self.properties
-            .get_or_init(|| serde_json::from_str(self.raw_properties.get()).unwrap_or_default())
+        &self.schemas().properties
     }
 
     /// Definitions kept because they are recursive; inlined trees point at them with `$ref`.
     pub fn definitions(&self) -> &Map<String, Value> {
-        self.definitions.get_or_init(|| {
-            self.raw_definitions
-                .as_ref()
-                .and_then(|raw| serde_json::from_str(raw.get()).ok())
-                .unwrap_or_default()
-        })
+        &self.schemas().definitions
     }
 
     /// Property names of the primary identifier, in schema order.
@@ -392,6 +448,18 @@ fn remove_in_value(value: &mut Value, path: &[&str]) {
     }
 }
 
+/// `bytes` decompressed, or an error naming the data file.
+fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(bytes.len() * 10);
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Malformed {
+            file: name.to_string(),
+            message: format!("not valid gzip data: {e}"),
+        })?;
+    Ok(out)
+}
+
 /// The top-level property name of a pointer such as `/properties/A/B` (→ `A`).
 pub fn pointer_top_level(pointer: &str) -> &str {
     let rest = pointer.strip_prefix("/properties/").unwrap_or(pointer);
@@ -425,7 +493,7 @@ pub struct Registry {
 impl Registry {
     /// The data shipped in the binary.
     pub fn embedded() -> Result<Registry, Error> {
-        Self::from_gzip(EMBEDDED, EMBEDDED_NAME)
+        Self::from_pack(EMBEDDED, EMBEDDED_NAME)
     }
 
     /// The process-wide registry: the one [`Registry::install`]ed (the shipped data with local
@@ -493,46 +561,83 @@ impl Registry {
         }
     }
 
-    /// A data file written by the generator (gzip-compressed or plain JSON).
+    /// A data file: a pack as the generator writes it, or format-1 JSON (gzip-compressed or
+    /// plain). A pack's bytes stay in memory for the life of the process, as a registry does.
     pub fn from_file(path: &Path) -> Result<Registry, Error> {
         let file = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             file: file.clone(),
             source,
         })?;
-        if bytes.starts_with(&[0x1f, 0x8b]) {
+        if bytes.starts_with(PACK_MAGIC) {
+            Self::from_pack(Box::leak(bytes.into_boxed_slice()), &file)
+        } else if bytes.starts_with(&[0x1f, 0x8b]) {
             Self::from_gzip(&bytes, &file)
         } else {
             Self::from_json(&bytes, &file)
         }
     }
 
+    /// Gzip-compressed format-1 JSON.
     pub fn from_gzip(bytes: &[u8], name: &str) -> Result<Registry, Error> {
-        let mut json = Vec::with_capacity(bytes.len() * 12);
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut json)
-            .map_err(|e| Error::Malformed {
-                file: name.to_string(),
-                message: format!("not valid gzip data: {e}"),
-            })?;
-        Self::from_json(&json, name)
+        Self::from_json(&gunzip(bytes, name)?, name)
     }
 
+    /// Format-1 JSON: every type's property schemas inline.
     pub fn from_json(json: &[u8], name: &str) -> Result<Registry, Error> {
+        Self::from_index(json, name, 1, RawType::inline_schemas)
+    }
+
+    /// A pack (see `generator/generate.py`): the gzip'd format-2 index, then each type's
+    /// compressed schemas at the offset the index gives.
+    pub fn from_pack(bytes: &'static [u8], name: &str) -> Result<Registry, Error> {
+        let malformed = |message: &str| Error::Malformed {
+            file: name.to_string(),
+            message: message.to_string(),
+        };
+        let rest = bytes
+            .strip_prefix(PACK_MAGIC)
+            .ok_or_else(|| malformed("not a schema pack (it does not start with CPGSCHM2)"))?;
+        let (length, rest) = rest
+            .split_first_chunk::<8>()
+            .ok_or_else(|| malformed("the pack ends before its index length"))?;
+        let index_len = usize::try_from(u64::from_le_bytes(*length)).unwrap_or(usize::MAX);
+        if index_len > rest.len() {
+            return Err(malformed("the pack ends inside its index"));
+        }
+        let (index, blobs) = rest.split_at(index_len);
+        Self::from_index(&gunzip(index, name)?, name, 2, |t| {
+            let (offset, len) = t.schemas.ok_or_else(|| format!("{} has no schemas offset", t.type_name))?;
+            offset
+                .checked_add(len)
+                .and_then(|end| blobs.get(offset..end))
+                .map(SchemaSource::Packed)
+                .ok_or_else(|| format!("{}'s schemas lie outside the pack", t.type_name))
+        })
+    }
+
+    /// The registry an index describes, with each type's schemas where `source` finds them.
+    fn from_index(
+        json: &[u8],
+        name: &str,
+        format: u32,
+        mut source: impl FnMut(&mut RawType) -> Result<SchemaSource, String>,
+    ) -> Result<Registry, Error> {
         let malformed = |message: String| Error::Malformed {
             file: name.to_string(),
             message,
         };
         let raw: RawData = serde_json::from_slice(json).map_err(|e| malformed(e.to_string()))?;
-        if raw.format != 1 {
+        if raw.format != format {
             return Err(malformed(format!(
-                "format version {} is not supported (expected 1); regenerate it with generator/generate.py",
+                "format version {} is not supported here (expected {format}); regenerate it with generator/generate.py",
                 raw.format
             )));
         }
         let mut types = Vec::with_capacity(raw.types.len());
         let mut by_name = HashMap::with_capacity(raw.types.len());
-        for t in raw.types {
+        for mut t in raw.types {
+            let schemas = source(&mut t).map_err(&malformed)?;
             let regions = t
                 .regions
                 .iter()
@@ -546,7 +651,7 @@ impl Registry {
             if by_name.insert(t.type_name.clone(), types.len()).is_some() {
                 return Err(malformed(format!("type {} appears twice", t.type_name)));
             }
-            types.push(Arc::new(ResourceType::from_raw(t, regions)));
+            types.push(Arc::new(ResourceType::from_raw(t, regions, schemas)));
         }
         Ok(Registry {
             source: raw.source,
@@ -691,8 +796,65 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("region index 3"), "{err}");
-        let err = Registry::from_file(Path::new("/nonexistent/schemas.json.gz")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/schemas.json.gz"), "{err}");
+        let err = Registry::from_file(Path::new("/nonexistent/schemas.pack")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/schemas.pack"), "{err}");
+    }
+
+    #[test]
+    fn every_packed_schema_decompresses_and_parses() {
+        // A corrupt blob would leave its type without properties (see `SchemaSource::parse`).
+        let reg = Registry::embedded().unwrap();
+        for t in reg.types() {
+            assert!(matches!(t.source, SchemaSource::Packed(_)), "{}", t.type_name);
+            assert!(!t.properties().is_empty(), "{} has no properties", t.type_name);
+        }
+    }
+
+    #[test]
+    fn malformed_packs_name_the_file_and_the_fault() {
+        fn leaked(bytes: Vec<u8>) -> &'static [u8] {
+            Box::leak(bytes.into_boxed_slice())
+        }
+        let err = Registry::from_pack(b"CPGSCHM1xxxxxxxx", "old.pack").unwrap_err().to_string();
+        assert!(err.contains("old.pack") && err.contains("not a schema pack"), "{err}");
+        let err = Registry::from_pack(b"CPGSCHM2\x01", "short.pack").unwrap_err().to_string();
+        assert!(err.contains("before its index length"), "{err}");
+        let mut huge = PACK_MAGIC.to_vec();
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        let err = Registry::from_pack(leaked(huge), "huge.pack").unwrap_err().to_string();
+        assert!(err.contains("ends inside its index"), "{err}");
+        // An index pointing past the end of the blobs.
+        let index = br#"{"format":2,"source":"s","regions":[],"types":[{"typeName":"A::B::C","schemas":[0,99]}]}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, index).unwrap();
+        let index = gz.finish().unwrap();
+        let mut pack = PACK_MAGIC.to_vec();
+        pack.extend_from_slice(&(index.len() as u64).to_le_bytes());
+        pack.extend_from_slice(&index);
+        pack.extend_from_slice(&[0; 10]);
+        let err = Registry::from_pack(leaked(pack), "cut.pack").unwrap_err().to_string();
+        assert!(
+            err.contains("cut.pack") && err.contains("A::B::C's schemas lie outside the pack"),
+            "{err}"
+        );
+        // Format-1 JSON is not an index, nor the other way round.
+        let err = Registry::from_json(br#"{"format":2,"source":"s","regions":[],"types":[]}"#, "v2.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format version 2 is not supported here (expected 1)"), "{err}");
+    }
+
+    #[test]
+    fn a_pack_file_loads_like_the_embedded_data() {
+        let path = std::env::temp_dir().join(format!("resource-schemas-{}.pack", std::process::id()));
+        std::fs::write(&path, EMBEDDED).unwrap();
+        let loaded = Registry::from_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        let loaded = loaded.unwrap();
+        let embedded = Registry::embedded().unwrap();
+        assert_eq!(loaded.len(), embedded.len());
+        let t = loaded.get("AWS::EC2::InstanceConnectEndpoint").unwrap();
+        assert_eq!(t.properties(), embedded.get(&t.type_name).unwrap().properties());
     }
 
     #[test]

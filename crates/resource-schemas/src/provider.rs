@@ -38,8 +38,9 @@ const PROPERTY_REF: &str = "#/properties/";
 pub fn convert(schema: &Value, regions: Vec<String>) -> Result<ResourceType, String> {
     let converted = convert_value(schema)?;
     let text = converted.to_string();
-    let raw: RawType = serde_json::from_str(&text).map_err(|e| format!("schema does not have the expected shape: {e}"))?;
-    Ok(ResourceType::from_raw(raw, regions))
+    let mut raw: RawType = serde_json::from_str(&text).map_err(|e| format!("schema does not have the expected shape: {e}"))?;
+    let schemas = raw.inline_schemas()?;
+    Ok(ResourceType::from_raw(raw, regions, schemas))
 }
 
 /// The data-file shape of a provider schema (without regions).
