@@ -247,9 +247,10 @@ struct Schemas {
 }
 
 impl SchemaSource {
-    /// The schemas, parsed. Embedded data is checked by this crate's tests and a data file's
-    /// JSON was validated when it was loaded, so failure here means corrupt data: the type
-    /// then has no properties rather than taking the process down.
+    /// The schemas, parsed. Format-1 JSON was validated when it was loaded and every embedded
+    /// blob is checked by this crate's tests; a pack read with [`Registry::from_file`] is not
+    /// inflated until used, so a corrupt blob there surfaces here: the type then has no
+    /// properties rather than taking the process down.
     fn parse(&self) -> Schemas {
         match self {
             SchemaSource::Json { properties, definitions } => Schemas {
