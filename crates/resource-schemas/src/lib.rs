@@ -43,6 +43,15 @@ pub enum Error {
     Malformed { file: String, message: String },
 }
 
+impl Error {
+    fn malformed(file: &str, message: impl Into<String>) -> Error {
+        Error::Malformed {
+            file: file.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
 /// One CloudFormation operation handler: the IAM permissions it needs.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Handler {
@@ -454,10 +463,7 @@ fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(bytes.len() * 10);
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|e| Error::Malformed {
-            file: name.to_string(),
-            message: format!("not valid gzip data: {e}"),
-        })?;
+        .map_err(|e| Error::malformed(name, format!("not valid gzip data: {e}")))?;
     Ok(out)
 }
 
@@ -592,10 +598,7 @@ impl Registry {
     /// A pack (see `generator/generate.py`): the gzip'd format-2 index, then each type's
     /// compressed schemas at the offset the index gives.
     pub fn from_pack(bytes: &'static [u8], name: &str) -> Result<Registry, Error> {
-        let malformed = |message: &str| Error::Malformed {
-            file: name.to_string(),
-            message: message.to_string(),
-        };
+        let malformed = |message: &str| Error::malformed(name, message);
         let rest = bytes
             .strip_prefix(PACK_MAGIC)
             .ok_or_else(|| malformed("not a schema pack (it does not start with CPGSCHM2)"))?;
@@ -624,10 +627,7 @@ impl Registry {
         format: u32,
         mut source: impl FnMut(&mut RawType) -> Result<SchemaSource, String>,
     ) -> Result<Registry, Error> {
-        let malformed = |message: String| Error::Malformed {
-            file: name.to_string(),
-            message,
-        };
+        let malformed = |message: String| Error::malformed(name, message);
         let raw: RawData = serde_json::from_slice(json).map_err(|e| malformed(e.to_string()))?;
         if raw.format != format {
             return Err(malformed(format!(
