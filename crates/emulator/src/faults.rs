@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultRule {
-    /// Fixed latency added to a call.
+    /// Fixed latency of a call: a read answers this long after it arrived (with the state
+    /// as it arrived); a mutation takes effect after it.
     pub latency_ms: Option<u64>,
     /// Up to this much more latency, uniformly at random.
     pub jitter_ms: Option<u64>,

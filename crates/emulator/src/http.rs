@@ -2,6 +2,7 @@
 //! endpoints for tests (configuration, counters, reset).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::State;
@@ -18,6 +19,33 @@ use crate::EmulatorConfig;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const JSON_1_0: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "CloudApiService.";
+
+/// Tokio's timer fires on the first millisecond tick after a deadline, and the runtime parks
+/// in whole milliseconds: an injected 50 ms ended 1.5-2 ms late. The benches hold the
+/// server to sums of injected latencies (five pages of 50 ms: 250 ms), so that error was
+/// charged to the server. The timer sleeps all but the last [`TIMER_SLACK`]; a blocking-pool
+/// thread sleeps the rest, which the OS ends within tens of microseconds.
+const TIMER_SLACK: Duration = Duration::from_millis(3);
+
+async fn sleep_until_coarsely(deadline: Instant) {
+    let early = deadline.checked_sub(TIMER_SLACK).filter(|early| *early > Instant::now());
+    if let Some(early) = early {
+        tokio::time::sleep_until(early.into()).await;
+    }
+}
+
+fn sleep_rest(deadline: Instant) {
+    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+}
+
+/// Sleeps until `deadline`, to within a fraction of a millisecond.
+async fn sleep_until_precisely(deadline: Instant) {
+    sleep_until_coarsely(deadline).await;
+    if deadline > Instant::now() {
+        // A JoinError here only means the runtime is shutting down: the answer goes nowhere.
+        let _ = tokio::task::spawn_blocking(move || sleep_rest(deadline)).await;
+    }
+}
 
 pub fn router(state: Arc<Emulator>) -> Router {
     Router::new()
@@ -194,27 +222,52 @@ async fn api(State(emu): State<Arc<Emulator>>, headers: HeaderMap, body: Body) -
     let _enter = span.enter();
     let plan = emu.before_call(op, type_name.as_deref(), &caller);
     drop(_enter);
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
+    let answer_at = Instant::now() + plan.latency;
     if let Some(e) = plan.fault {
+        sleep_until_precisely(answer_at).await;
         return error_response(&e);
     }
-    // The operations are short in-memory steps; seeding a large type is the longest, so run
-    // them off the async workers.
+    // The operations are short in-memory steps; seeding a large type is the longest, so they
+    // run off the async workers, as does writing the answer.
     let fails_async = plan.fails_async;
-    let result = tokio::task::spawn_blocking(move || emu.call(op, &caller, &body, fails_async)).await;
+    let operate = move || match emu.call(op, &caller, &body, fails_async) {
+        Ok(v) => aws_response(200, v),
+        Err(e) => error_response(&e),
+    };
+    let answered = if is_read(op) {
+        // A read answers with the state as the call arrived, `latency` later: AWS's latency
+        // includes its own work, and adding the emulator's after it charged the emulator's
+        // CPU to the server in the benches (a fan-out's 17 answers at once, on two cores).
+        let answer = tokio::task::spawn_blocking(operate).await;
+        sleep_until_precisely(answer_at).await;
+        answer
+    } else {
+        // A mutation takes effect only once its latency is over: a caller that gives up
+        // before then never made it.
+        sleep_until_coarsely(answer_at).await;
+        tokio::task::spawn_blocking(move || {
+            sleep_rest(answer_at);
+            operate()
+        })
+        .await
+    };
     if !plan.reply_latency.is_zero() {
-        tokio::time::sleep(plan.reply_latency).await;
+        sleep_until_precisely(Instant::now() + plan.reply_latency).await;
     }
-    match result {
-        Ok(Ok(v)) => aws_response(200, v),
-        Ok(Err(e)) => error_response(&e),
-        Err(join) => error_response(&ApiError::new(
+    answered.unwrap_or_else(|join| {
+        error_response(&ApiError::new(
             "ServiceInternalErrorException",
             format!("emulator operation failed: {join}"),
-        )),
-    }
+        ))
+    })
+}
+
+/// Operations that change nothing.
+fn is_read(op: &str) -> bool {
+    matches!(
+        op,
+        "ListResources" | "GetResource" | "GetResourceRequestStatus" | "ListResourceRequests"
+    )
 }
 
 fn is_form(headers: &HeaderMap) -> bool {

@@ -140,7 +140,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// What the fault dials decided for one call.
 #[derive(Debug)]
 pub struct CallPlan {
-    /// Wait before the call.
+    /// How long after it arrived the call is answered (a mutation: takes effect).
     pub latency: Duration,
     /// The error to answer instead of making the call.
     pub fault: Option<ApiError>,
