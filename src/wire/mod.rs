@@ -6,12 +6,14 @@
 //!   [`Session`] with its user's role;
 //! - `simple` and `extended`: the two query protocols, both running statements through
 //!   `run` (cancel, `statement_timeout`, a vanished client) and streaming rows as they come;
-//! - `encode`: Arrow schemas and batches as PostgreSQL row descriptions and rows.
+//! - `encode`: Arrow schemas and batches as PostgreSQL row descriptions and rows;
+//! - `rows`: encoded batches as DataRow messages.
 
 mod connection;
 mod encode;
 mod extended;
 mod guard;
+mod rows;
 mod run;
 mod simple;
 pub(crate) mod startup;

@@ -10,7 +10,6 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
-use arrow_pg::datatypes::encode_recordbatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::channel::oneshot;
@@ -27,7 +26,7 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::time::Instant;
 
 use super::connection::Disconnect;
-use super::{encode, to_pg_error};
+use super::{encode, rows, to_pg_error};
 use crate::catalog::progress::Progress;
 use crate::error::Error;
 use crate::sql::copy::{self, CopyOptions};
@@ -111,25 +110,13 @@ pub fn query_response(described: encode::Described, stream: SendableRecordBatchS
             .and_then(|b| encode::postgres_time_text(b, &row_fields, &time))
             .and_then(|b| encode::jsonb_binary(b, &row_fields))
         {
-            Ok(b) => stream::iter(until_error(encode_recordbatch(row_fields.clone(), b)).collect::<Vec<_>>()),
+            Ok(b) => stream::iter(rows::data_rows(&b, &row_fields)),
             Err(e) => stream::iter(vec![Err(to_pg_error(&e))]),
         }
     });
     let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     response
-}
-
-/// The rows of an encoder up to and including its first error. arrow-pg's encoder does not
-/// move past a value it cannot encode, so it would repeat the error forever.
-fn until_error<T, E>(rows: impl Iterator<Item = Result<T, E>>) -> impl Iterator<Item = Result<T, E>> {
-    rows.scan(false, |failed, row| {
-        if *failed {
-            return None;
-        }
-        *failed = row.is_err();
-        Some(row)
-    })
 }
 
 /// The statement's scans and how often to tell the client how far they have got.
@@ -370,17 +357,5 @@ pub fn record_statement<T>(finished: Finished<'_>, result: &PgWireResult<T>) {
             %sqlstate,
             "statement failed"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::until_error;
-
-    #[test]
-    fn encoding_stops_at_the_first_error() {
-        let endless = std::iter::once(Ok(1)).chain(std::iter::repeat(Err("cannot encode")));
-        let rows: Vec<Result<i32, &str>> = until_error(endless).collect();
-        assert_eq!(rows, vec![Ok(1), Err("cannot encode")]);
     }
 }
