@@ -538,11 +538,11 @@ impl Producer {
 
     /// Somewhere to collect the rows for keeping; only a whole answer is kept, and a LIMIT
     /// may stop it early.
-    fn recorder(&self) -> Option<Recorder> {
+    fn recorder(&self, key: &ScanKey) -> Option<Recorder> {
         if self.spec.bypass_cache || self.spec.limit.is_some() {
             return None;
         }
-        self.scans.recorder()
+        self.scans.recorder(key)
     }
 
     /// Sends a kept list again, as the scan that built it did (warnings and progress too).
@@ -621,7 +621,7 @@ impl Producer {
         if self.replayed(&key).await {
             return Ok(());
         }
-        let mut recorder = self.recorder();
+        let mut recorder = self.recorder(&key);
         let reads = stream::iter(ids.into_iter().map(|id| self.read(&place, id)))
             .buffered(self.spec.hydrate_concurrency)
             .ready_chunks(HYDRATE_BATCH_ROWS);
@@ -651,7 +651,7 @@ impl Producer {
         if self.replayed(&key).await {
             return Ok(());
         }
-        let mut recorder = self.recorder();
+        let mut recorder = self.recorder(&key);
         if !self.spec.hydrate {
             let mut token: Option<String> = None;
             loop {
