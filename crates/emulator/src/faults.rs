@@ -5,6 +5,7 @@
 //! present wins field by field.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -89,15 +90,15 @@ impl FaultConfig {
 }
 
 impl Effective {
-    pub fn latency(&self, rng: &mut impl Rng) -> std::time::Duration {
+    pub fn latency(&self, rng: &mut impl Rng) -> Duration {
         let fixed = self.0.latency_ms.unwrap_or(0);
         let jitter = self.0.jitter_ms.unwrap_or(0);
         let extra = if jitter > 0 { rng.random_range(0..=jitter) } else { 0 };
-        std::time::Duration::from_millis(fixed + extra)
+        Duration::from_millis(fixed + extra)
     }
 
-    pub fn reply_latency(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.0.reply_latency_ms.unwrap_or(0))
+    pub fn reply_latency(&self) -> Duration {
+        Duration::from_millis(self.0.reply_latency_ms.unwrap_or(0))
     }
 
     fn roll(p: Option<f64>, rng: &mut impl Rng) -> bool {
@@ -191,6 +192,35 @@ impl Counters {
     }
 }
 
+/// Tokio's timer fires on the first millisecond tick after a deadline, and the runtime parks
+/// in whole milliseconds: an injected 50 ms ended 1.5-2 ms late. The benches hold the
+/// server to sums of injected latencies (five pages of 50 ms: 250 ms), so that error was
+/// charged to the server. The timer sleeps all but the last [`TIMER_SLACK`]; a blocking-pool
+/// thread sleeps the rest, which the OS ends within tens of microseconds.
+const TIMER_SLACK: Duration = Duration::from_millis(3);
+
+/// Sleeps until a little before `deadline` (see [`TIMER_SLACK`]).
+pub(crate) async fn sleep_until_coarsely(deadline: Instant) {
+    let early = deadline.checked_sub(TIMER_SLACK).filter(|early| *early > Instant::now());
+    if let Some(early) = early {
+        tokio::time::sleep_until(early.into()).await;
+    }
+}
+
+/// Sleeps, blocking the thread, until `deadline`.
+pub(crate) fn sleep_rest(deadline: Instant) {
+    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+}
+
+/// Sleeps until `deadline`, to within a fraction of a millisecond.
+pub(crate) async fn sleep_until_precisely(deadline: Instant) {
+    sleep_until_coarsely(deadline).await;
+    if deadline > Instant::now() {
+        // A JoinError here only means the runtime is shutting down: the answer goes nowhere.
+        let _ = tokio::task::spawn_blocking(move || sleep_rest(deadline)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +256,19 @@ mod tests {
         let e = cfg.effective("GetResource", Some("AWS::S3::Bucket"), &caller).0;
         assert_eq!(e.throttle, Some(0.1));
         assert_eq!(e.latency_ms, Some(5));
+    }
+
+    /// An injected latency is never cut short, whatever part of it is left to the timer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_latency_is_slept_in_full() {
+        for millis in [0, 1, 2, 3, 4, 7, 20] {
+            let deadline = Instant::now() + Duration::from_millis(millis);
+            sleep_until_precisely(deadline).await;
+            assert!(Instant::now() >= deadline, "{millis} ms ended early");
+            let deadline = Instant::now() + Duration::from_millis(millis);
+            sleep_until_coarsely(deadline).await;
+            sleep_rest(deadline);
+            assert!(Instant::now() >= deadline, "{millis} ms in two steps ended early");
+        }
     }
 }

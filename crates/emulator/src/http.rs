@@ -2,7 +2,7 @@
 //! endpoints for tests (configuration, counters, reset).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::State;
@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use crate::faults::{sleep_rest, sleep_until_coarsely, sleep_until_precisely};
 use crate::ops::{ApiError, Caller, Emulator, OPERATIONS};
 use crate::EmulatorConfig;
 
@@ -19,33 +20,6 @@ use crate::EmulatorConfig;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const JSON_1_0: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "CloudApiService.";
-
-/// Tokio's timer fires on the first millisecond tick after a deadline, and the runtime parks
-/// in whole milliseconds: an injected 50 ms ended 1.5-2 ms late. The benches hold the
-/// server to sums of injected latencies (five pages of 50 ms: 250 ms), so that error was
-/// charged to the server. The timer sleeps all but the last [`TIMER_SLACK`]; a blocking-pool
-/// thread sleeps the rest, which the OS ends within tens of microseconds.
-const TIMER_SLACK: Duration = Duration::from_millis(3);
-
-async fn sleep_until_coarsely(deadline: Instant) {
-    let early = deadline.checked_sub(TIMER_SLACK).filter(|early| *early > Instant::now());
-    if let Some(early) = early {
-        tokio::time::sleep_until(early.into()).await;
-    }
-}
-
-fn sleep_rest(deadline: Instant) {
-    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-}
-
-/// Sleeps until `deadline`, to within a fraction of a millisecond.
-async fn sleep_until_precisely(deadline: Instant) {
-    sleep_until_coarsely(deadline).await;
-    if deadline > Instant::now() {
-        // A JoinError here only means the runtime is shutting down: the answer goes nowhere.
-        let _ = tokio::task::spawn_blocking(move || sleep_rest(deadline)).await;
-    }
-}
 
 pub fn router(state: Arc<Emulator>) -> Router {
     Router::new()
