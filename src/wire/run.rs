@@ -13,7 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::channel::oneshot;
-use futures::{stream, Sink, SinkExt, StreamExt};
+use futures::{stream, FutureExt, Sink, SinkExt, StreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{QueryResponse, Tag};
 use pgwire::api::{ClientInfo, ConnectionHandle};
@@ -136,27 +136,36 @@ where
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    let mut ticks = progress.as_ref().map(|(_, every)| {
-        let mut t = tokio::time::interval_at(Instant::now() + *every, *every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
+    // The timer starts the first time a row is not ready: rows that are (a cached lookup's)
+    // go out without one, since a timer per statement cost more than sending its rows.
+    let mut ticks: Option<tokio::time::Interval> = None;
     let mut sent = 0;
     while max_rows == 0 || sent < max_rows {
-        let next = match (&mut ticks, &progress) {
-            (Some(ticks), Some((scans, _))) => {
-                tokio::select! {
-                    row = rows.data_rows().next() => row,
-                    _ = ticks.tick() => {
-                        if let Some(text) = scans.describe() {
-                            let info = ErrorInfo::new("NOTICE".into(), "00000".into(), text);
-                            client.send(PgWireBackendMessage::NoticeResponse(info.into())).await?;
+        let next = match &progress {
+            Some((scans, every)) => {
+                let mut next_row = rows.data_rows().next();
+                match (&mut next_row).now_or_never() {
+                    Some(row) => row,
+                    None => {
+                        let ticks = ticks.get_or_insert_with(|| {
+                            let mut t = tokio::time::interval_at(Instant::now() + *every, *every);
+                            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                            t
+                        });
+                        tokio::select! {
+                            row = next_row => row,
+                            _ = ticks.tick() => {
+                                if let Some(text) = scans.describe() {
+                                    let info = ErrorInfo::new("NOTICE".into(), "00000".into(), text);
+                                    client.send(PgWireBackendMessage::NoticeResponse(info.into())).await?;
+                                }
+                                continue;
+                            }
                         }
-                        continue;
                     }
                 }
             }
-            _ => rows.data_rows().next().await,
+            None => rows.data_rows().next().await,
         };
         match next {
             Some(row) => {
