@@ -100,7 +100,9 @@ mod tests {
             Field::new("size", DataType::Int64, true),
             Field::new("open", DataType::Boolean, true),
         ]));
-        let names: StringArray = (0..rows).map(|i| (i % 3 != 0).then(|| "q".repeat(i % 5000))).collect();
+        // Every 97th name is longer than a whole chunk: such a row never fits what is left.
+        let length = |i: usize| if i % 97 == 1 { CHUNK + 1_000 } else { i % 5000 };
+        let names: StringArray = (0..rows).map(|i| (i % 3 != 0).then(|| "q".repeat(length(i)))).collect();
         let sizes: Int64Array = (0..rows).map(|i| (i % 4 != 0).then_some(i as i64 * 7)).collect();
         let open: BooleanArray = (0..rows).map(|i| (i % 5 != 0).then_some(i % 2 == 0)).collect();
         let columns: Vec<ArrayRef> = vec![Arc::new(names), Arc::new(sizes), Arc::new(open)];
