@@ -56,7 +56,11 @@ pub fn list_text(catalog: &Catalog, service: Option<&str>) -> Result<String, cra
 pub fn permissions(t: &TableDef) -> Vec<(Operation, Vec<String>)> {
     Operation::ALL
         .iter()
-        .filter_map(|op| t.resource.handler(*op).map(|h| (*op, h.permissions.clone())))
+        .filter_map(|op| {
+            t.resource
+                .handler(*op)
+                .map(|h| (*op, h.permissions.iter().map(|p| p.to_string()).collect()))
+        })
         .collect()
 }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +41,30 @@ impl LockedType {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameLock {
     pub format: u32,
-    pub types: BTreeMap<String, LockedType>,
+    /// Shared with the catalog's tables (a type's full and list-only table both name their
+    /// columns by it), so building the catalog copies no names.
+    #[serde(serialize_with = "shared::serialize", deserialize_with = "shared::deserialize")]
+    pub types: BTreeMap<String, Arc<LockedType>>,
+}
+
+/// The lock file's `types` as shared values (serde's `rc` feature would rebuild every crate
+/// that uses serde for these two functions).
+mod shared {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::LockedType;
+
+    pub fn serialize<S: Serializer>(types: &BTreeMap<String, Arc<LockedType>>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(types.iter().map(|(k, v)| (k, &**v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Arc<LockedType>>, D::Error> {
+        let types = BTreeMap::<String, LockedType>::deserialize(d)?;
+        Ok(types.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    }
 }
 
 /// The lock [`NameLock::install`] made the process's.
@@ -126,7 +149,12 @@ impl NameLock {
     }
 
     pub fn get(&self, type_name: &str) -> Option<&LockedType> {
-        self.types.get(type_name)
+        self.types.get(type_name).map(|t| &**t)
+    }
+
+    /// [`NameLock::get`], shared rather than borrowed.
+    pub fn shared(&self, type_name: &str) -> Option<Arc<LockedType>> {
+        self.types.get(type_name).cloned()
     }
 
     /// `self` with `other`'s names added. A name `other` gives differently from `self`, or a
@@ -140,10 +168,12 @@ impl NameLock {
                 return Err(format!("table {} is locked to {owner}, not {type_name}", theirs.table));
             }
             tables.insert(&theirs.table, type_name);
-            let ours = out.types.entry(type_name.clone()).or_insert_with(|| LockedType {
-                table: theirs.table.clone(),
-                columns: BTreeMap::new(),
-            });
+            let ours = Arc::make_mut(out.types.entry(type_name.clone()).or_insert_with(|| {
+                Arc::new(LockedType {
+                    table: theirs.table.clone(),
+                    columns: BTreeMap::new(),
+                })
+            }));
             if ours.table != theirs.table {
                 return Err(format!("{type_name} is locked to table {}, not {}", ours.table, theirs.table));
             }
@@ -170,7 +200,7 @@ impl NameLock {
         let types = catalog
             .tables()
             .filter(|t| t.kind == TableKind::Full)
-            .map(|t| (t.type_name().to_string(), LockedType::of_table(t)))
+            .map(|t| (t.type_name().to_string(), Arc::new(LockedType::of_table(t))))
             .collect();
         NameLock {
             format: Self::FORMAT,
@@ -226,7 +256,7 @@ mod tests {
         for (type_name, names) in &derived.types {
             assert_eq!(
                 shipped.get(type_name),
-                Some(names),
+                Some(&**names),
                 "{type_name}: regenerate with CLOUDPG_TEST_WRITE_LOCK=1"
             );
         }

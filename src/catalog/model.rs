@@ -147,7 +147,7 @@ pub struct TableDef {
     pub kind: TableKind,
     pub resource: &'static ResourceType,
     /// The names the lock holds for this type's columns.
-    locked: Option<LockedType>,
+    locked: Option<Arc<LockedType>>,
     columns: OnceLock<Vec<ColumnDef>>,
     /// StackQL's spelling of a column → what it reads, where they differ (built on first use).
     stackql_columns: OnceLock<BTreeMap<String, StackqlColumn>>,
@@ -156,7 +156,7 @@ pub struct TableDef {
 }
 
 impl TableDef {
-    fn new(schema: &str, name: String, kind: TableKind, resource: &'static ResourceType, locked: Option<LockedType>) -> TableDef {
+    fn new(schema: &str, name: String, kind: TableKind, resource: &'static ResourceType, locked: Option<Arc<LockedType>>) -> TableDef {
         TableDef {
             schema: schema.to_string(),
             name,
@@ -180,7 +180,7 @@ impl TableDef {
 
     pub fn columns(&self) -> &[ColumnDef] {
         self.columns
-            .get_or_init(|| derive_columns(self.resource, self.kind, self.locked.as_ref()))
+            .get_or_init(|| derive_columns(self.resource, self.kind, self.locked.as_deref()))
     }
 
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
@@ -532,7 +532,7 @@ impl Catalog {
         for resource in locked.into_iter().chain(unlocked) {
             let (vendor, service, name) = resource.name_parts();
             let schema = service.to_ascii_lowercase();
-            let locked = lock.get(&resource.type_name).cloned();
+            let locked = lock.shared(&resource.type_name);
             let tables = schemas.entry(schema.clone()).or_default();
             let table_name = match locked.as_ref().and_then(|l| l.schema_and_table()).filter(|(s, _)| *s == schema) {
                 Some((_, table)) => table.to_string(),
@@ -937,6 +937,20 @@ mod tests {
         assert_eq!(keys.column_of_property("KeyId").unwrap().name, "key_id");
         assert_eq!(keys.column_of_property("KEYId").unwrap().name, "key_id_2");
         assert_eq!(keys.column_of_property("Gone").unwrap().name, "gone_column");
+    }
+
+    #[test]
+    fn tables_share_their_types_lock_entry() {
+        let lock = NameLock::effective();
+        let c = Catalog::build_with(Registry::shared().unwrap(), lock);
+        let entry = lock.shared("AWS::SQS::Queue").unwrap();
+        for name in ["sqs.queues", "sqs.queues_list_only"] {
+            let table = c.resolve(name).unwrap();
+            assert!(
+                Arc::ptr_eq(table.locked.as_ref().unwrap(), &entry),
+                "{name} copied the lock's names"
+            );
+        }
     }
 
     #[test]

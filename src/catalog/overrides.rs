@@ -182,7 +182,7 @@ fn apply_facts(dir: &Path, base: &Registry, accepted: &mut Vec<ResourceType>, ou
             continue;
         };
         let mut schema = t.provider_schema();
-        let mut regions = t.regions.clone();
+        let mut regions = t.regions.to_vec();
         let mut applied = Vec::new();
         for f in findings {
             let status = match (f.fact, f.aws) {
@@ -279,7 +279,7 @@ fn read_override(path: &Path, expected: Option<&str>, base: &Registry) -> Result
         }
     } else {
         base.get(expected)
-            .map(|t| t.regions.clone())
+            .map(|t| t.regions.to_vec())
             .unwrap_or_else(|| base.regions.clone())
     };
     let t = resource_schemas::provider::convert(&file.schema, regions)?;

@@ -74,7 +74,7 @@ pub fn iam_policy(catalog: &Catalog, scope: &PolicyScope) -> Result<Value, Error
         types.insert(table.type_name());
         for op in &operations {
             if let Some(handler) = table.resource.handler(*op) {
-                service_actions.extend(handler.permissions.iter().cloned());
+                service_actions.extend(handler.permissions.iter().map(|p| p.to_string()));
             }
         }
     }

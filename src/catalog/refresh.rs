@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use resource_schemas::{Registry, ResourceType};
@@ -165,7 +166,7 @@ pub async fn refresh(sdk: &SdkApi, options: &RefreshOptions) -> Result<RefreshRe
 
 /// Where a type exists: the shipped type's regions and the one it was just read in.
 fn regions_of(base: Option<&ResourceType>, region: &str) -> Vec<String> {
-    let mut regions = base.map(|b| b.regions.clone()).unwrap_or_default();
+    let mut regions = base.map(|b| b.regions.to_vec()).unwrap_or_default();
     if !regions.iter().any(|r| r == region) {
         regions.push(region.to_string());
     }
@@ -192,9 +193,13 @@ fn lock_new_names(dir: &Path, shipped: &Registry, local: &NameLock) -> Result<us
         .collect();
     let registry: &'static Registry = Box::leak(Box::new(loaded.registry));
     let catalog = super::Catalog::build_with(registry, &loaded.lock);
-    let named: BTreeMap<String, LockedType> = in_use
+    let named: BTreeMap<String, Arc<LockedType>> = in_use
         .iter()
-        .filter_map(|t| catalog.table_for_type(t).map(|table| (t.clone(), LockedType::of_table(table))))
+        .filter_map(|t| {
+            catalog
+                .table_for_type(t)
+                .map(|table| (t.clone(), Arc::new(LockedType::of_table(table))))
+        })
         .collect();
     let added = NameLock {
         format: NameLock::FORMAT,
@@ -263,7 +268,7 @@ mod tests {
         changed["properties"]["RetentionTier"] = serde_json::json!({"type": "string"});
         let fetched = resource_schemas::provider::convert(&changed, Vec::new()).unwrap();
         assert!(!is_shipped(&fetched, t));
-        assert_eq!(regions_of(Some(t), "us-east-1"), t.regions);
+        assert_eq!(regions_of(Some(t), "us-east-1"), t.regions.to_vec());
         assert_eq!(regions_of(None, "eu-west-1"), vec!["eu-west-1"]);
     }
 }

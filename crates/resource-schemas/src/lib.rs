@@ -14,7 +14,7 @@ mod parents;
 pub mod provider;
 pub use parents::{ParentKey, ParentPlan};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -55,12 +55,39 @@ impl Error {
 /// One CloudFormation operation handler: the IAM permissions it needs.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Handler {
-    #[serde(default)]
-    pub permissions: Vec<String>,
+    /// Shared among the handlers that need the same permission (32,000 names, 10,000 distinct).
+    #[serde(default, deserialize_with = "shared_strings")]
+    pub permissions: Vec<Arc<str>>,
     #[serde(default, rename = "timeoutInMinutes")]
     pub timeout_in_minutes: Option<u32>,
     #[serde(default, rename = "handlerSchema")]
     pub handler_schema: Option<ListHandlerSchema>,
+}
+
+fn shared_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Arc<str>>, D::Error> {
+    Ok(Vec::<String>::deserialize(d)?.into_iter().map(Arc::from).collect())
+}
+
+impl Handlers {
+    fn each_mut(&mut self) -> impl Iterator<Item = &mut Handler> {
+        [&mut self.create, &mut self.read, &mut self.update, &mut self.delete, &mut self.list]
+            .into_iter()
+            .flatten()
+    }
+
+    /// Each permission name replaced by the one in `pool`, which keeps one of each.
+    fn share_permissions(&mut self, pool: &mut HashSet<Arc<str>>) {
+        for handler in self.each_mut() {
+            for name in &mut handler.permissions {
+                match pool.get(name) {
+                    Some(shared) => *name = Arc::clone(shared),
+                    None => {
+                        pool.insert(Arc::clone(name));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The parent properties a list handler needs in its `ResourceModel`.
@@ -229,8 +256,9 @@ pub struct ResourceType {
     /// `None` when the type has no handlers at all (not provisionable through Cloud Control).
     pub handlers: Option<Handlers>,
     pub tagging: Option<Value>,
-    /// Regions (names) where the type exists.
-    pub regions: Vec<String>,
+    /// Regions (names) where the type exists; types with the same regions (most of them) share
+    /// one list.
+    pub regions: Arc<[String]>,
     source: SchemaSource,
     schemas: OnceLock<Schemas>,
 }
@@ -281,7 +309,7 @@ impl SchemaSource {
 }
 
 impl ResourceType {
-    fn from_raw(t: RawType, regions: Vec<String>, source: SchemaSource) -> ResourceType {
+    fn from_raw(t: RawType, regions: Arc<[String]>, source: SchemaSource) -> ResourceType {
         ResourceType {
             type_name: t.type_name,
             description: t.description,
@@ -552,7 +580,7 @@ impl Registry {
         let by_name = types.iter().enumerate().map(|(i, t)| (t.type_name.clone(), i)).collect();
         let mut regions = self.regions.clone();
         for t in &types {
-            for r in &t.regions {
+            for r in t.regions.iter() {
                 if !regions.contains(r) {
                     regions.push(r.clone());
                 }
@@ -637,18 +665,30 @@ impl Registry {
         }
         let mut types = Vec::with_capacity(raw.types.len());
         let mut by_name = HashMap::with_capacity(raw.types.len());
+        let mut region_lists: HashMap<Vec<usize>, Arc<[String]>> = HashMap::new();
+        let mut permissions = HashSet::new();
         for mut t in raw.types {
+            if let Some(handlers) = &mut t.handlers {
+                handlers.share_permissions(&mut permissions);
+            }
             let schemas = source(&mut t).map_err(&malformed)?;
-            let regions = t
-                .regions
-                .iter()
-                .map(|&i| {
-                    raw.regions
-                        .get(i)
-                        .cloned()
-                        .ok_or_else(|| malformed(format!("{} names region index {i}, which does not exist", t.type_name)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let regions = match region_lists.get(&t.regions) {
+                Some(shared) => Arc::clone(shared),
+                None => {
+                    let names = t
+                        .regions
+                        .iter()
+                        .map(|&i| {
+                            raw.regions
+                                .get(i)
+                                .cloned()
+                                .ok_or_else(|| malformed(format!("{} names region index {i}, which does not exist", t.type_name)))
+                        })
+                        .collect::<Result<Arc<[String]>, _>>()?;
+                    region_lists.insert(t.regions.clone(), Arc::clone(&names));
+                    names
+                }
+            };
             if by_name.insert(t.type_name.clone(), types.len()).is_some() {
                 return Err(malformed(format!("type {} appears twice", t.type_name)));
             }
@@ -712,6 +752,15 @@ mod tests {
     }
 
     #[test]
+    fn types_in_the_same_regions_share_one_list() {
+        let reg = Registry::embedded().unwrap();
+        let vpc = reg.get("AWS::EC2::VPC").unwrap();
+        let same: Vec<_> = reg.types().filter(|t| t.regions == vpc.regions).collect();
+        assert!(same.len() > 100, "{} types in the VPC's regions", same.len());
+        assert!(same.iter().all(|t| Arc::ptr_eq(&t.regions, &vpc.regions)));
+    }
+
+    #[test]
     fn instance_connect_endpoint_is_complete() {
         let reg = Registry::embedded().unwrap();
         let t = reg.get("AWS::EC2::InstanceConnectEndpoint").unwrap();
@@ -728,7 +777,8 @@ mod tests {
             .handler(Operation::Create)
             .unwrap()
             .permissions
-            .contains(&"ec2:CreateInstanceConnectEndpoint".to_string()));
+            .iter()
+            .any(|p| &**p == "ec2:CreateInstanceConnectEndpoint"));
         assert!(t.exists_in("us-east-1"));
     }
 

@@ -40,7 +40,7 @@ pub fn convert(schema: &Value, regions: Vec<String>) -> Result<ResourceType, Str
     let text = converted.to_string();
     let mut raw: RawType = serde_json::from_str(&text).map_err(|e| format!("schema does not have the expected shape: {e}"))?;
     let schemas = raw.inline_schemas()?;
-    Ok(ResourceType::from_raw(raw, regions, schemas))
+    Ok(ResourceType::from_raw(raw, regions.into(), schemas))
 }
 
 /// The data-file shape of a provider schema (without regions).
@@ -384,7 +384,10 @@ impl ResourceType {
 
 fn provider_handler(handler: &crate::Handler) -> Value {
     let mut h = Map::new();
-    h.insert("permissions".into(), Value::from(handler.permissions.clone()));
+    h.insert(
+        "permissions".into(),
+        handler.permissions.iter().map(|p| Value::from(&**p)).collect(),
+    );
     if let Some(t) = handler.timeout_in_minutes {
         h.insert("timeoutInMinutes".into(), Value::from(t));
     }
@@ -423,7 +426,7 @@ mod tests {
         let registry = Registry::shipped().unwrap();
         let mut recursive = 0;
         for t in registry.types() {
-            let back = convert(&t.provider_schema(), t.regions.clone()).unwrap_or_else(|e| panic!("{}: {e}", t.type_name));
+            let back = convert(&t.provider_schema(), t.regions.to_vec()).unwrap_or_else(|e| panic!("{}: {e}", t.type_name));
             if t.definitions().is_empty() {
                 assert!(back.same_schema(t), "{}", t.type_name);
             } else {
@@ -432,7 +435,7 @@ mod tests {
                 assert!(back.properties().keys().eq(t.properties().keys()), "{}", t.type_name);
                 let names = |t: &ResourceType| t.definitions().keys().cloned().collect::<std::collections::BTreeSet<_>>();
                 assert_eq!(names(&back), names(t), "{}", t.type_name);
-                let again = convert(&t.provider_schema(), t.regions.clone()).unwrap();
+                let again = convert(&t.provider_schema(), t.regions.to_vec()).unwrap();
                 assert!(back.same_schema(&again), "{}: converting is deterministic", t.type_name);
             }
         }
