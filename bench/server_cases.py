@@ -217,7 +217,7 @@ def b7_memory(binary, counts):
             f"growth independent of N |"
         )
     lines.append(
-        f"| B7 idle RSS after the first query | {statistics.median(idles) / 1024:,.0f} MB | — | — | ≤ 50 MB |"
+        f"| B7 idle RSS after the first query | {statistics.median(idles) / 1024:,.1f} MB | — | — | ≤ 50 MB |"
     )
     return lines
 
