@@ -169,21 +169,6 @@ pub struct Engine {
     pub(crate) activity: Arc<activity::Activity>,
 }
 
-/// `setup_pg_catalog` loads its own copy of PostgreSQL's catalog snapshot (5 MB), and ours
-/// ([`compat::pg_catalog::static_tables`]) is another: its schema is replaced by one reading
-/// ours, so the process keeps one.
-fn share_pg_catalog_snapshot(ctx: &SessionContext) -> Result<()> {
-    use datafusion_pg_catalog::pg_catalog::{context::EmptyContextProvider, PgCatalogSchemaProvider};
-    let snapshot = compat::pg_catalog::static_tables().map_err(Error::from)?;
-    let schema =
-        PgCatalogSchemaProvider::try_new(ctx.state().catalog_list().clone(), snapshot, EmptyContextProvider).map_err(Error::from)?;
-    let catalog = ctx
-        .catalog(CATALOG)
-        .ok_or_else(|| Error::Internal(format!("catalog {CATALOG} is not registered")))?;
-    catalog.register_schema("pg_catalog", Arc::new(schema)).map_err(Error::from)?;
-    Ok(())
-}
-
 impl Engine {
     pub fn new(backend: Arc<Backend>) -> Result<Engine> {
         let config = SessionConfig::new()
@@ -209,7 +194,6 @@ impl Engine {
             datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
         )
         .map_err(|e| Error::from(*e))?;
-        share_pg_catalog_snapshot(&ctx)?;
         let mut state = ctx.state();
         datafusion_functions_json::register_all(&mut state).map_err(Error::from)?;
         let ctx = SessionContext::new_with_state(state);

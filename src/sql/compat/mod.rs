@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::pg_catalog::{context::EmptyContextProvider, PgCatalogSchemaProvider};
 use datafusion_pg_catalog::sql::rules::{
     AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall, FixArrayLiteral, FixVersionColumnName,
     PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation, RewritePgCatalogOperator,
@@ -91,9 +92,16 @@ pub fn install(
     let catalog = ctx
         .catalog(catalog_name)
         .ok_or_else(|| Error::Internal(format!("catalog {catalog_name} is not registered")))?;
-    let inner = catalog
-        .schema("pg_catalog")
-        .ok_or_else(|| Error::Internal("pg_catalog is not registered".into()))?;
+    // The crate's tables under ours, read from our copy of PostgreSQL's catalog snapshot:
+    // `setup_pg_catalog` registered a schema with its own copy (5 MB), dropped here.
+    let inner = Arc::new(
+        PgCatalogSchemaProvider::try_new(
+            ctx.state().catalog_list().clone(),
+            pg_catalog::static_tables().map_err(Error::from)?,
+            EmptyContextProvider,
+        )
+        .map_err(Error::from)?,
+    );
     catalog
         .register_schema(
             "pg_catalog",
