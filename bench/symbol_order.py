@@ -10,7 +10,9 @@ How: the release binary linked with a map, run under callgrind while it starts a
 the workload below, on the embedded emulator and on one in another process (the two ways a
 server starts); every instruction callgrind saw executed is looked up in the map, and the
 input sections (one per function) it lies in are written: first what starting and the first
-query ran, then the rest, each in address order.
+query ran, then the rest, each in address order. The startup part also takes the functions the
+server faulted in when it started natively (`perf record -e minor-faults`), which callgrind
+does not always run the same way.
 
     CLOUDPG_LINK_MAP=/tmp/cloudpg.map cargo build --release --bin cloudpg
     .venv/bin/python bench/symbol_order.py --binary $CARGO_TARGET_DIR/release/cloudpg \\
@@ -99,14 +101,12 @@ def functions(sections, starts, addrs):
     return dict(sorted(out.items()))
 
 
-def run_workload(binary, root, external):
-    """Runs the workload against `binary` under callgrind, on the embedded emulator or (when
-    `external`) on one in its own process; returns the dumps of what starting and the first
-    query ran and of what ran after."""
+def serve_args(binary, root, external):
+    """A server's command line on a fresh port, on the embedded emulator or (when `external`)
+    on one in its own process; returns (args, dsn, emulator process or None)."""
     emulator = None
     port = local_postgres.free_port()
     config = os.path.join(root, f"cloudpg-{port}.toml")
-    args = [binary, "serve", "--config", config]
     with open(config, "w") as f:
         f.write(f'listen = "127.0.0.1:{port}"\n')
         # The settings the benchmark's memory case (B7) serves with.
@@ -121,18 +121,38 @@ def run_workload(binary, root, external):
             url = re.search(r"listening on (\S+)", emulator.stdout.readline()).group(1)
             f.write(f'[aws]\nendpoint_url = "{url}"\n')
         else:
-            args.append("--emulator")
             f.write("[emulator]\nresources_per_type = 50\n")
-    out = os.path.join(root, f"callgrind-{port}.out")
+    args = [binary, "serve", "--config", config] + ([] if external else ["--emulator"])
+    return args, f"host=127.0.0.1 port={port} user=postgres dbname=awscc", emulator
+
+
+SERVER_ENV = dict(os.environ, AWS_ACCESS_KEY_ID="order", AWS_SECRET_ACCESS_KEY="order")
+
+
+def run_workload(binary, root, external):
+    """Runs the workload against `binary` under callgrind; returns the dumps of what starting
+    and the first query ran and of what ran after."""
+    args, dsn, emulator = serve_args(binary, root, external)
+    out = os.path.join(root, f"callgrind-{os.path.basename(args[3])}.out")
     proc = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no", "--compress-strings=no",
          f"--callgrind-out-file={out}", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=dict(os.environ, AWS_ACCESS_KEY_ID="order", AWS_SECRET_ACCESS_KEY="order"),
+        env=SERVER_ENV,
     )
     try:
-        drive(proc, f"host=127.0.0.1 port={port} user=postgres dbname=awscc")
+        conn = connect(proc, dsn)
+        with conn:
+            first_query(conn, dsn)
+            subprocess.run(["callgrind_control", "-d", "first", str(proc.pid)], check=True, capture_output=True)
+            for sql in WORKLOAD:
+                for prepare in (False, True):
+                    cur = conn.execute(sql, prepare=prepare)
+                    if cur.description is not None:
+                        cur.fetchall()
+        for command in PSQL:
+            subprocess.run(["psql", dsn, "-c", command], check=True, capture_output=True)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=300)
@@ -144,28 +164,68 @@ def run_workload(binary, root, external):
     return firsts[0], out
 
 
-def drive(proc, dsn):
+def native_faults(binary, root, external):
+    """Addresses (as the file's) of the code a server faulted in running natively while it
+    started and answered its first query. Callgrind misses some of it: code that picks its
+    implementation by CPU feature, or runs only when threads race; each fault names one
+    function a 64 KiB window was mapped for."""
+    args, dsn, emulator = serve_args(binary, root, external)
+    data = os.path.join(root, "faults.data")
+    proc = subprocess.Popen(
+        ["perf", "record", "-q", "-e", "minor-faults", "-c", "1", "-d", "-o", data, "--", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=SERVER_ENV,
+    )
+    try:
+        with connect(proc, dsn) as conn:
+            first_query(conn, dsn)
+        server = int(subprocess.check_output(["pgrep", "-P", str(proc.pid)]).split()[0])
+        base = load_address(server, binary)
+        os.kill(server, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if emulator:
+            local_postgres.stop(emulator)
+    script = subprocess.run(
+        ["perf", "script", "-i", data, "-F", "ip,addr"], check=True, capture_output=True, text=True
+    ).stdout
+    addrs = set()
+    for line in script.splitlines():
+        fields = line.split()
+        # An instruction fetch faults at its own address.
+        if len(fields) == 2 and fields[0] == fields[1]:
+            addrs.add(int(fields[0], 16) - base)
+    return addrs
+
+
+def load_address(pid, binary):
+    """Where `binary` (position independent, first segment at 0) is mapped in process `pid`."""
+    real = os.path.realpath(binary)
+    with open(f"/proc/{pid}/maps") as f:
+        starts = [int(l.split()[0].split("-")[0], 16) for l in f if len(l.split()) >= 6 and os.path.realpath(l.split()[5]) == real]
+    if not starts:
+        raise SystemExit(f"{binary} is not mapped in process {pid}")
+    return min(starts)
+
+
+def connect(proc, dsn):
     deadline = time.time() + 300
     while True:
         try:
-            conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
-            break
+            return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
         except psycopg.OperationalError:
             if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit("cloudpg did not start under valgrind")
-            time.sleep(0.5)
-    with conn:
-        # What an idle server has run: started, answered its first query (from psycopg and psql).
-        conn.execute("SELECT 1").fetchall()
-        subprocess.run(["psql", dsn, "-c", "SELECT 1"], check=True, capture_output=True)
-        subprocess.run(["callgrind_control", "-d", "first", str(proc.pid)], check=True, capture_output=True)
-        for sql in WORKLOAD:
-            for prepare in (False, True):
-                cur = conn.execute(sql, prepare=prepare)
-                if cur.description is not None:
-                    cur.fetchall()
-    for command in PSQL:
-        subprocess.run(["psql", dsn, "-c", command], check=True, capture_output=True)
+                raise SystemExit("cloudpg did not start")
+            time.sleep(0.1)
+
+
+def first_query(conn, dsn):
+    """What an idle server has run: started, answered its first query (from psycopg and psql)."""
+    conn.execute("SELECT 1").fetchall()
+    subprocess.run(["psql", dsn, "-c", "SELECT 1"], check=True, capture_output=True)
 
 
 def main():
@@ -174,17 +234,22 @@ def main():
     parser.add_argument("--map", required=True, help="its lld link map (-Wl,-Map=...)")
     parser.add_argument("--out", default=ORDER_FILE)
     parser.add_argument("--keep", help="a directory to keep callgrind's output in")
+    parser.add_argument("--no-faults", action="store_true", help="skip the native page-fault pass (needs perf)")
     args = parser.parse_args()
     sections = text_sections(args.map)
     if not sections:
         raise SystemExit(f"{args.map} names no .text input sections; is it an lld map?")
     starts = [s[0] for s in sections]
-    first, rest = {}, {}
+    first, rest, only_native = {}, {}, set()
     with tempfile.TemporaryDirectory(prefix="cloudpg-order-") as root:
         for external in (False, True):
             first_out, rest_out = run_workload(args.binary, args.keep or root, external)
             first.update(functions(sections, starts, executed(first_out, args.binary)))
             rest.update(functions(sections, starts, executed(rest_out, args.binary)))
+            if not args.no_faults:
+                native = functions(sections, starts, native_faults(args.binary, args.keep or root, external))
+                only_native.update(k for k in native if k not in first and k not in rest)
+                first.update(native)
     first, rest = dict(sorted(first.items())), dict(sorted(rest.items()))
     # Starting and the first query first: that is what an idle server keeps resident.
     chosen = list(first.values()) + [s for k, s in rest.items() if k not in first]
@@ -194,7 +259,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("".join(f"{n}\n" for n in names))
-    print(f"{len(names):,} functions, {size / 1e6:.1f} MB of code ({len(first):,} and {first_size / 1e6:.1f} MB to start)")
+    print(f"{len(names):,} functions, {size / 1e6:.1f} MB of code ({len(first):,} and {first_size / 1e6:.1f} MB to start, {len(only_native):,} of them seen only natively)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::model::{Catalog, ColumnSource, TableKind};
 
@@ -27,13 +28,97 @@ pub struct LockedType {
     /// `schema.table`, e.g. `ec2.vpcs`.
     pub table: String,
     /// Column name by what the column reads (see [`column_key`]).
-    pub columns: BTreeMap<String, String>,
+    columns: LockedColumns,
 }
 
 impl LockedType {
+    pub fn new(table: String, columns: BTreeMap<String, String>) -> LockedType {
+        LockedType {
+            table,
+            columns: LockedColumns::parsed(columns),
+        }
+    }
+
     /// The (schema, table) parts of [`LockedType::table`].
     pub fn schema_and_table(&self) -> Option<(&str, &str)> {
         self.table.split_once('.')
+    }
+
+    /// Column name by what the column reads (see [`column_key`]).
+    pub fn columns(&self) -> &BTreeMap<String, String> {
+        self.columns.get()
+    }
+
+    fn set_columns(&mut self, columns: BTreeMap<String, String>) {
+        self.columns = LockedColumns::parsed(columns);
+    }
+}
+
+/// A type's locked column names, kept as the lock file's JSON text until a table of the type
+/// derives its columns. Parsed, the shipped lock's 20,000 names cost about 2.7 MB of heap that
+/// a server holds for the few types it is asked about.
+#[derive(Default)]
+struct LockedColumns {
+    /// Checked to parse when it was read, so parsing it again cannot fail.
+    raw: Option<Box<RawValue>>,
+    parsed: OnceLock<BTreeMap<String, String>>,
+}
+
+impl LockedColumns {
+    fn parsed(columns: BTreeMap<String, String>) -> LockedColumns {
+        LockedColumns {
+            raw: None,
+            parsed: OnceLock::from(columns),
+        }
+    }
+
+    fn parse(raw: &RawValue) -> Result<BTreeMap<String, String>, serde_json::Error> {
+        serde_json::from_str(raw.get())
+    }
+
+    fn get(&self) -> &BTreeMap<String, String> {
+        self.parsed
+            .get_or_init(|| self.raw.as_deref().and_then(|raw| Self::parse(raw).ok()).unwrap_or_default())
+    }
+}
+
+impl Clone for LockedColumns {
+    fn clone(&self) -> LockedColumns {
+        LockedColumns {
+            raw: self.raw.clone(),
+            parsed: self.parsed.clone(),
+        }
+    }
+}
+
+impl PartialEq for LockedColumns {
+    fn eq(&self, other: &LockedColumns) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for LockedColumns {}
+
+impl std::fmt::Debug for LockedColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl Serialize for LockedColumns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for LockedColumns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LockedColumns, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)?;
+        Ok(LockedColumns {
+            raw: Some(raw),
+            parsed: OnceLock::new(),
+        })
     }
 }
 
@@ -168,29 +253,30 @@ impl NameLock {
                 return Err(format!("table {} is locked to {owner}, not {type_name}", theirs.table));
             }
             tables.insert(&theirs.table, type_name);
-            let ours = Arc::make_mut(out.types.entry(type_name.clone()).or_insert_with(|| {
-                Arc::new(LockedType {
-                    table: theirs.table.clone(),
-                    columns: BTreeMap::new(),
-                })
-            }));
+            let ours = Arc::make_mut(
+                out.types
+                    .entry(type_name.clone())
+                    .or_insert_with(|| Arc::new(LockedType::new(theirs.table.clone(), BTreeMap::new()))),
+            );
             if ours.table != theirs.table {
                 return Err(format!("{type_name} is locked to table {}, not {}", ours.table, theirs.table));
             }
-            for (key, name) in &theirs.columns {
-                match ours.columns.get(key) {
+            let mut columns = ours.columns().clone();
+            for (key, name) in theirs.columns() {
+                match columns.get(key) {
                     Some(existing) if existing != name => {
                         return Err(format!("{type_name}: {key} is locked to column {existing}, not {name}"));
                     }
                     Some(_) => {}
                     None => {
-                        if let Some((other_key, _)) = ours.columns.iter().find(|(_, n)| *n == name) {
+                        if let Some((other_key, _)) = columns.iter().find(|(_, n)| *n == name) {
                             return Err(format!("{type_name}: column {name} is locked to {other_key}, not {key}"));
                         }
-                        ours.columns.insert(key.clone(), name.clone());
+                        columns.insert(key.clone(), name.clone());
                     }
                 }
             }
+            ours.set_columns(columns);
         }
         Ok(out)
     }
@@ -217,10 +303,7 @@ impl LockedType {
             .iter()
             .filter_map(|c| column_key(&c.source).map(|k| (k, c.name.clone())))
             .collect();
-        LockedType {
-            table: format!("{}.{}", table.schema, table.name),
-            columns,
-        }
+        LockedType::new(format!("{}.{}", table.schema, table.name), columns)
     }
 }
 
@@ -263,6 +346,26 @@ mod tests {
         assert_eq!(shipped.get("AWS::EC2::VPC").unwrap().table, "ec2.vpcs");
     }
 
+    /// Columns stay JSON text until asked for; a lock whose columns are not a map of names is
+    /// refused when it is read, not when a table first derives its columns.
+    #[test]
+    fn columns_are_parsed_when_first_asked_for_and_checked_when_read() {
+        let shipped = NameLock::from_gzip(SHIPPED).unwrap();
+        assert!(shipped.types.values().all(|t| t.columns.parsed.get().is_none()));
+        let vpc = shipped.get("AWS::EC2::VPC").unwrap();
+        assert_eq!(vpc.columns().get("CidrBlock").map(String::as_str), Some("cidr_block"));
+        assert!(vpc.columns.parsed.get().is_some());
+        let written = serde_json::to_string(&lock(serde_json::json!({"format": 1, "types": {
+            "AWS::Logs::LogGroup": {"table": "logs.log_groups", "columns": {"KmsKeyId": "kms_key_id"}}
+        }})))
+        .unwrap();
+        assert!(written.contains(r#""columns":{"KmsKeyId":"kms_key_id"}"#), "{written}");
+        for bad in [r#"["kms_key_id"]"#, r#"{"KmsKeyId": 7}"#, "null"] {
+            let json = format!(r#"{{"format": 1, "types": {{"AWS::Logs::LogGroup": {{"table": "logs.log_groups", "columns": {bad}}}}}}}"#);
+            assert!(NameLock::from_json(json.as_bytes()).is_err(), "{bad} was accepted");
+        }
+    }
+
     #[test]
     fn locks_merge_when_they_agree_and_say_where_they_do_not() {
         let base = lock(serde_json::json!({"format": 1, "types": {
@@ -273,7 +376,7 @@ mod tests {
             "AAA::Logs::LogGroup": {"table": "logs.log_groups_aaa", "columns": {}}
         }}));
         let merged = base.merged(&more).unwrap();
-        assert_eq!(merged.get("AWS::Logs::LogGroup").unwrap().columns.len(), 2);
+        assert_eq!(merged.get("AWS::Logs::LogGroup").unwrap().columns().len(), 2);
         assert!(merged.get("AAA::Logs::LogGroup").is_some());
         let renamed = lock(serde_json::json!({"format": 1, "types": {
             "AWS::Logs::LogGroup": {"table": "logs.log_groups", "columns": {"KmsKeyId": "kms_key"}}

@@ -357,9 +357,9 @@ fn derive_columns(resource: &ResourceType, kind: TableKind, locked: Option<&Lock
         ordered.extend(rest);
     }
     let mut taken: BTreeSet<String> = RESERVED_COLUMNS.iter().map(|s| s.to_string()).collect();
-    taken.extend(locked.iter().flat_map(|l| l.columns.values().cloned()));
+    taken.extend(locked.iter().flat_map(|l| l.columns().values().cloned()));
     let mut name_for = |source: &ColumnSource, derived: &str| -> String {
-        match locked.and_then(|l| column_key(source).and_then(|k| l.columns.get(&k))) {
+        match locked.and_then(|l| column_key(source).and_then(|k| l.columns().get(&k))) {
             Some(name) => name.clone(),
             None => unique_name(&mut taken, derived),
         }

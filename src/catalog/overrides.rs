@@ -303,9 +303,9 @@ pub fn check_names(t: &ResourceType, locked: Option<&LockedType>) -> Result<(), 
         return Ok(());
     };
     let columns = columns_of(t, Some(locked));
-    let unlocked = |c: &&super::ColumnDef| column_key(&c.source).is_some_and(|k| !locked.columns.contains_key(&k));
+    let unlocked = |c: &&super::ColumnDef| column_key(&c.source).is_some_and(|k| !locked.columns().contains_key(&k));
     let mut problems = Vec::new();
-    for (key, name) in &locked.columns {
+    for (key, name) in locked.columns() {
         if columns.iter().any(|c| column_key(&c.source).as_deref() == Some(key.as_str())) {
             continue;
         }

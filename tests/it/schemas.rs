@@ -147,7 +147,7 @@ async fn refresh_adds_what_aws_changed_and_keeps_every_locked_name() {
     let lock = NameLock::read(&lock_path).unwrap();
     assert_eq!(lock.get(PRIVATE).unwrap().table, "logs.log_groups_aaa");
     assert_eq!(
-        lock.get(LOG_GROUP).unwrap().columns.get("KMSKeyId").map(String::as_str),
+        lock.get(LOG_GROUP).unwrap().columns().get("KMSKeyId").map(String::as_str),
         Some("kms_key_id_2")
     );
 
@@ -176,7 +176,7 @@ async fn refresh_adds_what_aws_changed_and_keeps_every_locked_name() {
     let listed = listed_columns(&c).await;
     let mut checked = 0;
     for locked in NameLock::shipped().types.values() {
-        for name in locked.columns.values() {
+        for name in locked.columns().values() {
             assert!(
                 listed.contains(&(locked.table.clone(), name.clone())),
                 "{}.{name} is gone",

@@ -211,7 +211,7 @@ pub(crate) struct RawType {
     #[serde(default)]
     handlers: Option<Handlers>,
     #[serde(default)]
-    tagging: Option<Value>,
+    tagging: Option<Box<RawValue>>,
     #[serde(default)]
     regions: Vec<usize>,
 }
@@ -255,7 +255,9 @@ pub struct ResourceType {
     pub conditional_create_only_properties: Vec<String>,
     /// `None` when the type has no handlers at all (not provisionable through Cloud Control).
     pub handlers: Option<Handlers>,
-    pub tagging: Option<Value>,
+    /// The schema's `tagging` object as its JSON text: only a schema refresh reads it, and
+    /// parsed it is about a kilobyte per type.
+    tagging: Option<Box<RawValue>>,
     /// Regions (names) where the type exists; types with the same regions (most of them) share
     /// one list.
     pub regions: Arc<[String]>,
@@ -330,6 +332,11 @@ impl ResourceType {
 
     fn schemas(&self) -> &Schemas {
         self.schemas.get_or_init(|| self.source.parse())
+    }
+
+    /// The schema's `tagging` object (what tags the type takes and how).
+    pub fn tagging(&self) -> Option<Value> {
+        self.tagging.as_deref().and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
 
     /// The (service, resource) parts of `AWS::Service::Resource`.
@@ -780,6 +787,14 @@ mod tests {
             .iter()
             .any(|p| &**p == "ec2:CreateInstanceConnectEndpoint"));
         assert!(t.exists_in("us-east-1"));
+        let tagging = t.tagging().expect("the type's tagging object");
+        assert_eq!(tagging["taggable"], true);
+        assert_eq!(tagging["tagProperty"], "/properties/Tags");
+        assert!(reg
+            .get("AWS::EC2::VPCGatewayAttachment")
+            .unwrap()
+            .tagging()
+            .is_none_or(|t| t["taggable"] == false));
     }
 
     #[test]

@@ -329,7 +329,7 @@ impl ResourceType {
             )
         };
         listed(self) == listed(other)
-            && self.tagging == other.tagging
+            && self.tagging() == other.tagging()
             && self.properties() == other.properties()
             && self.definitions() == other.definitions()
     }
@@ -375,8 +375,8 @@ impl ResourceType {
             }
             out.insert("handlers".into(), Value::Object(h));
         }
-        if let Some(tagging) = &self.tagging {
-            out.insert("tagging".into(), tagging.clone());
+        if let Some(tagging) = self.tagging() {
+            out.insert("tagging".into(), tagging);
         }
         Value::Object(out)
     }
