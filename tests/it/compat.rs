@@ -697,3 +697,25 @@ async fn set_functions_in_from_read_the_relations_before_them() {
     assert_eq!(code, "22023");
     stack.stop().await;
 }
+
+/// cloudpg's views have no rewrite rules, and PostgreSQL's system views are not relations
+/// here: pg_rewrite has its columns and no rows, read directly or joined as psql's `\d+` does.
+#[tokio::test]
+async fn pg_rewrite_has_its_columns_and_no_rows() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let rows = c
+        .query("SELECT rulename, ev_class, ev_type, is_instead FROM pg_catalog.pg_rewrite", &[])
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "{} rules", rows.len());
+    let rows = c
+        .query(
+            "SELECT r.rulename FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
+             WHERE c.relname = 'pg_tables'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+}

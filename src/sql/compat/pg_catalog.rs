@@ -41,9 +41,27 @@ pub const OWNER_NAME: &str = "cloudpg";
 pub fn static_tables() -> DfResult<Arc<PgCatalogStaticTables>> {
     static TABLES: OnceLock<Result<Arc<PgCatalogStaticTables>, String>> = OnceLock::new();
     TABLES
-        .get_or_init(|| PgCatalogStaticTables::try_new().map(Arc::new).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            PgCatalogStaticTables::try_new()
+                .and_then(without_rewrite_rules)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
         .clone()
         .map_err(DataFusionError::Internal)
+}
+
+/// The snapshot with `pg_rewrite` emptied. Its rows are the rules behind PostgreSQL's own
+/// system views, 3 MB decoded, and no query reads them here: the syntax rewrites answer
+/// `pg_rewrite` as empty ([`super::syntax::EMPTY_CATALOGS`]), because cloudpg's views have no
+/// rules and PostgreSQL's views are not its relations.
+fn without_rewrite_rules(mut tables: PgCatalogStaticTables) -> DfResult<PgCatalogStaticTables> {
+    let mut ipc = Vec::new();
+    let mut writer = datafusion::arrow::ipc::writer::FileWriter::try_new(&mut ipc, &tables.pg_rewrite.schema())?;
+    writer.finish()?;
+    drop(writer);
+    tables.pg_rewrite = Arc::new(ArrowTable::from_ipc_data(ipc)?);
+    Ok(tables)
 }
 
 /// Live, not built once: the server's connections.
@@ -698,7 +716,7 @@ mod tests {
                 "pg_statistic_ext" => &statics.pg_statistic_ext,
                 "pg_trigger" => &statics.pg_trigger,
                 "pg_inherits" => &statics.pg_inherits,
-                "pg_rewrite" => continue, // PostgreSQL's own views have rules; ours have none.
+                "pg_rewrite" => &statics.pg_rewrite,
                 "pg_publication" => &statics.pg_publication,
                 "pg_publication_rel" => &statics.pg_publication_rel,
                 "pg_publication_namespace" => &statics.pg_publication_namespace,
