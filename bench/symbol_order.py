@@ -18,10 +18,13 @@ does not always run the same way.
     .venv/bin/python bench/symbol_order.py --binary $CARGO_TARGET_DIR/release/cloudpg \\
         --map /tmp/cloudpg.map
 
-then build again. Symbol names carry a hash of the build's dependencies and profile, not of the
-code, so the file stays right while code changes; names that are gone are skipped by the linker
-(a function not in the file is only placed where it would be anyway). Regenerate after
-upgrading Rust or a dependency.
+then build again. `--map M --check` says how many of the file's names a build's map lacks.
+Most symbol names carry a hash of the build's dependencies and profile, not of
+the code, so the file stays mostly right while code changes; but names ThinLTO made global end in
+`.llvm.<hash of their codegen unit>`, which changes with the unit's code. Names that are gone are
+skipped by the linker (a function not in the file is only placed where it would be anyway), so a
+stale file costs idle memory, never correctness. Regenerate after upgrading Rust or a dependency
+and after changing code that starting up runs.
 """
 
 import argparse
@@ -230,15 +233,20 @@ def first_query(conn, dsn):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--binary", required=True, help="the release binary the map was written for")
+    parser.add_argument("--binary", help="the release binary the map was written for (not needed with --check)")
     parser.add_argument("--map", required=True, help="its lld link map (-Wl,-Map=...)")
     parser.add_argument("--out", default=ORDER_FILE)
     parser.add_argument("--keep", help="a directory to keep callgrind's output in")
     parser.add_argument("--no-faults", action="store_true", help="skip the native page-fault pass (needs perf)")
+    parser.add_argument("--check", action="store_true", help="only say how many of the file's names the map lacks")
     args = parser.parse_args()
     sections = text_sections(args.map)
     if not sections:
         raise SystemExit(f"{args.map} names no .text input sections; is it an lld map?")
+    if args.check:
+        return check(args.out, sections)
+    if not args.binary:
+        parser.error("--binary is required to write the file")
     starts = [s[0] for s in sections]
     first, rest, only_native = {}, {}, set()
     with tempfile.TemporaryDirectory(prefix="cloudpg-order-") as root:
@@ -262,5 +270,17 @@ def main():
     print(f"{len(names):,} functions, {size / 1e6:.1f} MB of code ({len(first):,} and {first_size / 1e6:.1f} MB to start, {len(only_native):,} of them seen only natively)")
 
 
+def check(order_file, sections):
+    """How stale `order_file` is for the build the map is of."""
+    present = {s[2]: s[1] for s in sections}
+    with open(order_file) as f:
+        names = [line.strip() for line in f if line.strip()]
+    gone = [n for n in names if n not in present]
+    print(f"{len(gone):,} of {len(names):,} names are not in this build "
+          f"({sum(1 for n in gone if '.llvm.' in n):,} of them ThinLTO-promoted); "
+          f"the rest place {sum(present[n] for n in names if n in present) / 1e6:.1f} MB of code")
+    return 1 if len(gone) > len(names) // 20 else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
