@@ -169,9 +169,10 @@ def run_workload(binary, root, external):
 
 def native_faults(binary, root, external):
     """Addresses (as the file's) of the code a server faulted in running natively while it
-    started and answered its first query. Callgrind misses some of it: code that picks its
-    implementation by CPU feature, or runs only when threads race; each fault names one
-    function a 64 KiB window was mapped for."""
+    started and answered its first query: a check on callgrind, which can run other code than
+    the hardware does (code chosen by CPU feature, or by how threads race); on the build this
+    was written for it added two functions. Each fault names one function a 64 KiB window was
+    mapped for."""
     args, dsn, emulator = serve_args(binary, root, external)
     data = os.path.join(root, "faults.data")
     proc = subprocess.Popen(
@@ -208,7 +209,8 @@ def load_address(pid, binary):
     """Where `binary` (position independent, first segment at 0) is mapped in process `pid`."""
     real = os.path.realpath(binary)
     with open(f"/proc/{pid}/maps") as f:
-        starts = [int(l.split()[0].split("-")[0], 16) for l in f if len(l.split()) >= 6 and os.path.realpath(l.split()[5]) == real]
+        mappings = [line.split() for line in f]
+    starts = [int(m[0].split("-")[0], 16) for m in mappings if len(m) >= 6 and os.path.realpath(m[5]) == real]
     if not starts:
         raise SystemExit(f"{binary} is not mapped in process {pid}")
     return min(starts)
