@@ -93,6 +93,16 @@ def timed(runs, fn):
     return samples
 
 
+def side_by_side(runs, on_cloudpg, on_postgres):
+    """Each run measures both, one after the other, so a slow spell of the shared machine
+    (the load generator and both servers share its cores) lands on both sides of the ratio."""
+    ours, theirs = [], []
+    for _ in range(runs):
+        ours.append(on_cloudpg())
+        theirs.append(on_postgres())
+    return ours, theirs
+
+
 def psql_scan(port, dbname, sql):
     subprocess.run(
         ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", dbname, "-Atq", "-c", sql],
@@ -189,22 +199,29 @@ def main():
                 "psycopg": (lambda: psycopg_scan(cp_dsn, scan, rows), lambda: psycopg_scan(pg_dsn, reference, rows)),
             }
             for client, (on_cloudpg, on_postgres) in scans.items() if "B1" in wanted else ():
-                ours = [rows / t for t in timed(runs, on_cloudpg)]
-                theirs = [rows / t for t in timed(runs, on_postgres)]
+                ours, theirs = side_by_side(
+                    runs, lambda: rows / timed(1, on_cloudpg)[0], lambda: rows / timed(1, on_postgres)[0]
+                )
                 lines.append(row(f"B1 cached scan, {client}", ours, theirs, "≥ 1.0×", True, "rows/s"))
             ours_scripts = lookup_scripts(root, rows, TABLE)
             theirs_scripts = lookup_scripts(root, rows, REFERENCE)
             repeats = 1 if args.quick else 3
             for clients in (8, 64) if "B2" in wanted else ():
-                ours = [pgbench(cp_port, "awscc", ours_scripts, clients, seconds, "prepared") for _ in range(repeats)]
-                theirs = [pgbench(pg_port, "postgres", theirs_scripts, clients, seconds, "prepared") for _ in range(repeats)]
+                ours, theirs = side_by_side(
+                    repeats,
+                    lambda: pgbench(cp_port, "awscc", ours_scripts, clients, seconds, "prepared"),
+                    lambda: pgbench(pg_port, "postgres", theirs_scripts, clients, seconds, "prepared"),
+                )
                 lines.append(row(f"B2 cached lookup, {clients} clients, prepared", ours, theirs, "≥ 0.5×", True, "TPS"))
             one = os.path.join(root, "select1.sql")
             with open(one, "w") as f:
                 f.write("SELECT 1;\n")
             for mode in ("simple", "prepared") if "B3" in wanted else ():
-                ours = [pgbench(cp_port, "awscc", [one], 8, seconds, mode) for _ in range(repeats)]
-                theirs = [pgbench(pg_port, "postgres", [one], 8, seconds, mode) for _ in range(repeats)]
+                ours, theirs = side_by_side(
+                    repeats,
+                    lambda: pgbench(cp_port, "awscc", [one], 8, seconds, mode),
+                    lambda: pgbench(pg_port, "postgres", [one], 8, seconds, mode),
+                )
                 lines.append(row(f"B3 SELECT 1, 8 clients, {mode}", ours, theirs, "≥ 0.5×", True, "TPS"))
             if "B8" in wanted:
                 lines.append(server_cases.b8_many_clients(cp_port, pg_port, ours_scripts, theirs_scripts, seconds))

@@ -206,13 +206,16 @@ impl TableProvider for ResourceTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let settings = QuerySettings::of(state, &self.backend);
-        let spec = plan_scan(&self.def, &self.backend, &settings, projection, filters, limit)?;
+        // What the filters name does not change between executions of a kept plan; only
+        // the places and budget, which depend on the statement's settings, are decided again.
+        let pushed = pushdown::collect(filters, &self.def);
+        let spec = plan_scan(&self.def, &self.backend, &settings, projection, &pushed, limit)?;
         let schema = self.schema();
         let projected = Arc::new(schema.project(&spec.projection)?);
         let (def, backend) = (self.def.clone(), self.backend.clone());
-        let (projection, filters) = (projection.cloned(), filters.to_vec());
+        let projection = projection.cloned();
         let replan: super::scan::Replan =
-            Arc::new(move |settings: &QuerySettings| Ok(plan_scan(&def, &backend, settings, projection.as_ref(), &filters, limit)?));
+            Arc::new(move |settings: &QuerySettings| Ok(plan_scan(&def, &backend, settings, projection.as_ref(), &pushed, limit)?));
         let exec = ResourceScanExec::new(spec, self.backend.api.clone(), self.backend.scans.clone(), projected);
         Ok(Arc::new(exec.with_replan(replan)))
     }
@@ -250,10 +253,9 @@ pub fn plan_scan(
     backend: &Backend,
     settings: &QuerySettings,
     projection: Option<&Vec<usize>>,
-    filters: &[Expr],
+    pushed: &pushdown::Pushdown,
     limit: Option<usize>,
 ) -> Result<ScanSpec, Error> {
-    let pushed = pushdown::collect(filters, table);
     for r in pushed.regions.iter().flatten() {
         backend.catalog.check_region(r)?;
     }

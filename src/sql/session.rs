@@ -338,34 +338,35 @@ impl Session {
         match &prepared.command {
             Command::Query(stmt) => {
                 let planned = prepared.plan.as_ref().filter(|p| p.time == self.settings.time_key());
-                let plan = match planned {
-                    Some(p) => {
-                        // Planned earlier: the engine's zone may have moved since, with the
-                        // session's, to plan something else.
-                        self.sync_time_format()?;
-                        p.logical.as_ref().clone()
+                if planned.is_some() {
+                    // Planned earlier: the engine's zone may have moved since, with the
+                    // session's, to plan something else.
+                    self.sync_time_format()?;
+                }
+                // A kept plan has no `$n` to bind, so its logical plan is read, not copied.
+                if let Some((optimized, p)) = planned.and_then(|p| Some((p.optimized.as_deref()?, p))) {
+                    if !is_explain(&p.logical) {
+                        let schema = prepared
+                            .columns
+                            .clone()
+                            .unwrap_or_else(|| client_schema(p.logical.schema().as_arrow()));
+                        let stream = self.run_kept(optimized, &p.physical, bypass_cache).await?;
+                        return Ok(Output::rows(schema, stream, "SELECT", true));
                     }
+                }
+                let plan = match planned {
+                    Some(p) => p.logical.as_ref().clone(),
                     None => Box::pin(self.plan_query(stmt.as_ref().clone())).await?,
                 };
                 let plan = match params {
                     Some(p) => plan.with_param_values(p).map_err(Error::from)?,
                     None => plan,
                 };
-                let is_explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+                let explain = is_explain(&plan);
                 let schema = prepared.columns.clone().unwrap_or_else(|| client_schema(plan.schema().as_arrow()));
-                let stream = match planned.filter(|_| !is_explain).and_then(|p| Some((p.optimized.as_deref()?, p))) {
-                    Some((optimized, p)) => self.run_kept(optimized, &p.physical, bypass_cache).await?,
-                    None => {
-                        let optimized = self.optimize(&plan)?;
-                        self.run_optimized(optimized, bypass_cache).await?
-                    }
-                };
-                Ok(Output::rows(
-                    schema,
-                    stream,
-                    if is_explain { "EXPLAIN" } else { "SELECT" },
-                    !is_explain,
-                ))
+                let optimized = self.optimize(&plan)?;
+                let stream = self.run_optimized(optimized, bypass_cache).await?;
+                Ok(Output::rows(schema, stream, if explain { "EXPLAIN" } else { "SELECT" }, !explain))
             }
             Command::Dml { statement, verb } => {
                 let mut statement = statement.as_ref().clone();
@@ -743,6 +744,10 @@ impl Engine {
     }
 }
 
+fn is_explain(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_))
+}
+
 /// Whether a plan's optimized form can serve every execution: no `$n` to bind (binding
 /// comes before optimizing, so `identifier = $1` still reaches the scan as a literal) and no
 /// function whose value changes between executions (`now()` folds to a constant).
@@ -796,6 +801,10 @@ fn changed(before: &[(String, String)], after: &[(String, String)]) -> Vec<(Stri
 }
 
 fn truncate(s: &str, n: usize) -> &str {
+    // No more characters than bytes: most statements are shorter, and need no walk.
+    if s.len() <= n {
+        return s;
+    }
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
         None => s,
