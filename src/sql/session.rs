@@ -830,6 +830,15 @@ mod tests {
         state.create_logical_plan(sql).await.unwrap()
     }
 
+    #[test]
+    fn logged_sql_is_cut_at_a_character_count_not_a_byte_count() {
+        assert_eq!(truncate("SELECT 1", 300), "SELECT 1");
+        assert_eq!(truncate("abcdef", 3), "abc");
+        // Six bytes, three characters: within the limit though longer in bytes.
+        assert_eq!(truncate("ééé", 3), "ééé");
+        assert_eq!(truncate("éééé", 3), "ééé");
+    }
+
     #[tokio::test]
     async fn only_plans_every_execution_would_optimize_alike_are_reused() {
         for sql in [
