@@ -20,9 +20,11 @@
 //! - [`cloudcontrol`]: the only module that knows the AWS SDK: the `ResourceApi` trait, the SDK
 //!   clients per account and region (credentials, STS roles) with retries and limits, the
 //!   cache, and the log that tracks every mutation.
+//! - [`allocator`]: mimalloc as the process's allocator, and returning startup's garbage.
 //! - [`error`]: the one error type and its SQLSTATE map.
 //! - [`fuzzing`]: entry points for hostile input, for `fuzz/` and the suite's replay.
 
+pub mod allocator;
 pub mod auth;
 pub mod catalog;
 pub mod cloudcontrol;

@@ -94,19 +94,8 @@ pub async fn engine(config: Arc<Config>, target: Target) -> Result<Arc<Engine>> 
         )),
     });
     let engine = Arc::new(Engine::new(backend)?);
-    release_startup_garbage();
+    crate::allocator::release_free_memory();
     Ok(engine)
-}
-
-/// Building the catalog and the SQL engine allocates and frees tens of MB (schema and lock
-/// parsing, PostgreSQL's catalog snapshot); glibc keeps what is freed below its heap top
-/// resident, so an idle server would hold it for good. `malloc_trim` hands those pages back.
-fn release_startup_garbage() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointers; it only returns malloc's own free pages to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Each account with the regions it reads by default: its own `regions`, else the server's,
