@@ -24,6 +24,7 @@ pub mod recent;
 pub mod rewrite;
 pub mod session;
 pub mod settings;
+pub mod shared_plans;
 pub mod stackql_columns;
 pub mod statement;
 pub mod transaction;
@@ -167,6 +168,8 @@ pub struct Engine {
     pub(crate) lookup: Arc<compat::Lookup>,
     /// The connections and what they run (`pg_stat_activity`).
     pub(crate) activity: Arc<activity::Activity>,
+    /// Queries planned by one session, for the others that prepare the same text.
+    pub(crate) plans: shared_plans::SharedPlans,
 }
 
 impl Engine {
@@ -209,6 +212,7 @@ impl Engine {
             memory,
             lookup,
             activity,
+            plans: shared_plans::SharedPlans::default(),
         })
     }
 

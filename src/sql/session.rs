@@ -25,6 +25,7 @@ use super::memory::StatementMemory;
 use super::parse::{self, Fingerprint, Hints};
 use super::recent::RecentQueries;
 use super::settings::{reported_name, SetValue, Settings};
+use super::shared_plans::PlanInputs;
 use super::statement::{Command, Prepared, QueryPlan};
 use super::transaction::{Status, Transaction, TransactionCommand};
 use super::{meta, names, rewrite, Engine, LiveNotices, Notice, Outcome, Output};
@@ -160,12 +161,27 @@ impl Session {
     /// holds none (PostgreSQL's empty query). `declared` is how many parameter types the
     /// client gave.
     pub async fn prepare(&mut self, sql: &str, declared: usize) -> Result<Option<Prepared>> {
+        if let Some(shared) = self.engine.plans.get(&self.plan_inputs(sql, declared)) {
+            return Ok(Some(shared.as_ref().clone()));
+        }
         let mut statements = self.parse(sql)?;
         if statements.len() > 1 {
             return Err(Error::Syntax("cannot insert multiple commands into a prepared statement".into()));
         }
         let Some(parsed) = statements.pop() else { return Ok(None) };
-        self.prepare_parsed(parsed, declared).await.map(Some)
+        let prepared = self.prepare_parsed(parsed, declared).await?;
+        self.engine.plans.offer(&self.plan_inputs(sql, declared), &prepared);
+        Ok(Some(prepared))
+    }
+
+    /// What a statement prepared from `sql` now would be planned for (see `shared_plans`).
+    fn plan_inputs<'a>(&'a self, sql: &'a str, declared: usize) -> PlanInputs<'a> {
+        PlanInputs {
+            text: sql,
+            declared,
+            user: &self.user,
+            time: self.settings.time_key(),
+        }
     }
 
     /// Plans what needs planning, so the statement can describe itself.
@@ -231,13 +247,18 @@ impl Session {
 
     /// The statement this session prepared from exactly `sql` (a whole simple-protocol
     /// message) when it can run again as planned.
+    /// Another session's statement serves when it was prepared from the same text alone.
     pub fn recent_query(&self, sql: &str) -> Option<Arc<Prepared>> {
-        self.recent.get(sql, self.settings.time_key())
+        self.recent
+            .get(sql, self.settings.time_key())
+            .or_else(|| self.engine.plans.get(&self.plan_inputs(sql, 0)))
+            .filter(|p| p.parameters.is_empty())
     }
 
     /// Keeps a statement prepared from a whole simple-protocol message for its next run.
     pub fn remember_query(&mut self, sql: &str, prepared: &Arc<Prepared>) {
         self.recent.remember(sql, prepared);
+        self.engine.plans.offer(&self.plan_inputs(sql, 0), prepared);
     }
 
     /// Runs a prepared statement; `params` are the values bound to its `$n`.

@@ -399,6 +399,18 @@ async fn the_embedded_emulator_serves_profile_accounts_and_users_see_only_their_
     tokio::spawn(connection);
     let mine = rows(&d, "SELECT DISTINCT account FROM awscc.ec2.vpcs_list_only").await.unwrap();
     assert_eq!(column(&mine, 0), vec![Some("dev".into())]);
+    // The same text prepared by both users: each reads its own accounts.
+    let accounts = "SELECT DISTINCT account FROM awscc.ec2.vpcs_list_only ORDER BY 1";
+    for client in [&c, &d] {
+        let statement = client.prepare(accounts).await.unwrap();
+        let read: Vec<String> = client.query(&statement, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let expected = if std::ptr::eq(client, &d) {
+            vec!["dev"]
+        } else {
+            vec!["dev", "prod"]
+        };
+        assert_eq!(read, expected);
+    }
     let (code, message, _) = db_error(
         d.simple_query("SELECT * FROM awscc.ec2.vpcs_list_only WHERE account = 'prod'")
             .await

@@ -522,3 +522,70 @@ async fn statements_see_the_settings_a_savepoint_or_rollback_brought_back() {
     drop((c, other));
     stack.stop().await;
 }
+
+/// A connection to `stack` as `application_name = app`.
+async fn client_named(stack: &Stack, app: &str) -> tokio_postgres::Client {
+    let conn = format!("{} application_name={app}", stack.conn_string());
+    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// `sql`'s first column, prepared (extended protocol) or sent as text (simple).
+async fn first_column(c: &tokio_postgres::Client, sql: &str, prepared: bool) -> Vec<Option<String>> {
+    if prepared {
+        let statement = c.prepare(sql).await.unwrap();
+        c.query(&statement, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
+    } else {
+        rows(c, sql).await.unwrap().iter().map(|r| r.get(0).map(str::to_string)).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_another_connection_planned_answers_for_the_session_running_it() {
+    let stack = Stack::start_with(EmulatorConfig::default(), with_ttl(Duration::ZERO)).await;
+    let first = client_named(&stack, "first").await;
+    let second = client_named(&stack, "second").await;
+    let in_tokyo = client_named(&stack, "first").await;
+    in_tokyo.simple_query("SET TimeZone = 'Asia/Tokyo'").await.unwrap();
+    let some = |s: &str| vec![Some(s.to_string())];
+    for prepared in [true, false] {
+        // Planned by the first connection, then prepared again by the others.
+        let app = "SELECT current_setting('application_name')";
+        assert_eq!(first_column(&first, app, prepared).await, some("first"));
+        assert_eq!(first_column(&second, app, prepared).await, some("second"), "prepared: {prepared}");
+        let time = "SELECT '2025-01-02 03:04:05+00'::timestamptz::text";
+        assert_eq!(first_column(&first, time, prepared).await, some("2025-01-02 03:04:05+00"));
+        assert_eq!(first_column(&in_tokyo, time, prepared).await, some("2025-01-02 12:04:05+09"));
+        assert_eq!(first_column(&second, time, prepared).await, some("2025-01-02 03:04:05+00"));
+    }
+
+    // A scan kept by one session lists the regions, and spends the call budget, of the
+    // session running it.
+    second.simple_query("SET cloudpg.regions = 'eu-west-1'").await.unwrap();
+    first
+        .simple_query("SET cloudpg.regions = 'us-east-1, us-west-2, eu-west-1'")
+        .await
+        .unwrap();
+    let scan = "SELECT region, queue_url FROM awscc.sqs.queues_list_only ORDER BY region, queue_url";
+    let regions = |mut listed: Vec<Option<String>>| {
+        listed.dedup();
+        listed
+    };
+    for prepared in [true, false] {
+        let all = regions(first_column(&first, scan, prepared).await);
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_eq!(
+            regions(first_column(&second, scan, prepared).await),
+            some("eu-west-1"),
+            "prepared: {prepared}"
+        );
+        assert_eq!(regions(first_column(&first, scan, prepared).await), all);
+    }
+    first.simple_query("SET cloudpg.max_api_calls = 2").await.unwrap();
+    let e = first.simple_query(scan).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("54000"), "the budget of this execution: {e}");
+    assert_eq!(regions(first_column(&second, scan, true).await), some("eu-west-1"));
+    drop((first, second, in_tokyo));
+    stack.stop().await;
+}

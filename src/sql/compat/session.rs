@@ -199,7 +199,7 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
     let session_user = PgFunction::new("session_user", &[], 0, DataType::Utf8, move |_| Ok(utf8(Some(user.clone()))));
     let user = view.user.clone();
     let current_user = PgFunction::new("current_user", &[], 0, DataType::Utf8, move |_| Ok(utf8(Some(user.clone()))));
-    vec![
+    let functions = vec![
         current_setting.udf(),
         set_config.udf(),
         current_schema.udf(),
@@ -210,7 +210,32 @@ pub fn functions(view: &Arc<SessionView>) -> Vec<ScalarUDF> {
         to_regclass.udf(),
         session_user.udf(),
         current_user.udf(),
-    ]
+    ];
+    debug_assert!(
+        functions.iter().all(|f| is_session_bound(f.name())) && functions.len() == SESSION_BOUND.len(),
+        "SESSION_BOUND must name exactly the functions built here"
+    );
+    functions
+}
+
+/// The names of the functions [`functions`] builds: a plan calling one of them answers for
+/// the session that planned it only (see `sql::shared_plans`).
+const SESSION_BOUND: &[&str] = &[
+    "current_setting",
+    "set_config",
+    "current_schema",
+    "current_schemas",
+    "pg_table_is_visible",
+    "_pg_regclass",
+    "_pg_regclass_name",
+    "to_regclass",
+    "session_user",
+    "current_user",
+];
+
+/// Whether the function of that name reads the session that planned the statement.
+pub fn is_session_bound(name: &str) -> bool {
+    SESSION_BOUND.contains(&name)
 }
 
 impl SessionView {
