@@ -5,8 +5,10 @@
 //! glibc consolidating free chunks. Built without transparent huge pages (`no_thp`): where
 //! the kernel gives them to every mapping, a few touched bytes would keep 2 MB resident and
 //! an idle server would hold some 15 MB more. It is set here, in the library, so the test
-//! suite runs on the allocator the server ships with.
+//! suite runs on the allocator the server ships with. The `mimalloc` feature (on by default)
+//! chooses it; `fuzz/` builds without it, for AddressSanitizer.
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -15,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// so an idle server would hold them for good: this returns them, mimalloc's (Rust's
 /// allocations) and glibc's (those of C libraries such as aws-lc).
 pub fn release_free_memory() {
+    #[cfg(feature = "mimalloc")]
     // SAFETY: mi_collect takes no pointers; it frees and decommits mimalloc's own unused
     // pages for this thread and the abandoned pages it can reach.
     unsafe {
@@ -29,6 +32,7 @@ pub fn release_free_memory() {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "mimalloc")]
     #[test]
     fn rust_allocations_come_from_mimalloc() {
         let block = Box::new([7u8; 100]);
