@@ -53,28 +53,12 @@ impl RecentQueries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::parse::{Fingerprint, Hints};
-    use crate::sql::statement::{Command, QueryPlan};
-    use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+    use crate::sql::statement::Command;
+    use datafusion::logical_expr::LogicalPlanBuilder;
 
     fn prepared(reusable: bool, time: &str) -> Arc<Prepared> {
-        let plan = Arc::new(LogicalPlanBuilder::empty(false).build().unwrap());
-        Arc::new(Prepared {
-            command: Command::Listen { tag: "SELECT" },
-            fingerprint: Arc::new(Fingerprint {
-                hash: 0,
-                text: String::new(),
-            }),
-            hints: Hints::default(),
-            parameters: Vec::new(),
-            columns: None,
-            plan: Some(QueryPlan {
-                logical: plan.clone(),
-                optimized: reusable.then(|| plan.clone() as Arc<LogicalPlan>),
-                physical: Arc::default(),
-                time: time.to_string(),
-            }),
-        })
+        let plan = LogicalPlanBuilder::empty(false).build().unwrap();
+        Arc::new(Prepared::planned(Command::Listen { tag: "SELECT" }, plan, reusable, time))
     }
 
     #[test]

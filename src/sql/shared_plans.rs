@@ -119,8 +119,6 @@ fn calls_session_functions(plan: &LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::parse::{Fingerprint, Hints};
-    use crate::sql::statement::QueryPlan;
     use datafusion::arrow::datatypes::DataType;
     use datafusion::logical_expr::{create_udf, ColumnarValue, LogicalPlanBuilder, Volatility};
 
@@ -141,22 +139,7 @@ mod tests {
             .build()
             .unwrap();
         let statement = crate::sql::parse::parse_checked("SELECT 1").unwrap().remove(0);
-        Prepared {
-            command: Command::classify(statement),
-            fingerprint: Arc::new(Fingerprint {
-                hash: 0,
-                text: String::new(),
-            }),
-            hints: Hints::default(),
-            parameters: Vec::new(),
-            columns: None,
-            plan: Some(QueryPlan {
-                logical: Arc::new(plan),
-                optimized: None,
-                physical: Arc::default(),
-                time: time.to_string(),
-            }),
-        }
+        Prepared::planned(Command::classify(statement), plan, false, time)
     }
 
     fn inputs<'a>(text: &'a str, user: &'a str, time: &'a str) -> PlanInputs<'a> {

@@ -388,6 +388,31 @@ impl Prepared {
 }
 
 #[cfg(test)]
+impl Prepared {
+    /// A statement planned as `plan` under the time settings `time`, kept optimized when
+    /// `optimized`, for the tests of what keeps statements.
+    pub(crate) fn planned(command: Command, plan: LogicalPlan, optimized: bool, time: &str) -> Prepared {
+        let plan = Arc::new(plan);
+        Prepared {
+            command,
+            fingerprint: Arc::new(Fingerprint {
+                hash: 0,
+                text: String::new(),
+            }),
+            hints: Hints::default(),
+            parameters: Vec::new(),
+            columns: None,
+            plan: Some(QueryPlan {
+                logical: plan.clone(),
+                optimized: optimized.then_some(plan),
+                physical: Arc::default(),
+                time: time.to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
