@@ -53,6 +53,34 @@ pub fn reusable(plan: &Arc<dyn ExecutionPlan>) -> bool {
     reusable
 }
 
+/// A physical plan a prepared query keeps for its later executions.
+#[derive(Debug)]
+pub struct KeptPlan {
+    pub template: Arc<dyn ExecutionPlan>,
+    /// It scans no resource table: its rows come from its own operators alone
+    /// (`PlaceholderRowExec`), so a plan of immutable expressions returns the same every time.
+    pub reads_no_table: bool,
+}
+
+impl KeptPlan {
+    /// Keeps `template`, a plan [`reusable`] said may run again.
+    pub fn new(template: Arc<dyn ExecutionPlan>) -> KeptPlan {
+        let mut scans = false;
+        let _ = template.apply(|node| {
+            scans |= node.downcast_ref::<ResourceScanExec>().is_some();
+            Ok(if scans {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        });
+        KeptPlan {
+            template,
+            reads_no_table: !scans,
+        }
+    }
+}
+
 /// A copy of a kept plan for one execution: fresh operator state, scans decided for
 /// `settings`' statement.
 pub fn for_statement(template: &Arc<dyn ExecutionPlan>, settings: &QuerySettings) -> Result<Arc<dyn ExecutionPlan>> {
@@ -90,6 +118,12 @@ mod tests {
         assert!(!reusable(
             &physical("SELECT * FROM (SELECT 1 AS a) x JOIN (SELECT 1 AS b) y ON a = b").await
         ));
+    }
+
+    #[tokio::test]
+    async fn a_plan_over_no_table_says_so() {
+        assert!(KeptPlan::new(physical("SELECT 1 + 1 AS two").await).reads_no_table);
+        assert!(KeptPlan::new(physical("SELECT 1 AS x WHERE 1 > 0 LIMIT 1").await).reads_no_table);
     }
 
     #[tokio::test]

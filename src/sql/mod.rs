@@ -12,6 +12,7 @@
 pub mod activity;
 pub mod ast;
 pub mod compat;
+pub mod constant;
 pub mod copy;
 pub mod cursor;
 pub mod datetime;

@@ -6,12 +6,12 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{
     CloseCursor, ContextModifier, Declare, DeclareType, DiscardObject, Expr, FetchDirection, ObjectName, Reset, Set, Statement,
     TransactionAccessMode, TransactionMode, Value,
 };
 
+use super::constant;
 use super::copy::{self, CopyOptions};
 use super::cursor;
 use super::dml::Verb;
@@ -19,6 +19,7 @@ use super::meta::Meta;
 use super::parse::{Fingerprint, Hints};
 use super::settings::SetValue;
 use super::transaction::TransactionCommand;
+use crate::catalog::replan::KeptPlan;
 use crate::error::Error;
 
 /// A statement, classified.
@@ -371,7 +372,9 @@ pub(crate) struct QueryPlan {
     pub optimized: Option<Arc<LogicalPlan>>,
     /// The optimized plan's physical plan, once an execution made it: `Some` when later
     /// executions may run copies of it (see `catalog::replan`).
-    pub physical: Arc<OnceLock<Option<Arc<dyn ExecutionPlan>>>>,
+    pub physical: Arc<OnceLock<Option<KeptPlan>>>,
+    /// The rows of a kept plan that reads no table, once an execution read them all.
+    pub results: constant::Slot,
     /// The session's time zone and DateStyle when planned: its `timestamptz` values carry
     /// that zone, which `date_trunc` and casts to `timestamp` use, and casts to text the style.
     pub time: String,
@@ -406,6 +409,7 @@ impl Prepared {
                 logical: plan.clone(),
                 optimized: optimized.then_some(plan),
                 physical: Arc::default(),
+                results: Arc::default(),
                 time: time.to_string(),
             }),
         }

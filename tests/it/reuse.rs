@@ -589,3 +589,44 @@ async fn a_query_another_connection_planned_answers_for_the_session_running_it()
     drop((first, second, in_tokyo));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_over_no_table_answers_the_same_every_time_but_never_keeps_a_failure() {
+    let stack = Stack::start().await;
+    let c = stack.client().await;
+    let constant = c
+        .prepare("SELECT 1 AS one, 'a' || 'b' AS ab, 2.5::float8 * 2 AS five")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let row = c.query_one(&constant, &[]).await.unwrap();
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, String>(1), row.get::<_, f64>(2)),
+            (1, "ab".to_string(), 5.0)
+        );
+    }
+    // Text results of the same statement, through the simple protocol.
+    for _ in 0..2 {
+        let got = texts(&rows(&c, "SELECT 1 AS one, 'a' || 'b' AS ab").await.unwrap());
+        assert_eq!(got, vec![vec![Some("1".to_string()), Some("ab".to_string())]]);
+    }
+    let none = c.prepare("SELECT 1 AS one WHERE 1 > 2").await.unwrap();
+    for _ in 0..2 {
+        assert!(c.query(&none, &[]).await.unwrap().is_empty());
+        assert_eq!(none.columns()[0].name(), "one");
+    }
+    let failing = c.prepare("SELECT 1 / 0 AS never").await.unwrap();
+    for _ in 0..3 {
+        let e = c.query(&failing, &[]).await.unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("22012"), "fails every time: {e}");
+    }
+    // Another connection sharing the statement gets the same rows.
+    let other = stack.client().await;
+    let shared = other
+        .prepare("SELECT 1 AS one, 'a' || 'b' AS ab, 2.5::float8 * 2 AS five")
+        .await
+        .unwrap();
+    assert_eq!(other.query_one(&shared, &[]).await.unwrap().get::<_, String>(1), "ab");
+    drop((c, other));
+    stack.stop().await;
+}
