@@ -65,18 +65,10 @@ pub struct KeptPlan {
 impl KeptPlan {
     /// Keeps `template`, a plan [`reusable`] said may run again.
     pub fn new(template: Arc<dyn ExecutionPlan>) -> KeptPlan {
-        let mut scans = false;
-        let _ = template.apply(|node| {
-            scans |= node.downcast_ref::<ResourceScanExec>().is_some();
-            Ok(if scans {
-                TreeNodeRecursion::Stop
-            } else {
-                TreeNodeRecursion::Continue
-            })
-        });
+        let scans = template.exists(|node| Ok(node.downcast_ref::<ResourceScanExec>().is_some()));
         KeptPlan {
+            reads_no_table: !scans.unwrap_or(true),
             template,
-            reads_no_table: !scans,
         }
     }
 }

@@ -20,9 +20,12 @@ use futures::Stream;
 
 /// A result with more rows than this is not kept: replaying it would save little over
 /// running it, and it would stay in memory as long as the statement is prepared.
-const MAX_ROWS: usize = 1024;
-/// Nor one whose arrays take more memory than this.
-const MAX_BYTES: usize = 256 * 1024;
+const MAX_ROWS: usize = 64;
+/// Nor one whose arrays take more memory than this. A connection may keep 10,000 prepared
+/// statements, and a short text makes a long value (`SELECT repeat('x', 1000000)`), so this
+/// bounds what each statement may add to its plans (a `SELECT 1` row takes about 100 bytes,
+/// a row of a few text columns under 1 KiB).
+const MAX_BYTES: usize = 4 * 1024;
 
 /// Where a prepared statement keeps its result once an execution recorded it.
 pub type Slot = Arc<OnceLock<ConstantResult>>;
@@ -110,7 +113,7 @@ impl RecordBatchStream for Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{ArrayRef, Int64Array};
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::error::DataFusionError;
     use futures::StreamExt;
@@ -177,10 +180,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_large_result_is_not_kept() {
+    async fn a_result_of_many_rows_is_not_kept() {
         let slot = Slot::default();
         let out = drain(recording(stream(vec![Ok(batch(MAX_ROWS)), Ok(batch(1))]), slot.clone())).await;
         assert_eq!(out.len(), 2, "the rows still all reach the client");
+        assert!(slot.get().is_none());
+        let slot = Slot::default();
+        drain(recording(stream(vec![Ok(batch(MAX_ROWS))]), slot.clone())).await;
+        assert!(slot.get().is_some(), "as many rows as the bound are kept");
+    }
+
+    #[tokio::test]
+    async fn a_row_of_long_values_is_not_kept() {
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+        let long: ArrayRef = Arc::new(StringArray::from(vec!["x".repeat(MAX_BYTES)]));
+        let row = RecordBatch::try_new(schema.clone(), vec![long]).unwrap();
+        let slot = Slot::default();
+        let s = Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter(vec![Ok(row)])));
+        assert_eq!(drain(recording(s, slot.clone())).await.len(), 1);
         assert!(slot.get().is_none());
     }
 }
