@@ -4,6 +4,7 @@
 //! `[metrics] listen`) every call is a no-op. Names follow Prometheus conventions: a
 //! `cloudpg_` prefix, base units (`_seconds`, `_bytes`), `_total` on counters.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -28,6 +29,10 @@ pub const API_RATE_LIMIT: &str = "cloudpg_api_rate_limit";
 /// Seconds: from a cached answer (well under 1 ms) to a wide scan or an awaited mutation.
 const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
+/// Whether this module's recorder is installed: the hottest calls skip building their labels
+/// (an allocation per statement) when nothing would record them.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
 /// The process-wide recorder, installed on first use (one per process, however many servers
 /// a test starts); `None` if another recorder was installed first.
 pub fn install() -> Option<PrometheusHandle> {
@@ -40,6 +45,7 @@ pub fn install() -> Option<PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            RECORDING.store(true, Ordering::Relaxed);
             describe();
             Some(handle)
         })
@@ -81,8 +87,13 @@ fn describe() {
 
 /// One statement ended: `outcome` is `ok` or its SQLSTATE.
 pub fn statement(kind: &'static str, outcome: Option<&str>, took: Duration) {
-    let outcome = outcome.map_or_else(|| "ok".to_string(), sqlstate_class);
-    counter!(STATEMENTS, "kind" => kind, "outcome" => outcome).increment(1);
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    match outcome {
+        None => counter!(STATEMENTS, "kind" => kind, "outcome" => "ok").increment(1),
+        Some(code) => counter!(STATEMENTS, "kind" => kind, "outcome" => sqlstate_class(code)).increment(1),
+    }
     histogram!(STATEMENT_DURATION, "kind" => kind).record(took.as_secs_f64());
 }
 

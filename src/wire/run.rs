@@ -58,6 +58,13 @@ impl Interrupts {
 
     /// Runs `work` to its end, or stops it at the first interrupt.
     pub async fn guard<T>(&mut self, work: impl Future<Output = PgWireResult<T>>) -> PgWireResult<T> {
+        let mut work = std::pin::pin!(work);
+        // Most statements (a cached lookup, `SELECT 1`) end in their first poll, where nothing
+        // could have interrupted them: arming the interrupts (a waker on the cancel channel and
+        // on the disconnect notifier) cost more than such a statement's own work.
+        if let std::task::Poll::Ready(out) = futures::poll!(work.as_mut()) {
+            return out;
+        }
         let deadline = self.deadline;
         let disconnect = self.disconnect.clone();
         let cancel = &mut self.cancel;
@@ -93,7 +100,7 @@ impl Interrupts {
                 tracing::debug!("client closed the connection mid-statement; stopping it");
                 Err(PgWireError::IoError(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "client closed the connection")))
             }
-            r = work => r,
+            r = &mut work => r,
         }
     }
 }
@@ -299,6 +306,11 @@ where
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     let mut work = std::pin::pin!(work);
+    // A statement that ends in its first poll needs no waker on the notices (see `guard`).
+    if let std::task::Poll::Ready(out) = futures::poll!(work.as_mut()) {
+        send_notices(client, &live.take()).await?;
+        return Ok(out);
+    }
     loop {
         tokio::select! {
             out = &mut work => {
