@@ -307,22 +307,20 @@ where
 {
     let mut work = std::pin::pin!(work);
     // A statement that ends in its first poll needs no waker on the notices (see `guard`).
-    if let std::task::Poll::Ready(out) = futures::poll!(work.as_mut()) {
-        send_notices(client, &live.take()).await?;
-        return Ok(out);
-    }
-    loop {
-        tokio::select! {
-            out = &mut work => {
-                send_notices(client, &live.take()).await?;
-                return Ok(out);
+    let out = match futures::poll!(work.as_mut()) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => loop {
+            tokio::select! {
+                out = &mut work => break out,
+                _ = live.ready() => {
+                    send_notices(client, &live.take()).await?;
+                    client.flush().await?;
+                }
             }
-            _ = live.ready() => {
-                send_notices(client, &live.take()).await?;
-                client.flush().await?;
-            }
-        }
-    }
+        },
+    };
+    send_notices(client, &live.take()).await?;
+    Ok(out)
 }
 
 pub async fn send_reported<C>(client: &mut C, reported: &[(String, String)]) -> PgWireResult<()>
